@@ -1,0 +1,93 @@
+package securetextd
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// Phone is a phone number in E.164 form: "+12125550123".
+type Phone string
+
+// Masked returns the number with its middle digits hidden, for logs:
+// "+1212*****23".
+func (p Phone) Masked() string {
+	s := string(p)
+	if len(s) < 7 {
+		return strings.Repeat("*", len(s))
+	}
+	return s[:5] + strings.Repeat("*", len(s)-7) + s[len(s)-2:]
+}
+
+// Digits returns the number without its leading '+', as SMS APIs want it.
+func (p Phone) Digits() string { return strings.TrimPrefix(string(p), "+") }
+
+// PhoneRules decides which numbers the gateway texts.
+type PhoneRules struct {
+	// DefaultRegion is the ISO 3166 region assumed for national numbers
+	// such as "2125550123": "US".
+	DefaultRegion string
+	// AllowedCountries lists the regions that may be texted. Texting
+	// premium or far-away ranges is how SMS toll fraud makes money, so the
+	// list is short by default.
+	AllowedCountries []string
+}
+
+// maxPhoneInput bounds the text handed to the parser.
+const maxPhoneInput = 40
+
+// Parse reads a phone number as a person writes it ("212-555-0123",
+// "+447911123456", "00447911123456") and returns it in E.164 form. Numbers
+// that cannot exist, that are known to be landlines, or that are in a
+// country not allowed are refused with an EINVALID *Error whose message
+// says why, in words the sender can act on.
+func (r PhoneRules) Parse(s string) (Phone, error) {
+	raw := s
+	if len(s) > maxPhoneInput {
+		return "", Errorf(EINVALID, "%.20q… is too long to be a phone number", s)
+	}
+	s = strings.TrimSpace(s)
+	// "00" is the international prefix in most of the world; libphonenumber
+	// only knows it for regions that use it, so say it plainly.
+	if rest, ok := strings.CutPrefix(s, "00"); ok {
+		s = "+" + rest
+	}
+	if s == "" || strings.ContainsFunc(s, func(c rune) bool {
+		return !strings.ContainsRune("0123456789+-.() ", c)
+	}) {
+		return "", Errorf(EINVALID, "%q is not a phone number: use digits, as in 2125550123 or +447911123456", raw)
+	}
+	n, err := phonenumbers.Parse(s, r.DefaultRegion)
+	if err != nil {
+		return "", Errorf(EINVALID, "%q is not a phone number: use digits, as in 2125550123 or +447911123456", raw)
+	}
+	e164 := phonenumbers.Format(n, phonenumbers.E164)
+	if !phonenumbers.IsValidNumber(n) {
+		return "", Errorf(EINVALID, "%s cannot be a real phone number (no such number range)", e164)
+	}
+	region := phonenumbers.GetRegionCodeForNumber(n)
+	switch phonenumbers.GetNumberType(n) {
+	case phonenumbers.FIXED_LINE:
+		return "", Errorf(EINVALID, "%s is a landline and cannot receive text messages", e164)
+	case phonenumbers.TOLL_FREE, phonenumbers.PREMIUM_RATE, phonenumbers.SHARED_COST:
+		return "", Errorf(EINVALID, "%s is a toll-free, premium or shared-cost number, not a mobile phone", e164)
+	}
+	if !r.allowed(region, n) {
+		return "", Errorf(EINVALID, "%s is in a country (%s) this gateway does not text; allowed: %s",
+			e164, region, strings.Join(r.AllowedCountries, ", "))
+	}
+	return Phone(e164), nil
+}
+
+// allowed reports whether the number's region is allowed. Some numbering
+// plans span several regions (+44 serves GB, GG, JE and IM): a number is
+// allowed when its own region or, failing that, the main region of its
+// country code is listed.
+func (r PhoneRules) allowed(region string, n *phonenumbers.PhoneNumber) bool {
+	if slices.Contains(r.AllowedCountries, region) {
+		return true
+	}
+	main := phonenumbers.GetRegionCodeForCountryCode(int(n.GetCountryCode()))
+	return main != region && slices.Contains(r.AllowedCountries, main)
+}

@@ -1,0 +1,136 @@
+// Package securetextd holds the domain of the securetextd gateway: phone
+// numbers, messages and their parts, conversations, sender accounts, and the
+// error type that every other package speaks.
+//
+// The gateway turns an email to <phone>@secure.text into a secure text: the
+// message is sealed and stored, and the recipient is texted a link to read
+// it. The packages below the module root each wrap one outside world:
+//
+//   - smtp accepts mail (submission and relay) and walks its MIME tree;
+//   - store seals content with age and keeps it in SQLite, with the outbox;
+//   - notify drains the outbox: texts and outgoing mail;
+//   - portal serves the recipient's web pages.
+//
+// This package imports none of them; they all import it.
+package securetextd
+
+import (
+	"time"
+)
+
+// Version is the gateway's version, set at build time with
+// -ldflags "-X github.com/securetextd/securetextd.Version=…".
+var Version = "dev"
+
+// PartKind says what role a part plays in a message.
+type PartKind int
+
+const (
+	// PartText is a text/plain body, stored as UTF-8.
+	PartText PartKind = iota + 1
+	// PartHTML is a text/html body, stored as UTF-8 and sanitised when shown.
+	PartHTML
+	// PartAttachment is a file the recipient can download.
+	PartAttachment
+	// PartInline is an image referenced from an HTML body by its Content-ID.
+	PartInline
+)
+
+// String returns the kind's lowercase name, as stored and logged.
+func (k PartKind) String() string {
+	switch k {
+	case PartText:
+		return "text"
+	case PartHTML:
+		return "html"
+	case PartAttachment:
+		return "attachment"
+	case PartInline:
+		return "inline"
+	}
+	return "unknown"
+}
+
+// Part describes one body or file of a message. Its content is not held
+// here: it is streamed into the store and read back by ranges.
+type Part struct {
+	Kind        PartKind
+	ContentType string // media type without parameters, lowercase: "image/png"
+	Filename    string // as the sender named it; never used as a path
+	ContentID   string // without angle brackets, for cid: references
+	Size        int64  // bytes of decoded content
+	// Damaged is set when the part could not be decoded completely (corrupt
+	// base64, truncated message): what could be decoded is kept.
+	Damaged bool
+}
+
+// Direction says who wrote a message in a conversation.
+type Direction int
+
+const (
+	// Inbound is a message from a sender (by email or the API) to a phone.
+	Inbound Direction = iota + 1
+	// Reply is a message from the recipient back to the sender.
+	Reply
+)
+
+// Message is one email (or reply) as the gateway keeps it. Everything a
+// reader could learn content from (subject, names, filenames) is sealed in
+// the store; the fields here are the opened form.
+type Message struct {
+	ID        int64
+	Direction Direction
+	// Sender is the checked address of the account or domain that sent the
+	// message; SenderName is the display name from the From header, shown
+	// only because the address beside it was checked.
+	Sender     string
+	SenderName string
+	Subject    string
+	// MessageID is the RFC 5322 Message-ID, without angle brackets, used to
+	// thread replies (In-Reply-To, References).
+	MessageID  string
+	References []string
+	Received   time.Time
+	Parts      []Part
+	// Auth records how the sender was checked: "smtp-auth", "dkim", …
+	Auth string
+}
+
+// Conversation is the thread between one sender and one phone. An email to
+// several phones makes one conversation per phone.
+type Conversation struct {
+	ID           int64
+	Phone        Phone
+	Sender       string
+	Created      time.Time
+	LastActivity time.Time
+}
+
+// Sender is an account that may submit mail after SMTP AUTH.
+type Sender struct {
+	Address string
+	Created time.Time
+}
+
+// TextJob is what the outbox keeps for one text to send: the phone, and the
+// link token that the store made for it. The store seals it; notify renders
+// the text from the template at the moment it sends.
+type TextJob struct {
+	To             Phone  `json:"to"`
+	Token          string `json:"token"`
+	ConversationID int64  `json:"conversation_id"`
+	MessageID      int64  `json:"message_id"`
+}
+
+// JobKindText is the outbox job kind of a TextJob.
+const JobKindText = "text"
+
+// Job is one unit of work in the outbox: a text to send, later an email.
+// Payload is the opened (decrypted) form of what the store keeps sealed.
+type Job struct {
+	ID       int64
+	Kind     string
+	Payload  []byte
+	Attempts int // attempts made before this one
+	Created  time.Time
+}
