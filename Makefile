@@ -1,0 +1,40 @@
+# securetextd — the two commands a newcomer needs are `make run` and `make test`.
+
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/securetextd/securetextd.Version=$(VERSION)
+export CGO_ENABLED := 1
+
+.PHONY: all build run test test-deps lint bench clean
+
+all: build
+
+## build: compile bin/securetextd
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/securetextd ./cmd/securetextd
+
+## run: start the gateway on the embedded default (config.example.toml, data under ./data)
+run: build
+	./bin/securetextd serve --config config.example.toml
+
+## test: install what the tests need when possible, then run every test
+test: test-deps
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+## test-deps: check for (and, as root, install) the programs the tests use
+test-deps:
+	@scripts/test-deps.sh
+
+## lint: gofmt, go vet and staticcheck
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+## bench: run the benchmarks (figures go in BENCHMARKS.md)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin

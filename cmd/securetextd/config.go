@@ -1,0 +1,280 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+	"github.com/nyaruka/phonenumbers"
+
+	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/notify"
+)
+
+// Config is the whole configuration file. Every field has a default (see
+// DefaultConfig), so a file that sets only some keys works.
+type Config struct {
+	SMTP struct {
+		Domain            string `toml:"domain"`
+		DefaultRegion     string `toml:"default_region"`
+		SubmissionListen  string `toml:"submission_listen"`
+		MaxMessageBytes   int64  `toml:"max_message_bytes"`
+		TLSCert           string `toml:"tls_cert"`
+		TLSKey            string `toml:"tls_key"`
+		AllowInsecureAuth bool   `toml:"allow_insecure_auth"`
+		DemoAccount       string `toml:"demo_account"`
+	} `toml:"smtp"`
+	Store struct {
+		Path    string `toml:"path"`
+		KeyFile string `toml:"key_file"`
+	} `toml:"store"`
+	Portal struct {
+		Listen    string `toml:"listen"`
+		PublicURL string `toml:"public_url"`
+	} `toml:"portal"`
+	SMS struct {
+		Provider         string   `toml:"provider"`
+		ConsoleFile      string   `toml:"console_file"`
+		Rate             float64  `toml:"rate"`
+		Template         string   `toml:"template"`
+		AllowedCountries []string `toml:"allowed_countries"`
+		Org              string   `toml:"org"`
+		Vonage           struct {
+			APIKey    string `toml:"api_key"`
+			APISecret string `toml:"api_secret"`
+			From      string `toml:"from"`
+			BaseURL   string `toml:"base_url"`
+		} `toml:"vonage"`
+	} `toml:"sms"`
+	Mail struct {
+		Relay string `toml:"relay"`
+		From  string `toml:"from"`
+		Dir   string `toml:"dir"`
+	} `toml:"mail"`
+	Log struct {
+		Format string `toml:"format"`
+		Level  string `toml:"level"`
+	} `toml:"log"`
+
+	// dir is the directory relative paths are resolved against.
+	dir string
+}
+
+// DefaultConfig returns the configuration used for every key a file leaves
+// out. It matches config.example.toml, except for the demo account, which
+// only the example creates.
+func DefaultConfig() Config {
+	var c Config
+	c.SMTP.Domain = "secure.text"
+	c.SMTP.DefaultRegion = "US"
+	c.SMTP.SubmissionListen = "127.0.0.1:2587"
+	c.SMTP.MaxMessageBytes = 100 << 20
+	c.Store.Path = "data/securetextd.db"
+	c.Store.KeyFile = "data/securetextd.key"
+	c.Portal.Listen = "127.0.0.1:8080"
+	c.Portal.PublicURL = "http://127.0.0.1:8080"
+	c.SMS.Provider = "console"
+	c.SMS.Rate = 1
+	c.SMS.Template = notify.DefaultTemplate
+	c.SMS.AllowedCountries = []string{"US", "CA"}
+	c.SMS.Org = "securetextd"
+	c.SMS.Vonage.BaseURL = "https://rest.nexmo.com"
+	c.Mail.From = "securetextd@localhost"
+	c.Mail.Dir = "data/mail-out"
+	c.Log.Format = "text"
+	c.Log.Level = "info"
+	return c
+}
+
+// LoadConfig reads and validates a configuration file. With path "", it
+// reads the embedded config.example.toml, relative to the working directory.
+func LoadConfig(path string) (Config, error) {
+	data := securetextd.ExampleConfig
+	dir := "."
+	if path != "" {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		dir = filepath.Dir(path)
+	}
+	return ParseConfig(data, dir)
+}
+
+// ParseConfig decodes a configuration over the defaults and validates it.
+// The error lists every problem found, each naming its key.
+func ParseConfig(data []byte, dir string) (Config, error) {
+	c := DefaultConfig()
+	c.dir = dir
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			if perr.LastKey != "" {
+				return Config{}, fmt.Errorf("config: %s: line %d: %s", perr.LastKey, perr.Position.Line, perr.Message)
+			}
+			return Config{}, fmt.Errorf("config: line %d: %s", perr.Position.Line, perr.Message)
+		}
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	var problems []string
+	for _, k := range md.Undecoded() {
+		problems = append(problems, fmt.Sprintf("%s: unknown key", k))
+	}
+	problems = append(problems, c.validate()...)
+	if len(problems) > 0 {
+		return Config{}, &ConfigError{Problems: problems}
+	}
+	return c, nil
+}
+
+// ConfigError lists everything wrong with a configuration at once.
+type ConfigError struct{ Problems []string }
+
+func (e *ConfigError) Error() string {
+	return "config: " + strings.Join(e.Problems, "\n        ")
+}
+
+func (c *Config) validate() []string {
+	var p []string
+	bad := func(key, format string, args ...any) {
+		p = append(p, key+": "+fmt.Sprintf(format, args...))
+	}
+
+	if d := c.SMTP.Domain; d == "" || strings.ContainsAny(d, "@ \t<>") || !strings.Contains(d, ".") {
+		bad("smtp.domain", "%q is not a domain name", d)
+	}
+	if _, ok := phonenumbers.GetSupportedRegions()[c.SMTP.DefaultRegion]; !ok {
+		bad("smtp.default_region", "%q is not a region code (ISO 3166, such as \"US\")", c.SMTP.DefaultRegion)
+	}
+	if err := checkListen(c.SMTP.SubmissionListen); err != nil {
+		bad("smtp.submission_listen", "%v", err)
+	} else if c.SMTP.AllowInsecureAuth && !isLoopback(c.SMTP.SubmissionListen) {
+		bad("smtp.allow_insecure_auth", "only allowed when smtp.submission_listen is a loopback address, not %q", c.SMTP.SubmissionListen)
+	}
+	if c.SMTP.MaxMessageBytes < 1024 || c.SMTP.MaxMessageBytes > 1<<30 {
+		bad("smtp.max_message_bytes", "%d is out of range (1024 to 1073741824)", c.SMTP.MaxMessageBytes)
+	}
+	if (c.SMTP.TLSCert == "") != (c.SMTP.TLSKey == "") {
+		bad("smtp.tls_cert", "set both smtp.tls_cert and smtp.tls_key, or neither")
+	}
+	if a := c.SMTP.DemoAccount; a != "" {
+		if _, err := mail.ParseAddress(a); err != nil || strings.ContainsAny(a, "<> ") {
+			bad("smtp.demo_account", "%q is not an email address", a)
+		}
+	}
+
+	if c.Store.Path == "" {
+		bad("store.path", "must not be empty")
+	}
+	if c.Store.KeyFile == "" {
+		bad("store.key_file", "must not be empty")
+	}
+
+	if err := checkListen(c.Portal.Listen); err != nil {
+		bad("portal.listen", "%v", err)
+	}
+	if u, err := url.Parse(c.Portal.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		bad("portal.public_url", "%q is not an http:// or https:// URL", c.Portal.PublicURL)
+	}
+
+	switch c.SMS.Provider {
+	case "console":
+	case "vonage":
+		v := c.SMS.Vonage
+		if len(v.APIKey) != 8 {
+			bad("sms.vonage.api_key", "must be the 8-character key from the Vonage dashboard")
+		}
+		if v.APISecret == "" {
+			bad("sms.vonage.api_secret", "must be set when sms.provider is \"vonage\"")
+		}
+		if v.From == "" {
+			bad("sms.vonage.from", "must be set when sms.provider is \"vonage\" (a number or an alphanumeric sender id)")
+		}
+		if u, err := url.Parse(v.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("sms.vonage.base_url", "%q is not an http:// or https:// URL", v.BaseURL)
+		}
+	default:
+		bad("sms.provider", "%q is not a provider: use \"console\" or \"vonage\"", c.SMS.Provider)
+	}
+	if c.SMS.Rate <= 0 || c.SMS.Rate > 1000 {
+		bad("sms.rate", "%g is out of range (texts per second, above 0 and at most 1000)", c.SMS.Rate)
+	}
+	if _, err := notify.ParseTemplate(c.SMS.Template); err != nil {
+		bad("sms.template", "%v", err)
+	}
+	if len(c.SMS.AllowedCountries) == 0 {
+		bad("sms.allowed_countries", "must list at least one country")
+	}
+	regions := phonenumbers.GetSupportedRegions()
+	for _, r := range c.SMS.AllowedCountries {
+		if _, ok := regions[r]; !ok {
+			bad("sms.allowed_countries", "%q is not a region code (ISO 3166, such as \"CA\")", r)
+		}
+	}
+	if c.SMS.Org == "" || len(c.SMS.Org) > 40 {
+		bad("sms.org", "must be 1 to 40 characters: it starts every text")
+	}
+
+	if c.Mail.Relay != "" {
+		if _, _, err := net.SplitHostPort(c.Mail.Relay); err != nil {
+			bad("mail.relay", "%q is not host:port", c.Mail.Relay)
+		}
+	} else if c.Mail.Dir == "" {
+		bad("mail.dir", "must be set when mail.relay is empty")
+	}
+	if a, err := mail.ParseAddress(c.Mail.From); err != nil || a.Name != "" {
+		bad("mail.from", "%q is not an email address", c.Mail.From)
+	}
+
+	if !slices.Contains([]string{"text", "json"}, c.Log.Format) {
+		bad("log.format", "%q: use \"text\" or \"json\"", c.Log.Format)
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		bad("log.level", "%q: use \"debug\", \"info\", \"warn\" or \"error\"", c.Log.Level)
+	}
+	return p
+}
+
+// Path resolves a path from the file against the file's directory.
+func (c *Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+		return fmt.Errorf("%q: use an IP address, not a name", addr)
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("%q: bad port", addr)
+	}
+	return nil
+}
+
+// isLoopback reports whether a listen address only accepts local clients.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

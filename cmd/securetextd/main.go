@@ -1,0 +1,298 @@
+// Command securetextd is the secure text gateway: an SMTP server that turns
+// email to <phone>@secure.text into a sealed message and a text with a link.
+//
+// This file holds the command line; Main (in run.go) wires the packages.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/store"
+)
+
+const usage = `securetextd turns email into secure texts.
+
+Usage:
+  securetextd serve [--config FILE]
+  securetextd keygen --out FILE [--x25519]
+  securetextd user add|passwd ADDRESS [--config FILE] [--password-stdin]
+  securetextd user remove ADDRESS [--config FILE]
+  securetextd user list [--config FILE]
+  securetextd version
+
+Without --config, the embedded default (config.example.toml) is used, with
+its data under ./data.
+`
+
+// errUsage marks a command line that could not be understood: exit code 2.
+type errUsage struct{ msg string }
+
+func (e errUsage) Error() string { return e.msg }
+
+func main() {
+	err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	var ue errUsage
+	switch {
+	case err == nil:
+	case errors.As(err, &ue):
+		fmt.Fprintf(os.Stderr, "securetextd: %s\n\n%s", ue.msg, usage)
+		os.Exit(2)
+	default:
+		fmt.Fprintf(os.Stderr, "securetextd: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errUsage{"no command given"}
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		return runServe(rest, stdout, stderr)
+	case "keygen":
+		return runKeygen(rest, stdout)
+	case "user":
+		return runUser(rest, stdin, stdout)
+	case "version":
+		fmt.Fprintf(stdout, "securetextd %s\n", securetextd.Version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		return errUsage{fmt.Sprintf("unknown command %q", cmd)}
+	}
+}
+
+// parseFlags parses flags that may come before or after positional
+// arguments ("user add --config f a@b" and "user add a@b --config f").
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, errUsage{err.Error()}
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func runServe(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	configPath := fs.String("config", "", "configuration file")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return errUsage{fmt.Sprintf("serve takes no arguments, got %q", pos[0])}
+	}
+	cfg, err := LoadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(cfg, stderr)
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	m := &Main{Config: cfg, Logger: logger, Stdout: stdout}
+	if err := m.Run(ctx); err != nil {
+		m.Close(context.Background())
+		return err
+	}
+	<-ctx.Done()
+	stop() // a second signal now ends the process at once
+	logger.Info("shutting down; a second signal stops at once")
+
+	closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return m.Close(closeCtx)
+}
+
+func runKeygen(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
+	out := fs.String("out", "", "file to create (mode 0600)")
+	x25519 := fs.Bool("x25519", false, "make a classic X25519 identity instead of a hybrid post-quantum one")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if *out == "" || len(pos) > 0 {
+		return errUsage{"keygen needs --out FILE and nothing else"}
+	}
+	recipient, err := store.WriteKeyFile(*out, !*x25519)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Created %s (public key %s)\n", *out, recipient)
+	return nil
+}
+
+func runUser(args []string, stdin io.Reader, stdout io.Writer) error {
+	if len(args) == 0 {
+		return errUsage{"user needs a command: add, list, remove or passwd"}
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("user "+sub, flag.ContinueOnError)
+	configPath := fs.String("config", "", "configuration file")
+	fromStdin := fs.Bool("password-stdin", false, "read the password from standard input")
+	pos, err := parseFlags(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	wantArgs := 1
+	if sub == "list" {
+		wantArgs = 0
+	}
+	switch sub {
+	case "add", "list", "remove", "passwd":
+	default:
+		return errUsage{fmt.Sprintf("unknown user command %q: use add, list, remove or passwd", sub)}
+	}
+	if len(pos) != wantArgs {
+		if wantArgs == 0 {
+			return errUsage{"user list takes no address"}
+		}
+		return errUsage{fmt.Sprintf("user %s needs exactly one ADDRESS", sub)}
+	}
+
+	cfg, err := LoadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	db, err := openStore(cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ctx := context.Background()
+
+	switch sub {
+	case "list":
+		senders, err := db.ListSenders(ctx)
+		if err != nil {
+			return err
+		}
+		for _, s := range senders {
+			fmt.Fprintf(stdout, "%s\tcreated %s\n", s.Address, s.Created.UTC().Format(time.RFC3339))
+		}
+		return nil
+	case "remove":
+		if err := db.DeleteSender(ctx, pos[0]); err != nil {
+			return userError(err)
+		}
+		fmt.Fprintf(stdout, "Removed %s\n", pos[0])
+		return nil
+	}
+
+	password, err := readPassword(stdin, stdout, *fromStdin)
+	if err != nil {
+		return err
+	}
+	if sub == "add" {
+		err = db.CreateSender(ctx, pos[0], password)
+	} else {
+		err = db.SetSenderPassword(ctx, pos[0], password)
+	}
+	if err != nil {
+		return userError(err)
+	}
+	fmt.Fprintf(stdout, "Saved %s\n", pos[0])
+	return nil
+}
+
+// userError turns a domain error into its message for the operator.
+func userError(err error) error {
+	if securetextd.ErrorCode(err) == securetextd.EINTERNAL {
+		return err
+	}
+	return errors.New(securetextd.ErrorMessage(err))
+}
+
+// readPassword reads a new password from the first line of standard input,
+// or asks for it twice on the terminal without echo.
+func readPassword(stdin io.Reader, stdout io.Writer, fromStdin bool) (string, error) {
+	if fromStdin {
+		line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", err
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			return "", errors.New("no password on standard input")
+		}
+		return line, nil
+	}
+	f, ok := stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return "", errUsage{"standard input is not a terminal: use --password-stdin"}
+	}
+	fmt.Fprint(stdout, "Password: ")
+	p1, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(stdout)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprint(stdout, "Password again: ")
+	p2, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(stdout)
+	if err != nil {
+		return "", err
+	}
+	if string(p1) != string(p2) {
+		return "", errors.New("the passwords differ")
+	}
+	return string(p1), nil
+}
+
+// openStore opens the database, creating the data directory and the key
+// file on first use. created, when not nil, is told whether a key was made.
+func openStore(cfg Config, created *bool) (*store.DB, error) {
+	keyPath := cfg.Path(cfg.Store.KeyFile)
+	dbPath := cfg.Path(cfg.Store.Path)
+	for _, dir := range []string{filepath.Dir(keyPath), filepath.Dir(dbPath)} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := os.Stat(keyPath); errors.Is(err, os.ErrNotExist) {
+		if _, err := store.WriteKeyFile(keyPath, true); err != nil {
+			return nil, fmt.Errorf("store.key_file: %w", err)
+		}
+		if created != nil {
+			*created = true
+		}
+	}
+	keys, err := store.LoadKeyFile(keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("store.key_file: %w", err)
+	}
+	db, err := store.Open(dbPath, keys)
+	if err != nil {
+		return nil, fmt.Errorf("store.path: %w", err)
+	}
+	return db, nil
+}

@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/notify"
+	"github.com/securetextd/securetextd/portal"
+	"github.com/securetextd/securetextd/smtp"
+	"github.com/securetextd/securetextd/store"
+)
+
+// Main is the running gateway. Run starts it, Close stops it; tests call
+// both with loopback addresses and a temporary directory.
+type Main struct {
+	Config Config
+	Logger *slog.Logger
+	// Stdout receives what an operator should read at start: a generated
+	// demo password and the next steps.
+	Stdout io.Writer
+	// HTTPClient, when set, is used to reach the SMS provider (tests).
+	HTTPClient *http.Client
+
+	// SubmissionAddr and PortalAddr are the bound addresses, known after
+	// Run (useful with port 0).
+	SubmissionAddr, PortalAddr string
+
+	db         *store.DB
+	submission *smtp.Server
+	portal     *http.Server
+	console    *os.File
+
+	stopWorker context.CancelFunc
+	wg         sync.WaitGroup
+}
+
+// Run opens the store, binds the listeners (so that a bad address fails
+// here) and starts serving in goroutines.
+func (m *Main) Run(ctx context.Context) error {
+	cfg := m.Config
+	if m.Stdout == nil {
+		m.Stdout = io.Discard
+	}
+	log := m.Logger
+
+	var keyCreated bool
+	db, err := openStore(cfg, &keyCreated)
+	if err != nil {
+		return err
+	}
+	m.db = db
+	if keyCreated {
+		log.Info("created a new key file", "path", cfg.Path(cfg.Store.KeyFile))
+	}
+	if n, err := db.SweepOrphans(ctx, time.Now()); err != nil {
+		return err
+	} else if n > 0 {
+		log.Info("removed unfinished uploads from before a restart", "blobs", n)
+	}
+	demoPassword, err := m.ensureDemoAccount(ctx)
+	if err != nil {
+		return err
+	}
+
+	hostname, _ := os.Hostname()
+	if hostname == "" {
+		hostname = "localhost"
+	}
+	dataDir := filepath.Dir(cfg.Path(cfg.Store.Path))
+	cert, generated, err := loadOrCreateCertificate(cfg.Path(cfg.SMTP.TLSCert), cfg.Path(cfg.SMTP.TLSKey), dataDir, hostname)
+	if err != nil {
+		return err
+	}
+	if generated {
+		log.Info("generated a self-signed TLS certificate", "dir", dataDir)
+	}
+
+	tmpl, err := notify.ParseTemplate(cfg.SMS.Template)
+	if err != nil {
+		return fmt.Errorf("sms.template: %w", err)
+	}
+	for _, w := range tmpl.Check(cfg.SMS.Org, cfg.Portal.PublicURL) {
+		log.Warn("sms.template: " + w)
+	}
+	sms, err := m.smsProvider()
+	if err != nil {
+		return err
+	}
+
+	subL, err := net.Listen("tcp", cfg.SMTP.SubmissionListen)
+	if err != nil {
+		return fmt.Errorf("smtp.submission_listen: %w", err)
+	}
+	portalL, err := net.Listen("tcp", cfg.Portal.Listen)
+	if err != nil {
+		subL.Close()
+		return fmt.Errorf("portal.listen: %w", err)
+	}
+	m.SubmissionAddr = subL.Addr().String()
+	m.PortalAddr = portalL.Addr().String()
+
+	m.submission = smtp.NewSubmission(smtp.Config{
+		Hostname: hostname,
+		Domain:   cfg.SMTP.Domain,
+		Phones: securetextd.PhoneRules{
+			DefaultRegion:    cfg.SMTP.DefaultRegion,
+			AllowedCountries: cfg.SMS.AllowedCountries,
+		},
+		MaxMessageBytes:   cfg.SMTP.MaxMessageBytes,
+		TLS:               &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		AllowInsecureAuth: cfg.SMTP.AllowInsecureAuth,
+	}, db, log)
+
+	ps, err := portal.New(portal.Config{
+		Org: cfg.SMS.Org,
+		TLS: strings.HasPrefix(cfg.Portal.PublicURL, "https://"),
+	}, db, log)
+	if err != nil {
+		subL.Close()
+		portalL.Close()
+		return err
+	}
+	m.portal = portal.NewHTTPServer(ps, log)
+
+	workerCtx, stopWorker := context.WithCancel(context.Background())
+	m.stopWorker = stopWorker
+	worker := &notify.Worker{
+		Outbox:    db,
+		SMS:       sms,
+		Template:  tmpl,
+		Org:       cfg.SMS.Org,
+		PublicURL: cfg.Portal.PublicURL,
+		Rate:      cfg.SMS.Rate,
+		Logger:    log,
+	}
+	m.goServe("smtp", func() error { return m.submission.Serve(subL) })
+	m.goServe("portal", func() error {
+		if err := m.portal.Serve(portalL); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	m.goServe("notify", func() error { return worker.Run(workerCtx) })
+	m.goServe("sweep", func() error { return m.sweepOrphans(workerCtx) })
+
+	log.Info("securetextd started", "version", securetextd.Version,
+		"submission", m.SubmissionAddr, "portal", m.PortalAddr, "sms", cfg.SMS.Provider)
+	m.printNextSteps(demoPassword)
+	return nil
+}
+
+func (m *Main) goServe(name string, f func() error) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if err := f(); err != nil && !errors.Is(err, context.Canceled) {
+			m.Logger.Error("stopped", "component", name, "err", err)
+		}
+	}()
+}
+
+// sweepOrphans removes, every hour, the sealed chunks of uploads that never
+// finished (a client that vanished mid-DATA), once they are an hour old.
+func (m *Main) sweepOrphans(ctx context.Context) error {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if _, err := m.db.SweepOrphans(ctx, time.Now().Add(-time.Hour)); err != nil {
+				m.Logger.Error("sweep", "err", err)
+			}
+		}
+	}
+}
+
+// Close stops accepting, lets sessions in progress finish until ctx is
+// done, stops the outbox worker after its current job, and closes the
+// store.
+//
+// Close may be called more than once; later calls do nothing.
+func (m *Main) Close(ctx context.Context) error {
+	var errs []error
+	if m.submission != nil {
+		if err := m.submission.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			errs = append(errs, err)
+		}
+		m.submission = nil
+	}
+	if m.portal != nil {
+		if err := m.portal.Shutdown(ctx); err != nil {
+			m.portal.Close()
+		}
+		m.portal = nil
+	}
+	if m.stopWorker != nil {
+		m.stopWorker()
+		m.stopWorker = nil
+	}
+	m.wg.Wait()
+	if m.db != nil {
+		errs = append(errs, m.db.Close())
+		m.db = nil
+	}
+	if m.console != nil {
+		errs = append(errs, m.console.Close())
+		m.console = nil
+	}
+	return errors.Join(errs...)
+}
+
+func (m *Main) smsProvider() (notify.SMSProvider, error) {
+	cfg := m.Config.SMS
+	switch cfg.Provider {
+	case "vonage":
+		v, err := notify.NewVonage(notify.VonageConfig{
+			APIKey:     cfg.Vonage.APIKey,
+			APISecret:  cfg.Vonage.APISecret,
+			From:       cfg.Vonage.From,
+			BaseURL:    cfg.Vonage.BaseURL,
+			HTTPClient: m.HTTPClient,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("sms.vonage: %w", err)
+		}
+		return v, nil
+	default:
+		w := m.Stdout
+		if cfg.ConsoleFile != "" {
+			f, err := os.OpenFile(m.Config.Path(cfg.ConsoleFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+			if err != nil {
+				return nil, fmt.Errorf("sms.console_file: %w", err)
+			}
+			m.console = f
+			w = f
+		}
+		return notify.NewConsole(w, cfg.Org), nil
+	}
+}
+
+// ensureDemoAccount creates smtp.demo_account with a random password when
+// there is no sender account yet, and returns the password to print.
+func (m *Main) ensureDemoAccount(ctx context.Context) (string, error) {
+	addr := m.Config.SMTP.DemoAccount
+	if addr == "" {
+		return "", nil
+	}
+	n, err := m.db.CountSenders(ctx)
+	if err != nil || n > 0 {
+		return "", err
+	}
+	password := rand.Text()
+	if err := m.db.CreateSender(ctx, addr, password); err != nil {
+		return "", fmt.Errorf("smtp.demo_account: %w", err)
+	}
+	return password, nil
+}
+
+func (m *Main) printNextSteps(demoPassword string) {
+	cfg := m.Config
+	w := m.Stdout
+	fmt.Fprintf(w, "\nsecuretextd is running.\n")
+	fmt.Fprintf(w, "  SMTP submission (STARTTLS + AUTH): %s\n", m.SubmissionAddr)
+	fmt.Fprintf(w, "  Recipient portal:                   %s\n", cfg.Portal.PublicURL)
+	if demoPassword != "" {
+		fmt.Fprintf(w, "\nCreated the demo sender account %s with the password:\n\n    %s\n\n", cfg.SMTP.DemoAccount, demoPassword)
+		fmt.Fprintf(w, "It is shown only this once. Send a first message with:\n\n")
+		fmt.Fprintf(w, "    curl -sS --url smtp://%s --ssl-reqd --insecure --crlf --user '%s:%s' \\\n", m.SubmissionAddr, cfg.SMTP.DemoAccount, demoPassword)
+		fmt.Fprintf(w, "      --mail-from %s --mail-rcpt 2125550123@%s --upload-file examples/first-message.eml\n\n", cfg.SMTP.DemoAccount, cfg.SMTP.Domain)
+	}
+	if cfg.SMS.Provider == "console" {
+		where := "below, as a JSON line"
+		if cfg.SMS.ConsoleFile != "" {
+			where = "in " + cfg.Path(cfg.SMS.ConsoleFile)
+		}
+		fmt.Fprintf(w, "Texts are not sent: each appears %s, with its link.\n\n", where)
+	}
+}
+
+// newLogger builds the process's one logger from [log].
+func newLogger(cfg Config, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
+		return nil, fmt.Errorf("log.level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}

@@ -1,0 +1,28 @@
+#!/bin/sh
+# Makes sure the programs that `make test` uses are installed. As root it
+# installs missing Debian packages with apt-get; otherwise it names them and
+# fails, so that no test silently skips for want of a tool.
+set -eu
+
+# command:package pairs the test suite needs.
+needs="curl:curl gcc:gcc"
+
+missing=""
+for pair in $needs; do
+	cmd=${pair%%:*}
+	pkg=${pair#*:}
+	command -v "$cmd" >/dev/null 2>&1 || missing="$missing $pkg"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+	echo "test-deps: installing$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q >/dev/null
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing >/dev/null
+	exit 0
+fi
+echo "test-deps: the tests need these Debian packages:$missing" >&2
+echo "test-deps: install them (sudo apt-get install$missing) and run make test again" >&2
+exit 1

@@ -1,0 +1,244 @@
+package smtp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/securetextd/securetextd"
+)
+
+// session is one SMTP connection on the submission listener.
+type session struct {
+	s      *Server
+	conn   *gosmtp.Conn
+	remote netip.Addr
+
+	account *securetextd.Sender // set by a successful AUTH
+	from    string
+	phones  []securetextd.Phone
+}
+
+var (
+	_ gosmtp.Session     = (*session)(nil)
+	_ gosmtp.AuthSession = (*session)(nil)
+)
+
+// storeTimeout bounds one store call made while a client waits.
+const storeTimeout = 30 * time.Second
+
+func (s *session) AuthMechanisms() []string {
+	return []string{sasl.Plain, sasl.Login}
+}
+
+func (s *session) Auth(mech string) (sasl.Server, error) {
+	switch mech {
+	case sasl.Plain:
+		return sasl.NewPlainServer(func(identity, username, password string) error {
+			// PLAIN carries an authorization identity: the user to act as.
+			// Accepting any value would let one account send as another
+			// (maddy's CVE-2023-27582), so it must be empty or the login.
+			if identity != "" && identity != username {
+				return &gosmtp.SMTPError{
+					Code:         535,
+					EnhancedCode: gosmtp.EnhancedCode{5, 7, 8},
+					Message:      "Authentication refused: the authorization identity must be empty or equal the login name",
+				}
+			}
+			return s.authenticate(username, password)
+		}), nil
+	case sasl.Login:
+		return &loginServer{authenticate: s.authenticate}, nil
+	}
+	return nil, &gosmtp.SMTPError{
+		Code:         504,
+		EnhancedCode: gosmtp.EnhancedCode{5, 5, 4},
+		Message:      "Unsupported authentication mechanism: use PLAIN or LOGIN",
+	}
+}
+
+func (s *session) authenticate(username, password string) error {
+	if len(username) > maxCredential || len(password) > maxCredential {
+		return errCredentialTooLong
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	acct, err := s.s.db.AuthenticateSender(ctx, username, password)
+	switch securetextd.ErrorCode(err) {
+	case "":
+		s.s.throttle.succeed(s.remote)
+		s.account = acct
+		s.s.logger.Info("auth ok", "account", acct.Address, "client", s.remote.String())
+		return nil
+	case securetextd.EUNAUTHORIZED:
+		delay := s.s.throttle.fail(s.remote, s.s.now())
+		s.s.logger.Warn("auth failed", "client", s.remote.String(), "delay", delay)
+		s.s.sleep(ctx, delay)
+		return gosmtp.ErrAuthFailed
+	}
+	return s.internalError("auth", err)
+}
+
+func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
+	if s.account == nil {
+		return &gosmtp.SMTPError{
+			Code:         530,
+			EnhancedCode: gosmtp.EnhancedCode{5, 7, 0},
+			Message:      "Authentication required: log in with AUTH (after STARTTLS) before MAIL FROM",
+		}
+	}
+	if !strings.EqualFold(from, s.account.Address) {
+		return &gosmtp.SMTPError{
+			Code:         553,
+			EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
+			Message:      fmt.Sprintf("Sender address <%s> refused: account %s may only send as <%s>", from, s.account.Address, s.account.Address),
+		}
+	}
+	s.from = s.account.Address
+	return nil
+}
+
+func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	at := strings.LastIndexByte(to, '@')
+	if at < 0 || !strings.EqualFold(to[at+1:], s.s.cfg.Domain) {
+		return &gosmtp.SMTPError{
+			Code:         550,
+			EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
+			Message:      fmt.Sprintf("Relay access denied: this gateway only accepts mail to <phone>@%s", s.s.cfg.Domain),
+		}
+	}
+	local := strings.Trim(to[:at], `"`)
+	phone, err := s.s.cfg.Phones.Parse(local)
+	if err != nil {
+		return &gosmtp.SMTPError{
+			Code:         550,
+			EnhancedCode: gosmtp.EnhancedCode{5, 1, 1},
+			Message:      fmt.Sprintf("Recipient <%s> refused: %s", to, securetextd.ErrorMessage(err)),
+		}
+	}
+	if !slices.Contains(s.phones, phone) {
+		s.phones = append(s.phones, phone)
+	}
+	return nil
+}
+
+func (s *session) Data(r io.Reader) error {
+	draft := s.s.db.NewDraft()
+	defer draft.Discard()
+
+	h, err := walkMessage(&crlfReader{r: r}, draft, s.s.limits)
+	if err != nil {
+		return s.replyError("data", err)
+	}
+	name, err := s.checkFrom(h)
+	if err != nil {
+		return err
+	}
+	msgID := h.MessageID
+	if msgID == "" {
+		msgID = fmt.Sprintf("%s@%s", errorID()+errorID(), s.s.cfg.Hostname)
+	}
+	m := &securetextd.Message{
+		Direction:  securetextd.Inbound,
+		Sender:     s.account.Address,
+		SenderName: name,
+		Subject:    h.Subject,
+		MessageID:  msgID,
+		References: append(slices.Clone(h.References), h.InReplyTo...),
+		Received:   s.s.now(),
+		Auth:       "smtp-auth",
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	receipt, err := draft.Commit(ctx, m, s.phones)
+	if err != nil {
+		return s.replyError("commit", err)
+	}
+	masked := make([]string, len(s.phones))
+	for i, p := range s.phones {
+		masked[i] = p.Masked()
+	}
+	s.s.logger.Info("message accepted",
+		"message", receipt.MessageID, "account", s.account.Address, "client", s.remote.String(),
+		"parts", len(m.Parts), "recipients", masked)
+	return nil
+}
+
+// checkFrom makes sure the From header shows the account that logged in:
+// the recipient sees this address beside the message, so it must be the
+// one that was checked. It returns the display name to show.
+func (s *session) checkFrom(h *headerInfo) (string, error) {
+	refuse := func(format string, args ...any) error {
+		return &gosmtp.SMTPError{
+			Code:         550,
+			EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
+			Message:      "Message refused: " + fmt.Sprintf(format, args...),
+		}
+	}
+	switch {
+	case h.FromFields > 1:
+		return "", refuse("it has %d From: header fields; a message must have one", h.FromFields)
+	case len(h.From) > 1:
+		return "", refuse("its From: header lists %d addresses; it must list only yours", len(h.From))
+	case len(h.From) == 0:
+		return "", nil // no From: the account's address is shown
+	}
+	if !strings.EqualFold(h.From[0].Address, s.account.Address) {
+		return "", refuse("From: <%s> is not the address of the account that logged in (<%s>)", h.From[0].Address, s.account.Address)
+	}
+	return h.From[0].Name, nil
+}
+
+func (s *session) Reset() {
+	s.from = ""
+	s.phones = nil
+}
+
+func (s *session) Logout() error { return nil }
+
+// replyError is the one place where errors become SMTP replies. Replies the
+// walk or the data reader chose pass through; domain errors map by code;
+// anything else is internal: the client gets a temporary failure with an
+// error id, and the log gets the details under that id.
+func (s *session) replyError(op string, err error) error {
+	var se *gosmtp.SMTPError
+	if errors.As(err, &se) {
+		return se
+	}
+	if errors.Is(err, gosmtp.ErrTooLongLine) {
+		return errLineTooLong
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return err // the client went away; nobody reads the reply
+	}
+	msg := securetextd.ErrorMessage(err)
+	switch securetextd.ErrorCode(err) {
+	case securetextd.EINVALID:
+		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message refused: " + msg}
+	case securetextd.ETOOLARGE:
+		return &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4}, Message: "Message too large: " + msg}
+	case securetextd.ELIMIT:
+		return &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 5, 3}, Message: msg}
+	case securetextd.EUNAVAILABLE:
+		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: msg}
+	}
+	return s.internalError(op, err)
+}
+
+func (s *session) internalError(op string, err error) error {
+	id := errorID()
+	s.s.logger.Error("internal error", "op", op, "error_id", id, "err", err, "client", s.remote.String())
+	return &gosmtp.SMTPError{
+		Code:         451,
+		EnhancedCode: gosmtp.EnhancedCode{4, 3, 0},
+		Message:      "Temporary failure on our side, please try again later (error id " + id + ")",
+	}
+}

@@ -1,0 +1,160 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// A blob is one age file, the sealed content of one message part, kept as
+// rows of chunks(blob_id, seq, data). Every chunk but the last holds exactly
+// chunkSize bytes of ciphertext, so that an offset in the file maps onto a
+// row by division. The chunk size is kept in each blob's row, so that it can
+// change without rewriting old blobs.
+//
+// Writing never holds a whole file: a Draft buffers sealed chunks up to
+// flushThreshold and writes them out as a pending blob in a short
+// transaction, so that one large upload does not keep other sessions from
+// committing. Reading goes through age.DecryptReaderAt over a chunkReader,
+// which fetches only the rows that a range touches.
+const (
+	// chunkSize is the ciphertext size of a chunk row. 256 KiB keeps a
+	// 100 MB attachment at 400 rows, and a range read at a row or two.
+	chunkSize = 256 << 10
+	// flushThreshold is how much sealed content a draft keeps in memory
+	// before writing it out as pending blobs. A message under it costs a
+	// single write transaction.
+	flushThreshold = 1 << 20
+)
+
+// chunkReader is an io.ReaderAt over a blob's ciphertext. It keeps the last
+// chunk it read, since age reads its 64 KiB chunks in order and a 256 KiB
+// row serves several of them.
+//
+// Reads use the context given to OpenPart: they fail once it is done.
+type chunkReader struct {
+	ctx       context.Context
+	db        *sql.DB
+	blob      int64
+	chunkSize int64
+	size      int64
+
+	mu   sync.Mutex
+	seq  int64
+	data []byte // chunk seq, or nil
+}
+
+// ReadAt implements io.ReaderAt. It may be called concurrently.
+func (r *chunkReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("store: read blob: negative offset")
+	}
+	n := 0
+	for n < len(p) && off < r.size {
+		seq := off / r.chunkSize
+		data, err := r.chunk(seq)
+		if err != nil {
+			return n, err
+		}
+		within := off - seq*r.chunkSize
+		if within >= int64(len(data)) {
+			return n, fmt.Errorf("store: read blob %d: chunk %d is short", r.blob, seq)
+		}
+		c := copy(p[n:], data[within:])
+		n += c
+		off += int64(c)
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// chunk returns chunk seq, from the cache or the database. The slice
+// returned is never written to.
+func (r *chunkReader) chunk(seq int64) ([]byte, error) {
+	r.mu.Lock()
+	if r.data != nil && r.seq == seq {
+		data := r.data
+		r.mu.Unlock()
+		return data, nil
+	}
+	r.mu.Unlock()
+
+	var data []byte
+	err := r.db.QueryRowContext(r.ctx,
+		`SELECT data FROM chunks WHERE blob_id = ? AND seq = ?`, r.blob, seq).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store: read blob %d: chunk %d is missing", r.blob, seq)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: read blob %d: %w", r.blob, err)
+	}
+	r.mu.Lock()
+	r.seq, r.data = seq, data
+	r.mu.Unlock()
+	return data, nil
+}
+
+// chunker cuts the ciphertext that age writes into chunk rows and hands
+// them to its draft. It is the destination of age.Encrypt.
+type chunker struct {
+	d   *Draft
+	p   *draftPart
+	buf []byte // ciphertext not yet a full chunk
+}
+
+// Write implements io.Writer.
+func (c *chunker) Write(b []byte) (int, error) {
+	n := len(b)
+	for len(b) > 0 {
+		k := min(chunkSize-len(c.buf), len(b))
+		c.buf = append(c.buf, b[:k]...)
+		b = b[k:]
+		if len(c.buf) == chunkSize {
+			if err := c.emit(); err != nil {
+				return n - len(b), err
+			}
+		}
+	}
+	return n, nil
+}
+
+// emit hands the buffered ciphertext to the draft as the next chunk.
+func (c *chunker) emit() error {
+	if len(c.buf) == 0 {
+		return nil
+	}
+	data := c.buf
+	c.buf = nil
+	return c.d.enqueue(c.p, data)
+}
+
+// SweepOrphans deletes the pending blobs created before before, with their
+// chunks, and returns how many it deleted. Pending blobs belong to drafts
+// that are still being written; those left behind by a crash or a dropped
+// connection are orphans. Call it at start with the current time (no draft
+// can be in progress), and then now and again with a time far enough back
+// that no live draft is that old (an hour).
+//
+// A draft whose blobs were swept fails to commit.
+func (db *DB) SweepOrphans(ctx context.Context, before time.Time) (int, error) {
+	var n int64
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`DELETE FROM blobs WHERE state = 'pending' AND created < ?`, nanos(before))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: sweep orphans: %w", err)
+	}
+	return int(n), nil
+}

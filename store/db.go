@@ -1,0 +1,249 @@
+// Package store keeps the gateway's state in one SQLite file: the schema and
+// its migrations, messages sealed with age and kept as chunked blobs, sender
+// accounts, conversations and their link tokens, and the transactional
+// outbox that notify drains.
+//
+// Everything a reader could learn content from is sealed before it reaches
+// SQLite: bodies and attachments (one age file per part), the manifest of a
+// message (subject, names, filenames), and outbox payloads (which carry link
+// tokens). Link tokens are kept only as SHA-256 hashes, passwords as
+// argon2id hashes. A stolen database file, its WAL and its backups open
+// nothing without the key file, which lives outside the database.
+//
+// A message and the outbox jobs that notify its recipients are committed in
+// one transaction, with synchronous=FULL: when [Draft.Commit] returns, the
+// message survives a crash and its texts will be sent.
+//
+// Each public method runs in one transaction. Writes go through a single
+// connection (SQLite allows one writer at a time; queueing in Go is cheaper
+// than spinning on SQLITE_BUSY), reads through a small pool of read-only
+// connections that WAL lets run beside the writer.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/securetextd/securetextd"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// readers is the size of the read-only connection pool.
+const readers = 4
+
+// pragmas are the connection settings of every connection, in
+// mattn/go-sqlite3's DSN syntax. WAL lets readers run beside the writer;
+// synchronous=FULL makes a commit durable before it returns (in WAL mode
+// NORMAL would lose the last commits on power loss, after the SMTP client
+// was told 250); secure_delete zeroes freed pages so that deleted
+// ciphertext does not linger; the busy timeout covers other processes
+// (the CLI) writing to the same file.
+const pragmas = "_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=FULL&_secure_delete=on"
+
+// DB is the gateway's store. It is safe for concurrent use.
+type DB struct {
+	// Now returns the current time; it stamps every row. It defaults to
+	// time.Now; tests may replace it before use.
+	Now func() time.Time
+
+	path  string
+	keys  *Keyring
+	write *sql.DB // one connection, BEGIN IMMEDIATE
+	read  *sql.DB // read-only connections
+
+	// wake receives a value after a commit adds outbox jobs.
+	wake chan struct{}
+	// hashing bounds concurrent argon2id computations: each takes 19 MiB,
+	// and a burst of logins must not take the machine's memory.
+	hashing chan struct{}
+}
+
+// Open opens the database at path, creating it (readable by its owner only)
+// and its directory if needed, and brings its schema up to date. Content is
+// sealed to keys' first identity and opened with any of them.
+func Open(path string, keys *Keyring) (*DB, error) {
+	if keys == nil {
+		return nil, errors.New("store: open: no keyring")
+	}
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("store: open: %q: want the path of a database file", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	// Create the file ourselves so that its mode is 0600: SQLite would
+	// use the umask, and it gives the -wal and -shm files the mode of the
+	// database file.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	f.Close()
+
+	dsn := "file:" + uriPath(path) + "?" + pragmas
+	db := &DB{
+		Now:     time.Now,
+		path:    path,
+		keys:    keys,
+		wake:    make(chan struct{}, 1),
+		hashing: make(chan struct{}, runtime.NumCPU()),
+	}
+	if db.write, err = sql.Open("sqlite3", dsn+"&_txlock=immediate"); err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	db.write.SetMaxOpenConns(1)
+	db.write.SetMaxIdleConns(1)
+	db.write.SetConnMaxIdleTime(0)
+	db.write.SetConnMaxLifetime(0)
+	if err := db.migrate(context.Background()); err != nil {
+		db.write.Close()
+		return nil, err
+	}
+
+	if db.read, err = sql.Open("sqlite3", dsn+"&_query_only=on"); err != nil {
+		db.write.Close()
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	db.read.SetMaxOpenConns(readers)
+	db.read.SetMaxIdleConns(readers)
+	if err := db.read.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	return db, nil
+}
+
+// uriPath escapes what would end or garble the path part of an SQLite URI
+// filename.
+func uriPath(path string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+}
+
+// Close closes the database. The last connection to close checkpoints the
+// WAL into the database file.
+func (db *DB) Close() error {
+	var errs []error
+	if db.read != nil {
+		errs = append(errs, db.read.Close())
+	}
+	errs = append(errs, db.write.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that the database can still be reached, for health checks.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.write.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	if err := db.read.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
+
+// migrate applies, in name order, each embedded migration that the
+// database has not seen. PRAGMA user_version counts the migrations applied;
+// each one runs in its own transaction with the version bump, so that a
+// crash leaves the schema at a version, never between two.
+func (db *DB) migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	// fs.Glob returns names sorted; "0001_init.sql" is version 1.
+	for i, name := range names {
+		version := i + 1
+		if !strings.HasPrefix(filepath.Base(name), fmt.Sprintf("%04d_", version)) {
+			return fmt.Errorf("store: migrate: %s: want a name that starts with %04d_", name, version)
+		}
+		if err := db.migrateTo(ctx, version, name, len(names)); err != nil {
+			return fmt.Errorf("store: migrate %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (db *DB) migrateTo(ctx context.Context, version int, name string, latest int) error {
+	return db.update(ctx, func(tx *sql.Tx) error {
+		// Read the version inside the write transaction: another
+		// process may be migrating the same file.
+		var current int
+		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
+			return err
+		}
+		if current > latest {
+			return fmt.Errorf("the database is at schema version %d, newer than this program's %d", current, latest)
+		}
+		if current >= version {
+			return nil
+		}
+		script, err := migrationFS.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, string(script)); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", version))
+		return err
+	})
+}
+
+// update runs fn in a write transaction and commits it if fn returns nil.
+func (db *DB) update(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// view runs fn in a read transaction, which sees one snapshot of the
+// database throughout.
+func (db *DB) view(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.read.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+// wrap adds the store's context to an internal error. An *securetextd.Error
+// is meant for the user and is returned as it is.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *securetextd.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return fmt.Errorf("store: %s: %w", op, err)
+}
+
+// nanos is how times are stored: unix nanoseconds.
+func nanos(t time.Time) int64 { return t.UnixNano() }
+
+// fromNanos reads a stored time back, in UTC.
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }

@@ -1,0 +1,149 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestOpenPragmas(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "new", "dir", "securetextd.db")
+	db, err := Open(path, testKeys(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := t.Context()
+	if err := db.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("database file mode %#o, want 0600", fi.Mode().Perm())
+	}
+	di, _ := os.Stat(filepath.Dir(path))
+	if di.Mode().Perm() != 0o700 {
+		t.Errorf("directory mode %#o, want 0700", di.Mode().Perm())
+	}
+
+	want := map[string]string{
+		"journal_mode":  "wal",
+		"foreign_keys":  "1",
+		"synchronous":   "2", // FULL
+		"secure_delete": "1",
+		"busy_timeout":  "10000",
+	}
+	for _, pool := range []struct {
+		name      string
+		db        *sql.DB
+		queryOnly string
+	}{{"writer", db.write, "0"}, {"reader", db.read, "1"}} {
+		for pragma, value := range want {
+			var got string
+			if err := pool.db.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != value {
+				t.Errorf("%s: PRAGMA %s = %s, want %s", pool.name, pragma, got, value)
+			}
+		}
+		var got string
+		if err := pool.db.QueryRowContext(ctx, "PRAGMA query_only").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != pool.queryOnly {
+			t.Errorf("%s: PRAGMA query_only = %s, want %s", pool.name, got, pool.queryOnly)
+		}
+	}
+	if _, err := db.read.ExecContext(ctx, "DELETE FROM senders"); err == nil {
+		t.Error("the reader pool could write")
+	}
+
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if fi, err := os.Stat(path + suffix); err == nil && fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode %#o, want 0600", suffix, fi.Mode().Perm())
+		}
+	}
+}
+
+func TestMigrations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "securetextd.db")
+	keys := testKeys(t)
+	db, err := Open(path, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, _ := migrationFS.ReadDir("migrations")
+	var version int
+	db.write.QueryRow("PRAGMA user_version").Scan(&version)
+	if version != len(names) {
+		t.Errorf("user_version = %d, want %d", version, len(names))
+	}
+	if err := db.CreateSender(t.Context(), "a@example.org", "correct horse"); err != nil {
+		t.Fatal(err)
+	}
+	// A newer program may have migrated the file further: refuse it.
+	if _, err := db.write.Exec("PRAGMA user_version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := Open(path, keys); err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("Open of a newer schema: %v", err)
+	}
+
+	// Opening again applies nothing and keeps the data.
+	raw, _ := sql.Open("sqlite3", "file:"+path)
+	raw.Exec("PRAGMA user_version = 1")
+	raw.Close()
+	db, err = Open(path, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if n, err := db.CountSenders(context.Background()); err != nil || n != 1 {
+		t.Errorf("CountSenders after reopening = %d, %v", n, err)
+	}
+}
+
+func TestOpenRefusesNoPath(t *testing.T) {
+	keys := testKeys(t)
+	for _, path := range []string{"", ":memory:", "file:x.db?mode=memory"} {
+		if db, err := Open(path, keys); err == nil {
+			db.Close()
+			t.Errorf("Open(%q) worked", path)
+		}
+	}
+	if _, err := Open(filepath.Join(t.TempDir(), "x.db"), nil); err == nil {
+		t.Error("Open without keys worked")
+	}
+}
+
+// TestOpenOddPath checks that a path with URI metacharacters is not
+// mistaken for query parameters.
+func TestOpenOddPath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a?b#c%20d.db")
+	db, err := Open(path, testKeys(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.CreateSender(t.Context(), "a@example.org", "correct horse"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "a?b#c%20d.db") {
+			t.Errorf("stray file %q", e.Name())
+		}
+	}
+}

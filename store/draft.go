@@ -1,0 +1,519 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/securetextd/securetextd"
+)
+
+// Draft is a message being ingested. Its parts are streamed in one after
+// the other with CreatePart, sealed as they come; Commit then stores the
+// message, its conversations and the outbox jobs that will text its
+// recipients, all in one transaction. A draft that will not be committed
+// must be discarded.
+//
+//	d := db.NewDraft()
+//	defer d.Discard() // a no-op once committed
+//	w, err := d.CreatePart(securetextd.Part{Kind: securetextd.PartText, ContentType: "text/plain"})
+//	… io.Copy(w, body); w.Close() …
+//	receipt, err := d.Commit(ctx, msg, phones)
+//
+// Memory stays flat whatever the size of the parts: past about 1 MiB of
+// sealed content, the draft writes it out in short transactions, as pending
+// blobs that no message links to until Commit.
+//
+// A Draft is not safe for concurrent use.
+type Draft struct {
+	db    *DB
+	parts []*draftPart
+	open  *partWriter // the part being written, if any
+
+	queue  []queuedChunk // sealed chunks not yet in the database
+	queued int           // bytes in queue
+	// pending lists the blobs written out before Commit, for Discard.
+	pending []int64
+
+	err       error // a failure that makes the draft unusable
+	committed bool
+	discarded bool
+}
+
+// draftPart is a part of a draft, and the state of its blob.
+type draftPart struct {
+	part   securetextd.Part
+	index  int
+	blobID int64 // 0 until the blob's first chunks are written out
+	chunks int64 // chunks cut so far
+	sealed int64 // ciphertext bytes so far
+}
+
+type queuedChunk struct {
+	part *draftPart
+	seq  int64
+	data []byte
+}
+
+// Receipt tells what Commit stored.
+type Receipt struct {
+	MessageID int64
+	// Conversations holds the conversation made for each phone, in the
+	// order the phones were given.
+	Conversations []securetextd.Conversation
+}
+
+// NewDraft starts a message.
+func (db *DB) NewDraft() *Draft { return &Draft{db: db} }
+
+// CreatePart starts the next part of the message, described by p (its Size
+// is ignored: the store counts the bytes). The caller writes the part's
+// decoded content to the returned writer and closes it; only then may the
+// next part be created. Content is sealed as it is written.
+func (d *Draft) CreatePart(p securetextd.Part) (io.WriteCloser, error) {
+	if err := d.usable(); err != nil {
+		return nil, fmt.Errorf("store: create part: %w", err)
+	}
+	if d.open != nil {
+		return nil, fmt.Errorf("store: create part: part %d is still open", d.open.p.index)
+	}
+	if p.Kind < securetextd.PartText || p.Kind > securetextd.PartInline {
+		return nil, securetextd.Errorf(securetextd.EINVALID, "unknown part kind %d", p.Kind)
+	}
+	p.Size = 0
+	dp := &draftPart{part: p, index: len(d.parts)}
+	w := &partWriter{d: d, p: dp, sink: &chunker{d: d, p: dp}}
+	enc, err := age.Encrypt(w.sink, d.db.keys.recipient)
+	if err != nil {
+		d.err = err
+		return nil, fmt.Errorf("store: seal part %d: %w", dp.index, err)
+	}
+	w.enc = enc
+	d.parts = append(d.parts, dp)
+	d.open = w
+	return w, nil
+}
+
+// usable returns why the draft can take no more, or nil.
+func (d *Draft) usable() error {
+	switch {
+	case d.committed:
+		return errors.New("draft already committed")
+	case d.discarded:
+		return errors.New("draft discarded")
+	case d.err != nil:
+		return fmt.Errorf("draft failed earlier: %w", d.err)
+	}
+	return nil
+}
+
+// partWriter seals the content of one part.
+type partWriter struct {
+	d      *Draft
+	p      *draftPart
+	enc    io.WriteCloser // age's writer, into sink
+	sink   *chunker
+	closed bool
+}
+
+// Write seals b. It returns an error if the draft has failed or been
+// committed or discarded.
+func (w *partWriter) Write(b []byte) (int, error) {
+	if w.closed {
+		return 0, fmt.Errorf("store: write part %d: part is closed", w.p.index)
+	}
+	if err := w.d.usable(); err != nil {
+		return 0, fmt.Errorf("store: write part %d: %w", w.p.index, err)
+	}
+	n, err := w.enc.Write(b)
+	w.p.part.Size += int64(n)
+	if err != nil {
+		w.d.err = err
+		return n, fmt.Errorf("store: seal part %d: %w", w.p.index, err)
+	}
+	return n, nil
+}
+
+// Close finishes the part: age writes its last chunk, and the part's size
+// is known. Closing twice is a no-op.
+func (w *partWriter) Close() error {
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	if w.d.open == w {
+		w.d.open = nil
+	}
+	if err := w.d.usable(); err != nil {
+		return fmt.Errorf("store: close part %d: %w", w.p.index, err)
+	}
+	err := w.enc.Close()
+	if err == nil {
+		err = w.sink.emit()
+	}
+	if err != nil {
+		w.d.err = err
+		return fmt.Errorf("store: seal part %d: %w", w.p.index, err)
+	}
+	return nil
+}
+
+// enqueue takes the next chunk of p's blob, and writes the queue out once it
+// holds flushThreshold bytes.
+func (d *Draft) enqueue(p *draftPart, data []byte) error {
+	d.queue = append(d.queue, queuedChunk{part: p, seq: p.chunks, data: data})
+	p.chunks++
+	p.sealed += int64(len(data))
+	d.queued += len(data)
+	if d.queued < flushThreshold {
+		return nil
+	}
+	return d.flush()
+}
+
+// flush writes the queued chunks out in one short transaction, creating a
+// pending blob for each part that has none yet. The transaction holds no
+// more than flushThreshold bytes, so other sessions keep committing while a
+// large attachment streams in.
+func (d *Draft) flush() error {
+	// The draft has no context: it writes as an SMTP DATA command reads,
+	// and the busy timeout bounds the wait for the write lock.
+	ctx := context.Background()
+	created := make(map[*draftPart]int64)
+	err := d.db.update(ctx, func(tx *sql.Tx) error {
+		for _, c := range d.queue {
+			id := c.part.blobID
+			if id == 0 {
+				id = created[c.part]
+			}
+			if id == 0 {
+				res, err := tx.ExecContext(ctx,
+					`INSERT INTO blobs (state, chunk_size, created) VALUES ('pending', ?, ?)`,
+					chunkSize, nanos(d.db.Now()))
+				if err != nil {
+					return err
+				}
+				if id, err = res.LastInsertId(); err != nil {
+					return err
+				}
+				created[c.part] = id
+			}
+			if _, err := tx.ExecContext(ctx,
+				`INSERT INTO chunks (blob_id, seq, data) VALUES (?, ?, ?)`, id, c.seq, c.data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		d.err = err
+		return fmt.Errorf("store: write pending blob: %w", err)
+	}
+	for p, id := range created {
+		p.blobID = id
+		d.pending = append(d.pending, id)
+	}
+	d.queue, d.queued = nil, 0
+	return nil
+}
+
+// manifest is the sealed part of a message row: everything about it that
+// could tell a reader something.
+type manifest struct {
+	Subject    string         `json:"subject"`
+	SenderName string         `json:"sender_name,omitempty"`
+	MessageID  string         `json:"message_id,omitempty"`
+	References []string       `json:"references,omitempty"`
+	Parts      []manifestPart `json:"parts"`
+}
+
+type manifestPart struct {
+	ContentType string `json:"content_type,omitempty"`
+	Filename    string `json:"filename,omitempty"`
+	ContentID   string `json:"content_id,omitempty"`
+	Damaged     bool   `json:"damaged,omitempty"`
+}
+
+// Commit stores the message m with the parts written to the draft, and
+// makes one conversation for each phone, with a fresh link token and an
+// outbox job that will text the link. It is all one transaction: when
+// Commit returns nil, the message is durable and its texts will be sent;
+// when it fails, nothing of it is visible.
+//
+// m.Sender is required; m.Received defaults to now and m.Direction to
+// Inbound. Commit fills in m.ID, m.Received, m.Direction and m.Parts (with
+// their sizes); the parts already in m.Parts are ignored. A phone given
+// twice gets one conversation. The outbox is woken once the transaction has
+// committed.
+func (d *Draft) Commit(ctx context.Context, m *securetextd.Message, phones []securetextd.Phone) (*Receipt, error) {
+	if err := d.usable(); err != nil {
+		return nil, fmt.Errorf("store: commit: %w", err)
+	}
+	if d.open != nil {
+		return nil, fmt.Errorf("store: commit: part %d is still open", d.open.p.index)
+	}
+	if m == nil {
+		return nil, errors.New("store: commit: no message")
+	}
+	phones, err := checkPhones(phones)
+	if err != nil {
+		return nil, err
+	}
+	if m.Sender == "" {
+		return nil, securetextd.Errorf(securetextd.EINVALID, "a message needs a sender address")
+	}
+	direction := m.Direction
+	if direction == 0 {
+		direction = securetextd.Inbound
+	}
+	if direction != securetextd.Inbound && direction != securetextd.Reply {
+		return nil, securetextd.Errorf(securetextd.EINVALID, "unknown message direction %d", direction)
+	}
+
+	now := fromNanos(nanos(d.db.Now()))
+	received := m.Received
+	if received.IsZero() {
+		received = now
+	}
+	received = fromNanos(nanos(received))
+
+	parts := make([]securetextd.Part, len(d.parts))
+	man := manifest{
+		Subject:    m.Subject,
+		SenderName: m.SenderName,
+		MessageID:  m.MessageID,
+		References: m.References,
+		Parts:      make([]manifestPart, len(d.parts)),
+	}
+	var size int64
+	for i, p := range d.parts {
+		parts[i] = p.part
+		size += p.part.Size
+		man.Parts[i] = manifestPart{
+			ContentType: p.part.ContentType,
+			Filename:    p.part.Filename,
+			ContentID:   p.part.ContentID,
+			Damaged:     p.part.Damaged,
+		}
+	}
+	plain, err := json.Marshal(man)
+	if err != nil {
+		return nil, fmt.Errorf("store: commit: %w", err)
+	}
+	sealedManifest, err := d.db.keys.seal(plain)
+	if err != nil {
+		return nil, fmt.Errorf("store: seal manifest: %w", err)
+	}
+
+	receipt := &Receipt{}
+	err = d.db.update(ctx, func(tx *sql.Tx) error {
+		// The parts' blobs: commit those written out as pending, create
+		// the others, then write the chunks still queued.
+		blobs := make([]int64, len(d.parts))
+		for i, p := range d.parts {
+			if p.blobID != 0 {
+				res, err := tx.ExecContext(ctx,
+					`UPDATE blobs SET state = 'committed', size = ? WHERE id = ? AND state = 'pending'`,
+					p.sealed, p.blobID)
+				if err != nil {
+					return err
+				}
+				if n, err := res.RowsAffected(); err != nil {
+					return err
+				} else if n != 1 {
+					return fmt.Errorf("part %d: its pending blob is gone (swept as an orphan?)", i)
+				}
+				blobs[i] = p.blobID
+				continue
+			}
+			res, err := tx.ExecContext(ctx,
+				`INSERT INTO blobs (state, chunk_size, size, created) VALUES ('committed', ?, ?, ?)`,
+				chunkSize, p.sealed, nanos(now))
+			if err != nil {
+				return err
+			}
+			if blobs[i], err = res.LastInsertId(); err != nil {
+				return err
+			}
+		}
+		for _, c := range d.queue {
+			if _, err := tx.ExecContext(ctx,
+				`INSERT INTO chunks (blob_id, seq, data) VALUES (?, ?, ?)`,
+				blobs[c.part.index], c.seq, c.data); err != nil {
+				return err
+			}
+		}
+
+		res, err := tx.ExecContext(ctx, `
+			INSERT INTO messages (direction, sender, received, auth, size, part_count, manifest)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			direction, m.Sender, nanos(received), m.Auth, size, len(parts), sealedManifest)
+		if err != nil {
+			return err
+		}
+		if receipt.MessageID, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		for i, p := range parts {
+			if _, err := tx.ExecContext(ctx,
+				`INSERT INTO parts (message_id, idx, kind, size, blob_id) VALUES (?, ?, ?, ?, ?)`,
+				receipt.MessageID, i, p.Kind, p.Size, blobs[i]); err != nil {
+				return err
+			}
+		}
+
+		receipt.Conversations = receipt.Conversations[:0]
+		for _, phone := range phones {
+			c, err := d.db.startConversation(ctx, tx, phone, m.Sender, receipt.MessageID, now)
+			if err != nil {
+				return err
+			}
+			receipt.Conversations = append(receipt.Conversations, *c)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: commit: %w", err)
+	}
+
+	d.committed = true
+	d.queue, d.queued, d.pending = nil, 0, nil
+	m.ID = receipt.MessageID
+	m.Direction = direction
+	m.Received = received
+	m.Parts = parts
+	select {
+	case d.db.wake <- struct{}{}:
+	default: // the worker has a wake-up waiting already
+	}
+	return receipt, nil
+}
+
+// startConversation makes a conversation between phone and sender, holding
+// message, with a fresh link and the job that texts it.
+func (db *DB) startConversation(ctx context.Context, tx *sql.Tx, phone securetextd.Phone, sender string, message int64, now time.Time) (*securetextd.Conversation, error) {
+	c := &securetextd.Conversation{Phone: phone, Sender: sender, Created: now, LastActivity: now}
+	res, err := tx.ExecContext(ctx,
+		`INSERT INTO conversations (phone, sender, created, last_activity) VALUES (?, ?, ?, ?)`,
+		phone, sender, nanos(now), nanos(now))
+	if err != nil {
+		return nil, err
+	}
+	if c.ID, err = res.LastInsertId(); err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO conversation_messages (conversation_id, message_id) VALUES (?, ?)`,
+		c.ID, message); err != nil {
+		return nil, err
+	}
+
+	token := newToken()
+	hash := hashToken(token)
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO links (token_hash, conversation_id, created) VALUES (?, ?, ?)`,
+		hash[:], c.ID, nanos(now)); err != nil {
+		return nil, err
+	}
+	payload, err := json.Marshal(securetextd.TextJob{
+		To:             phone,
+		Token:          token,
+		ConversationID: c.ID,
+		MessageID:      message,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := db.addJob(ctx, tx, securetextd.JobKindText, payload, now); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Discard drops the draft and deletes what it wrote out. It is idempotent,
+// and a no-op once the draft is committed. If the deletion fails, the blobs
+// are left pending for SweepOrphans, and calling Discard again retries.
+func (d *Draft) Discard() error {
+	if d.committed {
+		return nil
+	}
+	d.discarded = true
+	d.queue, d.queued = nil, 0
+	if d.open != nil {
+		d.open.closed = true
+		d.open = nil
+	}
+	if len(d.pending) == 0 {
+		return nil
+	}
+	ctx := context.Background()
+	err := d.db.update(ctx, func(tx *sql.Tx) error {
+		for _, id := range d.pending {
+			if _, err := tx.ExecContext(ctx,
+				`DELETE FROM blobs WHERE id = ? AND state = 'pending'`, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: discard draft: %w", err)
+	}
+	d.pending = nil
+	return nil
+}
+
+// checkPhones returns phones without repeats, or an EINVALID error if
+// there are none or one is not in E.164 form.
+func checkPhones(phones []securetextd.Phone) ([]securetextd.Phone, error) {
+	if len(phones) == 0 {
+		return nil, securetextd.Errorf(securetextd.EINVALID, "a message needs at least one phone number")
+	}
+	out := make([]securetextd.Phone, 0, len(phones))
+	seen := make(map[securetextd.Phone]bool, len(phones))
+	for _, p := range phones {
+		if !isE164(string(p)) {
+			return nil, securetextd.Errorf(securetextd.EINVALID, "%q is not a phone number in E.164 form", p)
+		}
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// isE164 reports whether s looks like "+" and 7 to 15 digits, the first not
+// zero. Whether the number exists is the parser's business.
+func isE164(s string) bool {
+	if len(s) < 8 || len(s) > 16 || s[0] != '+' || s[1] == '0' {
+		return false
+	}
+	for _, c := range s[1:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// newToken returns a fresh link token: 128 random bits, base64url without
+// padding (22 characters).
+func newToken() string {
+	b := make([]byte, 16)
+	rand.Read(b) // never fails; crashes the program if the system RNG does
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// hashToken is the form a token is kept in. Looking up the hash of a guess
+// through an index tells a timing attacker nothing about the stored tokens.
+func hashToken(token string) [sha256.Size]byte { return sha256.Sum256([]byte(token)) }

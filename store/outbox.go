@@ -1,0 +1,148 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/securetextd/securetextd"
+)
+
+// The outbox is the queue of work that notify drains: a job is inserted in
+// the transaction that commits what it is about, so a message that was
+// acknowledged is never left without its text, and a text is never sent
+// for a message that was not stored. Jobs are "pending" until the worker
+// completes them ("done") or gives up ("failed"). Payloads are sealed: a
+// text's payload carries its link token.
+//
+// The store assumes one worker: NextJob does not lease the job it returns.
+
+// Job states, as JobState reports them.
+const (
+	JobPending = "pending"
+	JobDone    = "done"
+	JobFailed  = "failed"
+)
+
+// addJob inserts a pending job, due now, with payload sealed.
+func (db *DB) addJob(ctx context.Context, tx *sql.Tx, kind string, payload []byte, now time.Time) error {
+	sealed, err := db.keys.seal(payload)
+	if err != nil {
+		return fmt.Errorf("seal job payload: %w", err)
+	}
+	_, err = tx.ExecContext(ctx, `
+		INSERT INTO jobs (kind, payload, next_attempt, created, updated)
+		VALUES (?, ?, ?, ?, ?)`,
+		kind, sealed, nanos(now), nanos(now), nanos(now))
+	return err
+}
+
+// NextJob returns the pending job that has been due longest at now (the
+// earliest next attempt, then the oldest), with its payload opened. It is an
+// ENOTFOUND error when no job is due.
+func (db *DB) NextJob(ctx context.Context, now time.Time) (*securetextd.Job, error) {
+	j := &securetextd.Job{}
+	var sealed []byte
+	var created int64
+	err := db.read.QueryRowContext(ctx, `
+		SELECT id, kind, payload, attempts, created FROM jobs
+		WHERE state = 'pending' AND next_attempt <= ?
+		ORDER BY next_attempt, id LIMIT 1`, nanos(now)).Scan(&j.ID, &j.Kind, &sealed, &j.Attempts, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, securetextd.Errorf(securetextd.ENOTFOUND, "No job is due.")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: next job: %w", err)
+	}
+	if j.Payload, err = db.keys.open(sealed); err != nil {
+		return nil, fmt.Errorf("store: next job: open job %d: %w", j.ID, err)
+	}
+	j.Created = fromNanos(created)
+	return j, nil
+}
+
+// NextDue returns when the earliest pending job is due, and false if there
+// is no pending job.
+func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
+	var next sql.NullInt64
+	if err := db.read.QueryRowContext(ctx,
+		`SELECT min(next_attempt) FROM jobs WHERE state = 'pending'`).Scan(&next); err != nil {
+		return time.Time{}, false, fmt.Errorf("store: next due: %w", err)
+	}
+	if !next.Valid {
+		return time.Time{}, false, nil
+	}
+	return fromNanos(next.Int64), true, nil
+}
+
+// CompleteJob records that job id was carried out.
+func (db *DB) CompleteJob(ctx context.Context, id int64) error {
+	return db.finishAttempt(ctx, "complete job", id, JobDone, nil, "")
+}
+
+// RetryJob counts a failed attempt at job id, records why, and makes it
+// due again at at. reason is kept in clear and shown to operators: it must
+// not quote the payload.
+func (db *DB) RetryJob(ctx context.Context, id int64, at time.Time, reason string) error {
+	return db.finishAttempt(ctx, "retry job", id, JobPending, &at, reason)
+}
+
+// FailJob counts a last attempt at job id and gives up on it for good,
+// recording why.
+func (db *DB) FailJob(ctx context.Context, id int64, reason string) error {
+	return db.finishAttempt(ctx, "fail job", id, JobFailed, nil, reason)
+}
+
+// finishAttempt counts an attempt at a pending job and moves it to state,
+// due again at next if next is not nil. It is an ENOTFOUND error if there is
+// no such job and an ECONFLICT error if the job is no longer pending.
+func (db *DB) finishAttempt(ctx context.Context, op string, id int64, state string, next *time.Time, reason string) error {
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		var current string
+		err := tx.QueryRowContext(ctx, `SELECT state FROM jobs WHERE id = ?`, id).Scan(&current)
+		if errors.Is(err, sql.ErrNoRows) {
+			return securetextd.Errorf(securetextd.ENOTFOUND, "No job %d.", id)
+		}
+		if err != nil {
+			return err
+		}
+		if current != JobPending {
+			return securetextd.Errorf(securetextd.ECONFLICT, "Job %d is %s already.", id, current)
+		}
+		var at sql.NullInt64
+		if next != nil {
+			at = sql.NullInt64{Int64: nanos(*next), Valid: true}
+		}
+		_, err = tx.ExecContext(ctx, `
+			UPDATE jobs SET
+				state = ?,
+				attempts = attempts + 1,
+				next_attempt = coalesce(?, next_attempt),
+				last_error = ?,
+				updated = ?
+			WHERE id = ?`, state, at, reason, nanos(db.Now()), id)
+		return err
+	})
+	return wrap(fmt.Sprintf("%s %d", op, id), err)
+}
+
+// Wake returns a channel that receives after a commit adds jobs, so that
+// the worker can sleep until NextDue and still start at once on new work.
+// Wake-ups coalesce: one value stands for any number of commits.
+func (db *DB) Wake() <-chan struct{} { return db.wake }
+
+// JobState returns the state of job id ("pending", "done" or "failed") and
+// the attempts made at it, for tests and reports.
+func (db *DB) JobState(ctx context.Context, id int64) (state string, attempts int, err error) {
+	err = db.read.QueryRowContext(ctx,
+		`SELECT state, attempts FROM jobs WHERE id = ?`, id).Scan(&state, &attempts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", 0, securetextd.Errorf(securetextd.ENOTFOUND, "No job %d.", id)
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("store: job state %d: %w", id, err)
+	}
+	return state, attempts, nil
+}

@@ -1,0 +1,220 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"filippo.io/age"
+
+	"github.com/securetextd/securetextd"
+)
+
+// ConversationByToken returns the conversation that a link token opens. An
+// unknown, expired or garbled token gets an ENOTFOUND error, all alike.
+//
+// Only the token's SHA-256 is stored, and the lookup is by that hash: the
+// time it takes says nothing about how close a guess came.
+func (db *DB) ConversationByToken(ctx context.Context, token string) (*securetextd.Conversation, error) {
+	hash := hashToken(token)
+	c := &securetextd.Conversation{}
+	var created, active int64
+	err := db.read.QueryRowContext(ctx, `
+		SELECT c.id, c.phone, c.sender, c.created, c.last_activity
+		FROM links l JOIN conversations c ON c.id = l.conversation_id
+		WHERE l.token_hash = ?`, hash[:]).Scan(&c.ID, &c.Phone, &c.Sender, &created, &active)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, securetextd.Errorf(securetextd.ENOTFOUND, "This link is not valid.")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: conversation by token: %w", err)
+	}
+	c.Created, c.LastActivity = fromNanos(created), fromNanos(active)
+	return c, nil
+}
+
+// Message returns message id with its manifest opened: subject, names,
+// and each part's description. Content is read with OpenPart.
+func (db *DB) Message(ctx context.Context, id int64) (*securetextd.Message, error) {
+	var msgs []*securetextd.Message
+	err := db.view(ctx, func(tx *sql.Tx) error {
+		var err error
+		msgs, err = db.loadMessages(ctx, tx, `m.id = ?`, id)
+		return err
+	})
+	if err != nil {
+		return nil, wrap(fmt.Sprintf("message %d", id), err)
+	}
+	if len(msgs) == 0 {
+		return nil, securetextd.Errorf(securetextd.ENOTFOUND, "No such message.")
+	}
+	return msgs[0], nil
+}
+
+// ConversationMessages returns the messages of a conversation, oldest
+// first, with their manifests opened.
+func (db *DB) ConversationMessages(ctx context.Context, conversationID int64) ([]*securetextd.Message, error) {
+	var msgs []*securetextd.Message
+	err := db.view(ctx, func(tx *sql.Tx) error {
+		var exists bool
+		if err := tx.QueryRowContext(ctx,
+			`SELECT EXISTS (SELECT 1 FROM conversations WHERE id = ?)`, conversationID).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			return securetextd.Errorf(securetextd.ENOTFOUND, "No such conversation.")
+		}
+		var err error
+		msgs, err = db.loadMessages(ctx, tx,
+			`m.id IN (SELECT message_id FROM conversation_messages WHERE conversation_id = ?)`, conversationID)
+		return err
+	})
+	if err != nil {
+		return nil, wrap(fmt.Sprintf("conversation %d messages", conversationID), err)
+	}
+	return msgs, nil
+}
+
+// loadMessages returns the messages that match where (a condition on the
+// messages table, aliased m), oldest first, with their parts, manifests
+// opened.
+func (db *DB) loadMessages(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]*securetextd.Message, error) {
+	rows, err := tx.QueryContext(ctx, `
+		SELECT m.id, m.direction, m.sender, m.received, m.auth, m.part_count, m.manifest
+		FROM messages m WHERE `+where+`
+		ORDER BY m.received, m.id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var msgs []*securetextd.Message
+	byID := make(map[int64]*securetextd.Message)
+	sealed := make(map[int64][]byte)
+	for rows.Next() {
+		m := &securetextd.Message{}
+		var received int64
+		var count int
+		var man []byte
+		if err := rows.Scan(&m.ID, &m.Direction, &m.Sender, &received, &m.Auth, &count, &man); err != nil {
+			return nil, err
+		}
+		m.Received = fromNanos(received)
+		m.Parts = make([]securetextd.Part, 0, count)
+		msgs = append(msgs, m)
+		byID[m.ID] = m
+		sealed[m.ID] = man
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+
+	rows, err = tx.QueryContext(ctx, `
+		SELECT p.message_id, p.kind, p.size
+		FROM parts p JOIN messages m ON m.id = p.message_id
+		WHERE `+where+`
+		ORDER BY p.message_id, p.idx`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var p securetextd.Part
+		if err := rows.Scan(&id, &p.Kind, &p.Size); err != nil {
+			return nil, err
+		}
+		if m := byID[id]; m != nil {
+			m.Parts = append(m.Parts, p)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	for _, m := range msgs {
+		if err := db.openManifest(m, sealed[m.ID]); err != nil {
+			return nil, fmt.Errorf("message %d: %w", m.ID, err)
+		}
+	}
+	return msgs, nil
+}
+
+// openManifest decrypts a message's manifest into m, whose parts are
+// already read from the parts table.
+func (db *DB) openManifest(m *securetextd.Message, sealed []byte) error {
+	plain, err := db.keys.open(sealed)
+	if err != nil {
+		return fmt.Errorf("open manifest: %w", err)
+	}
+	var man manifest
+	if err := json.Unmarshal(plain, &man); err != nil {
+		return fmt.Errorf("open manifest: %w", err)
+	}
+	if len(man.Parts) != len(m.Parts) {
+		return fmt.Errorf("manifest describes %d parts, the database holds %d", len(man.Parts), len(m.Parts))
+	}
+	m.Subject = man.Subject
+	m.SenderName = man.SenderName
+	m.MessageID = man.MessageID
+	m.References = man.References
+	for i, p := range man.Parts {
+		m.Parts[i].ContentType = p.ContentType
+		m.Parts[i].Filename = p.Filename
+		m.Parts[i].ContentID = p.ContentID
+		m.Parts[i].Damaged = p.Damaged
+	}
+	return nil
+}
+
+// OpenPart returns the content of part index of message messageID, as an
+// io.ReaderAt over the plaintext, and the plaintext size. Reading a range
+// fetches and decrypts only the chunks it touches, which is what an HTTP
+// Range request needs; wrap it in an io.SectionReader for an io.ReadSeeker.
+// Content is authenticated as it is read: a tampered chunk is an error,
+// never wrong bytes.
+//
+// The ReaderAt reads the database with ctx, and fails once ctx is done.
+func (db *DB) OpenPart(ctx context.Context, messageID int64, index int) (io.ReaderAt, int64, error) {
+	r := &chunkReader{ctx: ctx, db: db.read}
+	err := db.read.QueryRowContext(ctx, `
+		SELECT b.id, b.chunk_size, b.size
+		FROM parts p JOIN blobs b ON b.id = p.blob_id
+		WHERE p.message_id = ? AND p.idx = ? AND b.state = 'committed'`,
+		messageID, index).Scan(&r.blob, &r.chunkSize, &r.size)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, 0, securetextd.Errorf(securetextd.ENOTFOUND, "No such file.")
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: open part %d of message %d: %w", index, messageID, err)
+	}
+	plain, size, err := age.DecryptReaderAt(r, r.size, db.keys.identities...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: open part %d of message %d: %w", index, messageID, err)
+	}
+	return plain, size, nil
+}
+
+// CountMessages returns how many messages are stored, for reports and tests.
+func (db *DB) CountMessages(ctx context.Context) (int, error) {
+	return db.count(ctx, "messages")
+}
+
+// CountConversations returns how many conversations exist.
+func (db *DB) CountConversations(ctx context.Context) (int, error) {
+	return db.count(ctx, "conversations")
+}
+
+// count counts the rows of one of the tables named above (never input).
+func (db *DB) count(ctx context.Context, table string) (int, error) {
+	var n int
+	if err := db.read.QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count %s: %w", table, err)
+	}
+	return n, nil
+}
