@@ -143,6 +143,11 @@ func (w *partWriter) Write(b []byte) (int, error) {
 	return n, nil
 }
 
+// MarkDamaged records that the part could not be decoded completely (a
+// corrupt base64 stream, a part cut short): what was written is kept, and
+// the recipient is told it is incomplete. It may be called until Commit.
+func (w *partWriter) MarkDamaged() { w.p.part.Damaged = true }
+
 // Close finishes the part: age writes its last chunk, and the part's size
 // is known. Closing twice is a no-op.
 func (w *partWriter) Close() error {

@@ -622,3 +622,31 @@ func TestSmallDraftWritesNothingEarly(t *testing.T) {
 		t.Errorf("%d blobs after Commit, want 3", n)
 	}
 }
+
+// TestMarkDamaged checks that a part found damaged while it was written
+// (after CreatePart) is stored as damaged.
+func TestMarkDamaged(t *testing.T) {
+	db := openTestDB(t)
+	d := db.NewDraft()
+	w, err := d.CreatePart(securetextd.Part{Kind: securetextd.PartAttachment, ContentType: "application/pdf", Filename: "cut.pdf"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "%PDF-1.7 cut sho")
+	w.(interface{ MarkDamaged() }).MarkDamaged()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m := &securetextd.Message{Sender: "dr@clinic.example"}
+	r, err := d.Commit(t.Context(), m, []securetextd.Phone{"+12125550123"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Message(t.Context(), r.MessageID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Parts) != 1 || !got.Parts[0].Damaged || got.Parts[0].Size != 16 {
+		t.Errorf("parts = %+v", got.Parts)
+	}
+}

@@ -112,7 +112,7 @@ func TestPasswordHash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") {
+	if !strings.HasPrefix(h, "$argon2id$v=19$m=7168,t=5,p=1$") {
 		t.Errorf("hash %q is not in the expected PHC form", h)
 	}
 	if h2, _ := HashPassword("correct horse battery"); h2 == h {
@@ -126,7 +126,7 @@ func TestPasswordHash(t *testing.T) {
 	}
 	for _, bad := range []string{
 		"", "plain", "$argon2i$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
-		strings.Replace(h, "m=19456", "m=99999999", 1),
+		strings.Replace(h, "m=7168", "m=99999999", 1),
 		strings.Replace(h, "v=19", "v=16", 1),
 	} {
 		if ok, err := CheckPassword(bad, "x"); ok || err == nil {

@@ -35,10 +35,11 @@ type daemon struct {
 
 var startedRE = regexp.MustCompile(`securetextd started.*submission=(\S+) portal=(\S+)`)
 
-func startDaemon(t *testing.T, cfgPath string) *daemon {
+func startDaemon(t testing.TB, cfgPath string) *daemon {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "serve", "--config", cfgPath)
 	cmd.Env = append(os.Environ(), "SECURETEXTD_RUN_MAIN=1")
+	cmd.Stdout = os.Stderr
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

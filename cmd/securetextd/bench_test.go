@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+// The benchmarks measure the gateway against a reference measured in the
+// same run, because the machines they run on are shared and noisy:
+//
+//	go test -run '^$' -bench 'Ingest' -benchtime 3000x ./cmd/securetextd
+//	go test -run '^$' -bench 'LargeMessage' -benchtime 1x ./cmd/securetextd
+//
+// BENCHMARKS.md records the figures.
+
+const benchAccount, benchPassword = "bench@clinic.example", "bench password 123"
+
+// benchConfig is a gateway on loopback with plain-text AUTH (TLS is not
+// what is measured) and texts written to a file.
+func benchConfig(dir string) string {
+	return `
+[smtp]
+submission_listen = "127.0.0.1:0"
+allow_insecure_auth = true
+[store]
+path = "data/db.sqlite"
+key_file = "data/key.txt"
+[portal]
+listen = "127.0.0.1:0"
+[sms]
+provider = "console"
+console_file = "texts.jsonl"
+rate = 1000
+`
+}
+
+// discardBackend is the reference: go-smtp receiving and discarding, with
+// the same AUTH and recipient checks reduced to nothing.
+type discardBackend struct{}
+
+func (discardBackend) NewSession(*gosmtp.Conn) (gosmtp.Session, error) { return discardSession{}, nil }
+
+type discardSession struct{}
+
+func (discardSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (discardSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(string, string, string) error { return nil }), nil
+}
+func (discardSession) Mail(string, *gosmtp.MailOptions) error { return nil }
+func (discardSession) Rcpt(string, *gosmtp.RcptOptions) error { return nil }
+func (discardSession) Data(r io.Reader) error {
+	_, err := io.Copy(io.Discard, r)
+	return err
+}
+func (discardSession) Reset()        {}
+func (discardSession) Logout() error { return nil }
+
+func smallMessage() string {
+	body := strings.Repeat("Your results are in and everything looks normal. See you soon.\r\n", 16) // 1 KiB
+	return "From: Dr Bench <" + benchAccount + ">\r\nSubject: Results\r\n\r\n" + body
+}
+
+// ingest sends b.N messages over conns concurrent connections, each
+// connection reused for its share, and reports messages per second.
+func ingest(b *testing.B, addr string, conns int) {
+	msg := smallMessage()
+	var wg sync.WaitGroup
+	work := make(chan struct{}, b.N)
+	for range b.N {
+		work <- struct{}{}
+	}
+	close(work)
+	b.SetBytes(int64(len(msg)))
+	b.ResetTimer()
+	start := time.Now()
+	for range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := gosmtp.Dial(addr)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer c.Close()
+			if err := c.Auth(sasl.NewPlainClient("", benchAccount, benchPassword)); err != nil {
+				b.Error(err)
+				return
+			}
+			for range work {
+				if err := c.SendMail(benchAccount, []string{"2125550123@secure.text"}, strings.NewReader(msg)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msg/s")
+}
+
+// BenchmarkIngestSmall measures 1 KiB messages, 20 connections reused,
+// through the full pipeline (MIME walk, sealing, one fsync'd commit with
+// the outbox job per message), against go-smtp receiving and discarding.
+func BenchmarkIngestSmall(b *testing.B) {
+	b.Run("discard", func(b *testing.B) {
+		s := gosmtp.NewServer(discardBackend{})
+		s.AllowInsecureAuth = true
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		go s.Serve(l)
+		defer s.Close()
+		ingest(b, l.Addr().String(), 20)
+	})
+	b.Run("gateway", func(b *testing.B) {
+		dir := b.TempDir()
+		cfg, err := ParseConfig([]byte(benchConfig(dir)), dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m := &Main{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		if err := m.Run(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+		defer m.Close(b.Context())
+		if err := m.db.CreateSender(b.Context(), benchAccount, benchPassword); err != nil {
+			b.Fatal(err)
+		}
+		ingest(b, m.SubmissionAddr, 20)
+	})
+}
+
+// largeMessage streams a message of about size bytes: a short text and
+// one base64 attachment of random bytes, generated as it is read.
+func largeMessage(size int64) io.Reader {
+	head := "From: " + benchAccount + "\r\nSubject: Scan\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=BOUNDARY\r\n\r\n" +
+		"--BOUNDARY\r\nContent-Type: text/plain\r\n\r\nThe scan is attached.\r\n" +
+		"--BOUNDARY\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n" +
+		"Content-Disposition: attachment; filename=scan.bin\r\n\r\n"
+	tail := "--BOUNDARY--\r\n"
+	lines := (size - int64(len(head)+len(tail))) / 78 // 76 base64 characters and CRLF
+	pr, pw := io.Pipe()
+	go func() {
+		bw := bufio.NewWriterSize(pw, 64<<10)
+		bw.WriteString(head)
+		raw := make([]byte, 57*1024)
+		enc := make([]byte, base64.StdEncoding.EncodedLen(57))
+		for lines > 0 {
+			rand.Read(raw)
+			for i := 0; i < len(raw) && lines > 0; i += 57 {
+				base64.StdEncoding.Encode(enc, raw[i:i+57])
+				bw.Write(enc)
+				bw.WriteString("\r\n")
+				lines--
+			}
+		}
+		bw.WriteString(tail)
+		pw.CloseWithError(bw.Flush())
+	}()
+	return pr
+}
+
+// procStatus reads a field (in KiB) of /proc/PID/status.
+func procStatus(pid int, field string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
+
+// BenchmarkLargeMessage sends one message just under the default 100 MiB
+// limit to the daemon running as its own process, and reports the peak
+// resident memory of that whole process (VmHWM) against its peak after
+// start-up, and the wall time from DATA to 250.
+func BenchmarkLargeMessage(b *testing.B) {
+	dir := b.TempDir()
+	cfgPath := filepath.Join(dir, "securetextd.toml")
+	if err := os.WriteFile(cfgPath, []byte(benchConfig(dir)), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	if err := run([]string{"user", "add", benchAccount, "--config", cfgPath, "--password-stdin"},
+		strings.NewReader(benchPassword+"\n"), io.Discard, io.Discard); err != nil {
+		b.Fatal(err)
+	}
+	d := startDaemon(b, cfgPath)
+	pid := d.cmd.Process.Pid
+	idle, err := procStatus(pid, "VmHWM")
+	if err != nil {
+		b.Fatal(err)
+	}
+	const size = 100<<20 - 64<<10
+	b.SetBytes(size)
+	b.ResetTimer()
+	var elapsed time.Duration
+	for range b.N {
+		c, err := gosmtp.Dial(d.submission)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Auth(sasl.NewPlainClient("", benchAccount, benchPassword)); err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		if err := c.SendMail(benchAccount, []string{"2125550123@secure.text"}, largeMessage(size)); err != nil {
+			b.Fatal(err)
+		}
+		elapsed += time.Since(start)
+		c.Quit()
+	}
+	b.StopTimer()
+	peak, err := procStatus(pid, "VmHWM")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(peak)/1024, "peak-RSS-MiB")
+	b.ReportMetric(float64(idle)/1024, "idle-RSS-MiB")
+	b.ReportMetric(elapsed.Seconds()/float64(b.N), "s/msg")
+}
