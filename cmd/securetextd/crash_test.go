@@ -130,9 +130,9 @@ base_url = %q
 
 	vonage.setHang(false)
 	startDaemon(t, cfgPath)
-	texts := vonage.waitTexts(t, 1, 20*time.Second)
+	vonage.waitTexts(t, 1, 20*time.Second)
 	time.Sleep(200 * time.Millisecond)
-	texts = vonage.sent()
+	texts := vonage.sent()
 	if len(texts) != 1 || texts[0].To != "12125550123" || !linkRE.MatchString(texts[0].Text) {
 		t.Fatalf("after restart: %+v", texts)
 	}

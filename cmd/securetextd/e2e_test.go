@@ -224,9 +224,9 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("send with PLAIN: %v", err)
 	}
 
-	texts := vonage.waitTexts(t, 3, 10*time.Second)
+	vonage.waitTexts(t, 3, 10*time.Second)
 	time.Sleep(200 * time.Millisecond) // a duplicate would show up now
-	texts = vonage.sent()
+	texts := vonage.sent()
 	if len(texts) != 3 {
 		t.Fatalf("got %d texts, want 3: %+v", len(texts), texts)
 	}
