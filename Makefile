@@ -34,7 +34,9 @@ lint:
 
 ## bench: run the benchmarks (figures go in BENCHMARKS.md)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench . -benchmem ./smtp ./store ./notify
+	$(GO) test -run '^$$' -bench IngestSmall -benchtime 3000x -count 5 ./cmd/securetextd
+	$(GO) test -run '^$$' -bench LargeMessage -benchtime 1x -count 3 ./cmd/securetextd
 
 clean:
 	rm -rf bin

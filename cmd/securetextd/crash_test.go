@@ -39,7 +39,6 @@ func startDaemon(t testing.TB, cfgPath string) *daemon {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "serve", "--config", cfgPath)
 	cmd.Env = append(os.Environ(), "SECURETEXTD_RUN_MAIN=1")
-	cmd.Stdout = os.Stderr
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
