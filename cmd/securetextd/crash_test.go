@@ -77,27 +77,7 @@ func TestKillAfterAcceptBeforeText(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(t, dir, vonage.URL)
 	cfgPath := filepath.Join(dir, "securetextd.toml")
-	text := fmt.Sprintf(`
-[smtp]
-submission_listen = "127.0.0.1:0"
-demo_account = ""
-[store]
-path = "data/db.sqlite"
-key_file = "data/key.txt"
-[portal]
-listen = "127.0.0.1:0"
-public_url = "http://portal.test"
-[sms]
-provider = "vonage"
-rate = 50
-org = "Test Clinic"
-[sms.vonage]
-api_key = "abcd1234"
-api_secret = "s3cret-s3cret"
-from = "TestClinic"
-base_url = %q
-`, vonage.URL)
-	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(testConfigText(vonage.URL)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := run([]string{"user", "add", "dr.who@clinic.example", "--config", cfgPath, "--password-stdin"},

@@ -111,11 +111,10 @@ func (f *fakeVonage) waitTexts(t *testing.T, n int, within time.Duration) []sent
 	}
 }
 
-// testConfig returns a configuration for a gateway on loopback with its
-// data in dir and texts going to the fake Vonage server.
-func testConfig(t *testing.T, dir, vonageURL string) Config {
-	t.Helper()
-	text := fmt.Sprintf(`
+// testConfigText is the configuration file of a gateway on loopback with
+// texts going to the fake Vonage server.
+func testConfigText(vonageURL string) string {
+	return fmt.Sprintf(`
 [smtp]
 submission_listen = "127.0.0.1:0"
 [store]
@@ -134,7 +133,12 @@ api_secret = "s3cret-s3cret"
 from = "TestClinic"
 base_url = %q
 `, vonageURL)
-	cfg, err := ParseConfig([]byte(text), dir)
+}
+
+// testConfig returns testConfigText parsed, with its data in dir.
+func testConfig(t *testing.T, dir, vonageURL string) Config {
+	t.Helper()
+	cfg, err := ParseConfig([]byte(testConfigText(vonageURL)), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
