@@ -134,3 +134,44 @@ type Job struct {
 	Attempts int // attempts made before this one
 	Created  time.Time
 }
+
+// Recipient is the account of a phone number on the portal: one password
+// for every conversation with that number.
+type Recipient struct {
+	Phone   Phone
+	Created time.Time
+}
+
+// Session is a recipient's login in one browser. The browser holds a random
+// token; the store keeps only its hash.
+type Session struct {
+	Phone    Phone
+	Created  time.Time
+	LastSeen time.Time
+}
+
+// InboxEntry is one conversation of a phone number, as its inbox lists it.
+type InboxEntry struct {
+	Conversation Conversation
+	Latest       *Message // the newest message, opened (parts without content)
+	Messages     int
+}
+
+// Outbox job kinds besides JobKindText.
+const (
+	// JobKindReply emails a recipient's reply to the sender: a MailJob
+	// with MessageID (the reply) and ConversationID.
+	JobKindReply = "reply"
+	// JobKindReset emails a password-reset link: a MailJob with To, Phone
+	// and Token.
+	JobKindReset = "reset"
+)
+
+// MailJob is the sealed payload of an outbox job that sends an email.
+type MailJob struct {
+	MessageID      int64  `json:"message_id,omitempty"`
+	ConversationID int64  `json:"conversation_id,omitempty"`
+	To             string `json:"to,omitempty"`
+	Phone          Phone  `json:"phone,omitempty"`
+	Token          string `json:"token,omitempty"`
+}
