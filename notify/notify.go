@@ -1,13 +1,14 @@
 // Package notify tells people that something is waiting for them. It owns
-// the outbox worker, which drains the jobs that the store commits together
+// the outbox workers, which drain the jobs that the store commits together
 // with each message; the SMS providers that carry the texts (Vonage, and a
-// console provider for development); and the message templates that say
-// what a text contains. Outgoing mail (replies, read receipts, password
-// resets) will join it.
+// console provider for development); the message templates that say what a
+// text contains; and the Mailer, which emails recipients' replies back to
+// their senders, threaded under the original, and password-reset links.
 //
 // A text never carries message content: only the organization's name and
 // a link to the portal. The link holds a secret token, so neither the text
-// nor a full phone number is ever logged.
+// nor a full phone number is ever logged; nor are reset tokens, email
+// addresses (masked) or subjects.
 package notify
 
 import (
@@ -22,20 +23,24 @@ import (
 // a job is committed in the same transaction as the message it notifies
 // about, so a message that was acknowledged is never left unnotified.
 type Outbox interface {
-	// NextJob returns the pending job that is due at now and has waited
-	// longest, or an *securetextd.Error with Code ENOTFOUND when none is due.
-	NextJob(ctx context.Context, now time.Time) (*securetextd.Job, error)
-	// NextDue returns when the earliest pending job falls due, and false
-	// when there is no pending job at all.
-	NextDue(ctx context.Context) (time.Time, bool, error)
+	// NextJob returns the pending job of one of kinds that is due at now
+	// and has waited longest, or an *securetextd.Error with Code ENOTFOUND
+	// when none is due. No kinds means any kind; a Worker always names
+	// its kinds.
+	NextJob(ctx context.Context, now time.Time, kinds ...string) (*securetextd.Job, error)
+	// NextDue returns when the earliest pending job of one of kinds falls
+	// due, and false when there is no such pending job at all.
+	NextDue(ctx context.Context, kinds ...string) (time.Time, bool, error)
 	// CompleteJob records that the job was carried out.
 	CompleteJob(ctx context.Context, id int64) error
 	// RetryJob counts a failed attempt and makes the job due again at at.
 	RetryJob(ctx context.Context, id int64, at time.Time, reason string) error
 	// FailJob gives up on the job for good.
 	FailJob(ctx context.Context, id int64, reason string) error
-	// Wake returns a channel that receives after new jobs are committed,
-	// so that the worker need not poll.
+	// Wake returns a channel that is closed when the next job is
+	// committed (of any kind), so that workers need not poll. Every
+	// waiter wakes; the channel is then replaced, so a worker calls Wake
+	// again each time it waits, before it asks NextDue.
 	Wake() <-chan struct{}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -27,23 +28,54 @@ const (
 	recordTimeout = 10 * time.Second
 )
 
-// Worker drains the outbox: it takes each job as it falls due, renders and
-// sends the text, and records the outcome. One worker runs per process.
+// MailSender sends the email that one outbox job asks for (a reply to
+// forward, a reset link). *Mailer implements it. As with SMSProvider, a
+// *PermanentError means that sending again would only repeat the failure;
+// any other error is retried.
+type MailSender interface {
+	Send(ctx context.Context, job *securetextd.Job) error
+}
+
+var _ MailSender = (*Mailer)(nil)
+
+// mailKinds are the job kinds that a MailSender carries out.
+var mailKinds = []string{securetextd.JobKindReply, securetextd.JobKindReset}
+
+// Worker drains the outbox: it takes each job of its kinds as it falls
+// due, sends the text or the email, and records the outcome.
 //
-// Delivery is at least once. A job is complete only when the provider has
-// accepted the text; if recording that fails, the text may go out twice,
+// A process runs two: one for texts, held to the SMS rate, and one for
+// mail, which the SMS rate does not concern and which a slow relay must
+// not let delay texts:
+//
+//	texts := &notify.Worker{Outbox: db, SMS: sms, Org: org, PublicURL: url, Rate: rate}
+//	mail := &notify.Worker{Outbox: db, Mail: mailer}
+//
+// Workers that run at once must take disjoint Kinds: the outbox hands a
+// due job to whoever asks.
+//
+// Delivery is at least once. A job is complete only when the provider or
+// the relay has accepted it; if recording that fails, it may go out twice,
 // but it is never lost.
 type Worker struct {
-	Outbox   Outbox
-	SMS      SMSProvider
-	Template *Template // nil means DefaultTemplate
+	Outbox Outbox
+	// Kinds lists the job kinds this worker takes. Empty means every kind
+	// it has a sender for: securetextd.JobKindText when SMS is set,
+	// JobKindReply and JobKindReset when Mail is set.
+	Kinds []string
+	// SMS sends text jobs, Mail sends reply and reset jobs. A worker
+	// needs the sender of each of its kinds.
+	SMS  SMSProvider
+	Mail MailSender
+	// Template is the text of an SMS; nil means DefaultTemplate.
+	Template *Template
 	// Org is the organization's name, as the recipient knows it.
 	Org string
 	// PublicURL is the address recipients reach the portal at; the link
-	// in a text is PublicURL + "/m/" + token.
+	// in a text is PublicURL + "/m/" + token. Required for texts.
 	PublicURL string
 	// Rate is the most texts sent per second (config sms.rate). Zero or
-	// less means 1.
+	// less means 1. Emails are not counted.
 	Rate float64
 	// After failed attempt n (counting from 1) a job waits
 	// MinBackoff·2^(n-1), at most MaxBackoff: 10s, 20s, 40s, … 15m by
@@ -58,29 +90,53 @@ type Worker struct {
 // state of one Run.
 type worker struct {
 	Worker
+	kinds   []string
 	link    func(token string) string
 	limiter *rate.Limiter
 	log     *slog.Logger
 }
 
-// Run sends texts until ctx is done, then returns nil. It returns an error
-// only when the Worker is not configured to run at all.
+// Run sends until ctx is done, then returns nil. It returns an error only
+// when the Worker is not configured to run at all.
 //
-// When no job is due, Run sleeps until the earliest one falls due or the
-// outbox signals new work. A text whose send has begun is finished (the
-// provider gets ctx, so a slow one is cut short) and its outcome recorded
-// before Run returns; a job not yet begun is left for the next start.
+// When no job of its kinds is due, Run sleeps until the earliest one
+// falls due or the outbox signals new work. A job whose send has begun is
+// finished (the provider or relay gets ctx, so a slow one is cut short) and
+// its outcome recorded before Run returns; a job not yet begun is left for
+// the next start.
 func (w *Worker) Run(ctx context.Context) error {
 	if w.Outbox == nil {
 		return errors.New("notify: worker has no outbox")
 	}
-	if w.SMS == nil {
-		return errors.New("notify: worker has no sms provider")
+	r := worker{Worker: *w, kinds: slices.Clone(w.Kinds)}
+	if len(r.kinds) == 0 {
+		if w.SMS != nil {
+			r.kinds = append(r.kinds, securetextd.JobKindText)
+		}
+		if w.Mail != nil {
+			r.kinds = append(r.kinds, mailKinds...)
+		}
 	}
-	if w.PublicURL == "" {
-		return errors.New("notify: worker has no public url")
+	if len(r.kinds) == 0 {
+		return errors.New("notify: worker has no sms provider and no mailer")
 	}
-	r := worker{Worker: *w}
+	for _, k := range r.kinds {
+		switch {
+		case k == securetextd.JobKindText:
+			if w.SMS == nil {
+				return errors.New("notify: worker has no sms provider")
+			}
+			if w.PublicURL == "" {
+				return errors.New("notify: worker has no public url")
+			}
+		case slices.Contains(mailKinds, k):
+			if w.Mail == nil {
+				return fmt.Errorf("notify: worker takes %q jobs but has no mailer", k)
+			}
+		default:
+			return fmt.Errorf("notify: worker: unknown job kind %q", k)
+		}
+	}
 	if r.Template == nil {
 		t, err := ParseTemplate(DefaultTemplate)
 		if err != nil {
@@ -114,7 +170,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 func (w *worker) run(ctx context.Context) {
 	for ctx.Err() == nil {
-		job, err := w.Outbox.NextJob(ctx, time.Now())
+		job, err := w.Outbox.NextJob(ctx, time.Now(), w.kinds...)
 		switch {
 		case securetextd.ErrorCode(err) == securetextd.ENOTFOUND:
 			w.idle(ctx)
@@ -130,11 +186,13 @@ func (w *worker) run(ctx context.Context) {
 	}
 }
 
-// idle waits until the earliest pending job falls due, new work is
-// signalled, or ctx is done.
+// idle waits until the earliest pending job of the worker's kinds falls
+// due, new work is signalled, or ctx is done.
 func (w *worker) idle(ctx context.Context) {
+	// Take the channel before asking NextDue, so that a job committed in
+	// between still wakes us.
 	wake := w.Outbox.Wake()
-	due, ok, err := w.Outbox.NextDue(ctx)
+	due, ok, err := w.Outbox.NextDue(ctx, w.kinds...)
 	switch {
 	case err != nil:
 		if ctx.Err() == nil {
@@ -166,44 +224,63 @@ func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) {
 func (w *worker) handle(ctx context.Context, job *securetextd.Job) {
 	attempt := job.Attempts + 1
 	log := w.log.With("job", job.ID, "kind", job.Kind, "attempt", attempt)
-	if job.Kind != securetextd.JobKindText {
-		w.fail(ctx, log, job.ID, fmt.Sprintf("unknown job kind %q", job.Kind))
-		return
+	what, err := "mail", error(nil)
+	switch {
+	case !slices.Contains(w.kinds, job.Kind):
+		if job.Kind != securetextd.JobKindText && !slices.Contains(mailKinds, job.Kind) {
+			err = &PermanentError{Reason: fmt.Sprintf("unknown job kind %q", job.Kind)}
+			break
+		}
+		// An outbox that ignored our kinds: leave the job, with back-off,
+		// to the worker that takes them.
+		err = fmt.Errorf("outbox handed a %q job to a worker for %v", job.Kind, w.kinds)
+	case job.Kind == securetextd.JobKindText:
+		what = "text"
+		var stop bool
+		log, stop, err = w.text(ctx, log, job)
+		if stop {
+			return // shutting down; the job stays due
+		}
+	default:
+		err = w.Mail.Send(ctx, job)
 	}
-	var tj securetextd.TextJob
-	if err := json.Unmarshal(job.Payload, &tj); err != nil {
-		w.fail(ctx, log, job.ID, fmt.Sprintf("unreadable text job: %v", err))
-		return
-	}
-	if tj.To == "" || tj.Token == "" {
-		w.fail(ctx, log, job.ID, "text job without phone or token")
-		return
-	}
-	log = log.With("to", tj.To.Masked())
-
-	if err := w.limiter.Wait(ctx); err != nil {
-		return // shutting down; the job stays due
-	}
-	err := w.SMS.SendSMS(ctx, tj.To, w.Template.Render(w.Org, w.link(tj.Token)))
 	switch {
 	case err == nil:
 		w.record(ctx, log, func(ctx context.Context) error { return w.Outbox.CompleteJob(ctx, job.ID) })
-		log.Info("text sent")
+		log.Info(what + " sent")
 	case IsPermanent(err):
 		w.fail(ctx, log, job.ID, err.Error())
 	case ctx.Err() != nil:
 		// Cut short by shutdown: due again at once on the next start.
-		log.Warn("text interrupted by shutdown", "err", err)
+		log.Warn(what+" interrupted by shutdown", "err", err)
 		w.record(ctx, log, func(ctx context.Context) error {
 			return w.Outbox.RetryJob(ctx, job.ID, time.Now(), "interrupted by shutdown: "+err.Error())
 		})
 	default:
 		delay := w.backoff(attempt)
-		log.Warn("text failed; will retry", "err", err, "delay", delay)
+		log.Warn(what+" failed; will retry", "err", err, "delay", delay)
 		w.record(ctx, log, func(ctx context.Context) error {
 			return w.Outbox.RetryJob(ctx, job.ID, time.Now().Add(delay), err.Error())
 		})
 	}
+}
+
+// text renders and sends a text job, at the worker's rate. It returns the
+// logger with the masked phone added, and stop when ctx ended before the
+// send began.
+func (w *worker) text(ctx context.Context, log *slog.Logger, job *securetextd.Job) (_ *slog.Logger, stop bool, _ error) {
+	var tj securetextd.TextJob
+	if err := json.Unmarshal(job.Payload, &tj); err != nil {
+		return log, false, &PermanentError{Reason: fmt.Sprintf("unreadable text job: %v", err)}
+	}
+	if tj.To == "" || tj.Token == "" {
+		return log, false, &PermanentError{Reason: "text job without phone or token"}
+	}
+	log = log.With("to", tj.To.Masked())
+	if err := w.limiter.Wait(ctx); err != nil {
+		return log, true, nil
+	}
+	return log, false, w.SMS.SendSMS(ctx, tj.To, w.Template.Render(w.Org, w.link(tj.Token)))
 }
 
 func (w *worker) fail(ctx context.Context, log *slog.Logger, id int64, reason string) {

@@ -19,9 +19,12 @@ type fakeOutbox struct {
 	mu      sync.Mutex
 	jobs    []*fakeJob
 	nextID  int64
-	wake    chan struct{}
-	failing int // NextJob calls that fail before it works again
+	wake    chan struct{} // closed and replaced on each add
+	failing int           // NextJob calls that fail before it works again
 	calls   []time.Time
+	// ignoreKinds makes NextJob hand out jobs of any kind, as a confused
+	// store would.
+	ignoreKinds bool
 }
 
 type fakeJob struct {
@@ -34,7 +37,7 @@ type fakeJob struct {
 }
 
 func newFakeOutbox() *fakeOutbox {
-	return &fakeOutbox{wake: make(chan struct{}, 1)}
+	return &fakeOutbox{wake: make(chan struct{})}
 }
 
 // add queues a text job due now and signals the worker.
@@ -57,10 +60,8 @@ func (o *fakeOutbox) addJob(kind string, payload []byte) *fakeJob {
 		state: "pending",
 	}
 	o.jobs = append(o.jobs, j)
-	select {
-	case o.wake <- struct{}{}:
-	default:
-	}
+	close(o.wake)
+	o.wake = make(chan struct{})
 	return j
 }
 
@@ -73,7 +74,12 @@ func (o *fakeOutbox) find(id int64) *fakeJob {
 	panic(fmt.Sprintf("no job %d", id))
 }
 
-func (o *fakeOutbox) NextJob(ctx context.Context, now time.Time) (*securetextd.Job, error) {
+// ofKind reports whether j is one of kinds; none means any.
+func ofKind(j *fakeJob, kinds []string) bool {
+	return len(kinds) == 0 || slices.Contains(kinds, j.job.Kind)
+}
+
+func (o *fakeOutbox) NextJob(ctx context.Context, now time.Time, kinds ...string) (*securetextd.Job, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.calls = append(o.calls, now)
@@ -83,7 +89,8 @@ func (o *fakeOutbox) NextJob(ctx context.Context, now time.Time) (*securetextd.J
 	}
 	var next *fakeJob
 	for _, j := range o.jobs {
-		if j.state == "pending" && !j.due.After(now) && (next == nil || j.due.Before(next.due)) {
+		if j.state == "pending" && (o.ignoreKinds || ofKind(j, kinds)) &&
+			!j.due.After(now) && (next == nil || j.due.Before(next.due)) {
 			next = j
 		}
 	}
@@ -94,13 +101,13 @@ func (o *fakeOutbox) NextJob(ctx context.Context, now time.Time) (*securetextd.J
 	return &job, nil
 }
 
-func (o *fakeOutbox) NextDue(ctx context.Context) (time.Time, bool, error) {
+func (o *fakeOutbox) NextDue(ctx context.Context, kinds ...string) (time.Time, bool, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var due time.Time
 	found := false
 	for _, j := range o.jobs {
-		if j.state == "pending" && (!found || j.due.Before(due)) {
+		if j.state == "pending" && (o.ignoreKinds || ofKind(j, kinds)) && (!found || j.due.Before(due)) {
 			due, found = j.due, true
 		}
 	}
@@ -135,7 +142,11 @@ func (o *fakeOutbox) FailJob(ctx context.Context, id int64, reason string) error
 	return nil
 }
 
-func (o *fakeOutbox) Wake() <-chan struct{} { return o.wake }
+func (o *fakeOutbox) Wake() <-chan struct{} {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.wake
+}
 
 // state returns a job's state, under the lock.
 func (o *fakeOutbox) state(j *fakeJob) (state string, completed int, failures []string) {
@@ -367,7 +378,8 @@ func TestWorkerWakeBeforeNextDue(t *testing.T) {
 func TestWorkerUnknownKind(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		o, sms := newFakeOutbox(), &fakeSMS{}
-		j := o.addJob("fax", []byte(`{}`))
+		fax := o.addJob("fax", []byte(`{}`))
+		reply := o.addJob(securetextd.JobKindReply, []byte(`{"message_id":1,"conversation_id":1}`))
 		bad := o.addJob(securetextd.JobKindText, []byte(`{"to":`))
 		startWorker(t, newWorker(o, sms))
 		synctest.Wait()
@@ -375,10 +387,38 @@ func TestWorkerUnknownKind(t *testing.T) {
 		if n := len(sms.sends()); n != 0 {
 			t.Errorf("sent %d texts, want none", n)
 		}
-		for _, j := range []*fakeJob{j, bad} {
-			if state, _, failures := o.state(j); state != "failed" || len(failures) != 1 {
-				t.Errorf("job %d: %s, failures %q; want failed once", j.job.ID, state, failures)
+		if state, _, failures := o.state(bad); state != "failed" || len(failures) != 1 {
+			t.Errorf("unreadable text job: %s, failures %q; want failed once", state, failures)
+		}
+		// A text worker does not ask for other kinds: they wait for theirs.
+		for _, j := range []*fakeJob{fax, reply} {
+			if state, _, _ := o.state(j); state != "pending" || len(j.retries) != 0 {
+				t.Errorf("%s job: %s, retries %v; want left alone", j.job.Kind, state, j.retries)
 			}
+		}
+	})
+}
+
+// TestWorkerOtherKinds checks a worker against an outbox that ignores the
+// kinds asked for: a kind nobody knows fails, a job for the other worker
+// is put back with back-off and never dropped.
+func TestWorkerOtherKinds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		o, sms := newFakeOutbox(), &fakeSMS{}
+		o.ignoreKinds = true
+		fax := o.addJob("fax", []byte(`{}`))
+		reply := o.addJob(securetextd.JobKindReply, []byte(`{"message_id":1,"conversation_id":1}`))
+		startWorker(t, newWorker(o, sms))
+		time.Sleep(25 * time.Second)
+		synctest.Wait()
+
+		if state, _, failures := o.state(fax); state != "failed" || len(failures) != 1 || failures[0] != `unknown job kind "fax"` {
+			t.Errorf("fax job: %s, failures %q; want failed once as unknown", state, failures)
+		}
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if reply.state != "pending" || len(reply.retries) != 2 {
+			t.Errorf("reply job: %s, retries %v; want pending, put back twice (at 10s, then 20s later)", reply.state, reply.retries)
 		}
 	})
 }

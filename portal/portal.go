@@ -1,82 +1,257 @@
 // Package portal serves the recipient's side of the gateway: the page a
-// text message's link opens. It renders server-side HTML with embedded
-// templates and styles, needs no JavaScript, and sets its security headers
-// in one middleware.
+// text message's link opens, the password that guards it, the conversation
+// with its files, the reply form, the inbox and the password reset. It
+// renders server-side HTML with embedded templates and one small
+// stylesheet, needs no JavaScript, and sets its security headers in one
+// middleware.
 //
 // A link is safe to preview: SMS apps, mail scanners and chat previews fetch
-// links, so GET never changes state and never shows content. Unknown and
-// altered tokens get the same page as each other, so a guesser learns
-// nothing.
+// links, so GET never changes state and never shows content. Unknown,
+// altered and foreign tokens, conversations and parts all get the very same
+// 404 page, so a guesser learns nothing. Every POST passes
+// [http.CrossOriginProtection] and a body limit.
 package portal
 
 import (
-	"bytes"
 	"context"
-	"embed"
+	"errors"
+	"fmt"
 	"html/template"
+	"io"
+	"iter"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"time"
+
+	"github.com/microcosm-cc/bluemonday"
 
 	"github.com/securetextd/securetextd"
 )
 
-//go:embed templates/*.html static/*
-var assets embed.FS
-
-// Links finds the conversation a link token opens. *store.DB implements it.
-type Links interface {
+// Store is what the portal needs of the store. *store.DB implements it.
+// Errors are *securetextd.Error with the codes given; any other error is
+// internal.
+type Store interface {
+	// ConversationByToken returns the conversation a link token opens, or
+	// ENOTFOUND for unknown, expired and garbled tokens alike.
 	ConversationByToken(ctx context.Context, token string) (*securetextd.Conversation, error)
+	// Conversation returns conversation id, or ENOTFOUND.
+	Conversation(ctx context.Context, id int64) (*securetextd.Conversation, error)
+	// ConversationMessages returns the messages of a conversation, oldest
+	// first, with their parts described (no content).
+	ConversationMessages(ctx context.Context, conversationID int64) ([]*securetextd.Message, error)
+	// OpenPart returns a reader of part index of a message, decrypting
+	// only the ranges read, and its size.
+	OpenPart(ctx context.Context, messageID int64, index int) (io.ReaderAt, int64, error)
+	// Inbox lists the open conversations of a phone number.
+	Inbox(ctx context.Context, phone securetextd.Phone) ([]securetextd.InboxEntry, error)
+	// Recipient returns the account of a phone number, or ENOTFOUND when
+	// no password was set for it yet.
+	Recipient(ctx context.Context, phone securetextd.Phone) (*securetextd.Recipient, error)
+	// CreateRecipient sets the first password of a phone number, or fails
+	// with ECONFLICT when one was set meanwhile.
+	CreateRecipient(ctx context.Context, phone securetextd.Phone, password, recoveryEmail string) error
+	// AuthenticateRecipient checks a password: EUNAUTHORIZED when wrong.
+	AuthenticateRecipient(ctx context.Context, phone securetextd.Phone, password string) error
+	// CreateSession starts a session for a phone number and returns its
+	// token, which only the browser keeps.
+	CreateSession(ctx context.Context, phone securetextd.Phone) (token string, err error)
+	// Session returns the live session of a token and marks it active, or
+	// ENOTFOUND when it is unknown, idle longer than idle, or older than
+	// absolute.
+	Session(ctx context.Context, token string, idle, absolute time.Duration) (*securetextd.Session, error)
+	// DeleteSession ends a session.
+	DeleteSession(ctx context.Context, token string) error
+	// RequestPasswordReset emails a reset link to the recovery address of
+	// a phone number (through the outbox). It does nothing, and returns
+	// nil, for a number without an account.
+	RequestPasswordReset(ctx context.Context, phone securetextd.Phone, validFor time.Duration) error
+	// CheckResetToken returns the phone number of a reset token, or
+	// ENOTFOUND when the token is unknown, used or expired.
+	CheckResetToken(ctx context.Context, token string) (securetextd.Phone, error)
+	// ResetPassword uses a reset token once to set a new password.
+	ResetPassword(ctx context.Context, token, newPassword string) (securetextd.Phone, error)
+	// SaveReply stores a reply in a conversation, reading each part's
+	// reader to its end. When a reader fails, nothing is stored and its
+	// error is returned wrapped.
+	SaveReply(ctx context.Context, conversationID int64, parts iter.Seq2[securetextd.Part, io.Reader]) (*securetextd.Message, error)
 }
 
-// Config is what the portal shows and how it is reached.
+// Config is what the portal shows and how it is reached. Zero durations
+// and limits take the defaults given.
 type Config struct {
-	// Org is the organization's name, shown on every page.
+	// Org is who is writing to the recipient: on every page.
 	Org string
-	// TLS is true when the portal is reached over HTTPS (it sets HSTS).
-	TLS bool
+	// Color is the brand colour, "#RRGGBB"; default "#1d4e89".
+	Color string
+	// Logo is an optional image shown on every page: PNG, JPEG, GIF or
+	// WebP (sniffed; SVG is refused, as it can carry script), at most
+	// 256 KiB.
+	Logo []byte
+	// Secure is true when the portal is reached over HTTPS: the session
+	// cookie is then __Host- and Secure, and HSTS is sent. False only for
+	// plain HTTP on loopback, in development.
+	Secure bool
+	// IdleTimeout ends a session after this long without a request
+	// (default 15m); SessionLifetime ends it anyway (default 12h).
+	IdleTimeout     time.Duration
+	SessionLifetime time.Duration
+	// MaxReplyBytes bounds a reply, text and files together (default
+	// 25 MiB). It is enforced while the upload streams in.
+	MaxReplyBytes int64
+	// LockoutFailures wrong passwords within LockoutWindow, for one phone
+	// number or from one client address, pause logins until the window
+	// has passed (defaults 5 and 15m). Reset requests are limited alike.
+	LockoutFailures int
+	LockoutWindow   time.Duration
+	// ResetValidFor is how long a password-reset link works (default 30m).
+	ResetValidFor time.Duration
+	// ParsePhone reads the phone number typed into the reset form, as
+	// securetextd.PhoneRules.Parse does. Required.
+	ParsePhone func(string) (securetextd.Phone, error)
+	// Location is the time zone times are shown in; default time.Local.
+	Location *time.Location
 }
 
-// Server serves the portal's routes.
+// Defaults of Config.
+const (
+	DefaultColor         = "#1d4e89"
+	DefaultIdleTimeout   = 15 * time.Minute
+	DefaultLifetime      = 12 * time.Hour
+	DefaultMaxReplyBytes = 25 << 20
+	DefaultLockout       = 5
+	DefaultLockoutWindow = 15 * time.Minute
+	DefaultResetValidFor = 30 * time.Minute
+	// MaxLogoBytes bounds Config.Logo: it is fetched on every first page
+	// view over a slow connection.
+	MaxLogoBytes = 256 << 10
+)
+
+var colorRE = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
+
+// withDefaults fills in the defaults and checks the rest, reporting every
+// bad field at once.
+func (c Config) withDefaults() (Config, error) {
+	var errs []error
+	if c.Org == "" {
+		errs = append(errs, errors.New("portal: Org is empty: the recipient must be told who is writing"))
+	}
+	if c.Color == "" {
+		c.Color = DefaultColor
+	} else if !colorRE.MatchString(c.Color) {
+		errs = append(errs, fmt.Errorf("portal: color %q is not of the form #RRGGBB", c.Color))
+	}
+	if len(c.Logo) > 0 {
+		if len(c.Logo) > MaxLogoBytes {
+			errs = append(errs, fmt.Errorf("portal: logo is %d bytes, over the %d allowed", len(c.Logo), MaxLogoBytes))
+		} else if _, ok := rasterTypes[http.DetectContentType(c.Logo)]; !ok {
+			errs = append(errs, errors.New("portal: logo is not a PNG, JPEG, GIF or WebP image"))
+		}
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.SessionLifetime == 0 {
+		c.SessionLifetime = DefaultLifetime
+	}
+	if c.MaxReplyBytes == 0 {
+		c.MaxReplyBytes = DefaultMaxReplyBytes
+	}
+	if c.LockoutFailures == 0 {
+		c.LockoutFailures = DefaultLockout
+	}
+	if c.LockoutWindow == 0 {
+		c.LockoutWindow = DefaultLockoutWindow
+	}
+	if c.ResetValidFor == 0 {
+		c.ResetValidFor = DefaultResetValidFor
+	}
+	if c.IdleTimeout < 0 || c.SessionLifetime < 0 || c.MaxReplyBytes < 0 ||
+		c.LockoutFailures < 0 || c.LockoutWindow < 0 || c.ResetValidFor < 0 {
+		errs = append(errs, errors.New("portal: durations and limits must not be negative"))
+	}
+	if c.ParsePhone == nil {
+		errs = append(errs, errors.New("portal: ParsePhone is required"))
+	}
+	if c.Location == nil {
+		c.Location = time.Local
+	}
+	return c, errors.Join(errs...)
+}
+
+// Server serves the portal's routes. It is an http.Handler.
 type Server struct {
-	cfg    Config
-	links  Links
-	logger *slog.Logger
-	tmpl   *template.Template
-	mux    *http.ServeMux
+	cfg     Config
+	store   Store
+	logger  *slog.Logger
+	pages   map[string]*template.Template
+	policy  *bluemonday.Policy // sanitises HTML bodies
+	brand   []byte             // /brand.css
+	handler http.Handler
+
+	logins *limiter // wrong passwords, per phone and per client address
+	resets *limiter // reset requests, per phone and per client address
 }
 
-// New parses the templates and lists every route.
-func New(cfg Config, links Links, logger *slog.Logger) (*Server, error) {
-	tmpl, err := template.ParseFS(assets, "templates/*.html")
+// New checks cfg, parses the templates and lists every route.
+func New(cfg Config, st Store, logger *slog.Logger) (*Server, error) {
+	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, links: links, logger: logger.With("component", "portal"), tmpl: tmpl, mux: http.NewServeMux()}
-	s.routes()
+	pages, err := parsePages(cfg.Location)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:    cfg,
+		store:  st,
+		logger: logger.With("component", "portal"),
+		pages:  pages,
+		policy: newPolicy(),
+		brand:  brandCSS(cfg.Color),
+		logins: newLimiter(cfg.LockoutFailures, cfg.LockoutWindow, maxLimiterKeys),
+		resets: newLimiter(cfg.LockoutFailures, cfg.LockoutWindow, maxLimiterKeys),
+	}
+	mux := http.NewServeMux()
+	s.routes(mux)
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(s.handleCrossOrigin))
+	s.handler = s.headers(csrf.Handler(mux))
 	return s, nil
 }
 
-// routes lists every route of the portal, in one place.
-func (s *Server) routes() {
-	s.mux.HandleFunc("GET /m/{token}", s.handleLink)
-	s.mux.Handle("GET /static/", http.FileServerFS(assets))
-	s.mux.HandleFunc("GET /{$}", s.handleHome)
-	s.mux.HandleFunc("/", s.handleNotFound)
+// routes lists every route of the portal, in one place. GET routes never
+// change state; every POST is behind the cross-origin check (in New) and a
+// body limit.
+func (s *Server) routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /{$}", s.handleHome)
+	mux.HandleFunc("GET /static/style.css", s.handleStyle)
+	mux.HandleFunc("GET /brand.css", s.handleBrandCSS)
+	mux.HandleFunc("GET /brand/logo", s.handleLogo)
+
+	mux.HandleFunc("GET /m/{token}", s.handleLink)
+	mux.HandleFunc("POST /m/{token}/setup", s.form(s.handleSetup))
+	mux.HandleFunc("POST /m/{token}/login", s.form(s.handleLogin))
+	mux.HandleFunc("POST /logout", s.form(s.handleLogout))
+
+	mux.HandleFunc("GET /inbox", s.handleInbox)
+	mux.HandleFunc("GET /c/{id}", s.handleConversation)
+	mux.HandleFunc("GET /c/{id}/m/{msg}/p/{idx}", s.handlePart)
+	mux.HandleFunc("POST /c/{id}/reply", s.handleReply)
+
+	mux.HandleFunc("GET /reset", s.handleResetForm)
+	mux.HandleFunc("POST /reset", s.form(s.handleResetRequest))
+	mux.HandleFunc("GET /reset/{token}", s.handleResetToken)
+	mux.HandleFunc("POST /reset/{token}", s.form(s.handleResetPassword))
+
+	mux.HandleFunc("/", s.handleNotFound)
 }
 
-// ServeHTTP implements http.Handler with the security headers applied.
+// ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
-	if s.cfg.TLS {
-		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-	}
-	s.mux.ServeHTTP(w, r)
+	s.handler.ServeHTTP(w, r)
 }
 
 // NewHTTPServer wraps a handler in an http.Server with every timeout set.
@@ -90,27 +265,4 @@ func NewHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-}
-
-type page struct {
-	Org     string
-	Title   string
-	Heading string
-	Text    string
-}
-
-// render writes a page into a buffer first, so that a template error gives
-// a clean 500 instead of half a page.
-func (s *Server) render(w http.ResponseWriter, status int, name string, p page) {
-	p.Org = s.cfg.Org
-	var buf bytes.Buffer
-	if err := s.tmpl.ExecuteTemplate(&buf, name, p); err != nil {
-		s.logger.Error("render", "template", name, "err", err)
-		http.Error(w, "Internal error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(buf.Bytes())
 }

@@ -4,8 +4,9 @@
 # fails, so that no test silently skips for want of a tool.
 set -eu
 
-# command:package pairs the test suite needs.
-needs="curl:curl gcc:gcc"
+# command:package pairs the test suite needs: curl runs the README's first
+# message, gcc builds SQLite, chromium drives the portal's browser tests.
+needs="curl:curl gcc:gcc chromium:chromium /usr/sbin/postfix:postfix /usr/bin/dkimsign:python3-dkim"
 
 missing=""
 for pair in $needs; do
@@ -18,6 +19,9 @@ done
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	echo "test-deps: installing$missing"
 	export DEBIAN_FRONTEND=noninteractive
+	# postfix asks what kind of mail server to be: none (the relay tests
+	# run their own private instance).
+	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 	apt-get update -q >/dev/null
 	# shellcheck disable=SC2086
 	apt-get install -y -q --no-install-recommends $missing >/dev/null

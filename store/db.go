@@ -1,18 +1,22 @@
 // Package store keeps the gateway's state in one SQLite file: the schema and
 // its migrations, messages sealed with age and kept as chunked blobs, sender
-// accounts, conversations and their link tokens, and the transactional
-// outbox that notify drains.
+// accounts, conversations and their link tokens, the recipients' accounts
+// with their sessions and password resets, and the transactional outbox
+// that notify drains.
 //
 // Everything a reader could learn content from is sealed before it reaches
 // SQLite: bodies and attachments (one age file per part), the manifest of a
-// message (subject, names, filenames), and outbox payloads (which carry link
-// tokens). Link tokens are kept only as SHA-256 hashes, passwords as
-// argon2id hashes. A stolen database file, its WAL and its backups open
-// nothing without the key file, which lives outside the database.
+// message (subject, names, filenames), recipients' recovery addresses, and
+// outbox payloads (which carry link and reset tokens). Link, session and
+// reset tokens are kept only as SHA-256 hashes, passwords as argon2id
+// hashes. A stolen database file, its WAL and its backups open nothing
+// without the key file, which lives outside the database.
 //
 // A message and the outbox jobs that notify its recipients are committed in
 // one transaction, with synchronous=FULL: when [Draft.Commit] returns, the
-// message survives a crash and its texts will be sent.
+// message survives a crash and its texts will be sent. A reply from the
+// portal ([DB.SaveReply]) and the email that carries it back are committed
+// the same way.
 //
 // Each public method runs in one transaction. Writes go through a single
 // connection (SQLite allows one writer at a time; queueing in Go is cheaper
@@ -31,6 +35,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/securetextd/securetextd"
@@ -40,6 +45,10 @@ import (
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
+
+// defaultMessageIDHost is DB.MessageIDHost until it is set. The .invalid
+// top-level domain is reserved (RFC 2606): it can never be anyone's.
+const defaultMessageIDHost = "securetextd.invalid"
 
 // readers is the size of the read-only connection pool.
 const readers = 4
@@ -55,18 +64,27 @@ const pragmas = "_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchro
 
 // DB is the gateway's store. It is safe for concurrent use.
 type DB struct {
-	// Now returns the current time; it stamps every row. It defaults to
-	// time.Now; tests may replace it before use.
+	// Now returns the current time; it stamps every row and decides
+	// expiry (sessions, reset tokens). It defaults to time.Now; tests may
+	// replace it before use.
 	Now func() time.Time
+
+	// MessageIDHost is the right-hand side of the Message-IDs the store
+	// makes for replies written on the portal: "<random>@MessageIDHost".
+	// It defaults to "securetextd.invalid"; set it to the gateway's public
+	// host name before use, so that mail programs see a stable domain.
+	MessageIDHost string
 
 	path  string
 	keys  *Keyring
 	write *sql.DB // one connection, BEGIN IMMEDIATE
 	read  *sql.DB // read-only connections
 
-	// wake receives a value after a commit adds outbox jobs.
-	wake chan struct{}
-	// hashing bounds concurrent argon2id computations: each takes 19 MiB,
+	// wake is closed, and replaced by a fresh channel, after a commit adds
+	// outbox jobs: see Wake.
+	wakeMu sync.Mutex
+	wake   chan struct{}
+	// hashing bounds concurrent argon2id computations: each takes 7 MiB,
 	// and a burst of logins must not take the machine's memory.
 	hashing chan struct{}
 }
@@ -95,11 +113,12 @@ func Open(path string, keys *Keyring) (*DB, error) {
 
 	dsn := "file:" + uriPath(path) + "?" + pragmas
 	db := &DB{
-		Now:     time.Now,
-		path:    path,
-		keys:    keys,
-		wake:    make(chan struct{}, 1),
-		hashing: make(chan struct{}, runtime.NumCPU()),
+		Now:           time.Now,
+		MessageIDHost: defaultMessageIDHost,
+		path:          path,
+		keys:          keys,
+		wake:          make(chan struct{}),
+		hashing:       make(chan struct{}, runtime.NumCPU()),
 	}
 	if db.write, err = sql.Open("sqlite3", dsn+"&_txlock=immediate"); err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)

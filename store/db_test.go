@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,7 +101,7 @@ func TestMigrations(t *testing.T) {
 
 	// Opening again applies nothing and keeps the data.
 	raw, _ := sql.Open("sqlite3", "file:"+path)
-	raw.Exec("PRAGMA user_version = 1")
+	raw.Exec(fmt.Sprintf("PRAGMA user_version = %d", len(names)))
 	raw.Close()
 	db, err = Open(path, keys)
 	if err != nil {
@@ -145,5 +146,49 @@ func TestOpenOddPath(t *testing.T) {
 		if !strings.HasPrefix(e.Name(), "a?b#c%20d.db") {
 			t.Errorf("stray file %q", e.Name())
 		}
+	}
+}
+
+// TestMigrateFromFirstSchema opens a database made by the first schema
+// only, as an older gateway left it, and checks that it is brought up to
+// date with its data kept.
+func TestMigrateFromFirstSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "securetextd.db")
+	first, err := migrationFS.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		string(first),
+		"PRAGMA user_version = 1",
+		`INSERT INTO conversations (phone, sender, created, last_activity) VALUES ('+12125550123', 'a@example.org', 1, 1)`,
+	} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw.Close()
+
+	db, err := Open(path, testKeys(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	names, _ := migrationFS.ReadDir("migrations")
+	var version int
+	db.write.QueryRow("PRAGMA user_version").Scan(&version)
+	if version != len(names) || version < 2 {
+		t.Errorf("user_version = %d, want %d", version, len(names))
+	}
+	entries, err := db.Inbox(t.Context(), "+12125550123")
+	if err != nil || len(entries) != 1 || entries[0].Conversation.Sender != "a@example.org" {
+		t.Errorf("Inbox after migrating = %+v, %v", entries, err)
+	}
+	if err := db.CreateRecipient(t.Context(), "+12125550123", "correct horse battery", ""); err != nil {
+		t.Error(err)
 	}
 }

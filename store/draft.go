@@ -64,11 +64,11 @@ type queuedChunk struct {
 	data []byte
 }
 
-// Receipt tells what Commit stored.
+// Receipt tells what Commit or CommitTargets stored.
 type Receipt struct {
 	MessageID int64
-	// Conversations holds the conversation made for each phone, in the
-	// order the phones were given.
+	// Conversations holds the conversation of each phone (or target), in
+	// the order they were given, repeats left out.
 	Conversations []securetextd.Conversation
 }
 
@@ -248,6 +248,14 @@ type manifestPart struct {
 	Damaged     bool   `json:"damaged,omitempty"`
 }
 
+// Target is where a message goes: a phone number and, for a message that
+// answers into an existing conversation (a reply email whose Reply-To
+// routes back to it), that conversation.
+type Target struct {
+	Phone          securetextd.Phone
+	ConversationID int64 // 0: a new conversation
+}
+
 // Commit stores the message m with the parts written to the draft, and
 // makes one conversation for each phone, with a fresh link token and an
 // outbox job that will text the link. It is all one transaction: when
@@ -259,29 +267,82 @@ type manifestPart struct {
 // their sizes); the parts already in m.Parts are ignored. A phone given
 // twice gets one conversation. The outbox is woken once the transaction has
 // committed.
+//
+// Commit is CommitTargets with a new conversation for each phone.
 func (d *Draft) Commit(ctx context.Context, m *securetextd.Message, phones []securetextd.Phone) (*Receipt, error) {
-	if err := d.usable(); err != nil {
-		return nil, fmt.Errorf("store: commit: %w", err)
+	targets := make([]Target, len(phones))
+	for i, p := range phones {
+		targets[i] = Target{Phone: p}
 	}
-	if d.open != nil {
-		return nil, fmt.Errorf("store: commit: part %d is still open", d.open.p.index)
-	}
-	if m == nil {
-		return nil, errors.New("store: commit: no message")
-	}
-	phones, err := checkPhones(phones)
+	return d.CommitTargets(ctx, m, targets)
+}
+
+// CommitTargets is Commit with explicit targets. A target with a zero
+// ConversationID starts a new conversation, as Commit does. A target with a
+// ConversationID joins that conversation: the conversation must exist and
+// be between m.Sender and the target's phone, or the commit fails with an
+// EINVALID error ("unknown conversation") and stores nothing. Joining
+// renews the conversation's last activity, which keeps it open for another
+// period, and makes a fresh link token and a text job for it, as for a new
+// conversation: the recipient is told that something new is waiting.
+//
+// A target given twice counts once. Receipt.Conversations holds the
+// conversation of each target, in the order given, with its last activity
+// as it now is.
+func (d *Draft) CommitTargets(ctx context.Context, m *securetextd.Message, targets []Target) (*Receipt, error) {
+	targets, err := checkTargets(targets)
 	if err != nil {
 		return nil, err
 	}
+	receipt := &Receipt{}
+	err = d.commit(ctx, "commit", m, func(tx *sql.Tx, message int64, now time.Time) error {
+		receipt.MessageID = message
+		receipt.Conversations = receipt.Conversations[:0]
+		for _, t := range targets {
+			var c *securetextd.Conversation
+			var err error
+			if t.ConversationID == 0 {
+				c, err = d.db.startConversation(ctx, tx, t.Phone, m.Sender, message, now)
+			} else {
+				c, err = d.db.joinConversation(ctx, tx, t, m.Sender, message, now)
+			}
+			if err != nil {
+				return err
+			}
+			receipt.Conversations = append(receipt.Conversations, *c)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return receipt, nil
+}
+
+// commit stores m with the draft's parts in one transaction, and calls
+// link in that same transaction to attach the new message (id message) to
+// its conversations and to enqueue the jobs about it. Either all of it is
+// committed or nothing is. On success it fills in m, marks the draft
+// committed and wakes the outbox. op names the caller in errors.
+func (d *Draft) commit(ctx context.Context, op string, m *securetextd.Message, link func(tx *sql.Tx, message int64, now time.Time) error) error {
+	if err := d.usable(); err != nil {
+		return fmt.Errorf("store: %s: %w", op, err)
+	}
+	if d.open != nil {
+		return fmt.Errorf("store: %s: part %d is still open", op, d.open.p.index)
+	}
+	if m == nil {
+		return fmt.Errorf("store: %s: no message", op)
+	}
 	if m.Sender == "" {
-		return nil, securetextd.Errorf(securetextd.EINVALID, "a message needs a sender address")
+		return securetextd.Errorf(securetextd.EINVALID, "a message needs a sender address")
 	}
 	direction := m.Direction
 	if direction == 0 {
 		direction = securetextd.Inbound
 	}
 	if direction != securetextd.Inbound && direction != securetextd.Reply {
-		return nil, securetextd.Errorf(securetextd.EINVALID, "unknown message direction %d", direction)
+		return securetextd.Errorf(securetextd.EINVALID, "unknown message direction %d", direction)
 	}
 
 	now := fromNanos(nanos(d.db.Now()))
@@ -312,14 +373,14 @@ func (d *Draft) Commit(ctx context.Context, m *securetextd.Message, phones []sec
 	}
 	plain, err := json.Marshal(man)
 	if err != nil {
-		return nil, fmt.Errorf("store: commit: %w", err)
+		return fmt.Errorf("store: %s: %w", op, err)
 	}
 	sealedManifest, err := d.db.keys.seal(plain)
 	if err != nil {
-		return nil, fmt.Errorf("store: seal manifest: %w", err)
+		return fmt.Errorf("store: %s: seal manifest: %w", op, err)
 	}
 
-	receipt := &Receipt{}
+	var id int64
 	err = d.db.update(ctx, func(tx *sql.Tx) error {
 		// The parts' blobs: commit those written out as pending, create
 		// the others, then write the chunks still queued.
@@ -365,42 +426,30 @@ func (d *Draft) Commit(ctx context.Context, m *securetextd.Message, phones []sec
 		if err != nil {
 			return err
 		}
-		if receipt.MessageID, err = res.LastInsertId(); err != nil {
+		if id, err = res.LastInsertId(); err != nil {
 			return err
 		}
 		for i, p := range parts {
 			if _, err := tx.ExecContext(ctx,
 				`INSERT INTO parts (message_id, idx, kind, size, blob_id) VALUES (?, ?, ?, ?, ?)`,
-				receipt.MessageID, i, p.Kind, p.Size, blobs[i]); err != nil {
+				id, i, p.Kind, p.Size, blobs[i]); err != nil {
 				return err
 			}
 		}
-
-		receipt.Conversations = receipt.Conversations[:0]
-		for _, phone := range phones {
-			c, err := d.db.startConversation(ctx, tx, phone, m.Sender, receipt.MessageID, now)
-			if err != nil {
-				return err
-			}
-			receipt.Conversations = append(receipt.Conversations, *c)
-		}
-		return nil
+		return link(tx, id, now)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: commit: %w", err)
+		return fmt.Errorf("store: %s: %w", op, err)
 	}
 
 	d.committed = true
 	d.queue, d.queued, d.pending = nil, 0, nil
-	m.ID = receipt.MessageID
+	m.ID = id
 	m.Direction = direction
 	m.Received = received
 	m.Parts = parts
-	select {
-	case d.db.wake <- struct{}{}:
-	default: // the worker has a wake-up waiting already
-	}
-	return receipt, nil
+	d.db.wakeUp()
+	return nil
 }
 
 // startConversation makes a conversation between phone and sender, holding
@@ -416,32 +465,74 @@ func (db *DB) startConversation(ctx context.Context, tx *sql.Tx, phone securetex
 	if c.ID, err = res.LastInsertId(); err != nil {
 		return nil, err
 	}
+	if err := db.addToConversation(ctx, tx, c, message, now); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// joinConversation adds message, from sender, to the existing conversation
+// of t, renews its last activity, and makes a fresh link and the job that
+// texts it. A conversation that does not exist, or is not between sender
+// and t.Phone, is refused alike: the sender learns nothing of others'.
+func (db *DB) joinConversation(ctx context.Context, tx *sql.Tx, t Target, sender string, message int64, now time.Time) (*securetextd.Conversation, error) {
+	c := &securetextd.Conversation{ID: t.ConversationID}
+	var created int64
+	err := tx.QueryRowContext(ctx,
+		`SELECT phone, sender, created FROM conversations WHERE id = ?`, t.ConversationID).Scan(&c.Phone, &c.Sender, &created)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && (c.Phone != t.Phone || normalizeAddress(c.Sender) != normalizeAddress(sender))) {
+		return nil, securetextd.Errorf(securetextd.EINVALID, "unknown conversation")
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.Created, c.LastActivity = fromNanos(created), now
+	if err := touchConversation(ctx, tx, c.ID, now); err != nil {
+		return nil, err
+	}
+	if err := db.addToConversation(ctx, tx, c, message, now); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// touchConversation renews the last activity of conversation id, which
+// keeps it open for another period. It is an ENOTFOUND error if there is no
+// such conversation.
+func touchConversation(ctx context.Context, tx *sql.Tx, id int64, now time.Time) error {
+	res, err := tx.ExecContext(ctx,
+		`UPDATE conversations SET last_activity = ? WHERE id = ?`, nanos(now), id)
+	if err != nil {
+		return err
+	}
+	return mustAffectOne(res, "No such conversation.")
+}
+
+// addToConversation links message to conversation c, and makes a fresh
+// link token for c with the job that texts it to c.Phone.
+func (db *DB) addToConversation(ctx context.Context, tx *sql.Tx, c *securetextd.Conversation, message int64, now time.Time) error {
 	if _, err := tx.ExecContext(ctx,
 		`INSERT INTO conversation_messages (conversation_id, message_id) VALUES (?, ?)`,
 		c.ID, message); err != nil {
-		return nil, err
+		return err
 	}
-
-	token := newToken()
+	token := newToken(linkTokenBytes)
 	hash := hashToken(token)
 	if _, err := tx.ExecContext(ctx,
 		`INSERT INTO links (token_hash, conversation_id, created) VALUES (?, ?, ?)`,
 		hash[:], c.ID, nanos(now)); err != nil {
-		return nil, err
+		return err
 	}
 	payload, err := json.Marshal(securetextd.TextJob{
-		To:             phone,
+		To:             c.Phone,
 		Token:          token,
 		ConversationID: c.ID,
 		MessageID:      message,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := db.addJob(ctx, tx, securetextd.JobKindText, payload, now); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return db.addJob(ctx, tx, securetextd.JobKindText, payload, now)
 }
 
 // Discard drops the draft and deletes what it wrote out. It is idempotent,
@@ -477,21 +568,25 @@ func (d *Draft) Discard() error {
 	return nil
 }
 
-// checkPhones returns phones without repeats, or an EINVALID error if
-// there are none or one is not in E.164 form.
-func checkPhones(phones []securetextd.Phone) ([]securetextd.Phone, error) {
-	if len(phones) == 0 {
+// checkTargets returns targets without repeats, or an EINVALID error if
+// there are none, a phone is not in E.164 form, or a conversation id is
+// negative.
+func checkTargets(targets []Target) ([]Target, error) {
+	if len(targets) == 0 {
 		return nil, securetextd.Errorf(securetextd.EINVALID, "a message needs at least one phone number")
 	}
-	out := make([]securetextd.Phone, 0, len(phones))
-	seen := make(map[securetextd.Phone]bool, len(phones))
-	for _, p := range phones {
-		if !isE164(string(p)) {
-			return nil, securetextd.Errorf(securetextd.EINVALID, "%q is not a phone number in E.164 form", p)
+	out := make([]Target, 0, len(targets))
+	seen := make(map[Target]bool, len(targets))
+	for _, t := range targets {
+		if !isE164(string(t.Phone)) {
+			return nil, securetextd.Errorf(securetextd.EINVALID, "%q is not a phone number in E.164 form", t.Phone)
 		}
-		if !seen[p] {
-			seen[p] = true
-			out = append(out, p)
+		if t.ConversationID < 0 {
+			return nil, securetextd.Errorf(securetextd.EINVALID, "unknown conversation")
+		}
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
 		}
 	}
 	return out, nil
@@ -511,10 +606,19 @@ func isE164(s string) bool {
 	return true
 }
 
-// newToken returns a fresh link token: 128 random bits, base64url without
-// padding (22 characters).
-func newToken() string {
-	b := make([]byte, 16)
+// Token sizes. A link token is typed from a text message on a phone, or
+// more often tapped, and opens only the page that asks for a password: 128
+// bits. Session and reset tokens stand in for the password itself: 256.
+const (
+	linkTokenBytes    = 16
+	sessionTokenBytes = 32
+	resetTokenBytes   = 32
+)
+
+// newToken returns a fresh token of n random bytes, base64url without
+// padding (22 characters for 16 bytes, 43 for 32).
+func newToken(n int) string {
+	b := make([]byte, n)
 	rand.Read(b) // never fails; crashes the program if the system RNG does
 	return base64.RawURLEncoding.EncodeToString(b)
 }

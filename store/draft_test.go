@@ -51,6 +51,7 @@ func TestRoundTrip(t *testing.T) {
 	phones := []securetextd.Phone{"+12125550123", "+447911123456"}
 
 	// Write by hand to watch the pending blobs appear.
+	wake := db.Wake()
 	d := db.NewDraft()
 	for i, p := range parts {
 		w, err := d.CreatePart(p.Part)
@@ -116,7 +117,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Error("both phones share a conversation")
 	}
 	select {
-	case <-db.Wake():
+	case <-wake:
 	default:
 		t.Error("Commit did not wake the outbox")
 	}
@@ -452,7 +453,8 @@ func TestNothingInClear(t *testing.T) {
 	w.Close()
 	d.Discard()
 
-	j, err := db.NextJob(t.Context(), db.Now())
+	ctx := t.Context()
+	j, err := db.NextJob(ctx, db.Now(), securetextd.JobKindText)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,10 +463,45 @@ func TestNothingInClear(t *testing.T) {
 		t.Fatal(err)
 	}
 	markers = append(markers, tj.Token)
-	if err := db.CreateSender(t.Context(), "b@example.org", "PASSWORD-MARKER-1234"); err != nil {
+	if err := db.CreateSender(ctx, "b@example.org", "PASSWORD-MARKER-1234"); err != nil {
 		t.Fatal(err)
 	}
 	markers = append(markers, "PASSWORD-MARKER-1234")
+
+	// The recipient's side: the account with its recovery address, a
+	// reset email, a session, and a reply with a file.
+	const phone = securetextd.Phone("+12125550123")
+	if err := db.CreateRecipient(ctx, phone, "RECIPIENT-PASSWORD-MARKER-42", "RECOVERY-MARKER-8a8a@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RequestPasswordReset(ctx, phone, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	j, err = db.NextJob(ctx, db.Now(), securetextd.JobKindReset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mj securetextd.MailJob
+	if err := json.Unmarshal(j.Payload, &mj); err != nil {
+		t.Fatal(err)
+	}
+	session, err := db.CreateSession(ctx, phone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := db.ConversationByToken(ctx, tj.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SaveReply(ctx, c.ID, replyParts(
+		textPart("REPLY-MARKER-3c3c"),
+		replyPart{securetextd.Part{Kind: securetextd.PartAttachment, ContentType: "image/jpeg", Filename: "REPLY-FILENAME-MARKER.jpg"},
+			bytes.NewReader(bytes.Repeat([]byte("REPLY-FILE-MARKER-6d6d "), 60000))}, // about 1.3 MiB: written out early
+	)); err != nil {
+		t.Fatal(err)
+	}
+	markers = append(markers, "RECIPIENT-PASSWORD-MARKER-42", "RECOVERY-MARKER-8a8a", mj.Token, session,
+		"REPLY-MARKER-3c3c", "REPLY-FILENAME-MARKER", "REPLY-FILE-MARKER-6d6d")
 
 	scan := func(when string) {
 		t.Helper()

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/securetextd/securetextd"
@@ -15,9 +16,12 @@ import (
 // acknowledged is never left without its text, and a text is never sent
 // for a message that was not stored. Jobs are "pending" until the worker
 // completes them ("done") or gives up ("failed"). Payloads are sealed: a
-// text's payload carries its link token.
+// text's payload carries its link token, a reset email's its reset token.
 //
-// The store assumes one worker: NextJob does not lease the job it returns.
+// Several workers may drain the outbox side by side as long as each takes
+// its own kinds of job (texts for the SMS worker; replies and resets for
+// the mail worker): NextJob does not lease the job it returns, so two
+// workers asking for the same kind would both get it.
 
 // Job states, as JobState reports them.
 const (
@@ -39,17 +43,21 @@ func (db *DB) addJob(ctx context.Context, tx *sql.Tx, kind string, payload []byt
 	return err
 }
 
-// NextJob returns the pending job that has been due longest at now (the
-// earliest next attempt, then the oldest), with its payload opened. It is an
-// ENOTFOUND error when no job is due.
-func (db *DB) NextJob(ctx context.Context, now time.Time) (*securetextd.Job, error) {
+// NextJob returns the pending job, of one of kinds, that has been due
+// longest at now (the earliest next attempt, then the oldest), with its
+// payload opened. No kinds means any kind. It is an ENOTFOUND error when no
+// such job is due.
+//
+//	job, err := db.NextJob(ctx, time.Now(), securetextd.JobKindReply, securetextd.JobKindReset)
+func (db *DB) NextJob(ctx context.Context, now time.Time, kinds ...string) (*securetextd.Job, error) {
+	filter, args := kindFilter(kinds)
 	j := &securetextd.Job{}
 	var sealed []byte
 	var created int64
 	err := db.read.QueryRowContext(ctx, `
 		SELECT id, kind, payload, attempts, created FROM jobs
-		WHERE state = 'pending' AND next_attempt <= ?
-		ORDER BY next_attempt, id LIMIT 1`, nanos(now)).Scan(&j.ID, &j.Kind, &sealed, &j.Attempts, &created)
+		WHERE state = 'pending' AND next_attempt <= ?`+filter+`
+		ORDER BY next_attempt, id LIMIT 1`, append([]any{nanos(now)}, args...)...).Scan(&j.ID, &j.Kind, &sealed, &j.Attempts, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, securetextd.Errorf(securetextd.ENOTFOUND, "No job is due.")
 	}
@@ -63,18 +71,32 @@ func (db *DB) NextJob(ctx context.Context, now time.Time) (*securetextd.Job, err
 	return j, nil
 }
 
-// NextDue returns when the earliest pending job is due, and false if there
-// is no pending job.
-func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
+// NextDue returns when the earliest pending job of one of kinds (any kind
+// if none are given) is due, and false if there is no such job.
+func (db *DB) NextDue(ctx context.Context, kinds ...string) (time.Time, bool, error) {
+	filter, args := kindFilter(kinds)
 	var next sql.NullInt64
 	if err := db.read.QueryRowContext(ctx,
-		`SELECT min(next_attempt) FROM jobs WHERE state = 'pending'`).Scan(&next); err != nil {
+		`SELECT min(next_attempt) FROM jobs WHERE state = 'pending'`+filter, args...).Scan(&next); err != nil {
 		return time.Time{}, false, fmt.Errorf("store: next due: %w", err)
 	}
 	if !next.Valid {
 		return time.Time{}, false, nil
 	}
 	return fromNanos(next.Int64), true, nil
+}
+
+// kindFilter returns the condition on jobs.kind that keeps only kinds, to
+// append to a WHERE clause, and its arguments. No kinds keeps every job.
+func kindFilter(kinds []string) (string, []any) {
+	if len(kinds) == 0 {
+		return "", nil
+	}
+	args := make([]any, len(kinds))
+	for i, k := range kinds {
+		args[i] = k
+	}
+	return " AND kind IN (?" + strings.Repeat(", ?", len(kinds)-1) + ")", args
 }
 
 // CompleteJob records that job id was carried out.
@@ -128,10 +150,31 @@ func (db *DB) finishAttempt(ctx context.Context, op string, id int64, state stri
 	return wrap(fmt.Sprintf("%s %d", op, id), err)
 }
 
-// Wake returns a channel that receives after a commit adds jobs, so that
-// the worker can sleep until NextDue and still start at once on new work.
-// Wake-ups coalesce: one value stands for any number of commits.
-func (db *DB) Wake() <-chan struct{} { return db.wake }
+// Wake returns a channel that is closed once a commit adds jobs, so that
+// a worker can sleep until NextDue and still start at once on new work.
+// Each commit closes the current channel and puts a fresh one in its
+// place: every waiter wakes (the SMS and the mail worker both hold one),
+// and a wake-up stands for any number of commits.
+//
+// Take the channel before asking for work, so that a job committed in
+// between is not missed:
+//
+//	wake := db.Wake()
+//	due, ok, err := db.NextDue(ctx, kinds...)
+//	… select on wake, a timer for due, and ctx …
+func (db *DB) Wake() <-chan struct{} {
+	db.wakeMu.Lock()
+	defer db.wakeMu.Unlock()
+	return db.wake
+}
+
+// wakeUp wakes every holder of a channel from Wake.
+func (db *DB) wakeUp() {
+	db.wakeMu.Lock()
+	defer db.wakeMu.Unlock()
+	close(db.wake)
+	db.wake = make(chan struct{})
+}
 
 // JobState returns the state of job id ("pending", "done" or "failed") and
 // the attempts made at it, for tests and reports.

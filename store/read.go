@@ -36,6 +36,89 @@ func (db *DB) ConversationByToken(ctx context.Context, token string) (*securetex
 	return c, nil
 }
 
+// Conversation returns conversation id. It is an ENOTFOUND error if there
+// is no such conversation.
+func (db *DB) Conversation(ctx context.Context, id int64) (*securetextd.Conversation, error) {
+	c := &securetextd.Conversation{ID: id}
+	var created, active int64
+	err := db.read.QueryRowContext(ctx,
+		`SELECT phone, sender, created, last_activity FROM conversations WHERE id = ?`,
+		id).Scan(&c.Phone, &c.Sender, &created, &active)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, securetextd.Errorf(securetextd.ENOTFOUND, "No such conversation.")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: conversation %d: %w", id, err)
+	}
+	c.Created, c.LastActivity = fromNanos(created), fromNanos(active)
+	return c, nil
+}
+
+// Inbox returns every conversation of phone, the one with the most recent
+// activity first, each with its number of messages and its latest message
+// (the newest received; manifest opened, content left to OpenPart). A
+// phone without conversations has an empty inbox, not an error.
+//
+// Expiry is the caller's: a conversation idle past the access period is
+// listed all the same, and the portal decides what to show of it.
+func (db *DB) Inbox(ctx context.Context, phone securetextd.Phone) ([]securetextd.InboxEntry, error) {
+	var entries []securetextd.InboxEntry
+	err := db.view(ctx, func(tx *sql.Tx) error {
+		// The latest message of conversation c, in the order that
+		// ConversationMessages lists them (received, then id).
+		const latest = `(SELECT m.id FROM conversation_messages cm JOIN messages m ON m.id = cm.message_id
+			WHERE cm.conversation_id = c.id ORDER BY m.received DESC, m.id DESC LIMIT 1)`
+		rows, err := tx.QueryContext(ctx, `
+			SELECT c.id, c.sender, c.created, c.last_activity,
+				(SELECT count(*) FROM conversation_messages cm WHERE cm.conversation_id = c.id),
+				`+latest+`
+			FROM conversations c WHERE c.phone = ?
+			ORDER BY c.last_activity DESC, c.id DESC`, phone)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var latestIDs []sql.NullInt64
+		for rows.Next() {
+			e := securetextd.InboxEntry{Conversation: securetextd.Conversation{Phone: phone}}
+			var created, active int64
+			var id sql.NullInt64
+			if err := rows.Scan(&e.Conversation.ID, &e.Conversation.Sender, &created, &active, &e.Messages, &id); err != nil {
+				return err
+			}
+			e.Conversation.Created, e.Conversation.LastActivity = fromNanos(created), fromNanos(active)
+			entries = append(entries, e)
+			latestIDs = append(latestIDs, id)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(entries) == 0 {
+			return nil
+		}
+		// All the latest messages in one go, in the same snapshot.
+		msgs, err := db.loadMessages(ctx, tx,
+			`m.id IN (SELECT `+latest+` FROM conversations c WHERE c.phone = ?)`, phone)
+		if err != nil {
+			return err
+		}
+		byID := make(map[int64]*securetextd.Message, len(msgs))
+		for _, m := range msgs {
+			byID[m.ID] = m
+		}
+		for i, id := range latestIDs {
+			if id.Valid {
+				entries[i].Latest = byID[id.Int64]
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("inbox "+phone.Masked(), err)
+	}
+	return entries, nil
+}
+
 // Message returns message id with its manifest opened: subject, names,
 // and each part's description. Content is read with OpenPart.
 func (db *DB) Message(ctx context.Context, id int64) (*securetextd.Message, error) {

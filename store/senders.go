@@ -98,6 +98,40 @@ func (db *DB) hash(ctx context.Context, fn func()) error {
 	return nil
 }
 
+// newPasswordHash checks that password is long enough (an EINVALID error
+// otherwise) and hashes it, holding a hashing slot.
+func (db *DB) newPasswordHash(ctx context.Context, password string) (string, error) {
+	if err := checkNewPassword(password); err != nil {
+		return "", err
+	}
+	var encoded string
+	var err error
+	if err := db.hash(ctx, func() { encoded, err = HashPassword(password) }); err != nil {
+		return "", err
+	}
+	return encoded, err
+}
+
+// verifyPassword checks password against encoded, a stored hash, holding a
+// hashing slot. An account that does not exist (known false) costs the
+// same: password is hashed all the same, with a dummy salt, and false is
+// returned. So timing does not tell which accounts exist.
+func (db *DB) verifyPassword(ctx context.Context, encoded string, known bool, password string) (bool, error) {
+	var ok bool
+	var checkErr error
+	err := db.hash(ctx, func() {
+		if !known {
+			argon2.IDKey([]byte(password), make([]byte, argonSaltLen), argonTime, argonMemory, argonThreads, argonKeyLen)
+			return
+		}
+		ok, checkErr = CheckPassword(encoded, password)
+	})
+	if err != nil {
+		return false, err
+	}
+	return ok, checkErr
+}
+
 // CreateSender creates an account that may submit mail after SMTP AUTH.
 // address must be a bare address ("dr.who@clinic.example", no display name);
 // it is stored lowercased. The password needs MinPasswordLen characters.
@@ -107,15 +141,9 @@ func (db *DB) CreateSender(ctx context.Context, address, password string) error 
 	if err != nil {
 		return err
 	}
-	if err := checkNewPassword(password); err != nil {
-		return err
-	}
-	var encoded string
-	if err := db.hash(ctx, func() { encoded, err = HashPassword(password) }); err != nil {
-		return fmt.Errorf("store: create sender: %w", err)
-	}
+	encoded, err := db.newPasswordHash(ctx, password)
 	if err != nil {
-		return fmt.Errorf("store: create sender: %w", err)
+		return wrap("create sender", err)
 	}
 	err = db.update(ctx, func(tx *sql.Tx) error {
 		var exists bool
@@ -138,16 +166,9 @@ func (db *DB) CreateSender(ctx context.Context, address, password string) error 
 // if there is no such sender.
 func (db *DB) SetSenderPassword(ctx context.Context, address, password string) error {
 	address = normalizeAddress(address)
-	if err := checkNewPassword(password); err != nil {
-		return err
-	}
-	var encoded string
-	var err error
-	if err := db.hash(ctx, func() { encoded, err = HashPassword(password) }); err != nil {
-		return fmt.Errorf("store: set sender password: %w", err)
-	}
+	encoded, err := db.newPasswordHash(ctx, password)
 	if err != nil {
-		return fmt.Errorf("store: set sender password: %w", err)
+		return wrap("set sender password", err)
 	}
 	err = db.update(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
@@ -224,20 +245,9 @@ func (db *DB) AuthenticateSender(ctx context.Context, address, password string) 
 		return nil, fmt.Errorf("store: authenticate sender: %w", err)
 	}
 
-	var ok bool
-	var checkErr error
-	err = db.hash(ctx, func() {
-		if !known {
-			argon2.IDKey([]byte(password), make([]byte, argonSaltLen), argonTime, argonMemory, argonThreads, argonKeyLen)
-			return
-		}
-		ok, checkErr = CheckPassword(encoded, password)
-	})
+	ok, err := db.verifyPassword(ctx, encoded, known, password)
 	if err != nil {
-		return nil, fmt.Errorf("store: authenticate sender: %w", err)
-	}
-	if checkErr != nil {
-		return nil, fmt.Errorf("store: authenticate sender %s: %w", address, checkErr)
+		return nil, fmt.Errorf("store: authenticate sender %s: %w", address, err)
 	}
 	if !ok {
 		return nil, securetextd.Errorf(securetextd.EUNAUTHORIZED, "Wrong address or password.")

@@ -9,8 +9,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/nyaruka/phonenumbers"
@@ -37,9 +39,19 @@ type Config struct {
 		KeyFile string `toml:"key_file"`
 	} `toml:"store"`
 	Portal struct {
-		Listen    string `toml:"listen"`
-		PublicURL string `toml:"public_url"`
+		Listen          string        `toml:"listen"`
+		PublicURL       string        `toml:"public_url"`
+		IdleTimeout     time.Duration `toml:"idle_timeout"`
+		SessionLifetime time.Duration `toml:"session_lifetime"`
+		MaxReplyBytes   int64         `toml:"max_reply_bytes"`
+		LockoutFailures int           `toml:"lockout_failures"`
+		LockoutWindow   time.Duration `toml:"lockout_window"`
 	} `toml:"portal"`
+	Brand struct {
+		Org   string `toml:"org"`
+		Color string `toml:"color"`
+		Logo  string `toml:"logo"`
+	} `toml:"brand"`
 	SMS struct {
 		Provider         string   `toml:"provider"`
 		ConsoleFile      string   `toml:"console_file"`
@@ -55,9 +67,12 @@ type Config struct {
 		} `toml:"vonage"`
 	} `toml:"sms"`
 	Mail struct {
-		Relay string `toml:"relay"`
-		From  string `toml:"from"`
-		Dir   string `toml:"dir"`
+		Relay      string `toml:"relay"`
+		From       string `toml:"from"`
+		Dir        string `toml:"dir"`
+		RequireTLS bool   `toml:"require_tls"`
+		Username   string `toml:"username"`
+		Password   string `toml:"password"`
 	} `toml:"mail"`
 	Log struct {
 		Format string `toml:"format"`
@@ -81,6 +96,12 @@ func DefaultConfig() Config {
 	c.Store.KeyFile = "data/securetextd.key"
 	c.Portal.Listen = "127.0.0.1:8080"
 	c.Portal.PublicURL = "http://127.0.0.1:8080"
+	c.Portal.IdleTimeout = 15 * time.Minute
+	c.Portal.SessionLifetime = 12 * time.Hour
+	c.Portal.MaxReplyBytes = 25 << 20
+	c.Portal.LockoutFailures = 5
+	c.Portal.LockoutWindow = 15 * time.Minute
+	c.Brand.Color = "#1d4e89"
 	c.SMS.Provider = "console"
 	c.SMS.Rate = 1
 	c.SMS.Template = notify.DefaultTemplate
@@ -89,6 +110,7 @@ func DefaultConfig() Config {
 	c.SMS.Vonage.BaseURL = "https://rest.nexmo.com"
 	c.Mail.From = "securetextd@localhost"
 	c.Mail.Dir = "data/mail-out"
+	c.Mail.RequireTLS = true
 	c.Log.Format = "text"
 	c.Log.Level = "info"
 	return c
@@ -184,6 +206,37 @@ func (c *Config) validate() []string {
 	}
 	if u, err := url.Parse(c.Portal.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		bad("portal.public_url", "%q is not an http:// or https:// URL", c.Portal.PublicURL)
+	} else if u.Scheme == "http" && !isLoopback(net.JoinHostPort(u.Hostname(), "80")) {
+		bad("portal.public_url", "%q: use https:// (plain http:// is only for a portal on loopback, in development)", c.Portal.PublicURL)
+	}
+	if d := c.Portal.IdleTimeout; d < time.Minute || d > 24*time.Hour {
+		bad("portal.idle_timeout", "%v is out of range (1m to 24h)", d)
+	}
+	if d := c.Portal.SessionLifetime; d < c.Portal.IdleTimeout || d > 30*24*time.Hour {
+		bad("portal.session_lifetime", "%v is out of range (portal.idle_timeout to 720h)", d)
+	}
+	if n := c.Portal.MaxReplyBytes; n < 1<<20 || n > 1<<30 {
+		bad("portal.max_reply_bytes", "%d is out of range (1048576 to 1073741824)", n)
+	}
+	if n := c.Portal.LockoutFailures; n < 1 || n > 100 {
+		bad("portal.lockout_failures", "%d is out of range (1 to 100)", n)
+	}
+	if d := c.Portal.LockoutWindow; d < time.Minute || d > 24*time.Hour {
+		bad("portal.lockout_window", "%v is out of range (1m to 24h)", d)
+	}
+
+	if len(c.Brand.Org) > 40 {
+		bad("brand.org", "must be at most 40 characters: it starts every text")
+	}
+	if !brandColor.MatchString(c.Brand.Color) {
+		bad("brand.color", "%q is not a colour: use #RRGGBB", c.Brand.Color)
+	}
+	if c.Brand.Logo != "" {
+		if fi, err := os.Stat(c.Path(c.Brand.Logo)); err != nil {
+			bad("brand.logo", "%v", err)
+		} else if fi.Size() > 256<<10 {
+			bad("brand.logo", "%d bytes: use an image of at most 256 KiB", fi.Size())
+		}
 	}
 
 	switch c.SMS.Provider {
@@ -234,6 +287,9 @@ func (c *Config) validate() []string {
 	if a, err := mail.ParseAddress(c.Mail.From); err != nil || a.Name != "" {
 		bad("mail.from", "%q is not an email address", c.Mail.From)
 	}
+	if (c.Mail.Username == "") != (c.Mail.Password == "") {
+		bad("mail.username", "set both mail.username and mail.password, or neither")
+	}
 
 	if !slices.Contains([]string{"text", "json"}, c.Log.Format) {
 		bad("log.format", "%q: use \"text\" or \"json\"", c.Log.Format)
@@ -250,6 +306,17 @@ func (c *Config) Path(p string) string {
 		return p
 	}
 	return filepath.Join(c.dir, p)
+}
+
+var brandColor = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
+
+// Org is the organization's name shown to recipients: brand.org, or sms.org
+// when no brand is set.
+func (c *Config) Org() string {
+	if c.Brand.Org != "" {
+		return c.Brand.Org
+	}
+	return c.SMS.Org
 }
 
 func checkListen(addr string) error {

@@ -122,7 +122,7 @@ path = "data/db.sqlite"
 key_file = "data/key.txt"
 [portal]
 listen = "127.0.0.1:0"
-public_url = "http://portal.test"
+public_url = "http://127.0.0.1:9"
 [sms]
 provider = "vonage"
 rate = 50
@@ -200,7 +200,7 @@ func send(t *testing.T, addr string, tc *tls.Config, auth sasl.Client, from stri
 	return c.Quit()
 }
 
-var linkRE = regexp.MustCompile(`http://portal\.test/m/([A-Za-z0-9_-]+)`)
+var linkRE = regexp.MustCompile(`http://127\.0\.0\.1:9/m/([A-Za-z0-9_-]+)`)
 
 func TestEndToEnd(t *testing.T) {
 	vonage := newFakeVonage(t)
@@ -241,7 +241,7 @@ func TestEndToEnd(t *testing.T) {
 		if tx.From != "TestClinic" {
 			t.Errorf("from = %q", tx.From)
 		}
-		if !strings.HasPrefix(tx.Text, "Test Clinic: you have a secure message. Open http://portal.test/m/") {
+		if !strings.HasPrefix(tx.Text, "Test Clinic: you have a secure message. Open http://127.0.0.1:9/m/") {
 			t.Errorf("text = %q", tx.Text)
 		}
 		for _, secret := range []string{"results", "normal", "dr.who", "clinic.example"} {

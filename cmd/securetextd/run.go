@@ -33,6 +33,9 @@ type Main struct {
 	Stdout io.Writer
 	// HTTPClient, when set, is used to reach the SMS provider (tests).
 	HTTPClient *http.Client
+	// MailTLS, when set, is the TLS configuration for the mail relay
+	// (tests trust their own relay's certificate with it).
+	MailTLS *tls.Config
 
 	// SubmissionAddr and PortalAddr are the bound addresses, known after
 	// Run (useful with port 0).
@@ -79,6 +82,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if hostname == "" {
 		hostname = "localhost"
 	}
+	db.MessageIDHost = hostname
 	dataDir := filepath.Dir(cfg.Path(cfg.Store.Path))
 	cert, generated, err := loadOrCreateCertificate(cfg.Path(cfg.SMTP.TLSCert), cfg.Path(cfg.SMTP.TLSKey), dataDir, hostname)
 	if err != nil {
@@ -92,7 +96,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sms.template: %w", err)
 	}
-	for _, w := range tmpl.Check(cfg.SMS.Org, cfg.Portal.PublicURL) {
+	for _, w := range tmpl.Check(cfg.Org(), cfg.Portal.PublicURL) {
 		log.Warn("sms.template: " + w)
 	}
 	sms, err := m.smsProvider()
@@ -112,40 +116,78 @@ func (m *Main) Run(ctx context.Context) error {
 	m.SubmissionAddr = subL.Addr().String()
 	m.PortalAddr = portalL.Addr().String()
 
+	phones := securetextd.PhoneRules{
+		DefaultRegion:    cfg.SMTP.DefaultRegion,
+		AllowedCountries: cfg.SMS.AllowedCountries,
+	}
 	m.submission = smtp.NewSubmission(smtp.Config{
-		Hostname: hostname,
-		Domain:   cfg.SMTP.Domain,
-		Phones: securetextd.PhoneRules{
-			DefaultRegion:    cfg.SMTP.DefaultRegion,
-			AllowedCountries: cfg.SMS.AllowedCountries,
-		},
+		Hostname:          hostname,
+		Domain:            cfg.SMTP.Domain,
+		Phones:            phones,
 		MaxMessageBytes:   cfg.SMTP.MaxMessageBytes,
 		TLS:               &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		AllowInsecureAuth: cfg.SMTP.AllowInsecureAuth,
 	}, db, log)
 
+	var logo []byte
+	if cfg.Brand.Logo != "" {
+		if logo, err = os.ReadFile(cfg.Path(cfg.Brand.Logo)); err != nil {
+			subL.Close()
+			portalL.Close()
+			return fmt.Errorf("brand.logo: %w", err)
+		}
+	}
 	ps, err := portal.New(portal.Config{
-		Org: cfg.SMS.Org,
-		TLS: strings.HasPrefix(cfg.Portal.PublicURL, "https://"),
+		Org:             cfg.Org(),
+		Color:           cfg.Brand.Color,
+		Logo:            logo,
+		Secure:          strings.HasPrefix(cfg.Portal.PublicURL, "https://"),
+		IdleTimeout:     cfg.Portal.IdleTimeout,
+		SessionLifetime: cfg.Portal.SessionLifetime,
+		MaxReplyBytes:   cfg.Portal.MaxReplyBytes,
+		LockoutFailures: cfg.Portal.LockoutFailures,
+		LockoutWindow:   cfg.Portal.LockoutWindow,
+		ParsePhone:      phones.Parse,
 	}, db, log)
 	if err != nil {
 		subL.Close()
 		portalL.Close()
-		return err
+		return fmt.Errorf("portal: %w", err)
 	}
 	m.portal = portal.NewHTTPServer(ps, log)
 
+	mailer, err := notify.NewMailer(notify.MailConfig{
+		Relay:      cfg.Mail.Relay,
+		RequireTLS: cfg.Mail.RequireTLS,
+		Username:   cfg.Mail.Username,
+		Password:   cfg.Mail.Password,
+		TLSConfig:  m.MailTLS,
+		From:       cfg.Mail.From,
+		Dir:        cfg.Path(cfg.Mail.Dir),
+		Org:        cfg.Org(),
+		Domain:     cfg.SMTP.Domain,
+		PublicURL:  cfg.Portal.PublicURL,
+	}, db, log)
+	if err != nil {
+		subL.Close()
+		portalL.Close()
+		return fmt.Errorf("mail: %w", err)
+	}
+
 	workerCtx, stopWorker := context.WithCancel(context.Background())
 	m.stopWorker = stopWorker
-	worker := &notify.Worker{
+	// Two drains of the one outbox: texts at the SMS rate, and mail
+	// (replies, resets), so that a slow relay never holds up a text.
+	texts := &notify.Worker{
 		Outbox:    db,
 		SMS:       sms,
 		Template:  tmpl,
-		Org:       cfg.SMS.Org,
+		Org:       cfg.Org(),
 		PublicURL: cfg.Portal.PublicURL,
 		Rate:      cfg.SMS.Rate,
 		Logger:    log,
 	}
+	mail := &notify.Worker{Outbox: db, Mail: mailer, Logger: log}
 	m.goServe("smtp", func() error { return m.submission.Serve(subL) })
 	m.goServe("portal", func() error {
 		if err := m.portal.Serve(portalL); !errors.Is(err, http.ErrServerClosed) {
@@ -153,7 +195,8 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		return nil
 	})
-	m.goServe("notify", func() error { return worker.Run(workerCtx) })
+	m.goServe("notify-texts", func() error { return texts.Run(workerCtx) })
+	m.goServe("notify-mail", func() error { return mail.Run(workerCtx) })
 	m.goServe("sweep", func() error { return m.sweepOrphans(workerCtx) })
 
 	log.Info("securetextd started", "version", securetextd.Version,
@@ -249,7 +292,7 @@ func (m *Main) smsProvider() (notify.SMSProvider, error) {
 			m.console = f
 			w = f
 		}
-		return notify.NewConsole(w, cfg.Org), nil
+		return notify.NewConsole(w, m.Config.Org()), nil
 	}
 }
 

@@ -1,0 +1,471 @@
+package notify
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/emersion/go-message/mail"
+
+	"github.com/securetextd/securetextd"
+)
+
+// MailStore is the data the Mailer reads. *store.DB implements it.
+type MailStore interface {
+	// Conversation returns the conversation, or an *securetextd.Error
+	// with Code ENOTFOUND.
+	Conversation(ctx context.Context, id int64) (*securetextd.Conversation, error)
+	// ConversationMessages returns the conversation's messages, oldest
+	// first, opened, with their parts described but not read.
+	ConversationMessages(ctx context.Context, conversationID int64) ([]*securetextd.Message, error)
+	// OpenPart opens the content of part index of a message for reading
+	// by ranges, and returns its size. If the reader is also an io.Closer,
+	// the Mailer closes it.
+	OpenPart(ctx context.Context, messageID int64, index int) (io.ReaderAt, int64, error)
+}
+
+// MailConfig configures the Mailer.
+type MailConfig struct {
+	// Relay is the organization's mail relay, "host:port". Empty means
+	// that each email is written as an .eml file into Dir instead.
+	Relay string
+	// RequireTLS refuses a relay that does not offer STARTTLS: the email
+	// is kept and tried again later, never sent in plain text. Config
+	// mail.require_tls, true by default.
+	RequireTLS bool
+	// Username and Password log in to the relay with AUTH PLAIN, which is
+	// only ever done over TLS. Empty Username: no login.
+	Username, Password string
+	// TLSConfig is used for STARTTLS; nil means the system's roots. Its
+	// ServerName defaults to the relay's host.
+	TLSConfig *tls.Config
+	// From is our own address, as envelope sender and in From, so that
+	// our domain's SPF and DMARC apply: "securetextd@clinic.example".
+	From string
+	// Dir receives the .eml files when Relay is empty; it is made 0700
+	// and the files 0600. They hold what the emails hold, reset links
+	// included: it is for development, or for a pick-up by another MTA.
+	Dir string
+	// Org is the organization's name, for display names and texts.
+	Org string
+	// Domain is the recipients' domain ("secure.text"). A reply's
+	// Reply-To is <phone digits>+<conversation>@Domain, so that the
+	// sender's answer lands in the same conversation.
+	Domain string
+	// PublicURL is the portal's address; a reset link is
+	// PublicURL + "/reset/" + token.
+	PublicURL string
+	// Timeout bounds each step of an SMTP session (connect, each command
+	// and its reply, each write of the message), 30s by default.
+	Timeout time.Duration
+}
+
+// resetValidity is how long a reset link works, as the email tells the
+// reader. The store enforces it.
+const resetValidity = 30 * time.Minute
+
+// Mailer sends the emails that outbox jobs ask for:
+//
+//   - JobKindReply: a recipient's reply, to the sender of the
+//     conversation, threaded under the message it answers, with the
+//     reply's files attached;
+//   - JobKindReset: a password-reset link, to a recipient's recovery
+//     address.
+//
+// It hands each email to the organization's relay (STARTTLS, optional
+// AUTH PLAIN) or, without a relay, writes it as an .eml file. Attachments
+// are streamed from the store into the SMTP session, base64-encoded on the
+// way: an email is never held in memory whole.
+type Mailer struct {
+	c     MailConfig
+	st    MailStore
+	log   *slog.Logger
+	hello string // our name in EHLO
+	host  string // the domain of From, for generated Message-IDs
+}
+
+// NewMailer checks c and returns a Mailer. It does not connect.
+func NewMailer(c MailConfig, st MailStore, logger *slog.Logger) (*Mailer, error) {
+	if st == nil {
+		return nil, errors.New("mail: no store")
+	}
+	from, err := mail.ParseAddress(c.From)
+	if err != nil || from.Name != "" || from.Address != c.From {
+		return nil, fmt.Errorf("mail: from %q is not a bare email address", c.From)
+	}
+	_, host, _ := strings.Cut(from.Address, "@")
+	if c.Relay != "" {
+		if _, _, err := net.SplitHostPort(c.Relay); err != nil {
+			return nil, fmt.Errorf("mail: relay %q is not host:port", c.Relay)
+		}
+	} else if c.Dir == "" {
+		return nil, errors.New("mail: neither a relay nor a directory to write to")
+	}
+	if c.Password != "" && c.Username == "" {
+		return nil, errors.New("mail: a password without a username")
+	}
+	if c.Domain == "" || strings.ContainsAny(c.Domain, "@<> \r\n") {
+		return nil, fmt.Errorf("mail: domain %q is not a domain", c.Domain)
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, fmt.Errorf("mail: public url %q is not an absolute url", c.PublicURL)
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 30 * time.Second
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	hello, _ := os.Hostname()
+	if hello == "" || strings.ContainsAny(hello, " \r\n") {
+		hello = "localhost"
+	}
+	return &Mailer{c: c, st: st, log: logger.With("component", "mail"), hello: hello, host: host}, nil
+}
+
+// outgoing is an email ready to be written: its envelope recipient, and a
+// function that writes the whole message, reading the parts it needs.
+type outgoing struct {
+	to      string
+	write   func(w io.Writer) error
+	closers []io.Closer
+}
+
+func (o *outgoing) close() {
+	for _, c := range o.closers {
+		c.Close()
+	}
+}
+
+// Send builds the email that job asks for and delivers it. An error is a
+// *PermanentError when sending again cannot help (the conversation is
+// gone, the relay refused the recipient or the message with 5xx);
+// anything else (the store, the network, a 4xx reply, a relay without
+// STARTTLS) is worth retrying. Errors never hold the token, and hold the
+// recipient's address only masked.
+func (m *Mailer) Send(ctx context.Context, job *securetextd.Job) error {
+	var mj securetextd.MailJob
+	if err := json.Unmarshal(job.Payload, &mj); err != nil {
+		return &PermanentError{Reason: fmt.Sprintf("mail: unreadable %s job: %v", job.Kind, err)}
+	}
+	var msg *outgoing
+	var err error
+	switch job.Kind {
+	case securetextd.JobKindReply:
+		msg, err = m.reply(ctx, mj)
+	case securetextd.JobKindReset:
+		msg, err = m.reset(mj)
+	default:
+		return &PermanentError{Reason: fmt.Sprintf("mail: unknown job kind %q", job.Kind)}
+	}
+	if err != nil {
+		return err
+	}
+	defer msg.close()
+	log := m.log.With("job", job.ID, "kind", job.Kind, "to", maskAddress(msg.to))
+	if m.c.Relay == "" {
+		name, err := m.writeFile(job.ID, msg)
+		if err != nil {
+			return err
+		}
+		log.Debug("mail written", "file", name)
+		return nil
+	}
+	if err := m.relay(ctx, log, msg); err != nil {
+		return redactError(err, msg.to)
+	}
+	log.Debug("mail handed to relay")
+	return nil
+}
+
+// reply builds the email that forwards a recipient's reply to the sender.
+func (m *Mailer) reply(ctx context.Context, mj securetextd.MailJob) (*outgoing, error) {
+	if mj.MessageID == 0 || mj.ConversationID == 0 {
+		return nil, &PermanentError{Reason: "mail: reply job without message or conversation"}
+	}
+	conv, err := m.st.Conversation(ctx, mj.ConversationID)
+	if err != nil {
+		return nil, storeError(fmt.Sprintf("conversation %d", mj.ConversationID), err)
+	}
+	msgs, err := m.st.ConversationMessages(ctx, conv.ID)
+	if err != nil {
+		return nil, storeError(fmt.Sprintf("messages of conversation %d", conv.ID), err)
+	}
+	// The reply answers the latest inbound message before it.
+	var reply, orig *securetextd.Message
+	for _, msg := range msgs {
+		if msg.ID == mj.MessageID {
+			reply = msg
+			break
+		}
+		if msg.Direction == securetextd.Inbound {
+			orig = msg
+		}
+	}
+	if reply == nil || reply.Direction != securetextd.Reply {
+		return nil, &PermanentError{Reason: fmt.Sprintf("mail: message %d is not a reply in conversation %d", mj.MessageID, conv.ID)}
+	}
+	to, err := mail.ParseAddress(conv.Sender)
+	if err != nil {
+		return nil, &PermanentError{Reason: fmt.Sprintf("mail: conversation %d has no valid sender address", conv.ID)}
+	}
+
+	var h mail.Header
+	date := reply.Received
+	if date.IsZero() {
+		date = time.Now()
+	}
+	h.SetDate(date)
+	h.SetAddressList("From", []*mail.Address{{Name: oneLine(m.c.Org + " secure reply"), Address: m.c.From}})
+	rcpt := &mail.Address{Address: to.Address}
+	if orig != nil && strings.EqualFold(orig.Sender, to.Address) {
+		rcpt.Name = oneLine(orig.SenderName)
+	}
+	h.SetAddressList("To", []*mail.Address{rcpt})
+	h.SetAddressList("Reply-To", []*mail.Address{{
+		Address: fmt.Sprintf("%s+%d@%s", conv.Phone.Digits(), conv.ID, m.c.Domain),
+	}})
+	var subject string
+	var refs []string
+	if orig != nil {
+		subject = orig.Subject
+		for _, id := range orig.References {
+			if validMsgID(id) {
+				refs = append(refs, id)
+			}
+		}
+		if validMsgID(orig.MessageID) {
+			h.SetMsgIDList("In-Reply-To", []string{orig.MessageID})
+			refs = append(refs, orig.MessageID)
+		}
+	}
+	h.SetSubject(replySubject(subject))
+	h.SetMsgIDList("References", refs)
+	id := reply.MessageID
+	if !validMsgID(id) {
+		// Stable across attempts, so a message sent twice threads as one.
+		id = fmt.Sprintf("reply.%d.%d@%s", conv.ID, reply.ID, m.host)
+	}
+	h.SetMessageID(id)
+
+	out := &outgoing{to: to.Address}
+	type opened struct {
+		part securetextd.Part
+		r    *io.SectionReader
+	}
+	var texts, files []opened
+	for i, p := range reply.Parts {
+		ra, size, err := m.st.OpenPart(ctx, reply.ID, i)
+		if err != nil {
+			out.close()
+			return nil, storeError(fmt.Sprintf("part %d of message %d", i, reply.ID), err)
+		}
+		if c, ok := ra.(io.Closer); ok {
+			out.closers = append(out.closers, c)
+		}
+		o := opened{p, io.NewSectionReader(ra, 0, size)}
+		if p.Kind == securetextd.PartText {
+			texts = append(texts, o)
+		} else {
+			files = append(files, o)
+		}
+	}
+	note := fmt.Sprintf("Sent from %s's secure message portal by %s", oneLine(m.c.Org), conv.Phone)
+
+	out.write = func(w io.Writer) error {
+		mw, err := mail.CreateWriter(w, h)
+		if err != nil {
+			return err
+		}
+		var th mail.InlineHeader
+		th.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
+		tw, err := mw.CreateSingleInline(th)
+		if err != nil {
+			return err
+		}
+		lw := &lastByteWriter{w: tw}
+		for i, t := range texts {
+			if i > 0 {
+				lw.Write([]byte("\n\n"))
+			}
+			if _, err := io.Copy(lw, t.r); err != nil {
+				return fmt.Errorf("text part: %w", err)
+			}
+		}
+		if lw.n > 0 && lw.last != '\n' {
+			lw.Write([]byte("\n"))
+		}
+		if lw.n > 0 {
+			lw.Write([]byte("\n"))
+		}
+		if _, err := io.WriteString(lw, note+"\n"); err != nil {
+			return err
+		}
+		if err := tw.Close(); err != nil {
+			return err
+		}
+		for _, f := range files {
+			name := oneLine(f.part.Filename)
+			if name == "" {
+				name = "attachment"
+				if f.part.Kind == securetextd.PartHTML {
+					name = "message.html"
+				}
+			}
+			var ah mail.AttachmentHeader
+			ah.SetContentType(mediaType(f.part.ContentType), map[string]string{"name": name})
+			ah.SetFilename(name)
+			aw, err := mw.CreateAttachment(ah)
+			if err != nil {
+				return err
+			}
+			if _, err := io.Copy(aw, f.r); err != nil {
+				return fmt.Errorf("attachment: %w", err)
+			}
+			if err := aw.Close(); err != nil {
+				return err
+			}
+		}
+		return mw.Close()
+	}
+	return out, nil
+}
+
+// reset builds the email with a password-reset link.
+func (m *Mailer) reset(mj securetextd.MailJob) (*outgoing, error) {
+	if mj.To == "" || mj.Token == "" {
+		return nil, &PermanentError{Reason: "mail: reset job without address or token"}
+	}
+	to, err := mail.ParseAddress(mj.To)
+	if err != nil {
+		return nil, &PermanentError{Reason: "mail: reset job: the recovery address is not valid"}
+	}
+	var h mail.Header
+	h.SetDate(time.Now())
+	h.SetAddressList("From", []*mail.Address{{Name: oneLine(m.c.Org + " secure messages"), Address: m.c.From}})
+	h.SetAddressList("To", []*mail.Address{{Address: to.Address}})
+	h.SetSubject(oneLine("Reset your password for " + m.c.Org + " secure messages"))
+	if err := h.GenerateMessageIDWithHostname(m.host); err != nil {
+		return nil, fmt.Errorf("mail: message id: %w", err)
+	}
+	// RFC 3834: an automatic message, not for auto-replies to answer.
+	h.Set("Auto-Submitted", "auto-generated")
+	h.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
+
+	whose := "your secure messages"
+	if mj.Phone != "" {
+		whose = "the secure messages of " + mj.Phone.Masked()
+	}
+	body := fmt.Sprintf("Someone asked to reset the password for %s from %s.\n\n"+
+		"To choose a new password, open this link within %d minutes:\n\n%s\n\n"+
+		"If you did not ask, ignore this email.\n",
+		whose, oneLine(m.c.Org), int(resetValidity/time.Minute),
+		strings.TrimSuffix(m.c.PublicURL, "/")+"/reset/"+url.PathEscape(mj.Token))
+	return &outgoing{to: to.Address, write: func(w io.Writer) error {
+		bw, err := mail.CreateSingleInlineWriter(w, h)
+		if err != nil {
+			return err
+		}
+		if _, err := io.WriteString(bw, body); err != nil {
+			return err
+		}
+		return bw.Close()
+	}}, nil
+}
+
+// storeError makes a store failure an error for the worker: a thing that
+// is gone will stay gone; anything else may pass.
+func storeError(what string, err error) error {
+	if securetextd.ErrorCode(err) == securetextd.ENOTFOUND {
+		return &PermanentError{Reason: fmt.Sprintf("mail: %s: %s", what, securetextd.ErrorMessage(err))}
+	}
+	return fmt.Errorf("mail: %s: %w", what, err)
+}
+
+// replySubject returns "Re: " + subject, without stacking "Re: Re:".
+func replySubject(subject string) string {
+	s := strings.TrimSpace(oneLine(subject))
+	if s == "" {
+		return "Re: your secure message"
+	}
+	if len(s) >= 3 && strings.EqualFold(s[:3], "re:") {
+		return s
+	}
+	return "Re: " + s
+}
+
+// oneLine replaces control characters (CR and LF among them) with
+// spaces. Subjects, names and filenames come from outside; go-message
+// encodes what it writes, and this keeps even the decoded text on one line.
+func oneLine(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// validMsgID reports whether id can stand between angle brackets in a
+// header: printable ASCII, without spaces or brackets.
+func validMsgID(id string) bool {
+	if id == "" || len(id) > 250 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c <= ' ' || c > '~' || c == '<' || c == '>' {
+			return false
+		}
+	}
+	return true
+}
+
+// mediaType returns t if it is a media type an attachment can carry, and
+// application/octet-stream otherwise. A multipart type would make
+// go-message write the part unencoded, as a container.
+func mediaType(t string) string {
+	mt, params, err := mime.ParseMediaType(t)
+	if err != nil || len(params) > 0 || strings.HasPrefix(mt, "multipart/") || !strings.Contains(mt, "/") {
+		return "application/octet-stream"
+	}
+	return mt
+}
+
+// maskAddress hides an email address for logs: "a***@example.org".
+func maskAddress(a string) string {
+	i := strings.LastIndexByte(a, '@')
+	if i <= 0 {
+		return "***"
+	}
+	r, _ := utf8.DecodeRuneInString(a)
+	return string(r) + "***" + a[i:]
+}
+
+// lastByteWriter remembers how much was written and the last byte.
+type lastByteWriter struct {
+	w    io.Writer
+	n    int64
+	last byte
+}
+
+func (w *lastByteWriter) Write(b []byte) (int, error) {
+	n, err := w.w.Write(b)
+	if n > 0 {
+		w.n += int64(n)
+		w.last = b[n-1]
+	}
+	return n, err
+}

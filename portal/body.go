@@ -1,0 +1,149 @@
+package portal
+
+import (
+	"bytes"
+	"html/template"
+	"io"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/microcosm-cc/bluemonday"
+	"golang.org/x/net/html"
+)
+
+// linkRel is the rel of every link in a message: the page it opens cannot
+// reach back into the portal, learns nothing of where it came from, and
+// gains no search rank.
+const linkRel = "noopener noreferrer nofollow"
+
+// newPolicy returns the sanitiser of HTML bodies. It starts from
+// bluemonday's policy for user content (no script, no style attributes or
+// elements, no forms, no frames, no SVG), refuses relative URLs (they would
+// point into the portal), and lets cid: through only so that sanitize can
+// rewrite it: every other image source is dropped there.
+func newPolicy() *bluemonday.Policy {
+	p := bluemonday.UGCPolicy()
+	p.AllowRelativeURLs(false)
+	p.AllowURLSchemes("cid")
+	p.RequireNoFollowOnLinks(true)
+	p.RequireNoReferrerOnLinks(true)
+	p.AddSpaceWhenStrippingTag(true)
+	p.SkipElementsContent("head", "svg", "math", "template", "select", "textarea", "button")
+	return p
+}
+
+// sanitize makes an HTML body safe to show inside a portal page. The
+// policy strips what can run or fetch; then every image whose source is
+// not a cid: reference that resolve knows is dropped (its alt text kept),
+// known ones point at the part's URL, cid: links are unlinked, every link
+// gets linkRel, and ids go (they could hijack the page's own anchors).
+// resolve returns the URL of the inline part with a Content-ID.
+func sanitize(p *bluemonday.Policy, body []byte, resolve func(cid string) (string, bool)) template.HTML {
+	clean := p.SanitizeBytes(body)
+	var out bytes.Buffer
+	z := html.NewTokenizer(bytes.NewReader(clean))
+	for {
+		tt := z.Next()
+		if tt == html.ErrorToken {
+			break // io.EOF: clean came from memory
+		}
+		if tt != html.StartTagToken && tt != html.SelfClosingTagToken {
+			out.Write(z.Raw())
+			continue
+		}
+		t := z.Token()
+		attrs := t.Attr[:0]
+		var src, alt string
+		for _, a := range t.Attr {
+			switch a.Key {
+			case "id", "rel":
+				continue
+			case "src":
+				src = a.Val
+				continue
+			case "alt":
+				alt = a.Val
+			case "href":
+				if hasScheme(a.Val, "cid") {
+					continue
+				}
+			}
+			attrs = append(attrs, a)
+		}
+		switch t.Data {
+		case "img":
+			u, ok := "", false
+			if hasScheme(src, "cid") {
+				u, ok = resolve(src[len("cid:"):])
+			}
+			if !ok {
+				if alt != "" {
+					out.WriteString(template.HTMLEscapeString("[" + alt + "]"))
+				}
+				continue
+			}
+			attrs = append(attrs, html.Attribute{Key: "src", Val: u})
+		case "a", "area":
+			attrs = append(attrs, html.Attribute{Key: "rel", Val: linkRel})
+		}
+		t.Attr = attrs
+		out.WriteString(t.String())
+	}
+	return template.HTML(out.String())
+}
+
+// hasScheme reports whether the URL u starts with scheme and a colon, in
+// any case.
+func hasScheme(u, scheme string) bool {
+	return len(u) > len(scheme) && u[len(scheme)] == ':' && strings.EqualFold(u[:len(scheme)], scheme)
+}
+
+// urlRE finds web addresses in text. Trailing punctuation is trimmed by
+// linkify: "see https://example.org." links without the dot.
+var urlRE = regexp.MustCompile(`(?i)\bhttps?://[^\s<>"]+`)
+
+// linkify escapes a text body and makes its http and https addresses
+// clickable.
+func linkify(text string) template.HTML {
+	var out strings.Builder
+	last := 0
+	for _, m := range urlRE.FindAllStringIndex(text, -1) {
+		start, end := m[0], m[1]
+		end = start + len(trimURL(text[start:end]))
+		u, err := url.Parse(text[start:end])
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			continue
+		}
+		out.WriteString(template.HTMLEscapeString(text[last:start]))
+		href := template.HTMLEscapeString(u.String())
+		out.WriteString(`<a href="` + href + `" rel="` + linkRel + `">`)
+		out.WriteString(template.HTMLEscapeString(text[start:end]))
+		out.WriteString(`</a>`)
+		last = end
+	}
+	out.WriteString(template.HTMLEscapeString(text[last:]))
+	return template.HTML(out.String())
+}
+
+// trimURL drops the punctuation that ends a sentence rather than an
+// address, and a closing parenthesis that closes the text's own.
+func trimURL(u string) string {
+	for u != "" {
+		c := u[len(u)-1]
+		switch {
+		case strings.IndexByte(".,;:!?'*", c) >= 0:
+			u = u[:len(u)-1]
+		case c == ')' && strings.Count(u, "(") < strings.Count(u, ")"):
+			u = u[:len(u)-1]
+		default:
+			return u
+		}
+	}
+	return u
+}
+
+// readLimited reads at most n bytes of r.
+func readLimited(r io.ReaderAt, size, n int64) ([]byte, error) {
+	return io.ReadAll(io.NewSectionReader(r, 0, min(size, n)))
+}

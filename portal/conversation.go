@@ -1,0 +1,203 @@
+package portal
+
+import (
+	"context"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/securetextd/securetextd"
+)
+
+// maxBodyBytes bounds how much of one text or HTML body a page shows; the
+// whole body stays downloadable.
+const maxBodyBytes = 256 << 10
+
+// conversationPage shows every message and reply, oldest first, and the
+// reply form.
+type conversationPage struct {
+	layout
+	ID       int64
+	Sender   string
+	Messages []messageView
+	MaxReply string
+	Error    string // what was wrong with the last reply
+}
+
+type messageView struct {
+	ID         int64
+	Reply      bool // written by the recipient
+	SenderName string
+	Sender     string
+	Subject    string
+	Received   time.Time
+	Bodies     []bodyView
+	Files      []fileView
+}
+
+type bodyView struct {
+	HTML      template.HTML // escaped text with links, or sanitised HTML
+	Rich      bool          // sanitised HTML
+	Damaged   bool
+	Truncated bool
+	Href      string // the whole body, as a download
+}
+
+type fileView struct {
+	Name    string
+	Type    string
+	Size    int64
+	Href    string
+	Preview string // an inline URL, for PNG, JPEG, GIF and WebP
+	Damaged bool
+}
+
+// ownConversation returns the conversation of the request's path when the
+// browser's session is for its phone number. Otherwise it answers the
+// request itself (the same 404 for every case) and returns nil.
+func (s *Server) ownConversation(w http.ResponseWriter, r *http.Request) (*securetextd.Session, *securetextd.Conversation) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		s.handleNotFound(w, r)
+		return nil, nil
+	}
+	sess, err := s.session(r)
+	if err != nil {
+		s.fail(w, r, "session", err)
+		return nil, nil
+	}
+	if sess == nil {
+		s.handleNotFound(w, r)
+		return nil, nil
+	}
+	conv, err := s.store.Conversation(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, "conversation", err)
+		return nil, nil
+	}
+	if conv.Phone != sess.Phone {
+		s.logger.Warn("conversation of another phone", "phone", sess.Phone.Masked(), "conversation", id)
+		s.handleNotFound(w, r)
+		return nil, nil
+	}
+	return sess, conv
+}
+
+// handleConversation shows a conversation.
+func (s *Server) handleConversation(w http.ResponseWriter, r *http.Request) {
+	_, conv := s.ownConversation(w, r)
+	if conv == nil {
+		return
+	}
+	s.renderConversation(w, r, http.StatusOK, conv, "")
+}
+
+func (s *Server) renderConversation(w http.ResponseWriter, r *http.Request, status int, conv *securetextd.Conversation, problem string) {
+	msgs, err := s.store.ConversationMessages(r.Context(), conv.ID)
+	if err != nil {
+		s.fail(w, r, "conversation messages", err)
+		return
+	}
+	p := &conversationPage{
+		layout:   layout{Title: "Messages", SignedIn: true},
+		ID:       conv.ID,
+		Sender:   conv.Sender,
+		MaxReply: humanSize(s.cfg.MaxReplyBytes),
+		Error:    problem,
+	}
+	for _, m := range msgs {
+		v, err := s.messageView(r.Context(), conv.ID, m)
+		if err != nil {
+			s.fail(w, r, "open message", err)
+			return
+		}
+		p.Messages = append(p.Messages, v)
+	}
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Direction == securetextd.Inbound && msgs[i].SenderName != "" {
+			p.Sender = msgs[i].SenderName + " (" + msgs[i].Sender + ")"
+			break
+		}
+	}
+	s.render(w, status, "conversation.html", p)
+}
+
+// messageView opens what a page shows of a message: its bodies (HTML when
+// it has any, else text), and its files. Inline images that the HTML
+// shows are not listed again as files.
+func (s *Server) messageView(ctx context.Context, convID int64, m *securetextd.Message) (messageView, error) {
+	v := messageView{
+		ID:         m.ID,
+		Reply:      m.Direction == securetextd.Reply,
+		SenderName: m.SenderName,
+		Sender:     m.Sender,
+		Subject:    m.Subject,
+		Received:   m.Received,
+	}
+	bodyKind := securetextd.PartText
+	for _, p := range m.Parts {
+		if p.Kind == securetextd.PartHTML {
+			bodyKind = securetextd.PartHTML
+		}
+	}
+	shown := make(map[int]bool) // inline parts the HTML shows
+	resolve := func(cid string) (string, bool) {
+		if u, err := url.PathUnescape(cid); err == nil {
+			cid = u // as the sanitiser wrote it back
+		}
+		for i, p := range m.Parts {
+			if p.ContentID != "" && strings.EqualFold(p.ContentID, cid) && isRaster(p.ContentType) {
+				shown[i] = true
+				return partURL(convID, m.ID, i) + "?inline=1", true
+			}
+		}
+		return "", false
+	}
+	for i, p := range m.Parts {
+		if p.Kind != bodyKind {
+			continue
+		}
+		ra, size, err := s.store.OpenPart(ctx, m.ID, i)
+		if err != nil {
+			return v, fmt.Errorf("part %d of message %d: %w", i, m.ID, err)
+		}
+		b, err := readLimited(ra, size, maxBodyBytes)
+		if err != nil {
+			return v, fmt.Errorf("read part %d of message %d: %w", i, m.ID, err)
+		}
+		body := bodyView{Damaged: p.Damaged, Truncated: size > maxBodyBytes, Href: partURL(convID, m.ID, i)}
+		if bodyKind == securetextd.PartHTML {
+			body.HTML, body.Rich = sanitize(s.policy, b, resolve), true
+		} else {
+			body.HTML = linkify(strings.ToValidUTF8(string(b), "\uFFFD"))
+		}
+		v.Bodies = append(v.Bodies, body)
+	}
+	for i, p := range m.Parts {
+		if p.Kind != securetextd.PartAttachment && (p.Kind != securetextd.PartInline || shown[i]) {
+			continue
+		}
+		f := fileView{
+			Name:    displayName(p, i),
+			Type:    p.ContentType,
+			Size:    p.Size,
+			Href:    partURL(convID, m.ID, i),
+			Damaged: p.Damaged,
+		}
+		if isRaster(p.ContentType) {
+			f.Preview = f.Href + "?inline=1"
+		}
+		v.Files = append(v.Files, f)
+	}
+	return v, nil
+}
+
+// partURL is where part idx of message msg of conversation conv is
+// downloaded.
+func partURL(conv, msg int64, idx int) string {
+	return fmt.Sprintf("/c/%d/m/%d/p/%d", conv, msg, idx)
+}

@@ -1,0 +1,39 @@
+package portal
+
+import (
+	"crypto/rand"
+	"net/http"
+
+	"github.com/securetextd/securetextd"
+)
+
+// notFoundPage is the one page for everything that does not exist or is
+// not for this browser: unknown links, altered tokens, other people's
+// conversations and files, unknown paths. Its bytes never vary, so a
+// guesser cannot tell these cases apart.
+func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	s.render(w, http.StatusNotFound, "notfound.html", &messagePage{layout: layout{Title: "Not found"}})
+}
+
+// fail is the portal's one translation point for errors: the codes of
+// securetextd.Error become a status and a page; anything else is logged
+// under an id that the page shows, and the client learns nothing more.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, op string, err error) {
+	switch securetextd.ErrorCode(err) {
+	case securetextd.ENOTFOUND, securetextd.EFORBIDDEN:
+		s.handleNotFound(w, r)
+		return
+	case securetextd.EUNAVAILABLE:
+		s.logger.Warn(op, "err", err)
+		s.renderMessage(w, r, http.StatusServiceUnavailable, "Try again later",
+			"Busy right now", "Please try again in a few minutes.")
+		return
+	}
+	id := rand.Text()[:10]
+	s.logger.Error(op, "error_id", id, "err", err)
+	s.render(w, http.StatusInternalServerError, "message.html", &messagePage{
+		layout:  layout{Title: "Try again later"},
+		Heading: "Something went wrong on our side",
+		Text:    "Please try again in a few minutes. If it keeps happening, tell the sender this code: " + id + ".",
+	})
+}

@@ -1,0 +1,88 @@
+package portal
+
+import (
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/securetextd/securetextd"
+)
+
+// lockedPage says that logins are paused, and until when.
+type lockedPage struct {
+	layout
+	Until time.Time
+	When  string // Until, in the portal's time zone
+}
+
+// handleLogin checks the password of the link's phone number. Wrong
+// passwords count against the number and against the client address;
+// LockoutFailures of either within LockoutWindow pause logins, even with
+// the right password, until the window has passed.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	token, conv := s.linkConversation(w, r)
+	if conv == nil {
+		return
+	}
+	phoneKey, addrKey := "phone:"+string(conv.Phone), "addr:"+clientKey(r)
+	now := time.Now()
+	if until := s.logins.lockedUntil(now, phoneKey, addrKey); !until.IsZero() {
+		s.logger.Warn("login while locked", "phone", conv.Phone.Masked(), "addr", clientKey(r))
+		s.renderLocked(w, until)
+		return
+	}
+	err := s.store.AuthenticateRecipient(r.Context(), conv.Phone, r.PostFormValue("password"))
+	switch securetextd.ErrorCode(err) {
+	case "":
+	case securetextd.EUNAUTHORIZED, securetextd.ENOTFOUND:
+		until, left := s.logins.strike(now, phoneKey, addrKey)
+		s.logger.Warn("login failed", "phone", conv.Phone.Masked(), "addr", clientKey(r), "locked", !until.IsZero())
+		if !until.IsZero() {
+			s.renderLocked(w, until)
+			return
+		}
+		p := &linkPage{Token: token, Error: "That password is not right. Try again, or reset it below."}
+		if left <= 2 {
+			p.Left = left
+		}
+		s.renderLink(w, http.StatusUnauthorized, p)
+		return
+	default:
+		s.fail(w, r, "authenticate", err)
+		return
+	}
+	s.logins.forget(phoneKey)
+	if err := s.setSession(w, r, conv.Phone); err != nil {
+		s.fail(w, r, "create session", err)
+		return
+	}
+	s.logger.Info("login", "phone", conv.Phone.Masked(), "conversation", conv.ID)
+	http.Redirect(w, r, "/c/"+strconv.FormatInt(conv.ID, 10), http.StatusSeeOther)
+}
+
+// renderLocked answers a login while logins are paused.
+func (s *Server) renderLocked(w http.ResponseWriter, until time.Time) {
+	// Round up, so that "after 14:32" is never a minute early.
+	until = until.Add(time.Minute - 1).Truncate(time.Minute)
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(time.Until(until).Seconds()))))
+	s.render(w, http.StatusTooManyRequests, "locked.html", &lockedPage{
+		layout: layout{Title: "Too many tries"},
+		Until:  until,
+		When:   until.In(s.cfg.Location).Format("15:04 MST on Monday 2 January"),
+	})
+}
+
+// handleLogout ends the browser's session.
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if token := s.sessionToken(r); token != "" {
+		if err := s.store.DeleteSession(r.Context(), token); err != nil &&
+			securetextd.ErrorCode(err) != securetextd.ENOTFOUND {
+			s.fail(w, r, "delete session", err)
+			return
+		}
+	}
+	s.clearSession(w)
+	s.renderMessage(w, r, http.StatusOK, "Logged out", "You are logged out",
+		"To read your messages again, open the link in your text message and enter your password.")
+}

@@ -1,0 +1,165 @@
+package portal
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/securetextd/securetextd"
+)
+
+// rasterTypes are the images a browser may show inline: formats without
+// script, unlike SVG.
+var rasterTypes = map[string]bool{
+	"image/png":  true,
+	"image/jpeg": true,
+	"image/gif":  true,
+	"image/webp": true,
+}
+
+func isRaster(typ string) bool { return rasterTypes[typ] }
+
+// safeType is the Content-Type a part is served with: the raster images
+// and PDF keep theirs; everything else, HTML and SVG first of all, is
+// application/octet-stream, which no browser renders.
+func safeType(typ string) string {
+	if isRaster(typ) || typ == "application/pdf" {
+		return typ
+	}
+	return "application/octet-stream"
+}
+
+// downloadCSP applies to every part served: were a browser to render one
+// anyway, it could run nothing and fetch nothing.
+const downloadCSP = "default-src 'none'; sandbox"
+
+// handlePart serves one part of a message as a real HTTP download, with
+// Range requests honoured: the store decrypts only the ranges asked for,
+// so a phone can stream a video or page through a large PDF. With
+// ?inline=1, PNG, JPEG, GIF and WebP are served to be shown in the page.
+func (s *Server) handlePart(w http.ResponseWriter, r *http.Request) {
+	_, conv := s.ownConversation(w, r)
+	if conv == nil {
+		return
+	}
+	msgID, err1 := strconv.ParseInt(r.PathValue("msg"), 10, 64)
+	idx, err2 := strconv.Atoi(r.PathValue("idx"))
+	if err1 != nil || err2 != nil || idx < 0 {
+		s.handleNotFound(w, r)
+		return
+	}
+	msgs, err := s.store.ConversationMessages(r.Context(), conv.ID)
+	if err != nil {
+		s.fail(w, r, "conversation messages", err)
+		return
+	}
+	var msg *securetextd.Message
+	for _, m := range msgs {
+		if m.ID == msgID {
+			msg = m
+		}
+	}
+	if msg == nil || idx >= len(msg.Parts) {
+		s.handleNotFound(w, r)
+		return
+	}
+	part := msg.Parts[idx]
+	ra, size, err := s.store.OpenPart(r.Context(), msg.ID, idx)
+	if err != nil {
+		s.fail(w, r, "open part", err)
+		return
+	}
+	typ := safeType(part.ContentType)
+	h := w.Header()
+	h.Set("Content-Type", typ)
+	h.Set("Content-Security-Policy", downloadCSP)
+	h.Set("Cache-Control", "private, no-store")
+	h.Set("ETag", fmt.Sprintf(`"%d-%d"`, msg.ID, idx))
+	if r.URL.Query().Get("inline") == "1" && isRaster(typ) {
+		h.Set("Content-Disposition", "inline")
+	} else {
+		h.Set("Content-Disposition", contentDisposition(displayName(part, idx)))
+		s.logger.Info("download", "phone", conv.Phone.Masked(), "conversation", conv.ID, "message", msg.ID, "part", idx)
+	}
+	http.ServeContent(w, r, "", msg.Received, io.NewSectionReader(ra, 0, size))
+}
+
+// displayName is the name a part is shown and downloaded under: the
+// sender's, made safe, or one made from its kind and type.
+func displayName(p securetextd.Part, idx int) string {
+	if name := cleanFilename(p.Filename); name != "" {
+		return name
+	}
+	switch p.Kind {
+	case securetextd.PartText:
+		return "message.txt"
+	case securetextd.PartHTML:
+		return "message.html"
+	}
+	ext := map[string]string{
+		"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp",
+		"application/pdf": ".pdf",
+	}[p.ContentType]
+	return "file-" + strconv.Itoa(idx+1) + ext
+}
+
+// maxFilenameRunes bounds a filename; the extension is kept.
+const maxFilenameRunes = 120
+
+// cleanFilename makes a filename safe to show and to offer as a download
+// name: no control characters (CR and LF included), no path separators,
+// no leading dots, not too long. It is never used as a path here.
+func cleanFilename(name string) string {
+	name = strings.Map(func(c rune) rune {
+		switch {
+		case c == '/' || c == '\\':
+			return '_'
+		case unicode.IsControl(c) || unicode.Is(unicode.Cf, c) || c == unicode.ReplacementChar:
+			return -1
+		}
+		return c
+	}, strings.ToValidUTF8(name, ""))
+	name = strings.TrimLeft(strings.TrimSpace(name), ".")
+	if r := []rune(name); len(r) > maxFilenameRunes {
+		ext := path.Ext(name)
+		if len([]rune(ext)) > 16 {
+			ext = ""
+		}
+		name = string(r[:maxFilenameRunes-len([]rune(ext))]) + ext
+	}
+	return strings.TrimSpace(name)
+}
+
+// contentDisposition returns an attachment header for name (already
+// cleaned): an ASCII fallback for old browsers, and the exact name in
+// RFC 5987's UTF-8 form.
+func contentDisposition(name string) string {
+	ascii := strings.Map(func(c rune) rune {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '/' || c == '%' || c == ';' {
+			return '_'
+		}
+		return c
+	}, name)
+	if ext := path.Ext(ascii); strings.Trim(strings.TrimSuffix(ascii, ext), "_. ") == "" {
+		ascii = "download" + ext
+	}
+	return `attachment; filename="` + ascii + `"; filename*=UTF-8''` + rfc5987(name)
+}
+
+// rfc5987 percent-encodes everything but RFC 5987's attr-chars.
+func rfc5987(s string) string {
+	var b strings.Builder
+	for _, c := range []byte(s) {
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("!#$&+-.^_`|~", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,140 @@
+package portal
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/securetextd/securetextd"
+)
+
+// resetPage asks for the phone number whose password to reset.
+type resetPage struct {
+	layout
+}
+
+// newPasswordPage asks for the new password, behind a reset link.
+type newPasswordPage struct {
+	layout
+	Token string
+	Error string
+}
+
+func (s *Server) handleResetForm(w http.ResponseWriter, r *http.Request) {
+	s.render(w, http.StatusOK, "reset.html", &resetPage{layout{Title: "Reset your password"}})
+}
+
+// handleResetRequest emails a reset link to the recovery address of the
+// number typed. It answers the same page whatever was typed (a number
+// with an account or without, a typo, too many requests), so that it
+// tells nobody which numbers have an account. Requests are limited per
+// client address and per number.
+func (s *Server) handleResetRequest(w http.ResponseWriter, r *http.Request) {
+	defer s.renderMessage(w, r, http.StatusOK, "Check your email", "Check your email",
+		"If this phone number has an account, we have sent a link to its recovery email address. "+
+			"The link works for "+minutes(s.cfg.ResetValidFor)+" and only once. "+
+			"No email? Check the number you typed, and your spam folder.")
+	phone, err := s.cfg.ParsePhone(strings.TrimSpace(r.PostFormValue("phone")))
+	if err != nil {
+		return
+	}
+	if !s.resets.allow(time.Now(), "phone:"+string(phone), "addr:"+clientKey(r)) {
+		s.logger.Warn("reset request limited", "phone", phone.Masked(), "addr", clientKey(r))
+		return
+	}
+	if err := s.store.RequestPasswordReset(r.Context(), phone, s.cfg.ResetValidFor); err != nil {
+		// The page is the same; the operator sees the failure.
+		s.logger.Error("reset request", "phone", phone.Masked(), "err", err)
+		return
+	}
+	s.logger.Info("reset requested", "phone", phone.Masked())
+}
+
+// resetToken returns a reset link's phone number, or answers the request
+// with the 404 look and a line saying that the link has expired or was
+// used.
+func (s *Server) resetToken(w http.ResponseWriter, r *http.Request) (string, securetextd.Phone) {
+	token := r.PathValue("token")
+	var phone securetextd.Phone
+	var err error = securetextd.Errorf(securetextd.ENOTFOUND, "bad token")
+	if validToken(token) {
+		phone, err = s.store.CheckResetToken(r.Context(), token)
+	}
+	switch securetextd.ErrorCode(err) {
+	case "":
+		return token, phone
+	case securetextd.ENOTFOUND:
+		s.resetExpired(w)
+	default:
+		s.fail(w, r, "check reset token", err)
+	}
+	return "", ""
+}
+
+// resetExpired answers a reset link that is unknown, used or expired: the
+// 404 page, with one line more.
+func (s *Server) resetExpired(w http.ResponseWriter) {
+	s.render(w, http.StatusNotFound, "notfound.html", &messagePage{
+		layout: layout{Title: "Not found"},
+		Notice: "This reset link has expired or was used.",
+	})
+}
+
+// handleResetToken shows the new-password form of a valid reset link.
+// Like every GET it changes nothing: the token is used by the POST.
+func (s *Server) handleResetToken(w http.ResponseWriter, r *http.Request) {
+	token, phone := s.resetToken(w, r)
+	if phone == "" {
+		return
+	}
+	s.render(w, http.StatusOK, "newpassword.html", &newPasswordPage{layout: layout{Title: "Choose a new password"}, Token: token})
+}
+
+// handleResetPassword sets the new password, signs the browser in, and
+// opens the inbox.
+func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
+	token, phone := s.resetToken(w, r)
+	if phone == "" {
+		return
+	}
+	if msg := checkPassword(r.PostFormValue("password"), r.PostFormValue("confirm")); msg != "" {
+		s.render(w, http.StatusBadRequest, "newpassword.html", &newPasswordPage{layout: layout{Title: "Choose a new password"}, Token: token, Error: msg})
+		return
+	}
+	phone, err := s.store.ResetPassword(r.Context(), token, r.PostFormValue("password"))
+	switch securetextd.ErrorCode(err) {
+	case securetextd.EINVALID:
+		s.render(w, http.StatusBadRequest, "newpassword.html", &newPasswordPage{layout: layout{Title: "Choose a new password"}, Token: token, Error: securetextd.ErrorMessage(err)})
+		return
+	case securetextd.ENOTFOUND:
+		// Used meanwhile, or expired while the form was open.
+		s.resetExpired(w)
+		return
+	case "":
+	default:
+		s.fail(w, r, "reset password", err)
+		return
+	}
+	s.logins.forget("phone:" + string(phone))
+	s.logger.Info("password reset", "phone", phone.Masked())
+	if err := s.setSession(w, r, phone); err != nil {
+		s.fail(w, r, "create session", err)
+		return
+	}
+	http.Redirect(w, r, "/inbox", http.StatusSeeOther)
+}
+
+// minutes writes a duration for people: "30 minutes", "2 hours".
+func minutes(d time.Duration) string {
+	switch m := int(d.Round(time.Minute).Minutes()); {
+	case m%60 == 0 && m >= 120:
+		return strconv.Itoa(m/60) + " hours"
+	case m == 60:
+		return "1 hour"
+	case m == 1:
+		return "1 minute"
+	default:
+		return strconv.Itoa(m) + " minutes"
+	}
+}

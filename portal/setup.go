@@ -1,0 +1,58 @@
+package portal
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/securetextd/securetextd"
+)
+
+// handleSetup sets the first password of the link's phone number, with a
+// recovery address, and signs the browser in. The account belongs to the
+// number: every later link to it asks for the same password.
+func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
+	token, conv := s.linkConversation(w, r)
+	if conv == nil {
+		return
+	}
+	// A password set meanwhile is the one that counts; asking first
+	// spares a costly hash that the store would only refuse.
+	setup, err := s.needsSetup(r, conv.Phone)
+	if err != nil {
+		s.fail(w, r, "setup recipient", err)
+		return
+	}
+	if !setup {
+		s.renderLink(w, http.StatusConflict, &linkPage{Token: token, Conflict: true})
+		return
+	}
+	email, problem := checkEmail(r.PostFormValue("email"))
+	if msg := checkPassword(r.PostFormValue("password"), r.PostFormValue("confirm")); msg != "" {
+		problem = msg
+	}
+	if problem != "" {
+		s.renderLink(w, http.StatusBadRequest, &linkPage{Token: token, Setup: true, Error: problem, Email: email})
+		return
+	}
+	err = s.store.CreateRecipient(r.Context(), conv.Phone, r.PostFormValue("password"), email)
+	switch securetextd.ErrorCode(err) {
+	case "":
+	case securetextd.ECONFLICT:
+		// Set meanwhile, in another tab or by someone else holding the
+		// link: the password that was set is the one that counts.
+		s.renderLink(w, http.StatusConflict, &linkPage{Token: token, Conflict: true})
+		return
+	case securetextd.EINVALID:
+		s.renderLink(w, http.StatusBadRequest, &linkPage{Token: token, Setup: true, Error: securetextd.ErrorMessage(err), Email: email})
+		return
+	default:
+		s.fail(w, r, "create recipient", err)
+		return
+	}
+	s.logger.Info("password set", "phone", conv.Phone.Masked(), "conversation", conv.ID)
+	if err := s.setSession(w, r, conv.Phone); err != nil {
+		s.fail(w, r, "create session", err)
+		return
+	}
+	http.Redirect(w, r, "/c/"+strconv.FormatInt(conv.ID, 10), http.StatusSeeOther)
+}

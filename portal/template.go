@@ -1,0 +1,122 @@
+package portal
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"time"
+
+	"github.com/securetextd/securetextd"
+)
+
+//go:embed templates/*.html static/style.css
+var assets embed.FS
+
+// parsePages parses each page of templates/ together with the shared
+// layout, once, at start: a template error stops the daemon from
+// starting rather than surfacing on a patient's phone.
+func parsePages(loc *time.Location) (map[string]*template.Template, error) {
+	funcs := template.FuncMap{
+		"when": func(t time.Time) string { return t.In(loc).Format("Mon 2 Jan 2006, 15:04 MST") },
+		"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"size": humanSize,
+		"mine": func(d securetextd.Direction) bool { return d == securetextd.Reply },
+	}
+	layout, err := assets.ReadFile("templates/layout.html")
+	if err != nil {
+		return nil, err
+	}
+	names, err := fs.Glob(assets, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	pages := make(map[string]*template.Template)
+	for _, name := range names {
+		base := path.Base(name)
+		if base == "layout.html" {
+			continue
+		}
+		body, err := assets.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		t, err := template.New(base).Funcs(funcs).Parse(string(layout))
+		if err == nil {
+			_, err = t.Parse(string(body))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("portal: parse %s: %w", base, err)
+		}
+		pages[base] = t
+	}
+	return pages, nil
+}
+
+// layout is what every page shows around its content.
+type layout struct {
+	Org      string
+	Logo     bool
+	Title    string
+	SignedIn bool // shows the inbox link and the log-out button
+}
+
+func (l *layout) base() *layout { return l }
+
+// page is the data of one page: a struct that embeds layout.
+type page interface{ base() *layout }
+
+// render writes a page into a buffer first, so that a template error gives
+// a clean 500 instead of half a page.
+func (s *Server) render(w http.ResponseWriter, status int, name string, p page) {
+	l := p.base()
+	l.Org = s.cfg.Org
+	l.Logo = len(s.cfg.Logo) > 0
+	t, ok := s.pages[name]
+	var buf bytes.Buffer
+	err := fmt.Errorf("no page %q", name)
+	if ok {
+		err = t.ExecuteTemplate(&buf, "layout", p)
+	}
+	if err != nil {
+		s.logger.Error("render", "template", name, "err", err)
+		http.Error(w, "Internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// messagePage is a page that says one thing, with an optional link.
+type messagePage struct {
+	layout
+	Heading  string
+	Text     string
+	Notice   string // a second, highlighted line
+	Href     string
+	LinkText string
+}
+
+// renderMessage renders a page that says one thing.
+func (s *Server) renderMessage(w http.ResponseWriter, r *http.Request, status int, title, heading, text string) {
+	s.render(w, status, "message.html", &messagePage{layout: layout{Title: title}, Heading: heading, Text: text})
+}
+
+// humanSize writes a byte count as people read it on a phone: "820 KB".
+func humanSize(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d bytes", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%d KB", (n+1<<9)>>10)
+	case n < 10<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n < 1<<30:
+		return fmt.Sprintf("%d MB", (n+1<<19)>>20)
+	}
+	return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+}
