@@ -435,7 +435,7 @@ func TestFlow(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("inbox: %d", resp.StatusCode)
 	}
-	mustContain(t, "inbox", body, `href="/c/1"`, "Re: your message", "You")
+	mustContain(t, "inbox", body, `href="/c/1"`, "You replied")
 	mustNotContain(t, "inbox", body, "For B only")
 
 	// The reset link works once.

@@ -1,7 +1,9 @@
 // Package smtp accepts mail for the gateway: the submission listener where
-// clinicians' mail programs authenticate, the recipient rules
-// (<phone>@domain and nothing else), and the streaming MIME walk that hands
-// each body and attachment to the store as it arrives.
+// clinicians' mail programs authenticate, the relay listener where an
+// organization's own mail server hands over mail that must pass DKIM, SPF
+// and DMARC alignment checks, the recipient rules (<phone>@domain and
+// nothing else), and the streaming MIME walk that hands each body and
+// attachment to the store as it arrives.
 //
 // It speaks SMTP through github.com/emersion/go-smtp and never writes SQL or
 // sends a text itself: a message is handed to the store, which commits it
@@ -16,9 +18,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -64,7 +69,10 @@ var errLineTooLong = &gosmtp.SMTPError{
 	Message:      fmt.Sprintf("Message refused: a line is longer than %d bytes (RFC 5321 allows 1000)", maxLineLength),
 }
 
-// Server is a submission listener.
+// Server is an SMTP listener: submission (NewSubmission) or relay
+// (NewRelay). Both share the recipient rules, the MIME walk and the
+// translation of errors into replies; they differ in how the sender is
+// checked.
 type Server struct {
 	cfg      Config
 	db       *store.DB
@@ -74,11 +82,16 @@ type Server struct {
 	limits   mimeLimits
 	now      func() time.Time
 	sleep    func(context.Context, time.Duration)
+	relay    *relay // nil on a submission listener
 }
 
 // NewSubmission returns a submission server: AUTH required, the envelope
 // sender must belong to the account, recipients must be phones.
 func NewSubmission(cfg Config, db *store.DB, logger *slog.Logger) *Server {
+	return newServer(cfg, db, logger, "submission", nil)
+}
+
+func newServer(cfg Config, db *store.DB, logger *slog.Logger, listener string, r *relay) *Server {
 	if cfg.MaxRecipients == 0 {
 		cfg.MaxRecipients = 50
 	}
@@ -91,16 +104,17 @@ func NewSubmission(cfg Config, db *store.DB, logger *slog.Logger) *Server {
 	s := &Server{
 		cfg:      cfg,
 		db:       db,
-		logger:   logger.With("component", "smtp", "listener", "submission"),
+		logger:   logger.With("component", "smtp", "listener", listener),
 		throttle: newAuthThrottle(),
 		limits:   defaultMIMELimits(),
 		now:      time.Now,
 		sleep:    sleepContext,
+		relay:    r,
 	}
 	gs := gosmtp.NewServer(&backend{s: s})
 	gs.Domain = cfg.Hostname
 	gs.TLSConfig = cfg.TLS
-	gs.AllowInsecureAuth = cfg.AllowInsecureAuth
+	gs.AllowInsecureAuth = cfg.AllowInsecureAuth && r == nil
 	gs.MaxMessageBytes = cfg.MaxMessageBytes
 	gs.MaxRecipients = cfg.MaxRecipients
 	gs.MaxLineLength = maxLineLength
@@ -113,6 +127,9 @@ func NewSubmission(cfg Config, db *store.DB, logger *slog.Logger) *Server {
 
 // Serve accepts connections on l until Close or Shutdown.
 func (s *Server) Serve(l net.Listener) error {
+	if s.relay != nil {
+		l = &trustedListener{Listener: l, s: s}
+	}
 	err := s.srv.Serve(l)
 	if errors.Is(err, gosmtp.ErrServerClosed) {
 		return nil
@@ -123,6 +140,9 @@ func (s *Server) Serve(l net.Listener) error {
 // Shutdown stops accepting and waits for open sessions to end, until ctx is
 // done; then it closes them.
 func (s *Server) Shutdown(ctx context.Context) error {
+	if s.relay != nil {
+		defer s.relay.refusals.close()
+	}
 	err := s.srv.Shutdown(ctx)
 	if err != nil {
 		s.srv.Close()
@@ -131,16 +151,30 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // Close closes the listener and every connection at once.
-func (s *Server) Close() error { return s.srv.Close() }
+func (s *Server) Close() error {
+	if s.relay != nil {
+		defer s.relay.refusals.close()
+	}
+	return s.srv.Close()
+}
 
 type backend struct{ s *Server }
 
 func (b *backend) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
-	var addr netip.Addr
-	if ap, err := netip.ParseAddrPort(c.Conn().RemoteAddr().String()); err == nil {
-		addr = ap.Addr().Unmap()
+	addr := remoteAddr(c.Conn())
+	if b.s.relay != nil {
+		return b.s.newRelaySession(c, addr)
 	}
 	return &session{s: b.s, conn: c, remote: addr}, nil
+}
+
+// remoteAddr returns the client's IP address, IPv4 in its 4-byte form, or
+// the zero Addr when the connection is not IP.
+func remoteAddr(c net.Conn) netip.Addr {
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 // slogPrinter sends go-smtp's own log lines (accept errors, panics) to slog.
@@ -164,4 +198,90 @@ func errorID() string {
 	var b [6]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// parseRecipient applies the recipient rules both listeners share: the
+// address must be <phone>@Domain, or <phone>+<conversation>@Domain, the
+// Reply-To of the emails that carry a recipient's replies, whose answer
+// joins that conversation. The phone must pass the phone rules. Whether the
+// conversation belongs to the sender is for the caller to check.
+func (s *Server) parseRecipient(to string) (store.Target, error) {
+	at := strings.LastIndexByte(to, '@')
+	if at < 0 || !strings.EqualFold(to[at+1:], s.cfg.Domain) {
+		return store.Target{}, &gosmtp.SMTPError{
+			Code:         550,
+			EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
+			Message:      fmt.Sprintf("Relay access denied: this gateway only accepts mail to <phone>@%s", s.cfg.Domain),
+		}
+	}
+	local := strings.Trim(to[:at], `"`)
+	var conversation int64
+	if i := strings.LastIndexByte(local, '+'); i > 0 {
+		id, err := strconv.ParseInt(local[i+1:], 10, 64)
+		if err != nil || id <= 0 {
+			return store.Target{}, &gosmtp.SMTPError{
+				Code:         550,
+				EnhancedCode: gosmtp.EnhancedCode{5, 1, 1},
+				Message:      fmt.Sprintf("Recipient <%s> refused: %q is not a conversation reference", to, local[i+1:]),
+			}
+		}
+		local, conversation = local[:i], id
+	}
+	phone, err := s.cfg.Phones.Parse(local)
+	if err != nil {
+		return store.Target{}, &gosmtp.SMTPError{
+			Code:         550,
+			EnhancedCode: gosmtp.EnhancedCode{5, 1, 1},
+			Message:      fmt.Sprintf("Recipient <%s> refused: %s", to, securetextd.ErrorMessage(err)),
+		}
+	}
+	return store.Target{Phone: phone, ConversationID: conversation}, nil
+}
+
+// maskedPhones returns the targets' phones as logs may show them.
+func maskedPhones(targets []store.Target) []string {
+	masked := make([]string, len(targets))
+	for i, t := range targets {
+		masked[i] = t.Phone.Masked()
+	}
+	return masked
+}
+
+// replyError is the one place where errors become SMTP replies. Replies the
+// walk or the data reader chose pass through; domain errors map by code;
+// anything else is internal: the client gets a temporary failure with an
+// error id, and the log gets the details under that id.
+func (s *Server) replyError(op string, client netip.Addr, err error) error {
+	var se *gosmtp.SMTPError
+	if errors.As(err, &se) {
+		return se
+	}
+	if errors.Is(err, gosmtp.ErrTooLongLine) {
+		return errLineTooLong
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return err // the client went away; nobody reads the reply
+	}
+	msg := securetextd.ErrorMessage(err)
+	switch securetextd.ErrorCode(err) {
+	case securetextd.EINVALID:
+		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message refused: " + msg}
+	case securetextd.ETOOLARGE:
+		return &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4}, Message: "Message too large: " + msg}
+	case securetextd.ELIMIT:
+		return &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 5, 3}, Message: msg}
+	case securetextd.EUNAVAILABLE:
+		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: msg}
+	}
+	return s.internalError(op, client, err)
+}
+
+func (s *Server) internalError(op string, client netip.Addr, err error) error {
+	id := errorID()
+	s.logger.Error("internal error", "op", op, "error_id", id, "err", err, "client", client.String())
+	return &gosmtp.SMTPError{
+		Code:         451,
+		EnhancedCode: gosmtp.EnhancedCode{4, 3, 0},
+		Message:      "Temporary failure on our side, please try again later (error id " + id + ")",
+	}
 }

@@ -307,6 +307,10 @@ type rawSession struct {
 }
 
 func newRawSession(t *testing.T, ts *testServer) *rawSession {
+	return newRawSessionAs(t, ts, testAccount)
+}
+
+func newRawSessionAs(t *testing.T, ts *testServer, account string) *rawSession {
 	conn, err := net.Dial("tcp", ts.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -315,7 +319,7 @@ func newRawSession(t *testing.T, ts *testServer) *rawSession {
 	s := &rawSession{t: t, conn: conn, r: bufio.NewReader(conn)}
 	s.expect("220")
 	s.cmd("EHLO client.test", "250")
-	auth := base64.StdEncoding.EncodeToString([]byte("\x00" + testAccount + "\x00" + testPassword))
+	auth := base64.StdEncoding.EncodeToString([]byte("\x00" + account + "\x00" + testPassword))
 	s.cmd("AUTH PLAIN "+auth, "235")
 	return s
 }
@@ -486,5 +490,52 @@ func TestDataLineTooLong(t *testing.T) {
 	}
 	if n := countMessages(t, ts.db); n != 0 {
 		t.Errorf("%d messages stored", n)
+	}
+}
+
+// TestReplyIntoConversation checks the Reply-To routing of reply emails:
+// <phone>+<conversation>@domain joins that conversation, for its own
+// sender and phone only.
+func TestReplyIntoConversation(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.AllowInsecureAuth = true })
+	if err := ts.db.CreateSender(t.Context(), "other@clinic.example", testPassword); err != nil {
+		t.Fatal(err)
+	}
+	s := newRawSession(t, ts)
+	s.cmd("MAIL FROM:<"+testAccount+">", "250")
+	s.cmd("RCPT TO:<2125550123@secure.text>", "250")
+	if reply := s.data("From: " + testAccount + "\r\nSubject: first\r\n\r\nhello\r\n.\r\n"); !strings.HasPrefix(reply, "250") {
+		t.Fatal(reply)
+	}
+	s.cmd("MAIL FROM:<"+testAccount+">", "250")
+	s.cmd("RCPT TO:<12125550123+1@secure.text>", "250")
+	if reply := s.data("From: " + testAccount + "\r\nSubject: Re: first\r\n\r\nand again\r\n.\r\n"); !strings.HasPrefix(reply, "250") {
+		t.Fatal(reply)
+	}
+	if n, _ := ts.db.CountConversations(t.Context()); n != 1 {
+		t.Errorf("%d conversations, want the reply in the first one", n)
+	}
+	msgs, err := ts.db.ConversationMessages(t.Context(), 1)
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("conversation 1 has %d messages (%v), want 2", len(msgs), err)
+	}
+
+	s.cmd("MAIL FROM:<"+testAccount+">", "250")
+	for _, rcpt := range []string{
+		"12125550123+999@secure.text", // no such conversation
+		"12025550143+1@secure.text",   // another phone
+		"12125550123+x1@secure.text",  // not a reference
+	} {
+		fmt.Fprintf(s.conn, "RCPT TO:<%s>\r\n", rcpt)
+		if reply := s.reply(); !strings.HasPrefix(reply, "550 5.1.1") {
+			t.Errorf("%s: %q", rcpt, reply)
+		}
+	}
+	// Another account cannot write into this conversation.
+	o := newRawSessionAs(t, ts, "other@clinic.example")
+	o.cmd("MAIL FROM:<other@clinic.example>", "250")
+	fmt.Fprintf(o.conn, "RCPT TO:<12125550123+1@secure.text>\r\n")
+	if reply := o.reply(); !strings.HasPrefix(reply, "550 5.1.1") {
+		t.Errorf("other account: %q", reply)
 	}
 }

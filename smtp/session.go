@@ -2,7 +2,6 @@ package smtp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -14,6 +13,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/store"
 )
 
 // session is one SMTP connection on the submission listener.
@@ -24,7 +24,7 @@ type session struct {
 
 	account *securetextd.Sender // set by a successful AUTH
 	from    string
-	phones  []securetextd.Phone
+	targets []store.Target
 }
 
 var (
@@ -107,27 +107,42 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
-	at := strings.LastIndexByte(to, '@')
-	if at < 0 || !strings.EqualFold(to[at+1:], s.s.cfg.Domain) {
-		return &gosmtp.SMTPError{
-			Code:         550,
-			EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
-			Message:      fmt.Sprintf("Relay access denied: this gateway only accepts mail to <phone>@%s", s.s.cfg.Domain),
-		}
-	}
-	local := strings.Trim(to[:at], `"`)
-	phone, err := s.s.cfg.Phones.Parse(local)
+	t, err := s.s.parseRecipient(to)
 	if err != nil {
-		return &gosmtp.SMTPError{
-			Code:         550,
-			EnhancedCode: gosmtp.EnhancedCode{5, 1, 1},
-			Message:      fmt.Sprintf("Recipient <%s> refused: %s", to, securetextd.ErrorMessage(err)),
+		return err
+	}
+	if t.ConversationID != 0 {
+		if err := s.checkConversation(t.ConversationID, t.Phone); err != nil {
+			return err
 		}
 	}
-	if !slices.Contains(s.phones, phone) {
-		s.phones = append(s.phones, phone)
+	if !slices.Contains(s.targets, t) {
+		s.targets = append(s.targets, t)
 	}
 	return nil
+}
+
+// checkConversation refuses a conversation reference that is not this
+// account's conversation with this phone. Unknown and foreign ones get the
+// same reply, so that references cannot be probed.
+func (s *session) checkConversation(id int64, phone securetextd.Phone) error {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	c, err := s.s.db.Conversation(ctx, id)
+	switch securetextd.ErrorCode(err) {
+	case "":
+		if c.Phone == phone && strings.EqualFold(c.Sender, s.account.Address) {
+			return nil
+		}
+	case securetextd.ENOTFOUND:
+	default:
+		return s.internalError("rcpt", err)
+	}
+	return &gosmtp.SMTPError{
+		Code:         550,
+		EnhancedCode: gosmtp.EnhancedCode{5, 1, 1},
+		Message:      fmt.Sprintf("Recipient refused: no conversation %d between you and %s; write to the phone number alone to start one", id, phone),
+	}
 }
 
 func (s *session) Data(r io.Reader) error {
@@ -158,17 +173,13 @@ func (s *session) Data(r io.Reader) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	receipt, err := draft.Commit(ctx, m, s.phones)
+	receipt, err := draft.CommitTargets(ctx, m, s.targets)
 	if err != nil {
 		return s.replyError("commit", err)
 	}
-	masked := make([]string, len(s.phones))
-	for i, p := range s.phones {
-		masked[i] = p.Masked()
-	}
 	s.s.logger.Info("message accepted",
 		"message", receipt.MessageID, "account", s.account.Address, "client", s.remote.String(),
-		"parts", len(m.Parts), "recipients", masked)
+		"parts", len(m.Parts), "recipients", maskedPhones(s.targets))
 	return nil
 }
 
@@ -199,46 +210,13 @@ func (s *session) checkFrom(h *headerInfo) (string, error) {
 
 func (s *session) Reset() {
 	s.from = ""
-	s.phones = nil
+	s.targets = nil
 }
 
 func (s *session) Logout() error { return nil }
 
-// replyError is the one place where errors become SMTP replies. Replies the
-// walk or the data reader chose pass through; domain errors map by code;
-// anything else is internal: the client gets a temporary failure with an
-// error id, and the log gets the details under that id.
-func (s *session) replyError(op string, err error) error {
-	var se *gosmtp.SMTPError
-	if errors.As(err, &se) {
-		return se
-	}
-	if errors.Is(err, gosmtp.ErrTooLongLine) {
-		return errLineTooLong
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return err // the client went away; nobody reads the reply
-	}
-	msg := securetextd.ErrorMessage(err)
-	switch securetextd.ErrorCode(err) {
-	case securetextd.EINVALID:
-		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message refused: " + msg}
-	case securetextd.ETOOLARGE:
-		return &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4}, Message: "Message too large: " + msg}
-	case securetextd.ELIMIT:
-		return &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 5, 3}, Message: msg}
-	case securetextd.EUNAVAILABLE:
-		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: msg}
-	}
-	return s.internalError(op, err)
-}
+func (s *session) replyError(op string, err error) error { return s.s.replyError(op, s.remote, err) }
 
 func (s *session) internalError(op string, err error) error {
-	id := errorID()
-	s.s.logger.Error("internal error", "op", op, "error_id", id, "err", err, "client", s.remote.String())
-	return &gosmtp.SMTPError{
-		Code:         451,
-		EnhancedCode: gosmtp.EnhancedCode{4, 3, 0},
-		Message:      "Temporary failure on our side, please try again later (error id " + id + ")",
-	}
+	return s.s.internalError(op, s.remote, err)
 }
