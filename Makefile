@@ -5,7 +5,11 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/securetextd/securetextd.Version=$(VERSION)
 export CGO_ENABLED := 1
 
-.PHONY: all build run test test-deps lint bench clean
+.PHONY: all build run test test-deps lint bench fuzz clean
+
+# Fuzz targets, as package:Function; `make fuzz` runs each for FUZZTIME.
+FUZZ_TARGETS := .:FuzzPhoneRulesParse ./smtp:FuzzWalkMessage ./smtp:FuzzCRLFReader ./notify:FuzzTemplate
+FUZZTIME ?= 20s
 
 all: build
 
@@ -37,6 +41,14 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./smtp ./store ./notify
 	$(GO) test -run '^$$' -bench IngestSmall -benchtime 3000x -count 5 ./cmd/securetextd
 	$(GO) test -run '^$$' -bench LargeMessage -benchtime 1x -count 3 ./cmd/securetextd
+
+## fuzz: run every fuzz target for FUZZTIME (default 20s); crashers land in testdata/fuzz
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t#*:}; \
+		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 clean:
 	rm -rf bin
