@@ -288,6 +288,7 @@ lines:
 			l = l[:i+1]
 		}
 		line++
+		size := len(l) // bytes of raw this line takes, before any trimming
 		content := bytes.TrimRight(l, "\r\n")
 		switch {
 		case len(content) == 0:
@@ -315,7 +316,7 @@ lines:
 			break lines
 		}
 		fixed = append(fixed, l...)
-		n += len(l)
+		n += size
 		first = false
 		params = bytes.HasSuffix(bytes.TrimRight(content, " \t"), []byte(";"))
 	}

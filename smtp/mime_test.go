@@ -695,3 +695,21 @@ func mimePartSummary(s *partRecorder) string {
 	}
 	return b.String()
 }
+
+// TestWalkIndentedFirstHeader: a message whose first header line is
+// indented keeps all of its header, so a From line put above a signed
+// message is seen beside the real one (two From fields), not instead of it.
+func TestWalkIndentedFirstHeader(t *testing.T) {
+	msg := " From: ceo@clinic.example\r\nFrom: dr@clinic.example\r\nSubject: hi\r\n\r\nbody\r\n"
+	rec := &partRecorder{}
+	h, err := walkMessage(strings.NewReader(msg), rec, mimeLimits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.FromFields != 2 || h.Subject != "hi" {
+		t.Errorf("FromFields = %d, Subject = %q: the header was cut short", h.FromFields, h.Subject)
+	}
+	if len(rec.parts) != 1 || rec.parts[0].data.String() != "body\r\n" {
+		t.Errorf("body = %+v", rec.parts)
+	}
+}

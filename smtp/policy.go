@@ -133,15 +133,14 @@ type evidence struct {
 	dkim        []*dkim.Verification
 	dkimErr     error // the message could not be read for DKIM
 
-	spfChecked  bool
-	spfDomain   string // the domain SPF checked: MAIL FROM's, or HELO's for <>
-	mailFrom    string // MAIL FROM, "" for <>
-	helo        string
-	spf         spf.Result
-	spfErr      error
-	dmarcLooked bool
-	dmarc       *dmarc.Record // nil: none published
-	dmarcErr    error
+	spfChecked bool
+	spfDomain  string // the domain SPF checked: MAIL FROM's, or HELO's for <>
+	mailFrom   string // MAIL FROM, "" for <>
+	helo       string
+	spf        spf.Result
+	spfErr     error
+	dmarc      *dmarc.Record // nil: none published
+	dmarcErr   error
 }
 
 // verdict is a policy's decision on one message.

@@ -26,14 +26,16 @@ const spfTimeout = 30 * time.Second
 // step; the verifier reads everything it is given, whatever it decides.
 type dkimVerifier struct {
 	pw     *io.PipeWriter
+	cancel context.CancelFunc
 	done   chan struct{}
 	verifs []*dkim.Verification
 	err    error
 }
 
-func startDKIM(ctx context.Context, r checkResolver) *dkimVerifier {
+func startDKIM(r checkResolver) *dkimVerifier {
+	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	v := &dkimVerifier{pw: pw, done: make(chan struct{})}
+	v := &dkimVerifier{pw: pw, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(v.done)
 		v.verifs, v.err = dkim.VerifyWithOptions(pr, &dkim.VerifyOptions{
@@ -52,11 +54,15 @@ func startDKIM(ctx context.Context, r checkResolver) *dkimVerifier {
 
 func (v *dkimVerifier) Write(p []byte) (int, error) { return v.pw.Write(p) }
 
-// finish ends the message (readErr nil: it was complete) and returns the
-// verifications.
+// finish ends the message (readErr nil: it was complete; otherwise the
+// key lookups under way are abandoned) and returns the verifications.
 func (v *dkimVerifier) finish(readErr error) ([]*dkim.Verification, error) {
+	if readErr != nil {
+		v.cancel()
+	}
 	v.pw.CloseWithError(readErr)
 	<-v.done
+	v.cancel()
 	return v.verifs, v.err
 }
 

@@ -109,7 +109,9 @@ func TestLookupDMARC(t *testing.T) {
 // nopPart swallows the parts of a message.
 type nopPart struct{}
 
-func (nopPart) CreatePart(securetextd.Part) (io.WriteCloser, error) { return nopCloser{io.Discard}, nil }
+func (nopPart) CreatePart(securetextd.Part) (io.WriteCloser, error) {
+	return nopCloser{io.Discard}, nil
+}
 
 type nopCloser struct{ io.Writer }
 

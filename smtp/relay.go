@@ -3,6 +3,7 @@ package smtp
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"blitiri.com.ar/go/spf"
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-msgauth/authres"
 	gosmtp "github.com/emersion/go-smtp"
@@ -259,78 +261,18 @@ func (s *relaySession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 }
 
 func (s *relaySession) Data(r io.Reader) error {
-	rl := s.s.relay
-	ev := &evidence{client: s.remote, mailFrom: s.from, helo: s.conn.Hostname(), spfDomain: s.fromHost}
-	if s.from == "" {
-		ev.spfDomain = normalizeDomain(ev.helo)
-	}
-	// SPF needs only the envelope: it runs while the message arrives.
-	var spfc *spfCheck
-	if rl.policy == PolicyDMARC || rl.policy == PolicySPF {
-		spfc = startSPF(rl.resolver, s.remote, ev.helo, s.from)
-		defer spfc.stop()
-	}
-	// The strict header reader, and DKIM, read the message beside the
-	// MIME walk.
-	guard := &headerGuard{}
-	beside := []io.Writer{guard}
-	var dv *dkimVerifier
-	if rl.policy == PolicyDMARC || rl.policy == PolicyDKIM {
-		dkimCtx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		dv = startDKIM(dkimCtx, rl.resolver)
-		beside = append(beside, dv)
-	}
-	src := io.TeeReader(&crlfReader{r: r}, io.MultiWriter(beside...))
-
+	c := s.startChecks()
+	defer c.stop()
 	draft := s.s.db.NewDraft()
 	defer draft.Discard()
-	h, err := walkMessage(src, draft, s.s.limits)
-	if dv != nil {
-		ev.dkimChecked = true
-		ev.dkim, ev.dkimErr = dv.finish(err)
-	}
+	h, err := walkMessage(io.TeeReader(&crlfReader{r: r}, c), draft, s.s.limits)
+	c.endOfData(err)
 	if err != nil {
 		return s.s.replyError("data", s.remote, err)
 	}
-	sender, name, err := relayFrom(h, guard)
+	sender, name, auth, err := s.checkSender(h, c)
 	if err != nil {
 		return err
-	}
-	ev.from = sender[strings.LastIndexByte(sender, '@')+1:]
-	if !rl.senders.allows(ev.from) {
-		s.s.logger.Warn("relay message refused", "client", s.remote.String(), "from_domain", ev.from, "reason", "sender domain not allowed")
-		return &gosmtp.SMTPError{
-			Code:         550,
-			EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
-			Message:      replyText(fmt.Sprintf("Message refused: From domain %s is not allowed to send here (it is not in this gateway's relay.sender_domains)", ev.from)),
-		}
-	}
-	if spfc != nil {
-		ev.spfChecked = true
-		ev.spf, ev.spfErr = spfc.wait()
-	}
-	if rl.policy == PolicyDMARC {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*dnsLookupTimeout)
-		ev.dmarcLooked = true
-		ev.dmarc, ev.dmarcErr = lookupDMARC(ctx, rl.resolver, ev.from)
-		cancel()
-	}
-	var v verdict
-	if rl.policy == PolicyTrustedNetwork {
-		v.results = []authres.Result{&authres.GenericResult{
-			Method: "x-trusted-network",
-			Value:  authres.ResultPass,
-			Params: map[string]string{"policy.ip": s.remote.String()},
-		}}
-	} else {
-		v = decide(rl.policy, ev)
-	}
-	auth := authres.Format(s.s.cfg.Hostname, v.results)
-	if v.refusal != nil {
-		s.s.logger.Warn("relay message refused", "client", s.remote.String(), "from_domain", ev.from,
-			"auth", auth, "reply", v.refusal.Code, "reason", v.refusal.Message)
-		return v.refusal
 	}
 	if err := s.checkConversations(sender); err != nil {
 		return err
@@ -357,9 +299,121 @@ func (s *relaySession) Data(r io.Reader) error {
 		return s.s.replyError("commit", s.remote, err)
 	}
 	s.s.logger.Info("message accepted",
-		"message", receipt.MessageID, "from_domain", ev.from, "client", s.remote.String(),
+		"message", receipt.MessageID, "from_domain", c.ev.from, "client", s.remote.String(),
 		"auth", auth, "parts", len(m.Parts), "recipients", maskedPhones(s.targets))
 	return nil
+}
+
+// relayChecks are the sender checks of one message: SPF, which needs only
+// the envelope and runs while the message arrives, and the strict header
+// reader and DKIM, which read the message as it streams past the MIME walk
+// (relayChecks is the io.Writer of that tee).
+type relayChecks struct {
+	policy string
+	ev     *evidence
+	spf    *spfCheck
+	guard  *headerGuard
+	dkim   *dkimVerifier
+	w      io.Writer
+}
+
+func (s *relaySession) startChecks() *relayChecks {
+	rl := s.s.relay
+	c := &relayChecks{
+		policy: rl.policy,
+		ev:     &evidence{client: s.remote, mailFrom: s.from, helo: s.conn.Hostname(), spfDomain: s.fromHost},
+		guard:  &headerGuard{},
+	}
+	if s.from == "" {
+		c.ev.spfDomain = normalizeDomain(c.ev.helo)
+	}
+	if (c.policy == PolicyDMARC || c.policy == PolicySPF) && c.ev.spfDomain != "" {
+		c.spf = startSPF(rl.resolver, s.remote, c.ev.helo, s.from)
+	}
+	c.w = c.guard
+	if c.policy == PolicyDMARC || c.policy == PolicyDKIM {
+		c.dkim = startDKIM(rl.resolver)
+		c.w = io.MultiWriter(c.guard, c.dkim)
+	}
+	return c
+}
+
+func (c *relayChecks) Write(p []byte) (int, error) { return c.w.Write(p) }
+
+// endOfData collects the DKIM verdicts once the message has been read
+// (err nil) or its reading failed.
+func (c *relayChecks) endOfData(err error) {
+	if c.dkim != nil {
+		c.ev.dkimChecked = true
+		c.ev.dkim, c.ev.dkimErr = c.dkim.finish(err)
+		c.dkim = nil
+	}
+}
+
+// stop abandons what is still running.
+func (c *relayChecks) stop() {
+	c.endOfData(errors.New("smtp: checks stopped"))
+	if c.spf != nil {
+		c.spf.stop()
+	}
+}
+
+// checkSender applies the relay's rules to a message that was read whole:
+// one unambiguous From address, from an allowed domain, backed by the
+// checks the policy asks for. It returns the From address and display
+// name to store, and the Authentication-Results value of the verdict.
+func (s *relaySession) checkSender(h *headerInfo, c *relayChecks) (sender, name, auth string, err error) {
+	rl, ev := s.s.relay, c.ev
+	sender, name, err = relayFrom(h, c.guard)
+	if err != nil {
+		return "", "", "", err
+	}
+	ev.from = sender[strings.LastIndexByte(sender, '@')+1:]
+	if !rl.senders.allows(ev.from) {
+		s.s.logger.Warn("relay message refused", "client", s.remote.String(), "from_domain", ev.from, "reason", "sender domain not allowed")
+		return "", "", "", &gosmtp.SMTPError{
+			Code:         550,
+			EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
+			Message:      replyText(fmt.Sprintf("Message refused: From domain %s is not allowed to send here (it is not in this gateway's relay.sender_domains)", ev.from)),
+		}
+	}
+	if c.spf != nil {
+		ev.spfChecked = true
+		ev.spf, ev.spfErr = c.spf.wait()
+	} else if rl.policy == PolicyDMARC || rl.policy == PolicySPF {
+		// The null sender from a HELO that is no domain: nothing to check.
+		ev.spfChecked, ev.spf, ev.spfDomain = true, spf.None, ev.helo
+	}
+	if rl.policy == PolicyDMARC {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*dnsLookupTimeout)
+		ev.dmarc, ev.dmarcErr = lookupDMARC(ctx, rl.resolver, ev.from)
+		cancel()
+	}
+	var v verdict
+	if rl.policy == PolicyTrustedNetwork {
+		v.results = []authres.Result{&authres.GenericResult{
+			Method: "x-trusted-network",
+			Value:  authres.ResultPass,
+			Params: map[string]string{"policy.ip": s.remote.String()},
+		}}
+	} else {
+		v = decide(rl.policy, ev)
+	}
+	auth = formatAuth(s.s.cfg.Hostname, v.results)
+	if v.refusal != nil {
+		s.s.logger.Warn("relay message refused", "client", s.remote.String(), "from_domain", ev.from,
+			"auth", auth, "reply", v.refusal.Code, "reason", v.refusal.Message)
+		return "", "", "", v.refusal
+	}
+	return sender, name, auth, nil
+}
+
+// formatAuth returns an Authentication-Results value (RFC 8601), such as
+// "gw.example; dkim=pass header.d=clinic.example; spf=pass
+// smtp.mailfrom=dr@clinic.example; dmarc=pass header.from=clinic.example".
+func formatAuth(hostname string, results []authres.Result) string {
+	// authres leaves a space after a result without properties.
+	return strings.TrimSuffix(strings.ReplaceAll(authres.Format(hostname, results), " ;", ";"), " ")
 }
 
 // relayFrom returns the address that a relayed message's From header

@@ -73,12 +73,23 @@ func newBrowser(t *testing.T) context.Context {
 }
 
 // step runs browser actions with a deadline, failing the test on error.
+// Each action is tried again when its node went stale under it (a page
+// replaced between the query and the action: "No node with given id").
 func step(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	if err := chromedp.Do(c, actions...); err != nil {
-		t.Fatalf("%s: %v", what, err)
+	for _, a := range actions {
+		var err error
+		for try := 0; try < 5; try++ {
+			if err = chromedp.Do(c, a); err == nil || !strings.Contains(err.Error(), "No node") {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
 	}
 }
 
@@ -101,7 +112,15 @@ func pageText(t *testing.T, ctx context.Context) string {
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	s, err := chromedp.Run(c, chromedp.Text(chromedp.CSS("body")))
+	var s string
+	var err error
+	for try := 0; try < 5; try++ {
+		// The body of a page still loading can be replaced under the query.
+		if s, err = chromedp.Run(c, chromedp.Text(chromedp.CSS("body"))); err == nil || !strings.Contains(err.Error(), "No node") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

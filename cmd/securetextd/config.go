@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/securetextd/securetextd"
 	"github.com/securetextd/securetextd/notify"
+	"github.com/securetextd/securetextd/smtp"
 )
 
 // Config is the whole configuration file. Every field has a default (see
@@ -34,6 +36,14 @@ type Config struct {
 		AllowInsecureAuth bool   `toml:"allow_insecure_auth"`
 		DemoAccount       string `toml:"demo_account"`
 	} `toml:"smtp"`
+	Relay struct {
+		Listen          string   `toml:"listen"`
+		TrustedNetworks []string `toml:"trusted_networks"`
+		RequireTLS      bool     `toml:"require_tls"`
+		Policy          string   `toml:"policy"`
+		SenderDomains   []string `toml:"sender_domains"`
+		DNSServer       string   `toml:"dns_server"`
+	} `toml:"relay"`
 	Store struct {
 		Path    string `toml:"path"`
 		KeyFile string `toml:"key_file"`
@@ -92,6 +102,10 @@ func DefaultConfig() Config {
 	c.SMTP.DefaultRegion = "US"
 	c.SMTP.SubmissionListen = "127.0.0.1:2587"
 	c.SMTP.MaxMessageBytes = 100 << 20
+	c.Relay.TrustedNetworks = []string{"127.0.0.1/32"}
+	c.Relay.RequireTLS = true
+	c.Relay.Policy = smtp.PolicyDMARC
+	c.Relay.SenderDomains = []string{}
 	c.Store.Path = "data/securetextd.db"
 	c.Store.KeyFile = "data/securetextd.key"
 	c.Portal.Listen = "127.0.0.1:8080"
@@ -191,6 +205,38 @@ func (c *Config) validate() []string {
 	if a := c.SMTP.DemoAccount; a != "" {
 		if _, err := mail.ParseAddress(a); err != nil || strings.ContainsAny(a, "<> ") {
 			bad("smtp.demo_account", "%q is not an email address", a)
+		}
+	}
+
+	if c.Relay.Listen != "" {
+		if err := checkListen(c.Relay.Listen); err != nil {
+			bad("relay.listen", "%v", err)
+		} else if c.Relay.Listen == c.SMTP.SubmissionListen && !strings.HasSuffix(c.Relay.Listen, ":0") {
+			bad("relay.listen", "%q is also smtp.submission_listen", c.Relay.Listen)
+		}
+		if len(c.Relay.SenderDomains) == 0 {
+			bad("relay.sender_domains", "must list the From domains that may send through the relay")
+		}
+		if len(c.Relay.TrustedNetworks) == 0 {
+			bad("relay.trusted_networks", "must list the mail servers that may relay (CIDRs)")
+		}
+	}
+	for _, n := range c.Relay.TrustedNetworks {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			bad("relay.trusted_networks", "%q is not a CIDR such as \"192.0.2.0/24\"", n)
+		}
+	}
+	if err := smtp.ValidatePolicy(c.Relay.Policy); err != nil {
+		bad("relay.policy", "%v", err)
+	}
+	for _, d := range c.Relay.SenderDomains {
+		if err := smtp.ValidateSenderDomain(d); err != nil {
+			bad("relay.sender_domains", "%v", err)
+		}
+	}
+	if c.Relay.DNSServer != "" {
+		if _, _, err := net.SplitHostPort(c.Relay.DNSServer); err != nil {
+			bad("relay.dns_server", "%q is not host:port", c.Relay.DNSServer)
 		}
 	}
 
@@ -309,6 +355,17 @@ func (c *Config) Path(p string) string {
 }
 
 var brandColor = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
+
+// trustedNetworks returns relay.trusted_networks, checked by validate.
+func (c *Config) trustedNetworks() []netip.Prefix {
+	var out []netip.Prefix
+	for _, n := range c.Relay.TrustedNetworks {
+		if p, err := netip.ParsePrefix(n); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
+}
 
 // Org is the organization's name shown to recipients: brand.org, or sms.org
 // when no brand is set.

@@ -37,12 +37,14 @@ type Main struct {
 	// (tests trust their own relay's certificate with it).
 	MailTLS *tls.Config
 
-	// SubmissionAddr and PortalAddr are the bound addresses, known after
-	// Run (useful with port 0).
-	SubmissionAddr, PortalAddr string
+	// SubmissionAddr, RelayAddr and PortalAddr are the bound addresses,
+	// known after Run (useful with port 0). RelayAddr is empty without a
+	// relay listener.
+	SubmissionAddr, RelayAddr, PortalAddr string
 
 	db         *store.DB
 	submission *smtp.Server
+	relay      *smtp.Server
 	portal     *http.Server
 	console    *os.File
 
@@ -120,14 +122,32 @@ func (m *Main) Run(ctx context.Context) error {
 		DefaultRegion:    cfg.SMTP.DefaultRegion,
 		AllowedCountries: cfg.SMS.AllowedCountries,
 	}
-	m.submission = smtp.NewSubmission(smtp.Config{
+	smtpCfg := smtp.Config{
 		Hostname:          hostname,
 		Domain:            cfg.SMTP.Domain,
 		Phones:            phones,
 		MaxMessageBytes:   cfg.SMTP.MaxMessageBytes,
 		TLS:               &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		AllowInsecureAuth: cfg.SMTP.AllowInsecureAuth,
-	}, db, log)
+	}
+	m.submission = smtp.NewSubmission(smtpCfg, db, log)
+	var relayL net.Listener
+	if cfg.Relay.Listen != "" {
+		if relayL, err = net.Listen("tcp", cfg.Relay.Listen); err != nil {
+			subL.Close()
+			portalL.Close()
+			return fmt.Errorf("relay.listen: %w", err)
+		}
+		m.RelayAddr = relayL.Addr().String()
+		m.relay = smtp.NewRelay(smtp.RelayConfig{
+			Config:          smtpCfg,
+			TrustedNetworks: cfg.trustedNetworks(),
+			RequireTLS:      cfg.Relay.RequireTLS,
+			Policy:          cfg.Relay.Policy,
+			SenderDomains:   cfg.Relay.SenderDomains,
+			Resolver:        resolver(cfg.Relay.DNSServer),
+		}, db, log)
+	}
 
 	var logo []byte
 	if cfg.Brand.Logo != "" {
@@ -189,6 +209,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	mail := &notify.Worker{Outbox: db, Mail: mailer, Logger: log}
 	m.goServe("smtp", func() error { return m.submission.Serve(subL) })
+	if m.relay != nil {
+		m.goServe("relay", func() error { return m.relay.Serve(relayL) })
+	}
 	m.goServe("portal", func() error {
 		if err := m.portal.Serve(portalL); !errors.Is(err, http.ErrServerClosed) {
 			return err
@@ -200,7 +223,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.goServe("sweep", func() error { return m.sweepOrphans(workerCtx) })
 
 	log.Info("securetextd started", "version", securetextd.Version,
-		"submission", m.SubmissionAddr, "portal", m.PortalAddr, "sms", cfg.SMS.Provider)
+		"submission", m.SubmissionAddr, "portal", m.PortalAddr, "relay", m.RelayAddr, "sms", cfg.SMS.Provider)
 	m.printNextSteps(demoPassword)
 	return nil
 }
@@ -244,6 +267,12 @@ func (m *Main) Close(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 		m.submission = nil
+	}
+	if m.relay != nil {
+		if err := m.relay.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			errs = append(errs, err)
+		}
+		m.relay = nil
 	}
 	if m.portal != nil {
 		if err := m.portal.Shutdown(ctx); err != nil {
@@ -346,4 +375,19 @@ func newLogger(cfg Config, w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return slog.New(slog.NewTextHandler(w, opts)), nil
+}
+
+// resolver returns the resolver for DKIM, SPF and DMARC lookups: the
+// system's, or one that asks only the server at addr ("host:port").
+func resolver(addr string) *net.Resolver {
+	if addr == "" {
+		return net.DefaultResolver
+	}
+	return &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+	}
 }
