@@ -82,7 +82,10 @@ const resetValidity = 30 * time.Minute
 //     conversation, threaded under the message it answers, with the
 //     reply's files attached;
 //   - JobKindReset: a password-reset link, to a recipient's recovery
-//     address.
+//     address;
+//   - JobKindNotice, JobKindMDN, JobKindRead, JobKindUndelivered: what
+//     became of a message (texted, displayed, not delivered), to its
+//     sender, threaded under it (receipts.go).
 //
 // It hands each email to the organization's relay (STARTTLS, optional
 // AUTH PLAIN) or, without a relay, writes it as an .eml file. Attachments
@@ -168,7 +171,8 @@ func (m *Mailer) Send(ctx context.Context, job *securetextd.Job) error {
 	case securetextd.JobKindReset:
 		msg, err = m.reset(mj)
 	default:
-		return &PermanentError{Reason: fmt.Sprintf("mail: unknown job kind %q", job.Kind)}
+		// The sender's notices: receipts.go.
+		msg, err = m.notice(ctx, job, mj)
 	}
 	if err != nil {
 		return err

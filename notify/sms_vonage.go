@@ -27,6 +27,11 @@ type VonageConfig struct {
 	HTTPClient *http.Client
 	// Timeout bounds each request, 10s by default.
 	Timeout time.Duration
+	// Callback, when set, is the URL Vonage posts each text's delivery
+	// receipts to (the portal's /hooks/vonage/dlr), asked for per text so
+	// that the dashboard need not be set up. Vonage must be able to reach
+	// it: leave it empty for a portal on loopback.
+	Callback string
 }
 
 // Vonage sends texts through Vonage's SMS API, with vonage-go-sdk.
@@ -36,14 +41,18 @@ type VonageConfig struct {
 // response lists no messages, and it sends every request on
 // context.Background. SendSMS guards against all three.
 type Vonage struct {
-	auth    vonage.Auth
-	from    string
-	base    string // the SDK's BasePath: BaseURL + "/sms"
-	client  http.Client
-	timeout time.Duration
+	auth     vonage.Auth
+	from     string
+	base     string // the SDK's BasePath: BaseURL + "/sms"
+	client   http.Client
+	timeout  time.Duration
+	callback string
 }
 
-var _ SMSProvider = (*Vonage)(nil)
+var (
+	_ SMSProvider         = (*Vonage)(nil)
+	_ TrackingSMSProvider = (*Vonage)(nil)
+)
 
 // NewVonage checks c and returns a provider. It makes no request.
 func NewVonage(c VonageConfig) (*Vonage, error) {
@@ -70,6 +79,8 @@ func NewVonage(c VonageConfig) (*Vonage, error) {
 		from:    c.From,
 		base:    strings.TrimSuffix(c.BaseURL, "/") + "/sms",
 		timeout: c.Timeout,
+
+		callback: c.Callback,
 	}
 	if c.HTTPClient != nil {
 		v.client = *c.HTTPClient
@@ -92,6 +103,16 @@ const (
 // errors are temporary. Errors quote Vonage's status and error text, never
 // the text sent.
 func (v *Vonage) SendSMS(ctx context.Context, to securetextd.Phone, text string) error {
+	_, err := v.SendTrackedSMS(ctx, to, text, "")
+	return err
+}
+
+// SendTrackedSMS is SendSMS that also returns Vonage's message ids of the
+// text (one per segment), which its delivery receipts quote as messageId,
+// and passes ref as the client-ref that they echo (at most 40 characters;
+// "" for none). It asks for delivery receipts at VonageConfig.Callback
+// when one is set.
+func (v *Vonage) SendTrackedSMS(ctx context.Context, to securetextd.Phone, text, ref string) ([]string, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The SDK keeps its settings in the client, so each send gets its own:
@@ -107,24 +128,38 @@ func (v *Vonage) SendSMS(ctx context.Context, to securetextd.Phone, text string)
 	c.Config.BasePath = v.base
 	c.Config.HTTPClient = &hc
 
-	resp, errResp, err := vonageSend(c, v.from, to.Digits(), text)
+	opts := vonage.SMSOpts{ClientRef: ref}
+	if v.callback != "" {
+		opts.StatusReportReq, opts.Callback = true, v.callback
+	}
+	resp, errResp, err := vonageSend(c, v.from, to.Digits(), text, opts)
+	return vonageOutcome(resp, errResp, err, tr)
+}
+
+// vonageOutcome reads what the SDK returned: the message ids of a text
+// Vonage took, or the error to report.
+func vonageOutcome(resp vonage.Sms, errResp vonage.SmsErrorResponse, err error, tr *vonageTransport) ([]string, error) {
 	switch {
 	case err != nil && !tr.called:
 		// The SDK refused the input before any request: wrong length of
 		// number, or of key. Sending again would change nothing.
-		return &PermanentError{Reason: fmt.Sprintf("vonage: %v", err)}
+		return nil, &PermanentError{Reason: fmt.Sprintf("vonage: %v", err)}
 	case err != nil && tr.status >= 400 && tr.status < 500 &&
 		tr.status != http.StatusTooManyRequests && tr.status != http.StatusRequestTimeout:
-		return &PermanentError{Reason: fmt.Sprintf("vonage: refused with HTTP %v", err)}
+		return nil, &PermanentError{Reason: fmt.Sprintf("vonage: refused with HTTP %v", err)}
 	case err != nil && tr.status >= 300:
-		return fmt.Errorf("vonage: HTTP %w", err)
+		return nil, fmt.Errorf("vonage: HTTP %w", err)
 	case err != nil:
-		return fmt.Errorf("vonage: %w", err)
+		return nil, fmt.Errorf("vonage: %w", err)
 	case len(resp.Messages) == 0:
-		return errors.New("vonage: provider answered with no messages")
+		return nil, errors.New("vonage: provider answered with no messages")
 	}
+	var ids []string
 	for i, m := range resp.Messages {
 		if m.Status == "0" {
+			if m.MessageId != "" {
+				ids = append(ids, m.MessageId)
+			}
 			continue
 		}
 		reason := fmt.Sprintf("vonage: status %s", m.Status)
@@ -132,22 +167,22 @@ func (v *Vonage) SendSMS(ctx context.Context, to securetextd.Phone, text string)
 			reason += ": " + errResp.Messages[i].ErrorText
 		}
 		if m.Status == vonageThrottled || m.Status == vonageInternal {
-			return errors.New(reason)
+			return nil, errors.New(reason)
 		}
-		return &PermanentError{Reason: reason}
+		return nil, &PermanentError{Reason: reason}
 	}
-	return nil
+	return ids, nil
 }
 
 // vonageSend calls the SDK, turning its panic on a response without
 // messages into an error.
-func vonageSend(c *vonage.SMSClient, from, to, text string) (resp vonage.Sms, errResp vonage.SmsErrorResponse, err error) {
+func vonageSend(c *vonage.SMSClient, from, to, text string, opts vonage.SMSOpts) (resp vonage.Sms, errResp vonage.SmsErrorResponse, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("vonage: provider answered with no messages (sdk panic: %v)", r)
 		}
 	}()
-	return c.Send(from, to, text, vonage.SMSOpts{})
+	return c.Send(from, to, text, opts)
 }
 
 // vonageTransport gives the SDK's request the caller's context (the SDK

@@ -39,7 +39,8 @@ type MailSender interface {
 var _ MailSender = (*Mailer)(nil)
 
 // mailKinds are the job kinds that a MailSender carries out.
-var mailKinds = []string{securetextd.JobKindReply, securetextd.JobKindReset}
+var mailKinds = []string{securetextd.JobKindReply, securetextd.JobKindReset,
+	securetextd.JobKindNotice, securetextd.JobKindMDN, securetextd.JobKindRead, securetextd.JobKindUndelivered}
 
 // Worker drains the outbox: it takes each job of its kinds as it falls
 // due, sends the text or the email, and records the outcome.
@@ -81,6 +82,12 @@ type Worker struct {
 	// MinBackoff·2^(n-1), at most MaxBackoff: 10s, 20s, 40s, … 15m by
 	// default.
 	MinBackoff, MaxBackoff time.Duration
+	// Metrics, if not nil, counts each job's outcome (metrics.go).
+	Metrics Metrics
+	// Live, if not nil, holds the template, organization and rate of
+	// texts as a configuration reload changes them; its values override
+	// Template, Org and Rate (metrics.go).
+	Live *LiveText
 	// Logger receives one line per outcome; Run adds component=notify.
 	// Nil discards.
 	Logger *slog.Logger
@@ -94,6 +101,8 @@ type worker struct {
 	link    func(token string) string
 	limiter *rate.Limiter
 	log     *slog.Logger
+	// ids are the provider's ids of the text just sent (tracking.go).
+	ids []string
 }
 
 // Run sends until ctx is done, then returns nil. It returns an error only
@@ -246,10 +255,12 @@ func (w *worker) handle(ctx context.Context, job *securetextd.Job) {
 	}
 	switch {
 	case err == nil:
-		w.record(ctx, log, func(ctx context.Context) error { return w.Outbox.CompleteJob(ctx, job.ID) })
+		w.record(ctx, log, func(ctx context.Context) error { return w.complete(ctx, job) })
 		log.Info(what + " sent")
+		w.count(job.Kind, OutcomeSent)
 	case IsPermanent(err):
 		w.fail(ctx, log, job.ID, err.Error())
+		w.count(job.Kind, OutcomeFailed)
 	case ctx.Err() != nil:
 		// Cut short by shutdown: due again at once on the next start.
 		log.Warn(what+" interrupted by shutdown", "err", err)
@@ -262,6 +273,7 @@ func (w *worker) handle(ctx context.Context, job *securetextd.Job) {
 		w.record(ctx, log, func(ctx context.Context) error {
 			return w.Outbox.RetryJob(ctx, job.ID, time.Now().Add(delay), err.Error())
 		})
+		w.count(job.Kind, OutcomeRetried)
 	}
 }
 
@@ -277,10 +289,11 @@ func (w *worker) text(ctx context.Context, log *slog.Logger, job *securetextd.Jo
 		return log, false, &PermanentError{Reason: "text job without phone or token"}
 	}
 	log = log.With("to", tj.To.Masked())
+	tmpl, org := w.textSettings() // reloadable (metrics.go)
 	if err := w.limiter.Wait(ctx); err != nil {
 		return log, true, nil
 	}
-	return log, false, w.SMS.SendSMS(ctx, tj.To, w.Template.Render(w.Org, w.link(tj.Token)))
+	return log, false, w.sendSMS(ctx, job, tj.To, tmpl.Render(org, w.link(tj.Token)))
 }
 
 func (w *worker) fail(ctx context.Context, log *slog.Logger, id int64, reason string) {

@@ -84,6 +84,10 @@ func (s *Server) ownConversation(w http.ResponseWriter, r *http.Request) (*secur
 		s.handleNotFound(w, r)
 		return nil, nil
 	}
+	if err := s.checkAccess(r, conv); err != nil {
+		s.fail(w, r, "conversation access", err)
+		return nil, nil
+	}
 	return sess, conv
 }
 
@@ -122,6 +126,12 @@ func (s *Server) renderConversation(w http.ResponseWriter, r *http.Request, stat
 			p.Sender = msgs[i].SenderName + " (" + msgs[i].Sender + ")"
 			break
 		}
+	}
+	// Recorded before anything is shown: a view the trail missed would
+	// be a view without its audit event, and without its read receipt.
+	if err := s.markViewed(r, conv, msgs); err != nil {
+		s.fail(w, r, "mark viewed", err)
+		return
 	}
 	s.render(w, status, "conversation.html", p)
 }

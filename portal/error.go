@@ -23,6 +23,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, op string, err err
 	case securetextd.ENOTFOUND, securetextd.EFORBIDDEN:
 		s.handleNotFound(w, r)
 		return
+	case securetextd.EEXPIRED, securetextd.EREVOKED:
+		s.renderEnded(w, r, err)
+		return
 	case securetextd.EUNAVAILABLE:
 		s.logger.Warn(op, "err", err)
 		s.renderMessage(w, r, http.StatusServiceUnavailable, "Try again later",

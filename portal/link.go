@@ -63,6 +63,7 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "link session", err)
 		return
 	}
+	s.audit(r, securetextd.AuditLinkOpened, conv, "")
 	if sess != nil && sess.Phone == conv.Phone {
 		http.Redirect(w, r, "/c/"+strconv.FormatInt(conv.ID, 10), http.StatusSeeOther)
 		return

@@ -29,6 +29,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	if until := s.logins.lockedUntil(now, phoneKey, addrKey); !until.IsZero() {
 		s.logger.Warn("login while locked", "phone", conv.Phone.Masked(), "addr", clientKey(r))
+		s.audit(r, securetextd.AuditLoginLocked, conv, "while locked")
+		s.metrics().Login(LoginLocked)
 		s.renderLocked(w, until)
 		return
 	}
@@ -38,7 +40,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	case securetextd.EUNAUTHORIZED, securetextd.ENOTFOUND:
 		until, left := s.logins.strike(now, phoneKey, addrKey)
 		s.logger.Warn("login failed", "phone", conv.Phone.Masked(), "addr", clientKey(r), "locked", !until.IsZero())
+		s.audit(r, securetextd.AuditLoginFailed, conv, "")
+		s.metrics().Login(LoginFailed)
 		if !until.IsZero() {
+			s.metrics().Lockout()
+			s.audit(r, securetextd.AuditLoginLocked, conv, "until "+until.UTC().Format(time.RFC3339))
 			s.renderLocked(w, until)
 			return
 		}
@@ -58,6 +64,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logger.Info("login", "phone", conv.Phone.Masked(), "conversation", conv.ID)
+	s.audit(r, securetextd.AuditLoginOK, conv, "")
+	s.metrics().Login(LoginOK)
 	http.Redirect(w, r, "/c/"+strconv.FormatInt(conv.ID, 10), http.StatusSeeOther)
 }
 

@@ -74,12 +74,22 @@ func (s *Server) handlePart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	typ := safeType(part.ContentType)
+	// A download is an audit event, recorded before the file is served:
+	// one per download, not one per range that a video player fetches.
+	// Images shown in the page (inline) are part of the view.
+	inline := r.URL.Query().Get("inline") == "1" && isRaster(typ)
+	if rg := r.Header.Get("Range"); !inline && (rg == "" || strings.HasPrefix(rg, "bytes=0-")) {
+		if err := s.auditOrFail(r, securetextd.AuditDownloaded, conv, msg.ID, "part="+strconv.Itoa(idx)); err != nil {
+			s.fail(w, r, "audit download", err)
+			return
+		}
+	}
 	h := w.Header()
 	h.Set("Content-Type", typ)
 	h.Set("Content-Security-Policy", downloadCSP)
 	h.Set("Cache-Control", "private, no-store")
 	h.Set("ETag", fmt.Sprintf(`"%d-%d"`, msg.ID, idx))
-	if r.URL.Query().Get("inline") == "1" && isRaster(typ) {
+	if inline {
 		h.Set("Content-Disposition", "inline")
 	} else {
 		h.Set("Content-Disposition", contentDisposition(displayName(part, idx)))

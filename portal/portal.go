@@ -10,6 +10,13 @@
 // altered and foreign tokens, conversations and parts all get the very same
 // 404 page, so a guesser learns nothing. Every POST passes
 // [http.CrossOriginProtection] and a body limit.
+//
+// With a store that runs the information lifecycle ([Lifecycle]), a
+// conversation whose access has ended says so in plain words (expired, or
+// withdrawn by the sender) on its link and its pages; every access is an
+// audit event; the first view of a message sends its read receipt; the
+// sender's revocation link (/revoke/{token}) withdraws a conversation; and
+// Vonage's delivery receipts are taken at /hooks/vonage/dlr.
 package portal
 
 import (
@@ -112,6 +119,16 @@ type Config struct {
 	ParsePhone func(string) (securetextd.Phone, error)
 	// Location is the time zone times are shown in; default time.Local.
 	Location *time.Location
+	// Metrics, if not nil, counts logins and lockouts (metrics.go).
+	Metrics Metrics
+	// VonageSignatureSecret checks the signature of Vonage's delivery
+	// receipts at /hooks/vonage/dlr (sms.vonage.signature_secret), with
+	// VonageSignatureMethod: "sha256" (HMAC, the default), "sha512",
+	// "sha1", "md5", or the legacy "md5hash". Empty: receipts are taken
+	// unsigned when Secure is false (development), refused when it is
+	// true. See hooks.go.
+	VonageSignatureSecret string
+	VonageSignatureMethod string
 }
 
 // Defaults of Config.
@@ -177,6 +194,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Location == nil {
 		c.Location = time.Local
 	}
+	if c.VonageSignatureMethod == "" {
+		c.VonageSignatureMethod = "sha256"
+	} else if !ValidVonageSignatureMethod(c.VonageSignatureMethod) {
+		errs = append(errs, fmt.Errorf("portal: unknown vonage signature method %q", c.VonageSignatureMethod))
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -192,6 +214,11 @@ type Server struct {
 
 	logins *limiter // wrong passwords, per phone and per client address
 	resets *limiter // reset requests, per phone and per client address
+
+	life       Lifecycle // the store, when it runs the lifecycle (lifecycle.go)
+	auditFlood *limiter  // bounds the audit rows a client can cause without content
+
+	routeLookup // which route serves a request, for metrics (ops.go)
 }
 
 // New checks cfg, parses the templates and lists every route.
@@ -214,11 +241,13 @@ func New(cfg Config, st Store, logger *slog.Logger) (*Server, error) {
 		logins: newLimiter(cfg.LockoutFailures, cfg.LockoutWindow, maxLimiterKeys),
 		resets: newLimiter(cfg.LockoutFailures, cfg.LockoutWindow, maxLimiterKeys),
 	}
+	s.life, _ = st.(Lifecycle)
+	s.auditFlood = newLimiter(auditPerMinute, time.Minute, maxLimiterKeys)
 	mux := http.NewServeMux()
 	s.routes(mux)
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(s.handleCrossOrigin))
-	s.handler = s.headers(csrf.Handler(mux))
+	s.handler = s.headers(s.origin(csrf.Handler(mux)))
 	return s, nil
 }
 
@@ -245,6 +274,10 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /reset", s.form(s.handleResetRequest))
 	mux.HandleFunc("GET /reset/{token}", s.handleResetToken)
 	mux.HandleFunc("POST /reset/{token}", s.form(s.handleResetPassword))
+
+	mux.HandleFunc("GET /revoke/{token}", s.handleRevokeForm)
+	mux.HandleFunc("POST /revoke/{token}", s.form(s.handleRevoke))
+	mux.HandleFunc("POST /hooks/vonage/dlr", s.handleVonageDLR)
 
 	mux.HandleFunc("/", s.handleNotFound)
 }

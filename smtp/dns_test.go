@@ -48,7 +48,9 @@ func (d *testDNS) start(addr string) {
 			}
 			d.t.Fatal(err)
 		}
+		d.mu.Lock()
 		d.addr = pc.LocalAddr().String()
+		d.mu.Unlock()
 		udp := &dns.Server{PacketConn: pc, Handler: d}
 		tcp := &dns.Server{Listener: l, Handler: d}
 		var started sync.WaitGroup
@@ -79,7 +81,14 @@ func (d *testDNS) stop() {
 }
 
 // restart starts a stopped server again on its port.
-func (d *testDNS) restart() { d.start(d.addr) }
+func (d *testDNS) restart() { d.start(d.address()) }
+
+// address is where the server listens, or listened before stop.
+func (d *testDNS) address() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.addr
+}
 
 // set replaces the TXT records of name.
 func (d *testDNS) set(name string, values ...string) {
@@ -94,7 +103,7 @@ func (d *testDNS) resolver() *net.Resolver {
 		PreferGo: true,
 		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			var dialer net.Dialer
-			return dialer.DialContext(ctx, network, d.addr)
+			return dialer.DialContext(ctx, network, d.address())
 		},
 	}
 }

@@ -128,6 +128,7 @@ func walkMessage(r io.Reader, pc partCreator, lim mimeLimits) (*headerInfo, erro
 	if err != nil {
 		return nil, err
 	}
+	requestReceipt(pc, info) // Disposition-Notification-To (lifecycle.go)
 	return info, nil
 }
 

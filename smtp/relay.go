@@ -294,6 +294,7 @@ func (s *relaySession) Data(r io.Reader) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
+	ctx = securetextd.WithOrigin(ctx, securetextd.Origin{Actor: sender, Client: s.remote.String()})
 	receipt, err := draft.CommitTargets(ctx, m, s.targets)
 	if err != nil {
 		return s.s.replyError("commit", s.remote, err)

@@ -53,6 +53,8 @@ type Config struct {
 	// ReadTimeout and WriteTimeout bound each read and write on the
 	// connection.
 	ReadTimeout, WriteTimeout time.Duration
+	// Metrics, if not nil, counts sessions and messages (ops.go).
+	Metrics Metrics
 }
 
 // maxLineLength bounds every line a client sends, commands and message
@@ -82,7 +84,8 @@ type Server struct {
 	limits   mimeLimits
 	now      func() time.Time
 	sleep    func(context.Context, time.Duration)
-	relay    *relay // nil on a submission listener
+	relay    *relay      // nil on a submission listener
+	conns    connTracker // open connections, for a graceful shutdown (ops.go)
 }
 
 // NewSubmission returns a submission server: AUTH required, the envelope
@@ -130,6 +133,7 @@ func (s *Server) Serve(l net.Listener) error {
 	if s.relay != nil {
 		l = &trustedListener{Listener: l, s: s}
 	}
+	l = &trackedListener{Listener: l, s: s}
 	err := s.srv.Serve(l)
 	if errors.Is(err, gosmtp.ErrServerClosed) {
 		return nil
@@ -138,14 +142,20 @@ func (s *Server) Serve(l net.Listener) error {
 }
 
 // Shutdown stops accepting and waits for open sessions to end, until ctx is
-// done; then it closes them.
+// done; then it closes them. Meanwhile idle connections are closed (421),
+// a new MAIL FROM is refused with 421, and transactions in progress may
+// finish; a DATA cut short by the deadline is not acknowledged, and one
+// whose commit is under way is let finish before Shutdown returns.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.relay != nil {
 		defer s.relay.refusals.close()
 	}
+	stopDrain := s.conns.drain()
+	defer stopDrain()
 	err := s.srv.Shutdown(ctx)
 	if err != nil {
 		s.srv.Close()
+		s.conns.waitData(storeTimeout)
 	}
 	return err
 }
@@ -163,9 +173,13 @@ type backend struct{ s *Server }
 func (b *backend) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 	addr := remoteAddr(c.Conn())
 	if b.s.relay != nil {
-		return b.s.newRelaySession(c, addr)
+		sess, err := b.s.newRelaySession(c, addr)
+		if err == nil {
+			sess = b.s.audited(sess, addr) // refusals go to the audit trail
+		}
+		return b.s.track(c, sess, err)
 	}
-	return &session{s: b.s, conn: c, remote: addr}, nil
+	return b.s.track(c, b.s.audited(&session{s: b.s, conn: c, remote: addr}, addr), nil)
 }
 
 // remoteAddr returns the client's IP address, IPv4 in its 4-byte form, or

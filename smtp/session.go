@@ -173,6 +173,7 @@ func (s *session) Data(r io.Reader) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
+	ctx = securetextd.WithOrigin(ctx, securetextd.Origin{Actor: s.account.Address, Client: s.remote.String()})
 	receipt, err := draft.CommitTargets(ctx, m, s.targets)
 	if err != nil {
 		return s.replyError("commit", err)

@@ -43,6 +43,11 @@ type chunkReader struct {
 	chunkSize int64
 	size      int64
 
+	// A rekeyed blob's age file is header followed by the chunks' bytes
+	// from start on (see rekey.go); otherwise header is nil, start 0.
+	header []byte
+	start  int64
+
 	mu   sync.Mutex
 	seq  int64
 	data []byte // chunk seq, or nil
@@ -55,12 +60,19 @@ func (r *chunkReader) ReadAt(p []byte, off int64) (int, error) {
 	}
 	n := 0
 	for n < len(p) && off < r.size {
-		seq := off / r.chunkSize
+		if off < int64(len(r.header)) {
+			c := copy(p[n:], r.header[off:])
+			n += c
+			off += int64(c)
+			continue
+		}
+		phys := off - int64(len(r.header)) + r.start
+		seq := phys / r.chunkSize
 		data, err := r.chunk(seq)
 		if err != nil {
 			return n, err
 		}
-		within := off - seq*r.chunkSize
+		within := phys - seq*r.chunkSize
 		if within >= int64(len(data)) {
 			return n, fmt.Errorf("store: read blob %d: chunk %d is short", r.blob, seq)
 		}

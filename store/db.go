@@ -75,6 +75,11 @@ type DB struct {
 	// host name before use, so that mail programs see a stable domain.
 	MessageIDHost string
 
+	// Policy runs the information lifecycle: access expiry, retention,
+	// notices to senders, limits (see Policy). The zero Policy expires,
+	// purges, mails and limits nothing. Set it before use.
+	Policy Policy
+
 	path  string
 	keys  *Keyring
 	write *sql.DB // one connection, BEGIN IMMEDIATE

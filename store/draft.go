@@ -47,6 +47,8 @@ type Draft struct {
 	err       error // a failure that makes the draft unusable
 	committed bool
 	discarded bool
+	// receipt: the sender asked for a read receipt (RequestReadReceipt).
+	receipt bool
 }
 
 // draftPart is a part of a draft, and the state of its blob.
@@ -289,6 +291,12 @@ func (d *Draft) Commit(ctx context.Context, m *securetextd.Message, phones []sec
 // A target given twice counts once. Receipt.Conversations holds the
 // conversation of each target, in the order given, with its last activity
 // as it now is.
+//
+// A conversation the sender withdrew takes no more messages (EINVALID); one
+// whose access expired is renewed. A message that would pass a limit of
+// DB.Policy is refused whole with an ELIMIT error that says when it may go
+// (see limits.go). The commit records message.accepted and text.queued in
+// the audit trail, in the same transaction.
 func (d *Draft) CommitTargets(ctx context.Context, m *securetextd.Message, targets []Target) (*Receipt, error) {
 	targets, err := checkTargets(targets)
 	if err != nil {
@@ -298,6 +306,9 @@ func (d *Draft) CommitTargets(ctx context.Context, m *securetextd.Message, targe
 	err = d.commit(ctx, "commit", m, func(tx *sql.Tx, message int64, now time.Time) error {
 		receipt.MessageID = message
 		receipt.Conversations = receipt.Conversations[:0]
+		if err := d.db.committing(ctx, tx, d, m, message, targets, now); err != nil {
+			return err
+		}
 		for _, t := range targets {
 			var c *securetextd.Conversation
 			var err error
@@ -487,6 +498,9 @@ func (db *DB) joinConversation(ctx context.Context, tx *sql.Tx, t Target, sender
 		return nil, err
 	}
 	c.Created, c.LastActivity = fromNanos(created), now
+	if err := joining(ctx, tx, c.ID); err != nil {
+		return nil, err
+	}
 	if err := touchConversation(ctx, tx, c.ID, now); err != nil {
 		return nil, err
 	}
@@ -501,7 +515,7 @@ func (db *DB) joinConversation(ctx context.Context, tx *sql.Tx, t Target, sender
 // such conversation.
 func touchConversation(ctx context.Context, tx *sql.Tx, id int64, now time.Time) error {
 	res, err := tx.ExecContext(ctx,
-		`UPDATE conversations SET last_activity = ? WHERE id = ?`, nanos(now), id)
+		`UPDATE conversations SET last_activity = ?, expired = NULL WHERE id = ?`, nanos(now), id)
 	if err != nil {
 		return err
 	}
@@ -532,7 +546,7 @@ func (db *DB) addToConversation(ctx context.Context, tx *sql.Tx, c *securetextd.
 	if err != nil {
 		return err
 	}
-	return db.addJob(ctx, tx, securetextd.JobKindText, payload, now)
+	return db.addTextJob(ctx, tx, c, message, payload, now)
 }
 
 // Discard drops the draft and deletes what it wrote out. It is idempotent,

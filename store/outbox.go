@@ -121,6 +121,7 @@ func (db *DB) FailJob(ctx context.Context, id int64, reason string) error {
 // due again at next if next is not nil. It is an ENOTFOUND error if there is
 // no such job and an ECONFLICT error if the job is no longer pending.
 func (db *DB) finishAttempt(ctx context.Context, op string, id int64, state string, next *time.Time, reason string) error {
+	queued := false // a job finished made another (lifecycle.go)
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		var current string
 		err := tx.QueryRowContext(ctx, `SELECT state FROM jobs WHERE id = ?`, id).Scan(&current)
@@ -145,8 +146,15 @@ func (db *DB) finishAttempt(ctx context.Context, op string, id int64, state stri
 				last_error = ?,
 				updated = ?
 			WHERE id = ?`, state, at, reason, nanos(db.Now()), id)
+		if err != nil {
+			return err
+		}
+		queued, err = db.jobFinished(ctx, tx, id, state, reason)
 		return err
 	})
+	if err == nil && queued {
+		db.wakeUp()
+	}
 	return wrap(fmt.Sprintf("%s %d", op, id), err)
 }
 

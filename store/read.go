@@ -14,7 +14,9 @@ import (
 )
 
 // ConversationByToken returns the conversation that a link token opens. An
-// unknown, expired or garbled token gets an ENOTFOUND error, all alike.
+// unknown or garbled token gets an ENOTFOUND error, all alike; the token of
+// a conversation whose access has ended gets an EEXPIRED or EREVOKED error
+// (see DB.Policy), so that the recipient can be told which in plain words.
 //
 // Only the token's SHA-256 is stored, and the lookup is by that hash: the
 // time it takes says nothing about how close a guess came.
@@ -22,10 +24,11 @@ func (db *DB) ConversationByToken(ctx context.Context, token string) (*securetex
 	hash := hashToken(token)
 	c := &securetextd.Conversation{}
 	var created, active int64
+	var revoked sql.NullInt64
 	err := db.read.QueryRowContext(ctx, `
-		SELECT c.id, c.phone, c.sender, c.created, c.last_activity
+		SELECT c.id, c.phone, c.sender, c.created, c.last_activity, c.revoked
 		FROM links l JOIN conversations c ON c.id = l.conversation_id
-		WHERE l.token_hash = ?`, hash[:]).Scan(&c.ID, &c.Phone, &c.Sender, &created, &active)
+		WHERE l.token_hash = ?`, hash[:]).Scan(&c.ID, &c.Phone, &c.Sender, &created, &active, &revoked)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, securetextd.Errorf(securetextd.ENOTFOUND, "This link is not valid.")
 	}
@@ -33,6 +36,9 @@ func (db *DB) ConversationByToken(ctx context.Context, token string) (*securetex
 		return nil, fmt.Errorf("store: conversation by token: %w", err)
 	}
 	c.Created, c.LastActivity = fromNanos(created), fromNanos(active)
+	if err := db.access(active, revoked, db.Now()); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -59,8 +65,8 @@ func (db *DB) Conversation(ctx context.Context, id int64) (*securetextd.Conversa
 // (the newest received; manifest opened, content left to OpenPart). A
 // phone without conversations has an empty inbox, not an error.
 //
-// Expiry is the caller's: a conversation idle past the access period is
-// listed all the same, and the portal decides what to show of it.
+// Conversations whose access has ended, expired or withdrawn (see
+// DB.Policy), are left out.
 func (db *DB) Inbox(ctx context.Context, phone securetextd.Phone) ([]securetextd.InboxEntry, error) {
 	var entries []securetextd.InboxEntry
 	err := db.view(ctx, func(tx *sql.Tx) error {
@@ -72,8 +78,8 @@ func (db *DB) Inbox(ctx context.Context, phone securetextd.Phone) ([]securetextd
 			SELECT c.id, c.sender, c.created, c.last_activity,
 				(SELECT count(*) FROM conversation_messages cm WHERE cm.conversation_id = c.id),
 				`+latest+`
-			FROM conversations c WHERE c.phone = ?
-			ORDER BY c.last_activity DESC, c.id DESC`, phone)
+			FROM conversations c WHERE c.phone = ? AND c.revoked IS NULL AND c.last_activity > ?
+			ORDER BY c.last_activity DESC, c.id DESC`, phone, db.openCutoff(db.Now()))
 		if err != nil {
 			return err
 		}
@@ -231,6 +237,11 @@ func (db *DB) loadMessages(ctx context.Context, tx *sql.Tx, where string, args .
 // openManifest decrypts a message's manifest into m, whose parts are
 // already read from the parts table.
 func (db *DB) openManifest(m *securetextd.Message, sealed []byte) error {
+	if len(sealed) == 0 {
+		// Purged (retention.go): the content is gone, the row stays.
+		m.Parts = m.Parts[:0]
+		return nil
+	}
 	plain, err := db.keys.open(sealed)
 	if err != nil {
 		return fmt.Errorf("open manifest: %w", err)
@@ -266,10 +277,12 @@ func (db *DB) openManifest(m *securetextd.Message, sealed []byte) error {
 func (db *DB) OpenPart(ctx context.Context, messageID int64, index int) (io.ReaderAt, int64, error) {
 	r := &chunkReader{ctx: ctx, db: db.read}
 	err := db.read.QueryRowContext(ctx, `
-		SELECT b.id, b.chunk_size, b.size
+		SELECT b.id, b.chunk_size, b.size, b.header, b.payload_start
 		FROM parts p JOIN blobs b ON b.id = p.blob_id
 		WHERE p.message_id = ? AND p.idx = ? AND b.state = 'committed'`,
-		messageID, index).Scan(&r.blob, &r.chunkSize, &r.size)
+		messageID, index).Scan(&r.blob, &r.chunkSize, &r.size, &r.header, &r.start)
+	// The age file: a rekeyed blob's header, then its content (rekey.go).
+	r.size += int64(len(r.header)) - r.start
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, 0, securetextd.Errorf(securetextd.ENOTFOUND, "No such file.")
 	}

@@ -69,10 +69,12 @@ func (db *DB) CreateRecipient(ctx context.Context, phone securetextd.Phone, pass
 		if exists {
 			return securetextd.Errorf(securetextd.ECONFLICT, "This number has a password already.")
 		}
-		_, err := tx.ExecContext(ctx,
+		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO recipients (phone, password, recovery_email, created) VALUES (?, ?, ?, ?)`,
-			phone, encoded, sealed, nanos(db.Now()))
-		return err
+			phone, encoded, sealed, nanos(db.Now())); err != nil {
+			return err
+		}
+		return db.audit(ctx, tx, securetextd.AuditEvent{Event: securetextd.AuditPasswordSet, Actor: string(phone)})
 	})
 	return wrap("create recipient "+phone.Masked(), err)
 }
@@ -150,7 +152,9 @@ func (db *DB) RequestPasswordReset(ctx context.Context, phone securetextd.Phone,
 		err := tx.QueryRowContext(ctx,
 			`SELECT recovery_email FROM recipients WHERE phone = ?`, phone).Scan(&sealed)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && sealed == nil) {
-			return nil
+			return db.audit(ctx, tx, securetextd.AuditEvent{
+				Event: securetextd.AuditResetRequested, Actor: string(phone), Detail: "no account or no recovery address",
+			})
 		}
 		if err != nil {
 			return err
@@ -175,7 +179,9 @@ func (db *DB) RequestPasswordReset(ctx context.Context, phone securetextd.Phone,
 			return err
 		}
 		queued = true
-		return nil
+		return db.audit(ctx, tx, securetextd.AuditEvent{
+			Event: securetextd.AuditResetRequested, Actor: string(phone), Detail: "link mailed",
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("store: request password reset %s: %w", phone.Masked(), err)
@@ -246,7 +252,7 @@ func (db *DB) ResetPassword(ctx context.Context, token, newPassword string) (sec
 				return err
 			}
 		}
-		return nil
+		return db.audit(ctx, tx, securetextd.AuditEvent{Event: securetextd.AuditResetUsed, Actor: string(phone)})
 	})
 	if err != nil {
 		return "", wrap("reset password", err)

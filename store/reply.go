@@ -31,7 +31,8 @@ import (
 // limit, a dropped connection), nothing is stored, and the error is
 // returned wrapped: errors.As finds it. A reply needs at least one part
 // (EINVALID otherwise); an unknown conversation is an ENOTFOUND error,
-// found before any part is read.
+// found before any part is read. A conversation that expired or was
+// withdrawn takes no reply (EEXPIRED, EREVOKED), checked in the commit.
 //
 //	m, err := db.SaveReply(ctx, c.ID, func(yield func(securetextd.Part, io.Reader) bool) {
 //		if !yield(securetextd.Part{Kind: securetextd.PartText, ContentType: "text/plain"}, strings.NewReader(text)) {
@@ -77,6 +78,9 @@ func (db *DB) SaveReply(ctx context.Context, conversationID int64, parts iter.Se
 		Auth:      "portal",
 	}
 	err = d.commit(ctx, "save reply", m, func(tx *sql.Tx, message int64, now time.Time) error {
+		if err := db.replying(ctx, tx, conversationID, c.Phone, message, now); err != nil {
+			return err
+		}
 		if err := touchConversation(ctx, tx, conversationID, now); err != nil {
 			return err
 		}

@@ -46,6 +46,10 @@ listen = "127.0.0.1:0"
 provider = "console"
 console_file = "texts.jsonl"
 rate = 1000
+# Thousands of messages from one sender to one phone.
+[limits]
+daily_per_sender = 0
+per_phone_per_hour = 0
 `
 }
 

@@ -324,9 +324,18 @@ func TestBrowserRecipientFlow(t *testing.T) {
 	}
 	shot(t, ctx, "03-replied")
 
+	// The sender was told that the text went out, threaded under the
+	// message, with a link that would withdraw it.
+	notice := relay.waitFor(t, "a delivery notice", func(m relayedMail) bool {
+		return strings.HasPrefix(m.header("Subject"), "Texted: ")
+	})
+	if notice.To[0] != "dr.who@clinic.example" || notice.header("In-Reply-To") != "<results-1@clinic.example>" ||
+		!strings.Contains(string(notice.Data), "/revoke/") {
+		t.Errorf("delivery notice to %v, In-Reply-To %q:\n%s", notice.To, notice.header("In-Reply-To"), notice.Data)
+	}
+
 	// The reply reaches the relay, threaded, with the photo.
-	mails := relay.wait(t, 1)
-	r := mails[0]
+	r := relay.waitFor(t, "a reply", func(m relayedMail) bool { return m.header("Reply-To") != "" })
 	if !r.TLS || len(r.To) != 1 || r.To[0] != "dr.who@clinic.example" {
 		t.Errorf("relayed envelope: tls=%v to=%v", r.TLS, r.To)
 	}
@@ -394,8 +403,7 @@ func TestBrowserRecipientFlow(t *testing.T) {
 	step(t, ctx, "reset request", chromedp.SendKeys(chromedp.ID("phone"), "212-555-0123"))
 	submit(t, ctx, "main form button[type=submit]")
 	shot(t, ctx, "07-reset-requested")
-	mails = relay.wait(t, 2)
-	reset := mails[1]
+	reset := relay.waitFor(t, "a reset link", func(m relayedMail) bool { return resetLinkRE.Match(m.Data) })
 	if reset.To[0] != "patient@home.example" {
 		t.Fatalf("reset mail to %v", reset.To)
 	}

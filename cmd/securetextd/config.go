@@ -45,8 +45,9 @@ type Config struct {
 		DNSServer       string   `toml:"dns_server"`
 	} `toml:"relay"`
 	Store struct {
-		Path    string `toml:"path"`
-		KeyFile string `toml:"key_file"`
+		Path      string        `toml:"path"`
+		KeyFile   string        `toml:"key_file"`
+		Retention time.Duration `toml:"retention"`
 	} `toml:"store"`
 	Portal struct {
 		Listen          string        `toml:"listen"`
@@ -56,6 +57,7 @@ type Config struct {
 		MaxReplyBytes   int64         `toml:"max_reply_bytes"`
 		LockoutFailures int           `toml:"lockout_failures"`
 		LockoutWindow   time.Duration `toml:"lockout_window"`
+		AccessExpiry    time.Duration `toml:"access_expiry"`
 	} `toml:"portal"`
 	Brand struct {
 		Org   string `toml:"org"`
@@ -74,6 +76,9 @@ type Config struct {
 			APISecret string `toml:"api_secret"`
 			From      string `toml:"from"`
 			BaseURL   string `toml:"base_url"`
+			// Delivery receipts (lifecycle.go).
+			SignatureSecret string `toml:"signature_secret"`
+			SignatureMethod string `toml:"signature_method"`
 		} `toml:"vonage"`
 	} `toml:"sms"`
 	Mail struct {
@@ -83,11 +88,20 @@ type Config struct {
 		RequireTLS bool   `toml:"require_tls"`
 		Username   string `toml:"username"`
 		Password   string `toml:"password"`
+		// The sender's notices (lifecycle.go).
+		ReadReceipts    string `toml:"read_receipts"`
+		DeliveryNotices bool   `toml:"delivery_notices"`
 	} `toml:"mail"`
+	Limits struct {
+		DailyPerSender  int `toml:"daily_per_sender"`
+		PerPhonePerHour int `toml:"per_phone_per_hour"`
+	} `toml:"limits"`
 	Log struct {
 		Format string `toml:"format"`
 		Level  string `toml:"level"`
 	} `toml:"log"`
+	API APIConfig `toml:"api"` // config_ops.go
+	Ops OpsConfig `toml:"ops"`
 
 	// dir is the directory relative paths are resolved against.
 	dir string
@@ -127,6 +141,8 @@ func DefaultConfig() Config {
 	c.Mail.RequireTLS = true
 	c.Log.Format = "text"
 	c.Log.Level = "info"
+	lifecycleDefaults(&c)
+	c.API = defaultAPIConfig()
 	return c
 }
 
@@ -343,6 +359,8 @@ func (c *Config) validate() []string {
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		bad("log.level", "%q: use \"debug\", \"info\", \"warn\" or \"error\"", c.Log.Level)
 	}
+	p = append(p, c.validateLifecycle()...)
+	p = append(p, c.validateOps()...)
 	return p
 }
 

@@ -32,8 +32,19 @@ Usage:
   securetextd user add|passwd ADDRESS [--config FILE] [--password-stdin]
   securetextd user remove ADDRESS [--config FILE]
   securetextd user list [--config FILE]
+  securetextd purge [--config FILE]
+  securetextd revoke [--config FILE] CONVERSATION... | --message ID
+  securetextd audit verify [--config FILE] [--anchor SEQ:HASH]
+  securetextd audit export [--config FILE] [--since TIME] [--format jsonl|csv]
+  securetextd report [--config FILE] [--sender ADDRESS] [--since TIME] [--json]
+  securetextd apikey create|list|revoke [--sender ADDRESS] [ID] [--config FILE]
+  securetextd backup --out FILE [--config FILE]
+  securetextd rekey [--config FILE]
+  securetextd doctor [--config FILE]
+  securetextd help COMMAND
   securetextd version
 
+Every command has a manual: securetextd help COMMAND, or COMMAND --help.
 Without --config, the embedded default (config.example.toml) is used, with
 its data under ./data.
 `
@@ -61,13 +72,34 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return errUsage{"no command given"}
 	}
+	// "securetextd help CMD" and "securetextd CMD --help" print the
+	// command's manual (help.go).
+	if done, err := runHelp(args, stdout); done {
+		return err
+	}
 	switch cmd, rest := args[0], args[1:]; cmd {
+	case "apikey":
+		return runAPIKey(rest, stdout)
+	case "backup":
+		return runBackup(rest, stdout)
+	case "rekey":
+		return runRekey(rest, stdout)
+	case "doctor":
+		return runDoctor(rest, stdout)
 	case "serve":
 		return runServe(rest, stdout, stderr)
 	case "keygen":
 		return runKeygen(rest, stdout)
 	case "user":
 		return runUser(rest, stdin, stdout)
+	case "purge":
+		return runPurge(rest, stdout)
+	case "revoke":
+		return runRevoke(rest, stdout)
+	case "audit":
+		return runAudit(rest, stdout)
+	case "report":
+		return runReport(rest, stdout)
 	case "version":
 		fmt.Fprintf(stdout, "securetextd %s\n", securetextd.Version)
 		return nil
@@ -123,6 +155,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		m.Close(context.Background())
 		return err
 	}
+	stopHUP := m.watchHUP(*configPath) // SIGHUP reloads (reload.go)
+	defer stopHUP()
 	<-ctx.Done()
 	stop() // a second signal now ends the process at once
 	logger.Info("shutting down; a second signal stops at once")
@@ -142,6 +176,10 @@ func runKeygen(args []string, stdout io.Writer) error {
 	}
 	if *out == "" || len(pos) > 0 {
 		return errUsage{"keygen needs --out FILE and nothing else"}
+	}
+	if _, err := os.Stat(*out); err == nil {
+		// Key rotation: the new identity goes first (ops_cli.go).
+		return addKey(*out, !*x25519, stdout)
 	}
 	recipient, err := store.WriteKeyFile(*out, !*x25519)
 	if err != nil {
@@ -205,7 +243,7 @@ func runUser(args []string, stdin io.Reader, stdout io.Writer) error {
 			return userError(err)
 		}
 		fmt.Fprintf(stdout, "Removed %s\n", pos[0])
-		return nil
+		return auditSender(ctx, db, "removed", pos[0])
 	}
 
 	password, err := readPassword(stdin, stdout, *fromStdin)
@@ -221,7 +259,7 @@ func runUser(args []string, stdin io.Reader, stdout io.Writer) error {
 		return userError(err)
 	}
 	fmt.Fprintf(stdout, "Saved %s\n", pos[0])
-	return nil
+	return auditSender(ctx, db, sub, pos[0])
 }
 
 // userError turns a domain error into its message for the operator.
@@ -294,5 +332,6 @@ func openStore(cfg Config, created *bool) (*store.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store.path: %w", err)
 	}
+	db.Policy = cfg.policy()
 	return db, nil
 }

@@ -49,24 +49,6 @@ func newTestRelay(t *testing.T) *testRelay {
 	return r
 }
 
-// wait returns the received mail once there are n, or fails.
-func (r *testRelay) wait(t *testing.T, n int) []relayedMail {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		r.mu.Lock()
-		got := append([]relayedMail(nil), r.mail...)
-		r.mu.Unlock()
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("relay received %d emails, want %d", len(got), n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 type relayBackend struct{ r *testRelay }
 
 func (b relayBackend) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
@@ -143,4 +125,40 @@ func testTLS(t *testing.T) (server, client *tls.Config) {
 	pool.AddCert(cert.Leaf)
 	return &tls.Config{Certificates: []tls.Certificate{cert}},
 		&tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+}
+
+// waitFor returns the first email received that match accepts, or fails
+// after a while, naming what it waited for. Besides replies and resets,
+// the relay receives the sender's notices (delivery, read, failure), in an
+// order tests should not depend on.
+func (r *testRelay) waitFor(t *testing.T, what string, match func(relayedMail) bool) relayedMail {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r.mu.Lock()
+		got := append([]relayedMail(nil), r.mail...)
+		r.mu.Unlock()
+		for _, m := range got {
+			if match(m) {
+				return m
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("relay received %d emails, none of them %s", len(got), what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// count returns how many emails received match accepts.
+func (r *testRelay) count(match func(relayedMail) bool) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, m := range r.mail {
+		if match(m) {
+			n++
+		}
+	}
+	return n
 }

@@ -41,6 +41,10 @@ type Main struct {
 	// known after Run (useful with port 0). RelayAddr is empty without a
 	// relay listener.
 	SubmissionAddr, RelayAddr, PortalAddr string
+	// OpsAddr is the bound [ops] listen address; empty when metrics and
+	// health are served on the portal listener.
+	OpsAddr string
+	ops     *opsState // metrics, health, the API, reloads (ops.go)
 
 	db         *store.DB
 	submission *smtp.Server
@@ -67,6 +71,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.db = db
+	m.ops = m.newOps()
 	if keyCreated {
 		log.Info("created a new key file", "path", cfg.Path(cfg.Store.KeyFile))
 	}
@@ -77,6 +82,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	demoPassword, err := m.ensureDemoAccount(ctx)
 	if err != nil {
+		return err
+	}
+	if err := m.auditStart(ctx, db.SealingKey()); err != nil {
 		return err
 	}
 
@@ -117,6 +125,11 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.SubmissionAddr = subL.Addr().String()
 	m.PortalAddr = portalL.Addr().String()
+	if err := m.ops.listen(); err != nil {
+		subL.Close()
+		portalL.Close()
+		return err
+	}
 
 	phones := securetextd.PhoneRules{
 		DefaultRegion:    cfg.SMTP.DefaultRegion,
@@ -127,8 +140,9 @@ func (m *Main) Run(ctx context.Context) error {
 		Domain:            cfg.SMTP.Domain,
 		Phones:            phones,
 		MaxMessageBytes:   cfg.SMTP.MaxMessageBytes,
-		TLS:               &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		TLS:               m.ops.tlsConfig(cert), // reloaded by SIGHUP
 		AllowInsecureAuth: cfg.SMTP.AllowInsecureAuth,
+		Metrics:           m.ops.metrics,
 	}
 	m.submission = smtp.NewSubmission(smtpCfg, db, log)
 	var relayL net.Listener
@@ -168,13 +182,25 @@ func (m *Main) Run(ctx context.Context) error {
 		LockoutFailures: cfg.Portal.LockoutFailures,
 		LockoutWindow:   cfg.Portal.LockoutWindow,
 		ParsePhone:      phones.Parse,
+		Metrics:         m.ops.metrics,
+
+		VonageSignatureSecret: cfg.SMS.Vonage.SignatureSecret,
+		VonageSignatureMethod: cfg.SMS.Vonage.SignatureMethod,
 	}, db, log)
 	if err != nil {
 		subL.Close()
 		portalL.Close()
 		return fmt.Errorf("portal: %w", err)
 	}
-	m.portal = portal.NewHTTPServer(ps, log)
+	// The portal with the REST API beside it, and metrics and health
+	// unless [ops] has its own listener (ops.go).
+	handler, err := m.ops.handler(ps, phones, hostname)
+	if err != nil {
+		subL.Close()
+		portalL.Close()
+		return fmt.Errorf("api: %w", err)
+	}
+	m.portal = portal.NewHTTPServer(handler, log)
 
 	mailer, err := notify.NewMailer(notify.MailConfig{
 		Relay:      cfg.Mail.Relay,
@@ -206,21 +232,27 @@ func (m *Main) Run(ctx context.Context) error {
 		PublicURL: cfg.Portal.PublicURL,
 		Rate:      cfg.SMS.Rate,
 		Logger:    log,
+		Metrics:   m.ops.metrics,
+		Live:      &m.ops.texts, // reloaded by SIGHUP
 	}
-	mail := &notify.Worker{Outbox: db, Mail: mailer, Logger: log}
-	m.goServe("smtp", func() error { return m.submission.Serve(subL) })
-	if m.relay != nil {
-		m.goServe("relay", func() error { return m.relay.Serve(relayL) })
+	mail := &notify.Worker{Outbox: db, Mail: mailer, Logger: log, Metrics: m.ops.metrics}
+	// The goroutines get the servers as values: Close clears the fields.
+	submission, relaySrv, portalSrv := m.submission, m.relay, m.portal
+	m.goServe("smtp", func() error { return submission.Serve(subL) })
+	if relaySrv != nil {
+		m.goServe("relay", func() error { return relaySrv.Serve(relayL) })
 	}
 	m.goServe("portal", func() error {
-		if err := m.portal.Serve(portalL); !errors.Is(err, http.ErrServerClosed) {
+		if err := portalSrv.Serve(portalL); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
 	})
-	m.goServe("notify-texts", func() error { return texts.Run(workerCtx) })
-	m.goServe("notify-mail", func() error { return mail.Run(workerCtx) })
+	m.goServe("notify-texts", m.ops.running("texts", func() error { return texts.Run(workerCtx) }))
+	m.goServe("notify-mail", m.ops.running("mail", func() error { return mail.Run(workerCtx) }))
+	m.ops.serve()
 	m.goServe("sweep", func() error { return m.sweepOrphans(workerCtx) })
+	m.goServe("lifecycle", func() error { return m.sweepLifecycle(workerCtx) })
 
 	log.Info("securetextd started", "version", securetextd.Version,
 		"submission", m.SubmissionAddr, "portal", m.PortalAddr, "relay", m.RelayAddr, "sms", cfg.SMS.Provider)
@@ -262,6 +294,9 @@ func (m *Main) sweepOrphans(ctx context.Context) error {
 // Close may be called more than once; later calls do nothing.
 func (m *Main) Close(ctx context.Context) error {
 	var errs []error
+	if m.ops != nil {
+		m.ops.closing.Store(true) // /readyz fails from now on
+	}
 	if m.submission != nil {
 		if err := m.submission.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			errs = append(errs, err)
@@ -283,6 +318,9 @@ func (m *Main) Close(ctx context.Context) error {
 	if m.stopWorker != nil {
 		m.stopWorker()
 		m.stopWorker = nil
+	}
+	if m.ops != nil {
+		m.ops.close(ctx)
 	}
 	m.wg.Wait()
 	if m.db != nil {
@@ -306,6 +344,7 @@ func (m *Main) smsProvider() (notify.SMSProvider, error) {
 			From:       cfg.Vonage.From,
 			BaseURL:    cfg.Vonage.BaseURL,
 			HTTPClient: m.HTTPClient,
+			Callback:   m.Config.dlrCallback(),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("sms.vonage: %w", err)

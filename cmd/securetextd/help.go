@@ -1,0 +1,210 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// manuals are the man-page-like manuals of the commands, printed by
+// "securetextd help COMMAND" and "securetextd COMMAND --help".
+var manuals = map[string]string{
+	"serve": `NAME
+    securetextd serve - run the gateway
+
+SYNOPSIS
+    securetextd serve [--config FILE]
+
+DESCRIPTION
+    Opens the store (creating the database and, on first use, the key
+    file), binds the SMTP submission listener, the relay listener when
+    [relay] listen is set, the portal with the REST API under /api/v1, and
+    the [ops] listener when set, then serves until a signal.
+
+SIGNALS
+    SIGTERM, SIGINT  Graceful shutdown: listeners close; idle SMTP
+                     connections are closed (421); a new MAIL FROM gets
+                     421; a DATA transfer in progress may finish (up to 30
+                     seconds) and is answered 250 only once committed; HTTP
+                     requests in progress finish; the outbox workers finish
+                     the job in hand; the database is closed. Exit 0.
+    second signal    Exits at once. Nothing acknowledged is lost: a message
+                     is answered 250 only after its commit.
+    SIGHUP           Reloads the configuration file: sms.template, sms.org,
+                     sms.rate, [brand], portal timeouts, reply size and
+                     lockout limits, [api], and the TLS certificate (read
+                     again from its files). Other changed keys are logged
+                     as needing a restart. A file that does not validate
+                     changes nothing.
+
+OPTIONS
+    --config FILE    The configuration file. Without it, the embedded
+                     config.example.toml, with its data under ./data.
+
+EXIT STATUS
+    0 after a graceful shutdown; 1 when start-up fails (the message names
+    the key at fault); 2 for a bad command line.
+`,
+	"keygen": `NAME
+    securetextd keygen - make an age identity, or add one to rotate the key
+
+SYNOPSIS
+    securetextd keygen --out FILE [--x25519]
+
+DESCRIPTION
+    With a new FILE: writes a hybrid post-quantum age identity
+    (ML-KEM-768 + X25519) to it, mode 0600, and prints its public key.
+
+    With an existing key file: puts a new identity first, before the old
+    ones. The first identity seals; all of them open. Key rotation:
+        1. securetextd keygen --out /etc/securetextd/key.txt
+        2. restart securetextd (it seals to the new identity from then on)
+        3. securetextd rekey --config FILE (re-wraps every file key)
+        4. remove the old identities from the key file.
+
+OPTIONS
+    --out FILE   The key file to create, or to add an identity to.
+    --x25519     A classic X25519 identity instead of a post-quantum one.
+`,
+	"user": `NAME
+    securetextd user - manage sender accounts (SMTP AUTH)
+
+SYNOPSIS
+    securetextd user add|passwd ADDRESS [--config FILE] [--password-stdin]
+    securetextd user remove ADDRESS [--config FILE]
+    securetextd user list [--config FILE]
+
+DESCRIPTION
+    add makes an account that may submit mail as ADDRESS after SMTP AUTH;
+    passwd sets a new password; remove deletes the account (its API keys
+    with it; its messages stay); list shows the accounts. The password is
+    asked twice on the terminal, or read from the first line of standard
+    input with --password-stdin. At least 10 characters.
+`,
+	"apikey": `NAME
+    securetextd apikey - manage the REST API's keys
+
+SYNOPSIS
+    securetextd apikey create --sender ADDRESS [--name NOTE] [--config FILE]
+    securetextd apikey list [--sender ADDRESS] [--config FILE]
+    securetextd apikey revoke ID [--config FILE]
+    securetextd apikey revoke --sender ADDRESS [--config FILE]
+
+DESCRIPTION
+    An API key lets software send as one sender account through
+    POST /api/v1/messages, and read the state of that account's messages.
+    create prints the key ("stx_" and 43 characters) once: the store keeps
+    only its SHA-256 and its first 12 characters, which list shows. revoke
+    refuses the next request made with the key (or with every key of the
+    sender). The daemon need not be restarted.
+
+EXAMPLES
+    securetextd apikey create --sender dr.jones@clinic.example --name "EHR"
+`,
+	"backup": `NAME
+    securetextd backup - copy the database while the gateway runs
+
+SYNOPSIS
+    securetextd backup --out FILE [--config FILE]
+
+DESCRIPTION
+    Copies store.path to FILE through SQLite's online backup API: one
+    consistent snapshot, taken under a read transaction that does not stop
+    the gateway from accepting mail. The copy is checked with PRAGMA
+    integrity_check before it is renamed into place, mode 0600. FILE must
+    not exist.
+
+    Content stays sealed in the copy: restoring it needs the key file,
+    which must be backed up too, and kept apart from the database copies.
+
+EXAMPLES
+    securetextd backup --config /etc/securetextd/securetextd.toml \
+        --out /var/backups/securetextd-$(date +%F).db
+`,
+	"rekey": `NAME
+    securetextd rekey - re-wrap every stored file key to the newest identity
+
+SYNOPSIS
+    securetextd rekey [--config FILE]
+
+DESCRIPTION
+    Every message part, manifest, outbox payload and recovery address is
+    an age file sealed with its own file key. rekey opens each file key
+    with any identity of the key file and wraps it again to the first
+    (newest) one, in a new age header; the content is not decrypted or
+    re-encrypted. The old header's bytes are zeroed.
+
+    It runs beside the gateway, one short transaction at a time, in
+    bounded memory. Interrupted (a crash, ^C), it is resumed by running it
+    again: what already opens with the newest identity is skipped.
+
+    Run it after "securetextd keygen" on the key file and a restart of the
+    gateway; then the older identities can be removed from the key file.
+`,
+	"doctor": `NAME
+    securetextd doctor - check an installation
+
+SYNOPSIS
+    securetextd doctor [--config FILE]
+
+DESCRIPTION
+    Checks, one line each, "ok", "warn" or "FAIL" and what to do: the
+    configuration; the key file (mode 0600, readable identities); the
+    database (schema version, mode); whether /metrics is exposed on a
+    public portal listener; the TLS certificate's expiry; the DNS records
+    the relay's policy needs (SPF, DMARC) for each sender domain; the mail
+    relay (connect, EHLO, STARTTLS); and the Vonage credentials (a balance
+    request, which sends nothing).
+
+EXIT STATUS
+    0 when no check failed, 1 otherwise.
+`,
+	"version": `NAME
+    securetextd version - print the version
+
+SYNOPSIS
+    securetextd version
+`,
+}
+
+// manualsOf describes the commands another part of the program owns by
+// their usage lines, until they have manuals of their own.
+func manualFor(cmd string) string {
+	if m, ok := manuals[cmd]; ok {
+		return m
+	}
+	if m, ok := lifecycleManuals[cmd]; ok { // lifecycle.go
+		return m
+	}
+	var lines []string
+	for l := range strings.SplitSeq(usage, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "securetextd "+cmd+" ") || strings.TrimSpace(l) == "securetextd "+cmd {
+			lines = append(lines, "    "+strings.TrimSpace(l))
+		}
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("NAME\n    securetextd %s\n\nSYNOPSIS\n%s\n", cmd, strings.Join(lines, "\n"))
+}
+
+// runHelp prints a manual when args ask for one: "help COMMAND", or a
+// command with -h or --help. It reports whether it handled args.
+func runHelp(args []string, stdout io.Writer) (bool, error) {
+	cmd := args[0]
+	switch {
+	case cmd == "help" && len(args) > 1:
+		cmd = args[1]
+	case cmd == "help":
+		return false, nil
+	case !slices.ContainsFunc(args[1:], func(a string) bool { return a == "-h" || a == "--help" || a == "-help" }):
+		return false, nil
+	}
+	m := manualFor(cmd)
+	if m == "" {
+		return true, errUsage{fmt.Sprintf("no manual for %q", cmd)}
+	}
+	fmt.Fprint(stdout, m)
+	return true, nil
+}

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/notify"
+	"github.com/securetextd/securetextd/ops"
+	"github.com/securetextd/securetextd/portal"
+)
+
+// opsState is what the running gateway has for operators and integrators:
+// the metrics, the health checks, the REST API beside the portal, the
+// optional ops listener, and what a configuration reload swaps.
+type opsState struct {
+	m       *Main
+	metrics *ops.Metrics
+	health  *ops.Health
+
+	api    *portal.API
+	portal atomic.Pointer[portal.Server]
+	texts  notify.LiveText
+	cert   atomic.Pointer[tls.Certificate]
+
+	listener net.Listener // [ops] listen, or nil
+	server   *http.Server
+
+	closing atomic.Bool
+	mu      sync.Mutex
+	workers map[string]bool // outbox workers running
+}
+
+// newOps makes the metrics registry (one per Main: no global state) and
+// the readiness checks.
+func (m *Main) newOps() *opsState {
+	o := &opsState{m: m, workers: make(map[string]bool)}
+	o.metrics = ops.New(prometheus.NewRegistry(), m.db)
+	o.health = &ops.Health{Checks: []ops.Check{
+		{Name: "shutdown", Func: func(context.Context) error {
+			if o.closing.Load() {
+				return errors.New("shutting down")
+			}
+			return nil
+		}},
+		{Name: "database writable", Func: func(ctx context.Context) error { return m.db.ProbeWrite(ctx) }},
+		{Name: "key loaded", Func: func(context.Context) error { return m.db.CheckKeys() }},
+		{Name: "outbox workers running", Func: func(context.Context) error {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			var stopped []string
+			for _, name := range []string{"texts", "mail"} {
+				if !o.workers[name] {
+					stopped = append(stopped, name)
+				}
+			}
+			if len(stopped) > 0 {
+				return fmt.Errorf("not running: %s", strings.Join(stopped, ", "))
+			}
+			return nil
+		}},
+	}}
+	return o
+}
+
+// running wraps an outbox worker's Run so that readiness knows it runs.
+func (o *opsState) running(name string, run func() error) func() error {
+	return func() error {
+		o.mu.Lock()
+		o.workers[name] = true
+		o.mu.Unlock()
+		defer func() {
+			o.mu.Lock()
+			o.workers[name] = false
+			o.mu.Unlock()
+		}()
+		return run()
+	}
+}
+
+// tlsConfig serves cert, or the one a reload put in its place.
+func (o *opsState) tlsConfig(cert tls.Certificate) *tls.Config {
+	o.cert.Store(&cert)
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return o.cert.Load(), nil
+		},
+	}
+}
+
+// apiConfig is the API's part of cfg.
+func (o *opsState) apiConfig(cfg Config, phones securetextd.PhoneRules, host string) portal.APIConfig {
+	return portal.APIConfig{
+		ParsePhone:    phones.Parse,
+		MaxJSONBytes:  cfg.API.MaxJSONBytes,
+		MaxBodyBytes:  cfg.API.MaxBodyBytes,
+		MaxRecipients: 50, // smtp's MaxRecipients
+		Rate:          cfg.API.Rate,
+		Burst:         cfg.API.Burst,
+		Secure:        strings.HasPrefix(cfg.Portal.PublicURL, "https://"),
+		MessageIDHost: host,
+		Metrics:       o.metrics,
+	}
+}
+
+// handler is what the portal listener serves: the REST API under
+// /api/v1, which is routed around the portal's cookies and cross-origin
+// check (an API request carries a Bearer key, never a cookie, so there is
+// nothing to forge, and a server-to-server POST has no Origin to check);
+// /metrics, /healthz and /readyz when [ops] listen is empty; and the
+// portal (swapped by a reload) for everything else. Every request's
+// latency is measured by route pattern.
+func (o *opsState) handler(ps *portal.Server, phones securetextd.PhoneRules, host string) (http.Handler, error) {
+	api, err := portal.NewAPI(o.apiConfig(o.m.Config, phones, host), o.m.db, o.m.Logger)
+	if err != nil {
+		return nil, err
+	}
+	o.api = api
+	o.portal.Store(ps)
+	onPortal := o.m.Config.Ops.Listen == ""
+	route := func(r *http.Request) (http.Handler, func(*http.Request) string) {
+		switch p := r.URL.Path; {
+		case p == "/api/v1" || strings.HasPrefix(p, "/api/v1/"):
+			return api, api.Pattern
+		case onPortal && (p == "/metrics" || p == "/healthz" || p == "/readyz"):
+			return o.opsMux(), func(*http.Request) string { return "GET " + p }
+		}
+		ps := o.portal.Load()
+		return ps, ps.Pattern
+	}
+	return o.metrics.Instrument(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h, _ := route(r)
+			h.ServeHTTP(w, r)
+		}),
+		func(r *http.Request) string { _, p := route(r); return p(r) },
+	), nil
+}
+
+// opsMux serves /metrics, /healthz and /readyz.
+func (o *opsState) opsMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", o.metrics.Handler())
+	mux.HandleFunc("GET /healthz", o.health.Healthz)
+	mux.HandleFunc("GET /readyz", o.health.Readyz)
+	return mux
+}
+
+// listen binds [ops] listen, if set, so that a bad address fails at start.
+func (o *opsState) listen() error {
+	if o.m.Config.Ops.Listen == "" {
+		return nil
+	}
+	l, err := net.Listen("tcp", o.m.Config.Ops.Listen)
+	if err != nil {
+		return fmt.Errorf("ops.listen: %w", err)
+	}
+	o.listener = l
+	o.m.OpsAddr = l.Addr().String()
+	return nil
+}
+
+// serve serves the ops listener, if there is one.
+func (o *opsState) serve() {
+	if o.listener == nil {
+		return
+	}
+	mux := o.opsMux()
+	o.server = portal.NewHTTPServer(o.metrics.Instrument(mux, func(r *http.Request) string {
+		_, p := mux.Handler(r)
+		return p
+	}), o.m.Logger)
+	l := o.listener
+	o.m.goServe("ops", func() error {
+		if err := o.server.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+}
+
+// close stops the ops listener. Readiness has failed since shutdown began.
+func (o *opsState) close(ctx context.Context) {
+	if o.server != nil {
+		if err := o.server.Shutdown(ctx); err != nil {
+			o.server.Close()
+		}
+		o.server = nil
+	} else if o.listener != nil {
+		o.listener.Close()
+	}
+	o.listener = nil
+}

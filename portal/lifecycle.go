@@ -1,0 +1,146 @@
+package portal
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/securetextd/securetextd"
+)
+
+// Lifecycle is what the portal needs of the store to run the information
+// lifecycle: access that ends (expiry, revocation), read receipts, the
+// audit trail and delivery reports. *store.DB implements it. When the
+// Store given to New implements it too, the portal enforces it on every
+// request; a Store without it (a test's fake) serves conversations as they
+// are.
+type Lifecycle interface {
+	// ConversationAccess returns nil when a conversation is open, or an
+	// EEXPIRED or EREVOKED error when access to it has ended.
+	ConversationAccess(ctx context.Context, id int64) error
+	// Audit appends an event to the audit trail; an empty Client or
+	// UserAgent is taken from the request's securetextd.Origin.
+	Audit(ctx context.Context, ev securetextd.AuditEvent) error
+	// MarkViewed records that the recipient was shown messages of a
+	// conversation, and queues the read receipts of first views.
+	MarkViewed(ctx context.Context, conversationID int64, messageIDs []int64) error
+	// RevocationByToken returns the conversation a revocation token
+	// withdraws, changing nothing: ENOTFOUND for an unknown token,
+	// EREVOKED (with the conversation) when withdrawn already.
+	RevocationByToken(ctx context.Context, token string) (*securetextd.Conversation, error)
+	// RevokeByToken withdraws it, at once.
+	RevokeByToken(ctx context.Context, token string) (*securetextd.Conversation, error)
+	// RecordDelivery records an SMS provider's delivery report:
+	// ENOTFOUND when the text is unknown.
+	RecordDelivery(ctx context.Context, r securetextd.DeliveryReport) error
+}
+
+// maxUserAgent bounds the user agent kept in the audit trail.
+const maxUserAgent = 256
+
+// origin puts the request's securetextd.Origin (client address, user
+// agent) in its context, for the audit rows that the store writes while
+// serving it.
+func (s *Server) origin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ua := r.UserAgent()
+		if len(ua) > maxUserAgent {
+			ua = ua[:maxUserAgent]
+		}
+		o := securetextd.Origin{Client: clientAddr(r), UserAgent: ua}
+		next.ServeHTTP(w, r.WithContext(securetextd.WithOrigin(r.Context(), o)))
+	})
+}
+
+// clientAddr is the client's IP address as the audit trail keeps it: the
+// whole address (clientKey, for rate limits, groups IPv6 by /64).
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a.Unmap().String()
+	}
+	return host
+}
+
+// checkAccess returns nil when conv is open, or the EEXPIRED or EREVOKED
+// error for fail to show.
+func (s *Server) checkAccess(r *http.Request, conv *securetextd.Conversation) error {
+	if s.life == nil {
+		return nil
+	}
+	return s.life.ConversationAccess(r.Context(), conv.ID)
+}
+
+// auditPerMinute bounds the rows of one event about one conversation that
+// one client address can add in a minute with requests that show no
+// content (a link fetched in a loop, a login form posted while locked):
+// past it they are logged, not recorded, so that whoever holds a link
+// cannot fill the disk. Events that show content are always recorded.
+const auditPerMinute = 30
+
+// audit records an event about conv (nil: none) done by its recipient.
+// The event's failure is logged and does not stop the request: it is for
+// events that show no content (a link opened, a login). Events that show
+// content are recorded before it is shown, and their failure fails the
+// request (auditOrFail).
+func (s *Server) audit(r *http.Request, event string, conv *securetextd.Conversation, detail string) {
+	key := event + " " + clientKey(r)
+	if conv != nil {
+		key += " " + strconv.FormatInt(conv.ID, 10)
+	}
+	if !s.auditFlood.allow(time.Now(), key) {
+		s.logger.Warn("audit: too many events, not recorded", "event", event, "addr", clientKey(r))
+		return
+	}
+	if err := s.auditOrFail(r, event, conv, 0, detail); err != nil {
+		s.logger.Error("audit", "event", event, "err", err)
+	}
+}
+
+// auditOrFail records an event about conv and message (0: none), done by
+// conv's recipient, and returns the store's error.
+func (s *Server) auditOrFail(r *http.Request, event string, conv *securetextd.Conversation, message int64, detail string) error {
+	if s.life == nil {
+		return nil
+	}
+	ev := securetextd.AuditEvent{Event: event, MessageID: message, Detail: detail}
+	if conv != nil {
+		ev.Actor, ev.ConversationID = string(conv.Phone), conv.ID
+	}
+	return s.life.Audit(r.Context(), ev)
+}
+
+// markViewed records that the page shows msgs of conv: the audit event,
+// and the first view of each message from the sender, which sends its read
+// receipt.
+func (s *Server) markViewed(r *http.Request, conv *securetextd.Conversation, msgs []*securetextd.Message) error {
+	if s.life == nil {
+		return nil
+	}
+	var ids []int64
+	for _, m := range msgs {
+		if m.Direction == securetextd.Inbound {
+			ids = append(ids, m.ID)
+		}
+	}
+	return s.life.MarkViewed(r.Context(), conv.ID, ids)
+}
+
+// renderEnded answers a request for a conversation whose access has ended,
+// in plain words, with 410 Gone: expired (the sender may write again) or
+// withdrawn by the sender. Neither says anything about the content.
+func (s *Server) renderEnded(w http.ResponseWriter, r *http.Request, err error) {
+	p := &messagePage{layout: layout{Title: "Expired"}, Heading: "This conversation has expired",
+		Text: "This conversation has expired. Ask the sender to write again."}
+	if securetextd.ErrorCode(err) == securetextd.EREVOKED {
+		p = &messagePage{layout: layout{Title: "Withdrawn"}, Heading: "This message was withdrawn",
+			Text: "This conversation was withdrawn by the sender. If you were expecting a message, ask the sender to write again."}
+	}
+	s.render(w, http.StatusGone, "message.html", p)
+}

@@ -1,0 +1,59 @@
+package portal
+
+import (
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Reconfigure returns a new Server with s's configuration as update
+// changes it, which keeps s's login and reset limiters (with the new
+// limits), so that a configuration reload (SIGHUP) changes the brand,
+// timeouts and limits without lifting a lockout. The caller swaps the new
+// Server in for s; requests under way finish on s. logger is the one given
+// to New.
+func (s *Server) Reconfigure(update func(*Config), logger *slog.Logger) (*Server, error) {
+	cfg := s.cfg
+	update(&cfg)
+	n, err := New(cfg, s.store, logger)
+	if err != nil {
+		return nil, err
+	}
+	s.logins.setLimits(n.cfg.LockoutFailures, n.cfg.LockoutWindow)
+	s.resets.setLimits(n.cfg.LockoutFailures, n.cfg.LockoutWindow)
+	n.logins, n.resets = s.logins, s.resets
+	return n, nil
+}
+
+// setLimits changes how many strikes within which window lock a key.
+func (l *limiter) setLimits(max int, window time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.max, l.window = max, window
+}
+
+// Pattern returns the pattern of the route that serves r ("GET
+// /m/{token}"), or "" when none does: the label of a request's latency,
+// which never holds the tokens its path may.
+func (s *Server) Pattern(r *http.Request) string {
+	s.lookupOnce.Do(func() {
+		s.lookup = http.NewServeMux()
+		s.routes(s.lookup)
+	})
+	_, p := s.lookup.Handler(r)
+	return p
+}
+
+// Pattern returns the pattern of the API route that serves r, or "".
+func (a *API) Pattern(r *http.Request) string {
+	_, p := a.mux.Handler(r)
+	return p
+}
+
+// routeLookup is a mux with the portal's routes, only ever asked which
+// pattern a request matches.
+type routeLookup struct {
+	lookupOnce sync.Once
+	lookup     *http.ServeMux
+}

@@ -1,0 +1,428 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"filippo.io/age"
+)
+
+// Key rotation. Every sealed thing in the store is an age file: a header
+// that wraps the file's random file key to the deployment's identity, then
+// the content encrypted with that file key. Rotating the key only needs a
+// new header: unwrap the file key with any identity of the key file, wrap
+// it to the first (newest) one. The content is never decrypted or
+// re-encrypted.
+//
+// age v1.3.2 gives most of that through its public API: ExtractHeader
+// detaches a header, DecryptHeader unwraps the file key, and a Recipient's
+// Wrap makes the new recipient stanza. What it does not offer is writing a
+// header for a file key of one's own choosing (its header writer is in an
+// internal package). newHeader writes it as the age specification
+// (C2SP age, "age-encryption.org/v1") lays it out: the intro line, each
+// stanza, and the footer with an HMAC-SHA-256 of the header under
+// HKDF-SHA-256(file key, "header"). Every header it makes is checked with
+// age's own DecryptHeader, under the new identity alone, before it is
+// stored: a mistake here fails the rekey, it cannot lose a file.
+//
+// A blob (the chunk rows of one message part) keeps a rekeyed header in
+// blobs.header and, in payload_start, where its content starts in the
+// chunks; the old header's bytes in the first chunk are zeroed, so that
+// the old key opens nothing once the rows are rewritten. The content's
+// offsets in the chunks never move, so a download in progress while its
+// blob is rekeyed carries on. Small sealed values (manifests, outbox
+// payloads, recovery addresses, and any BLOB column holding an age file,
+// whatever table a later migration adds) get the new header in place of
+// the old.
+//
+// Each blob, and each batch of values, is its own short transaction, and
+// what is already sealed to the newest identity is skipped: a rekey can
+// run beside the gateway, and one cut short by a crash is resumed by
+// running it again.
+
+// ageIntro starts every age file.
+const ageIntro = "age-encryption.org/v1\n"
+
+// RekeyStats counts what a rekey did.
+type RekeyStats struct {
+	Blobs   int // message parts re-wrapped
+	Values  int // small sealed values re-wrapped
+	Current int // already sealed to the newest identity
+}
+
+// rekeyBatch is how many small values one transaction re-wraps.
+const rekeyBatch = 100
+
+// Rekey re-wraps the file key of everything sealed in the store to the
+// keyring's first identity, the newest one. After it has run to the end,
+// with the gateway already sealing to that identity (restarted after the
+// key file changed), the older identities can be removed from the key
+// file. progress, if not nil, is called after each blob or batch.
+//
+// Memory stays bounded: one blob's first chunk, or one batch of small
+// values, at a time.
+func (db *DB) Rekey(ctx context.Context, progress func(RekeyStats)) (RekeyStats, error) {
+	var st RekeyStats
+	report := func() {
+		if progress != nil {
+			progress(st)
+		}
+	}
+	var last int64
+	for {
+		var ids []int64
+		err := db.view(ctx, func(tx *sql.Tx) error {
+			rows, err := tx.QueryContext(ctx,
+				`SELECT id FROM blobs WHERE state = 'committed' AND id > ? ORDER BY id LIMIT ?`, last, rekeyBatch)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id int64
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				ids = append(ids, id)
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return st, fmt.Errorf("store: rekey: %w", err)
+		}
+		if len(ids) == 0 {
+			break
+		}
+		for _, id := range ids {
+			if err := ctx.Err(); err != nil {
+				return st, err
+			}
+			done, err := db.rekeyBlob(ctx, id)
+			if err != nil {
+				return st, fmt.Errorf("store: rekey blob %d: %w", id, err)
+			}
+			if done {
+				st.Blobs++
+			} else {
+				st.Current++
+			}
+			last = id
+			report()
+		}
+	}
+
+	cols, err := db.sealedColumns(ctx)
+	if err != nil {
+		return st, fmt.Errorf("store: rekey: %w", err)
+	}
+	for _, c := range cols {
+		if err := db.rekeyColumn(ctx, c, &st, report); err != nil {
+			return st, fmt.Errorf("store: rekey %s.%s: %w", c.table, c.column, err)
+		}
+	}
+	return st, nil
+}
+
+// rewrap returns header re-made for the keyring's first identity, or nil
+// when header already opens with it.
+func (k *Keyring) rewrap(header []byte) ([]byte, error) {
+	if _, err := age.DecryptHeader(header, k.identities[0]); err == nil {
+		return nil, nil
+	}
+	fileKey, err := age.DecryptHeader(header, k.identities...)
+	if err != nil {
+		return nil, fmt.Errorf("no identity of the key file opens it: %w", err)
+	}
+	h, err := newHeader(fileKey, k.recipient)
+	if err != nil {
+		return nil, err
+	}
+	got, err := age.DecryptHeader(h, k.identities[0])
+	if err != nil || !bytes.Equal(got, fileKey) {
+		return nil, fmt.Errorf("the new header does not open with the new identity: %v", err)
+	}
+	return h, nil
+}
+
+// newHeader writes an age v1 header that wraps fileKey to r.
+func newHeader(fileKey []byte, r age.Recipient) ([]byte, error) {
+	stanzas, err := r.Wrap(fileKey)
+	if err != nil {
+		return nil, fmt.Errorf("wrap file key: %w", err)
+	}
+	b64 := base64.RawStdEncoding
+	var h bytes.Buffer
+	h.WriteString(ageIntro)
+	for _, s := range stanzas {
+		h.WriteString("-> " + s.Type)
+		for _, a := range s.Args {
+			h.WriteString(" " + a)
+		}
+		h.WriteString("\n")
+		// The body in lines of 64 columns; the last line is shorter, and
+		// so is empty when the body fills its lines exactly.
+		body := b64.EncodeToString(s.Body)
+		for len(body) >= 64 {
+			h.WriteString(body[:64] + "\n")
+			body = body[64:]
+		}
+		h.WriteString(body + "\n")
+	}
+	h.WriteString("---")
+	macKey, err := hkdf.Key(sha256.New, fileKey, nil, "header", 32)
+	if err != nil {
+		return nil, err
+	}
+	mac := hmac.New(sha256.New, macKey)
+	mac.Write(h.Bytes())
+	h.WriteString(" " + b64.EncodeToString(mac.Sum(nil)) + "\n")
+	return h.Bytes(), nil
+}
+
+// rekeyBlob re-wraps one blob's header. It reports false when the blob was
+// sealed to the newest identity already.
+func (db *DB) rekeyBlob(ctx context.Context, id int64) (bool, error) {
+	r := &chunkReader{ctx: ctx, db: db.read, blob: id}
+	err := db.read.QueryRowContext(ctx,
+		`SELECT chunk_size, size, header, payload_start FROM blobs WHERE id = ?`, id).
+		Scan(&r.chunkSize, &r.size, &r.header, &r.start)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil // deleted meanwhile
+	}
+	if err != nil {
+		return false, err
+	}
+	oldHeader, oldStart := r.header, r.start
+	inChunks := oldHeader == nil
+	if inChunks {
+		// Never rekeyed: the header is at the start of the first chunk.
+		r.header = nil
+		if oldHeader, err = age.ExtractHeader(io.NewSectionReader(r, 0, r.size)); err != nil {
+			return false, err
+		}
+		first := make([]byte, len(oldHeader))
+		if _, err := r.ReadAt(first, 0); err != nil || !bytes.Equal(first, oldHeader) {
+			return false, fmt.Errorf("its header is not in canonical form (%v)", err)
+		}
+	}
+	h, err := db.keys.rewrap(oldHeader)
+	if err != nil || h == nil {
+		return false, err
+	}
+	err = db.update(ctx, func(tx *sql.Tx) error {
+		// Only if nobody rekeyed or deleted it meanwhile.
+		var header []byte
+		var start int64
+		err := tx.QueryRowContext(ctx,
+			`SELECT header, payload_start FROM blobs WHERE id = ?`, id).Scan(&header, &start)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if (header == nil) != inChunks || start != oldStart || (!inChunks && !bytes.Equal(header, oldHeader)) {
+			return errors.New("changed while it was being rekeyed; run rekey again")
+		}
+		newStart := oldStart
+		if inChunks {
+			n := len(oldHeader)
+			newStart = int64(n)
+			var first []byte
+			if err := tx.QueryRowContext(ctx,
+				`SELECT data FROM chunks WHERE blob_id = ? AND seq = 0`, id).Scan(&first); err != nil {
+				return fmt.Errorf("first chunk: %w", err)
+			}
+			if len(first) < n || !bytes.Equal(first[:n], oldHeader) {
+				return errors.New("its first chunk changed while it was being rekeyed; run rekey again")
+			}
+			clear(first[:n])
+			if _, err := tx.ExecContext(ctx,
+				`UPDATE chunks SET data = ? WHERE blob_id = ? AND seq = 0`, first, id); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx,
+			`UPDATE blobs SET header = ?, payload_start = ? WHERE id = ?`, h, newStart, id)
+		return err
+	})
+	return err == nil, err
+}
+
+// sealedColumn is a BLOB column that may hold age files, and how its
+// table's rows are named.
+type sealedColumn struct {
+	table, column string
+	key           []string // "rowid", or the primary key's columns
+}
+
+// sealedColumns lists every BLOB column of every table but the blobs'
+// own, which rekeyBlob handles: wherever a migration put sealed values.
+func (db *DB) sealedColumns(ctx context.Context) ([]sealedColumn, error) {
+	var cols []sealedColumn
+	err := db.view(ctx, func(tx *sql.Tx) error {
+		var tables []string
+		rows, err := tx.QueryContext(ctx,
+			`SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT IN ('blobs', 'chunks') ORDER BY name`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var t string
+			if err := rows.Scan(&t); err != nil {
+				rows.Close()
+				return err
+			}
+			tables = append(tables, t)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, t := range tables {
+			var blobCols, pk []string
+			pkPos := map[string]int{}
+			rows, err := tx.QueryContext(ctx, `SELECT name, type, pk FROM pragma_table_info(?)`, t)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var name, typ string
+				var pos int
+				if err := rows.Scan(&name, &typ, &pos); err != nil {
+					rows.Close()
+					return err
+				}
+				if strings.EqualFold(typ, "BLOB") {
+					blobCols = append(blobCols, name)
+				}
+				if pos > 0 {
+					pk = append(pk, name)
+					pkPos[name] = pos
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if len(blobCols) == 0 {
+				continue
+			}
+			key := []string{"rowid"}
+			if _, err := tx.ExecContext(ctx, `SELECT rowid FROM "`+t+`" LIMIT 0`); err != nil {
+				// WITHOUT ROWID: the primary key, in its order.
+				key = make([]string, len(pk))
+				for _, c := range pk {
+					key[pkPos[c]-1] = c
+				}
+			}
+			for _, c := range blobCols {
+				cols = append(cols, sealedColumn{table: t, column: c, key: key})
+			}
+		}
+		return nil
+	})
+	return cols, err
+}
+
+// rekeyColumn re-wraps every age file in one column, a batch of rows per
+// transaction, in the order of the table's key.
+func (db *DB) rekeyColumn(ctx context.Context, c sealedColumn, st *RekeyStats, report func()) error {
+	quoted := make([]string, len(c.key))
+	marks := make([]string, len(c.key))
+	for i, k := range c.key {
+		quoted[i], marks[i] = `"`+k+`"`, "?"
+	}
+	keyList := strings.Join(quoted, ", ")
+	col := `"` + c.column + `"`
+	query := fmt.Sprintf(`SELECT %s, %s FROM "%s" WHERE (%s) > (%s) AND substr(%s, 1, %d) = CAST(? AS BLOB) ORDER BY %s LIMIT %d`,
+		keyList, col, c.table, keyList, strings.Join(marks, ", "), col, len(ageIntro), keyList, rekeyBatch)
+	update := fmt.Sprintf(`UPDATE "%s" SET %s = ? WHERE (%s) = (%s) AND %s = ?`,
+		c.table, col, keyList, strings.Join(marks, ", "), col)
+
+	type change struct {
+		key      []any
+		old, new []byte
+	}
+	first := fmt.Sprintf(`SELECT %s, %s FROM "%s" WHERE substr(%s, 1, %d) = CAST(? AS BLOB) ORDER BY %s LIMIT %d`,
+		keyList, col, c.table, col, len(ageIntro), keyList, rekeyBatch)
+	var after []any // nil: from the first row
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var changes []change
+		var scanned int
+		err := db.view(ctx, func(tx *sql.Tx) error {
+			q := query
+			if after == nil {
+				q = first
+			}
+			rows, err := tx.QueryContext(ctx, q, append(append([]any{}, after...), ageIntro)...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				key := make([]any, len(c.key))
+				ptrs := make([]any, len(c.key)+1)
+				for i := range key {
+					ptrs[i] = &key[i]
+				}
+				var value []byte
+				ptrs[len(key)] = &value
+				if err := rows.Scan(ptrs...); err != nil {
+					return err
+				}
+				scanned++
+				after = key
+				header, err := age.ExtractHeader(bytes.NewReader(value))
+				if err != nil || !bytes.HasPrefix(value, header) {
+					return fmt.Errorf("a value is not a canonical age file (%v)", err)
+				}
+				h, err := db.keys.rewrap(header)
+				if err != nil {
+					return err
+				}
+				if h == nil {
+					st.Current++
+					continue
+				}
+				changes = append(changes, change{key: key, old: value, new: append(h, value[len(header):]...)})
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return err
+		}
+		if scanned == 0 {
+			return nil
+		}
+		if len(changes) > 0 {
+			err := db.update(ctx, func(tx *sql.Tx) error {
+				for _, ch := range changes {
+					// Unchanged rows only: a value rewritten meanwhile
+					// was sealed anew, to the newest identity.
+					if _, err := tx.ExecContext(ctx, update, append(append([]any{ch.new}, ch.key...), ch.old)...); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			st.Values += len(changes)
+		}
+		report()
+	}
+}
