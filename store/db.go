@@ -89,6 +89,12 @@ type DB struct {
 	// outbox jobs: see Wake.
 	wakeMu sync.Mutex
 	wake   chan struct{}
+	// group joins concurrent message commits into one transaction.
+	group committer
+	// data seals small values (envelope.go); fileKeys caches the file
+	// keys of age files already opened.
+	data     *dataKeys
+	fileKeys fileKeys
 	// hashing bounds concurrent argon2id computations: each takes 7 MiB,
 	// and a burst of logins must not take the machine's memory.
 	hashing chan struct{}
@@ -133,6 +139,10 @@ func Open(path string, keys *Keyring) (*DB, error) {
 	db.write.SetConnMaxIdleTime(0)
 	db.write.SetConnMaxLifetime(0)
 	if err := db.migrate(context.Background()); err != nil {
+		db.write.Close()
+		return nil, err
+	}
+	if err := db.loadDataKeys(context.Background()); err != nil {
 		db.write.Close()
 		return nil, err
 	}

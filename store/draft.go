@@ -386,13 +386,13 @@ func (d *Draft) commit(ctx context.Context, op string, m *securetextd.Message, l
 	if err != nil {
 		return fmt.Errorf("store: %s: %w", op, err)
 	}
-	sealedManifest, err := d.db.keys.seal(plain)
+	sealedManifest, err := d.db.seal(plain)
 	if err != nil {
 		return fmt.Errorf("store: %s: seal manifest: %w", op, err)
 	}
 
 	var id int64
-	err = d.db.update(ctx, func(tx *sql.Tx) error {
+	err = d.db.updateGrouped(ctx, func(tx *sql.Tx) error {
 		// The parts' blobs: commit those written out as pending, create
 		// the others, then write the chunks still queued.
 		blobs := make([]int64, len(d.parts))

@@ -73,7 +73,7 @@ func jobsOf(t *testing.T, db *DB, kind string) []*securetextd.Job {
 	for _, id := range ids {
 		var sealed []byte
 		db.read.QueryRow(`SELECT payload FROM jobs WHERE id = ?`, id).Scan(&sealed)
-		plain, err := db.keys.open(sealed)
+		plain, err := db.open(sealed)
 		if err != nil {
 			t.Fatal(err)
 		}

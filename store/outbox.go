@@ -32,7 +32,7 @@ const (
 
 // addJob inserts a pending job, due now, with payload sealed.
 func (db *DB) addJob(ctx context.Context, tx *sql.Tx, kind string, payload []byte, now time.Time) error {
-	sealed, err := db.keys.seal(payload)
+	sealed, err := db.seal(payload)
 	if err != nil {
 		return fmt.Errorf("seal job payload: %w", err)
 	}
@@ -64,7 +64,7 @@ func (db *DB) NextJob(ctx context.Context, now time.Time, kinds ...string) (*sec
 	if err != nil {
 		return nil, fmt.Errorf("store: next job: %w", err)
 	}
-	if j.Payload, err = db.keys.open(sealed); err != nil {
+	if j.Payload, err = db.open(sealed); err != nil {
 		return nil, fmt.Errorf("store: next job: open job %d: %w", j.ID, err)
 	}
 	j.Created = fromNanos(created)

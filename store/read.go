@@ -242,7 +242,7 @@ func (db *DB) openManifest(m *securetextd.Message, sealed []byte) error {
 		m.Parts = m.Parts[:0]
 		return nil
 	}
-	plain, err := db.keys.open(sealed)
+	plain, err := db.open(sealed)
 	if err != nil {
 		return fmt.Errorf("open manifest: %w", err)
 	}
@@ -289,7 +289,11 @@ func (db *DB) OpenPart(ctx context.Context, messageID int64, index int) (io.Read
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: open part %d of message %d: %w", index, messageID, err)
 	}
-	plain, size, err := age.DecryptReaderAt(r, r.size, db.keys.identities...)
+	ids, err := db.identitiesFor(io.NewSectionReader(r, 0, r.size))
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: open part %d of message %d: %w", index, messageID, err)
+	}
+	plain, size, err := age.DecryptReaderAt(r, r.size, ids...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: open part %d of message %d: %w", index, messageID, err)
 	}

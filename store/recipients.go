@@ -52,7 +52,7 @@ func (db *DB) CreateRecipient(ctx context.Context, phone securetextd.Phone, pass
 		if err != nil {
 			return err
 		}
-		if sealed, err = db.keys.seal([]byte(address)); err != nil {
+		if sealed, err = db.seal([]byte(address)); err != nil {
 			return fmt.Errorf("store: create recipient: seal recovery address: %w", err)
 		}
 	}
@@ -159,7 +159,7 @@ func (db *DB) RequestPasswordReset(ctx context.Context, phone securetextd.Phone,
 		if err != nil {
 			return err
 		}
-		address, err := db.keys.open(sealed)
+		address, err := db.open(sealed)
 		if err != nil {
 			return fmt.Errorf("open recovery address: %w", err)
 		}

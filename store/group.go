@@ -1,0 +1,144 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"sync"
+)
+
+// Group commit. Every message is committed with synchronous=FULL, so each
+// commit costs one fsync of the WAL, and a single writer connection caps a
+// disk at about a thousand commits a second. When several SMTP sessions
+// commit at once, their transactions are joined into one: the first caller
+// becomes the leader and runs, in one SQLite transaction, every commit that
+// is waiting, each in its own SAVEPOINT so that one failing rolls back only
+// itself. One fsync then makes all of them durable, and each caller returns
+// (and its client gets its 250) only after that commit. A caller that
+// arrives while a batch runs waits; when the batch ends, the leader hands
+// the lead to the oldest waiting caller, which takes everyone waiting as
+// the next batch. No goroutine runs in the background.
+
+// maxGroup bounds how many commits share one transaction, so that no
+// caller waits behind an unbounded batch.
+const maxGroup = 64
+
+type groupReq struct {
+	ctx  context.Context
+	fn   func(tx *sql.Tx) error
+	done chan groupResult // buffered: one result, or the lead
+}
+
+type groupResult struct {
+	err  error
+	lead bool // take the lead: run the queue as the next batch
+}
+
+type committer struct {
+	mu      sync.Mutex
+	queue   []*groupReq
+	leading bool
+}
+
+// updateGrouped is update for commits that may share a transaction with
+// others: fn runs in a savepoint of a transaction that may hold other
+// callers' work, and the call returns once that transaction committed (or
+// fn or the commit failed).
+func (db *DB) updateGrouped(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	r := &groupReq{ctx: ctx, fn: fn, done: make(chan groupResult, 1)}
+	g := &db.group
+	g.mu.Lock()
+	g.queue = append(g.queue, r)
+	if g.leading {
+		g.mu.Unlock()
+		if res := <-r.done; !res.lead {
+			return res.err
+		}
+		g.mu.Lock()
+	}
+	g.leading = true
+	for {
+		n := min(len(g.queue), maxGroup)
+		batch := g.queue[:n:n]
+		g.queue = g.queue[n:]
+		g.mu.Unlock()
+
+		db.runGroup(batch)
+
+		g.mu.Lock()
+		mine := false
+		for _, b := range batch {
+			mine = mine || b == r
+		}
+		if len(g.queue) == 0 {
+			g.leading = false
+			g.mu.Unlock()
+			break
+		}
+		if mine {
+			// Hand the lead to the oldest waiting caller and go.
+			g.queue[0].done <- groupResult{lead: true}
+			g.mu.Unlock()
+			break
+		}
+		// More than maxGroup were waiting and ours is not done yet.
+	}
+	return (<-r.done).err
+}
+
+// runGroup commits batch in one transaction and tells each caller how its
+// part went.
+func (db *DB) runGroup(batch []*groupReq) {
+	errs := make([]error, len(batch))
+	// A context ended while waiting is that caller's own business; the
+	// transaction itself must not be cut short by one caller leaving.
+	tx, err := db.write.BeginTx(context.Background(), nil)
+	if err != nil {
+		for _, r := range batch {
+			r.done <- groupResult{err: err}
+		}
+		return
+	}
+	defer tx.Rollback()
+	single := len(batch) == 1
+	ok := 0
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		if single {
+			errs[i] = r.fn(tx)
+		} else {
+			errs[i] = inSavepoint(tx, r.fn)
+		}
+		if errs[i] == nil {
+			ok++
+		}
+	}
+	if ok > 0 {
+		err = tx.Commit()
+	}
+	for i, r := range batch {
+		if errs[i] == nil {
+			errs[i] = err
+		}
+		r.done <- groupResult{err: errs[i]}
+	}
+}
+
+// inSavepoint runs fn so that its failure undoes only what fn did.
+func inSavepoint(tx *sql.Tx, fn func(tx *sql.Tx) error) error {
+	if _, err := tx.Exec("SAVEPOINT one_commit"); err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		if _, rerr := tx.Exec("ROLLBACK TO one_commit"); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		tx.Exec("RELEASE one_commit")
+		return err
+	}
+	_, err := tx.Exec("RELEASE one_commit")
+	return err
+}
