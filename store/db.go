@@ -95,6 +95,8 @@ type DB struct {
 	// keys of age files already opened.
 	data     *dataKeys
 	fileKeys fileKeys
+	// auths remembers recent sender logins (authcache.go).
+	auths authCache
 	// hashing bounds concurrent argon2id computations: each takes 7 MiB,
 	// and a burst of logins must not take the machine's memory.
 	hashing chan struct{}

@@ -245,6 +245,10 @@ func (db *DB) AuthenticateSender(ctx context.Context, address, password string) 
 		return nil, fmt.Errorf("store: authenticate sender: %w", err)
 	}
 
+	now := db.Now()
+	if known && db.auths.hit(address, encoded, password, now) {
+		return &securetextd.Sender{Address: address, Created: fromNanos(created)}, nil
+	}
 	ok, err := db.verifyPassword(ctx, encoded, known, password)
 	if err != nil {
 		return nil, fmt.Errorf("store: authenticate sender %s: %w", address, err)
@@ -252,6 +256,7 @@ func (db *DB) AuthenticateSender(ctx context.Context, address, password string) 
 	if !ok {
 		return nil, securetextd.Errorf(securetextd.EUNAUTHORIZED, "Wrong address or password.")
 	}
+	db.auths.remember(address, encoded, password, now)
 	return &securetextd.Sender{Address: address, Created: fromNanos(created)}, nil
 }
 

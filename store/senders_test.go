@@ -3,6 +3,7 @@ package store
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/securetextd/securetextd"
 )
@@ -132,5 +133,49 @@ func TestPasswordHash(t *testing.T) {
 		if ok, err := CheckPassword(bad, "x"); ok || err == nil {
 			t.Errorf("CheckPassword(%q) = %v, %v; want an error", bad, ok, err)
 		}
+	}
+}
+
+// TestAuthCache: a second login with the same password skips the hash; a
+// wrong password, a changed password or an expired entry does not pass
+// through the cache.
+func TestAuthCache(t *testing.T) {
+	db := openTestDB(t)
+	ctx := t.Context()
+	now := time.Now()
+	db.Now = func() time.Time { return now }
+	if err := db.CreateSender(ctx, "dr@clinic.example", "first password 1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.AuthenticateSender(ctx, "dr@clinic.example", "first password 1"); err != nil {
+		t.Fatal(err)
+	}
+	var encoded string
+	db.read.QueryRow(`SELECT password FROM senders WHERE address = 'dr@clinic.example'`).Scan(&encoded)
+	if !db.auths.hit("dr@clinic.example", encoded, "first password 1", now) {
+		t.Fatal("a successful login was not remembered")
+	}
+	if _, err := db.AuthenticateSender(ctx, "dr@clinic.example", "wrong password 1"); err == nil {
+		t.Error("a wrong password passed")
+	}
+	if err := db.SetSenderPassword(ctx, "dr@clinic.example", "second password 2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.AuthenticateSender(ctx, "dr@clinic.example", "first password 1"); err == nil {
+		t.Error("the old password passed through the cache after a change")
+	}
+	if _, err := db.AuthenticateSender(ctx, "dr@clinic.example", "second password 2"); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(authCacheTTL + time.Second)
+	db.read.QueryRow(`SELECT password FROM senders WHERE address = 'dr@clinic.example'`).Scan(&encoded)
+	if db.auths.hit("dr@clinic.example", encoded, "second password 2", now) {
+		t.Error("an expired entry hit")
+	}
+	if err := db.DeleteSender(ctx, "dr@clinic.example"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.AuthenticateSender(ctx, "dr@clinic.example", "second password 2"); err == nil {
+		t.Error("a deleted account logged in through the cache")
 	}
 }

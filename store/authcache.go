@@ -1,0 +1,69 @@
+package store
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"sync"
+	"time"
+)
+
+// authCache spares a mail program that connects for every message (Outlook
+// does, with AUTH each time) an argon2id hash per connection: after a
+// successful login, it remembers, for a few minutes, an HMAC of the password
+// under a key made at random when the process started, next to the stored
+// hash it was checked against. A later login with the same password and the
+// same stored hash succeeds without hashing; a changed password (a new
+// stored hash), a wrong password or an expired entry goes the slow way.
+// Failures are never remembered, so guessing stays as slow as before. The
+// HMAC key never leaves memory; neither does the cache.
+type authCache struct {
+	ttl time.Duration
+	max int
+
+	once    sync.Once
+	key     []byte
+	mu      sync.Mutex
+	entries map[string]authEntry // by address
+}
+
+type authEntry struct {
+	mac     []byte
+	encoded string // the stored hash the password was checked against
+	expires time.Time
+}
+
+const (
+	authCacheTTL = 5 * time.Minute
+	authCacheMax = 10000
+)
+
+func (c *authCache) mac(password string) []byte {
+	c.once.Do(func() {
+		c.key = make([]byte, 32)
+		rand.Read(c.key)
+	})
+	h := hmac.New(sha256.New, c.key)
+	h.Write([]byte(password))
+	return h.Sum(nil)
+}
+
+// hit reports whether address logged in with password, checked against
+// encoded, within the last ttl.
+func (c *authCache) hit(address, encoded, password string, now time.Time) bool {
+	c.mu.Lock()
+	e, ok := c.entries[address]
+	c.mu.Unlock()
+	return ok && now.Before(e.expires) && e.encoded == encoded && hmac.Equal(e.mac, c.mac(password))
+}
+
+// remember records a successful login.
+func (c *authCache) remember(address, encoded, password string, now time.Time) {
+	mac := c.mac(password)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil || len(c.entries) >= authCacheMax {
+		c.entries = make(map[string]authEntry)
+	}
+	c.entries[address] = authEntry{mac: mac, encoded: encoded, expires: now.Add(authCacheTTL)}
+}
