@@ -5,11 +5,20 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/securetextd/securetextd.Version=$(VERSION)
 export CGO_ENABLED := 1
 
-.PHONY: all build run test test-deps lint bench fuzz clean
+.PHONY: all build run test test-deps lint bench soak fuzz clean
 
 # Fuzz targets, as package:Function; `make fuzz` runs each for FUZZTIME.
-FUZZ_TARGETS := .:FuzzPhoneRulesParse ./smtp:FuzzWalkMessage ./smtp:FuzzCRLFReader ./notify:FuzzTemplate
+FUZZ_TARGETS := .:FuzzPhoneRulesParse ./smtp:FuzzWalkMessage ./smtp:FuzzCRLFReader ./notify:FuzzTemplate \
+	./smtp:FuzzRelayFrom ./portal:FuzzReplyForm ./portal:FuzzSetupForm
 FUZZTIME ?= 20s
+# make test fuzzes each target too: 20 s in CI (CI=true), 3 s otherwise.
+ifeq ($(CI),true)
+TEST_FUZZTIME ?= 20s
+else
+TEST_FUZZTIME ?= 3s
+endif
+# make soak kills the daemon this many times (make test: 20).
+SOAK_KILLS ?= 300
 
 all: build
 
@@ -25,6 +34,7 @@ run: build
 test: test-deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 
 ## test-deps: check for (and, as root, install) the programs the tests use
 test-deps:
@@ -36,11 +46,13 @@ lint:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-## bench: run the benchmarks (figures go in BENCHMARKS.md)
+## bench: measure the gateway against smtp-sink, Postfix and Mailpit, and rewrite BENCHMARKS.md (as root, ~10 min)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./smtp ./store ./notify
-	$(GO) test -run '^$$' -bench IngestSmall -benchtime 3000x -count 5 ./cmd/securetextd
-	$(GO) test -run '^$$' -bench LargeMessage -benchtime 1x -count 3 ./cmd/securetextd
+	$(GO) run ./bench
+
+## soak: the crash test, long: SOAK_KILLS SIGKILLs of the daemon under load
+soak:
+	SECURETEXTD_SOAK_KILLS=$(SOAK_KILLS) $(GO) test -count=1 -timeout 60m -run '^TestCrashSafety$$' -v ./cmd/securetextd
 
 ## fuzz: run every fuzz target for FUZZTIME (default 20s); crashers land in testdata/fuzz
 fuzz:

@@ -133,7 +133,7 @@ func cleanFilename(name string) string {
 		}
 		return c
 	}, strings.ToValidUTF8(name, ""))
-	name = strings.TrimLeft(strings.TrimSpace(name), ".")
+	name = strings.TrimLeft(strings.TrimSpace(name), ". \t")
 	if r := []rune(name); len(r) > maxFilenameRunes {
 		ext := path.Ext(name)
 		if len([]rune(ext)) > 16 {

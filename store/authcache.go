@@ -18,9 +18,6 @@ import (
 // Failures are never remembered, so guessing stays as slow as before. The
 // HMAC key never leaves memory; neither does the cache.
 type authCache struct {
-	ttl time.Duration
-	max int
-
 	once    sync.Once
 	key     []byte
 	mu      sync.Mutex

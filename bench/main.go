@@ -1,0 +1,277 @@
+// Command bench measures securetextd against real mail servers on the same
+// machine, in the same run, and writes BENCHMARKS.md.
+//
+//	go run ./bench                  # everything, about 10 minutes on 2 cores
+//	go run ./bench -rounds 1 -dur 1s -out -   # a quick look, to stdout
+//
+// It builds the gateway, installs what it compares against when missing
+// (Debian's postfix, sasl2-bin and wrk with apt-get; Mailpit with go
+// install into bench/.tools, once), starts every server on loopback under
+// one work directory, and runs each measurement in rounds that interleave
+// the servers (A B C A B C …), because a shared machine is noisy: the
+// medians, and the ratios taken within one run, are what to compare.
+//
+// It must run as root: Postfix's master starts as root, apt-get installs,
+// and /proc/PID/clear_refs resets a process's peak memory between rounds.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// cleanups run at exit, last first: they stop the servers.
+var cleanups []func()
+
+func runCleanups() {
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		cleanups[i]()
+	}
+	cleanups = nil
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+	runCleanups()
+	os.Exit(1)
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+// options are the command line.
+type options struct {
+	rounds  int
+	dur     time.Duration
+	out     string
+	keep    bool
+	phases  map[string]bool
+	command string
+}
+
+func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "discard":
+			runDiscard(os.Args[2])
+			return
+		case "ceiling":
+			runCeiling(os.Args[2], os.Args[3])
+			return
+		}
+	}
+	var o options
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds of each measurement (the median is reported)")
+	flag.DurationVar(&o.dur, "dur", 2500*time.Millisecond, "length of each SMTP load run")
+	flag.StringVar(&o.out, "out", "BENCHMARKS.md", `file to write the report to ("-": standard output)`)
+	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, databases, queues)")
+	phases := flag.String("phases", "ingest,large,profile,latency,portal", "measurements to run")
+	flag.Parse()
+	o.phases = map[string]bool{}
+	for _, p := range strings.Split(*phases, ",") {
+		o.phases[strings.TrimSpace(p)] = true
+	}
+	o.command = "go run ./bench " + strings.Join(os.Args[1:], " ")
+	if os.Geteuid() != 0 {
+		fatalf("run as root: Postfix's master starts as root, and missing tools are installed with apt-get")
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		fatalf("interrupted")
+	}()
+
+	root := moduleRoot()
+	tools := ensureTools(root)
+	work, err := os.MkdirTemp("", "securetextd-bench-")
+	if err != nil {
+		fatalf("%v", err)
+	}
+	os.Chmod(work, 0o755) // Postfix's processes run as the postfix user
+	if !o.keep {
+		cleanups = append([]func(){func() { os.RemoveAll(work) }}, cleanups...)
+	} else {
+		logf("work directory: %s", work)
+	}
+	start := time.Now()
+	rep := &report{opts: o, started: start, tools: tools, machine: machine()}
+	rep.bin = buildGateway(root, work)
+	rep.fsync, rep.fsyncMiB = fsyncProbe(work, 4096), fsyncProbe(work, 1<<20)
+	logf("fsync on this disk: median %.2f ms (4 KiB), %.2f ms (1 MiB)", rep.fsync.Seconds()*1000, rep.fsyncMiB.Seconds()*1000)
+
+	vonage := startVonage()
+	if o.phases["ingest"] || o.phases["large"] || o.phases["profile"] {
+		runServers(rep, work, tools, vonage)
+	}
+	if o.phases["latency"] || o.phases["portal"] {
+		runPortal(rep, work, vonage)
+	}
+	rep.elapsed = time.Since(start)
+	text := rep.markdown()
+	if o.out == "-" {
+		os.Stdout.WriteString(text)
+	} else {
+		path := o.out
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(root, path)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			fatalf("%v", err)
+		}
+		logf("wrote %s in %v", path, rep.elapsed.Round(time.Second))
+	}
+	runCleanups()
+}
+
+// runServers starts every SMTP server and runs the ingest, large-message
+// and profile measurements against them.
+func runServers(rep *report, work string, tools tools, vonage *fakeVonage) {
+	o := rep.opts
+	logf("starting smtp-sink, go-smtp discard, Postfix, Mailpit and securetextd")
+	sink := startSink(work)
+	discard := startDiscard(work)
+	pf := startPostfix(work)
+	mailpit := startMailpit(work, tools.mailpit)
+	gw := startGateway(rep.bin, work, "securetextd", vonage.url, 1)
+	peers := []*peer{sink, discard, pf.peer, mailpit, gw.peer}
+	between := func(p *peer) {
+		if p == pf.peer {
+			pf.purge()
+		}
+		time.Sleep(300 * time.Millisecond) // let the disk settle
+	}
+
+	if o.phases["ingest"] {
+		for _, p := range peers { // warm up: first connections, caches, the Go heap
+			p.run(load{conns: 20, msg: message(1024), dur: time.Second, from: benchUser, to: constTo})
+			between(p)
+		}
+		for _, c := range ingestConfigs {
+			msg := message(c.size)
+			dur := o.dur
+			if c.size >= 1<<20 {
+				dur = max(dur, 3*time.Second)
+			}
+			rs := make(map[string][]loadResult)
+			these := peers
+			if c.bdat {
+				these = chunking(peers)
+			}
+			for r := range o.rounds {
+				for _, p := range these {
+					res := p.run(load{conns: 20, perConn: c.perConn, bdat: c.bdat, msg: msg, dur: dur, from: benchUser, to: constTo})
+					logf("ingest %-28s round %d %-16s %7.0f msg/s %6.2f ms CPU/msg  errors %d %v",
+						c.name, r+1, p.name, res.rate(), res.cpuPerMsg(), res.errs, res.err)
+					rs[p.name] = append(rs[p.name], res)
+					between(p)
+				}
+			}
+			rep.ingest = append(rep.ingest, ingestResult{config: c, msgBytes: len(msg), peers: names(these), runs: rs})
+		}
+	}
+	if o.phases["profile"] {
+		rep.profiles = profileGateway(work, gw.peer)
+	}
+	if o.phases["large"] {
+		rep.large = runLarge(work, o.rounds, gw, []*peer{pf.peer, sink, discard, mailpit}, between)
+	}
+	for _, p := range peers {
+		p.stop()
+	}
+}
+
+// chunking returns the servers that offer BDAT.
+func chunking(ps []*peer) []*peer {
+	var out []*peer
+	for _, p := range ps {
+		c, err := dial(p, 0)
+		if err != nil {
+			fatalf("%s: %v", p.name, err)
+		}
+		if c.chunking {
+			out = append(out, p)
+		}
+		c.quit()
+	}
+	return out
+}
+
+func names(ps []*peer) []string {
+	var n []string
+	for _, p := range ps {
+		n = append(n, p.name)
+	}
+	return n
+}
+
+func constTo(int) string { return benchTo }
+
+// ingestConfig is one small-message measurement.
+type ingestConfig struct {
+	name    string
+	size    int
+	perConn bool
+	bdat    bool // only the servers that offer CHUNKING
+}
+
+var ingestConfigs = []ingestConfig{
+	{"1 KiB, connection reused", 1 << 10, false, false},
+	{"1 KiB, one per connection", 1 << 10, true, false},
+	{"64 KiB, connection reused", 64 << 10, false, false},
+	{"64 KiB, one per connection", 64 << 10, true, false},
+	{"1 MiB, connection reused", 1 << 20, false, false},
+	{"1 MiB, connection reused, BDAT", 1 << 20, false, true},
+}
+
+// moduleRoot is the directory of the module the harness belongs to.
+func moduleRoot() string {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
+	if err != nil {
+		fatalf("go list -m: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func buildGateway(root, work string) string {
+	bin := filepath.Join(mustMkdir(work, "bin"), "securetextd")
+	logf("building securetextd")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/securetextd")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// fsyncProbe measures what a durable write costs on the work directory's
+// disk: the median of 100 writes of size bytes, each followed by
+// fdatasync.
+func fsyncProbe(dir string, size int) time.Duration {
+	f, err := os.Create(filepath.Join(dir, "fsync-probe"))
+	if err != nil {
+		fatalf("%v", err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, size)
+	var ds []float64
+	for i := range 100 {
+		start := time.Now()
+		if _, err := f.WriteAt(buf, int64(i*size)); err != nil {
+			fatalf("fsync probe: %v", err)
+		}
+		syscall.Fdatasync(int(f.Fd()))
+		ds = append(ds, float64(time.Since(start)))
+	}
+	return time.Duration(median(ds))
+}
