@@ -283,3 +283,23 @@ func nanos(t time.Time) int64 { return t.UnixNano() }
 
 // fromNanos reads a stored time back, in UTC.
 func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// queryIDs runs a query whose rows are one integer column (ids) and
+// returns them all, so that the caller may issue other statements on tx
+// afterwards (SQLite cannot while rows are open on the same connection).
+func queryIDs(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}

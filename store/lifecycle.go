@@ -524,23 +524,10 @@ func (db *DB) RevokeConversation(ctx context.Context, id int64) error {
 func (db *DB) RevokeMessage(ctx context.Context, id int64) ([]int64, error) {
 	var revoked []int64
 	err := db.update(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `
+		convs, err := queryIDs(ctx, tx, `
 			SELECT cm.conversation_id FROM conversation_messages cm JOIN messages m ON m.id = cm.message_id
 			WHERE cm.message_id = ? AND m.direction = ? ORDER BY cm.conversation_id`, id, securetextd.Inbound)
 		if err != nil {
-			return err
-		}
-		var convs []int64
-		for rows.Next() {
-			var c int64
-			if err := rows.Scan(&c); err != nil {
-				rows.Close()
-				return err
-			}
-			convs = append(convs, c)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		if len(convs) == 0 {

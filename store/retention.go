@@ -78,23 +78,10 @@ func (db *DB) purgeBatch(ctx context.Context) (int, error) {
 	n := 0
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		now := db.Now()
-		rows, err := tx.QueryContext(ctx, `
+		ids, err := queryIDs(ctx, tx, `
 			SELECT id FROM messages WHERE purged IS NULL AND received < ?
 			ORDER BY received LIMIT ?`, nanos(now.Add(-db.Policy.Retention)), purgeBatch)
 		if err != nil {
-			return err
-		}
-		var ids []int64
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		for _, id := range ids {
