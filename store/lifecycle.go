@@ -475,21 +475,10 @@ func (db *DB) queueReceipt(ctx context.Context, tx *sql.Tx, conv, message int64,
 // shows. An unknown token is an ENOTFOUND error; a conversation withdrawn
 // already, an EREVOKED error.
 func (db *DB) RevocationByToken(ctx context.Context, token string) (*securetextd.Conversation, error) {
-	hash := hashToken(token)
-	c := &securetextd.Conversation{}
-	var created, active int64
-	var revoked sql.NullInt64
-	err := db.read.QueryRowContext(ctx, `
-		SELECT c.id, c.phone, c.sender, c.created, c.last_activity, c.revoked
-		FROM revoke_tokens r JOIN conversations c ON c.id = r.conversation_id
-		WHERE r.token_hash = ?`, hash[:]).Scan(&c.ID, &c.Phone, &c.Sender, &created, &active, &revoked)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, securetextd.Errorf(securetextd.ENOTFOUND, "This link is not valid.")
-	}
+	c, revoked, err := db.tokenConversation(ctx, "revoke_tokens", token)
 	if err != nil {
 		return nil, fmt.Errorf("store: revocation by token: %w", err)
 	}
-	c.Created, c.LastActivity = fromNanos(created), fromNanos(active)
 	if revoked.Valid {
 		return c, errRevoked()
 	}

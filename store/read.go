@@ -21,25 +21,36 @@ import (
 // Only the token's SHA-256 is stored, and the lookup is by that hash: the
 // time it takes says nothing about how close a guess came.
 func (db *DB) ConversationByToken(ctx context.Context, token string) (*securetextd.Conversation, error) {
+	c, revoked, err := db.tokenConversation(ctx, "links", token)
+	if err != nil {
+		return nil, fmt.Errorf("store: conversation by token: %w", err)
+	}
+	if err := db.access(nanos(c.LastActivity), revoked, db.Now()); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// tokenConversation finds the conversation a token of table (links or
+// revoke_tokens, never input) points to, by the token's hash, and when it
+// was withdrawn. An unknown token is an ENOTFOUND *securetextd.Error.
+func (db *DB) tokenConversation(ctx context.Context, table, token string) (*securetextd.Conversation, sql.NullInt64, error) {
 	hash := hashToken(token)
 	c := &securetextd.Conversation{}
 	var created, active int64
 	var revoked sql.NullInt64
 	err := db.read.QueryRowContext(ctx, `
 		SELECT c.id, c.phone, c.sender, c.created, c.last_activity, c.revoked
-		FROM links l JOIN conversations c ON c.id = l.conversation_id
-		WHERE l.token_hash = ?`, hash[:]).Scan(&c.ID, &c.Phone, &c.Sender, &created, &active, &revoked)
+		FROM `+table+` t JOIN conversations c ON c.id = t.conversation_id
+		WHERE t.token_hash = ?`, hash[:]).Scan(&c.ID, &c.Phone, &c.Sender, &created, &active, &revoked)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, securetextd.Errorf(securetextd.ENOTFOUND, "This link is not valid.")
+		return nil, revoked, securetextd.Errorf(securetextd.ENOTFOUND, "This link is not valid.")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store: conversation by token: %w", err)
+		return nil, revoked, err
 	}
 	c.Created, c.LastActivity = fromNanos(created), fromNanos(active)
-	if err := db.access(active, revoked, db.Now()); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return c, revoked, nil
 }
 
 // Conversation returns conversation id. It is an ENOTFOUND error if there
