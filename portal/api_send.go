@@ -522,7 +522,7 @@ func (s *submission) addText(sink partSink, field string, r io.Reader) error {
 		s.bad(field, "must be at most %s; send longer content as a file", humanSize(maxAPITextBytes))
 		return nil
 	}
-	text := strings.ReplaceAll(strings.ToValidUTF8(string(b), "\uFFFD"), "\r\n", "\n")
+	text := normalizeText(b)
 	if strings.TrimSpace(text) == "" {
 		return nil
 	}

@@ -240,3 +240,19 @@ func parseFormBody(contentType string, body []byte) (url.Values, error) {
 	}
 	return r.PostForm, nil
 }
+
+// TestNormalizeTextLineEndings is the regression test of a FuzzReplyForm
+// finding: "0\r\r\n00" was stored as "0\r\n00", because only CRLF pairs
+// were turned into LF and the CR before one survived.
+func TestNormalizeTextLineEndings(t *testing.T) {
+	for in, want := range map[string]string{
+		"0\r\r\n00":     "0\n\n00",
+		"a\rb\r\nc\nd":  "a\nb\nc\nd",
+		"\r\n\r\n":      "\n\n",
+		"bad \xff byte": "bad \uFFFD byte",
+	} {
+		if got := normalizeText([]byte(in)); got != want {
+			t.Errorf("normalizeText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

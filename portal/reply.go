@@ -164,7 +164,7 @@ func (u *uploads) next() (*upload, error) {
 			if len(b) > maxReplyText {
 				return nil, &replyError{"Your text is too long. Send it in several shorter replies, or as a file."}
 			}
-			text := strings.TrimSpace(strings.ReplaceAll(strings.ToValidUTF8(string(b), "\uFFFD"), "\r\n", "\n"))
+			text := strings.TrimSpace(normalizeText(b))
 			if text == "" {
 				continue
 			}
@@ -216,4 +216,15 @@ func wrapUploadErr(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w: %v", &replyError{"Your reply could not be read completely. Check your connection and send it again."}, err)
+}
+
+// lineEndings turns CRLF and a lone CR (old Mac files, and what is left of
+// "\r\r\n") into LF, so that stored text has one kind of line ending.
+var lineEndings = strings.NewReplacer("\r\n", "\n", "\r", "\n")
+
+// normalizeText makes typed or posted text valid UTF-8 with LF line
+// endings: browsers send textarea lines as CRLF, and the text is shown and
+// mailed with LF.
+func normalizeText(b []byte) string {
+	return lineEndings.Replace(strings.ToValidUTF8(string(b), "\uFFFD"))
 }
