@@ -392,7 +392,7 @@ func findText(ctx context.Context, tx *sql.Tx, r securetextd.DeliveryReport) (jo
 // only once, however often the page is opened.
 func (db *DB) MarkViewed(ctx context.Context, conversationID int64, messageIDs []int64) error {
 	queued := false
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.updateGrouped(ctx, func(tx *sql.Tx) error {
 		now := db.Now()
 		var phone string
 		if err := tx.QueryRowContext(ctx, `SELECT phone FROM conversations WHERE id = ?`, conversationID).Scan(&phone); err != nil {
