@@ -143,7 +143,19 @@ func trimURL(u string) string {
 	return u
 }
 
-// readLimited reads at most n bytes of r.
+// readLimited reads the first min(size, n) bytes of r, which holds size
+// bytes.
 func readLimited(r io.ReaderAt, size, n int64) ([]byte, error) {
-	return io.ReadAll(io.NewSectionReader(r, 0, min(size, n)))
+	// One ReadAt of the exact size: a sealed part decrypts a whole 64 KiB
+	// chunk per call, so io.ReadAll's growing reads would decrypt (and
+	// allocate) again and again.
+	b := make([]byte, max(0, min(size, n)))
+	k, err := r.ReadAt(b, 0)
+	if k == len(b) {
+		return b, nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return nil, err
 }

@@ -8,8 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -259,4 +262,91 @@ func BenchmarkLargeMessage(b *testing.B) {
 		b.ReportMetric(float64(peak)/1024, "peak-RSS-MiB")
 		b.ReportMetric(float64(idle)/1024, "idle-RSS-MiB")
 	})
+}
+
+// BenchmarkConversationPage loads the recipient's conversation page (the
+// session checked, the message read and its text decrypted, the view
+// audited, the template rendered) from parallel clients over loopback
+// HTTP, next to the embedded stylesheet, the reference: the HTTP stack
+// alone, measured in the same run.
+//
+//	go test -run '^$' -bench ConversationPage -cpuprofile cpu.out ./cmd/securetextd
+func BenchmarkConversationPage(b *testing.B) {
+	dir := b.TempDir()
+	cfg, err := ParseConfig([]byte(benchConfig(dir)), dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := &Main{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := m.Run(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close(b.Context())
+	if err := m.db.CreateSender(b.Context(), benchAccount, benchPassword); err != nil {
+		b.Fatal(err)
+	}
+	c, err := gosmtp.Dial(m.SubmissionAddr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Auth(sasl.NewPlainClient("", benchAccount, benchPassword)); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.SendMail(benchAccount, []string{"2125550123@secure.text"}, strings.NewReader(smallMessage())); err != nil {
+		b.Fatal(err)
+	}
+	c.Quit()
+
+	var token string
+	for deadline := time.Now().Add(10 * time.Second); token == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		texts, _ := os.ReadFile(filepath.Join(dir, "texts.jsonl"))
+		if m := regexp.MustCompile(`/m/([A-Za-z0-9_-]+)`).FindSubmatch(texts); m != nil {
+			token = string(m[1])
+		}
+	}
+	if token == "" {
+		b.Fatal("no text with a link")
+	}
+	base := "http://" + m.PortalAddr
+	hc := &http.Client{
+		Transport:     &http.Transport{MaxIdleConnsPerHost: 64},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	form := url.Values{"password": {"a long bench passphrase"}, "confirm": {"a long bench passphrase"}, "email": {"ana@example.org"}}
+	resp, err := hc.PostForm(base+"/m/"+token+"/setup", form)
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	conv := resp.Header.Get("Location")
+	cookies := resp.Cookies()
+	if resp.StatusCode != http.StatusSeeOther || len(cookies) == 0 || !strings.HasPrefix(conv, "/c/") {
+		b.Fatalf("setup: %s, Location %q", resp.Status, conv)
+	}
+	load := func(b *testing.B, path string) {
+		b.SetParallelism(25) // 50 clients on 2 cores, as wrk in make bench
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				req, _ := http.NewRequest("GET", base+path, nil)
+				for _, ck := range cookies {
+					req.AddCookie(ck)
+				}
+				resp, err := hc.Do(req)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Errorf("%s: %s", path, resp.Status)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	}
+	b.Run("stylesheet", func(b *testing.B) { load(b, "/static/style.css") })
+	b.Run("page", func(b *testing.B) { load(b, conv) })
 }
