@@ -1397,6 +1397,12 @@ func newHeaderInfo(h textproto.Header) *headerInfo {
 	subject, _ := mh.Subject() // the raw field when it cannot be decoded
 	info.Subject = cleanHeaderText(subject)
 	if from, err := mh.AddressList("From"); err == nil {
+		// A name may come from a comment ("a@b (name)") or an encoded
+		// word, and hold control characters either way: it is shown to
+		// the recipient and written into reply headers.
+		for _, a := range from {
+			a.Name = cleanHeaderText(a.Name)
+		}
 		info.From = from
 	}
 	if ids := msgIDs(h.Get("Message-Id")); len(ids) > 0 {
