@@ -94,7 +94,10 @@ func (d *Draft) CreatePart(p securetextd.Part) (io.WriteCloser, error) {
 	p.Size = 0
 	dp := &draftPart{part: p, index: len(d.parts)}
 	w := &partWriter{d: d, p: dp, sink: &chunker{d: d, p: dp}}
-	enc, err := age.Encrypt(w.sink, d.db.keys.recipient)
+	// The file key is wrapped by the newest data key (datakey.go), not
+	// to the key file's identity: one AEAD operation instead of a
+	// post-quantum encapsulation per part.
+	enc, err := age.Encrypt(w.sink, d.db.data.recipient)
 	if err != nil {
 		d.err = err
 		return nil, fmt.Errorf("store: seal part %d: %w", dp.index, err)

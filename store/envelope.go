@@ -29,69 +29,95 @@ var envelopeMagic = []byte("stx1")
 
 const envelopeHeader = 4 + 4 + chacha20poly1305.NonceSizeX
 
-// dataKeys holds the opened data keys, the newest of which seals.
+// dataKeys holds the opened data keys, the newest of which seals: small
+// values (seal, below) and the file keys of message parts (datakey.go).
+// It is also the age.Identity that opens parts (see Unwrap). It does not
+// change once loaded.
 type dataKeys struct {
 	newest uint32
 	aeads  map[uint32]cipher.AEAD
+	// recipient wraps new parts' file keys with the newest data key.
+	recipient *dataKeyRecipient
 }
 
-// loadDataKeys opens every data key with the key file's identities, making
-// the first one when there is none yet.
+// loadDataKeys opens every data key with the key file's identities. The
+// newest data key must be sealed to the key file's first identity: when
+// there is no data key yet, or the first identity has changed since the
+// newest was made (a key rotation), it makes a new one. So whatever the
+// gateway seals after a rotation rests on the new identity alone, and
+// Rekey moves what was sealed before onto it.
 func (db *DB) loadDataKeys(ctx context.Context) error {
-	dk := &dataKeys{aeads: make(map[uint32]cipher.AEAD)}
-	load := func() error {
-		rows, err := db.write.QueryContext(ctx, `SELECT id, sealed FROM data_keys ORDER BY id`)
+	for tries := 0; ; tries++ {
+		dk, current, err := db.readDataKeys(ctx)
 		if err != nil {
+			return fmt.Errorf("store: data keys: %w", err)
+		}
+		// Another process, with another first identity, may keep adding
+		// keys of its own (see addDataKey): give up after two turns and
+		// seal with a key that, at least, this keyring opens.
+		if current || (tries == 2 && len(dk.aeads) > 0) {
+			_, hybrid := db.keys.identities[0].(*age.HybridIdentity)
+			dk.recipient = &dataKeyRecipient{id: dk.newest, aead: dk.aeads[dk.newest], postQuantum: hybrid && current}
+			db.data = dk
+			return nil
+		}
+		if err := db.addDataKey(ctx, dk.newest); err != nil {
+			return fmt.Errorf("store: data keys: %w", err)
+		}
+	}
+}
+
+// readDataKeys opens every data key, and reports whether the newest is
+// sealed to the key file's first identity.
+func (db *DB) readDataKeys(ctx context.Context) (dk *dataKeys, current bool, err error) {
+	dk = &dataKeys{aeads: make(map[uint32]cipher.AEAD)}
+	rows, err := db.write.QueryContext(ctx, `SELECT id, sealed FROM data_keys ORDER BY id`)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	var newest []byte
+	for rows.Next() {
+		var id int64
+		var sealed []byte
+		if err := rows.Scan(&id, &sealed); err != nil {
+			return nil, false, err
+		}
+		key, err := db.keys.open(sealed)
+		if err != nil {
+			return nil, false, fmt.Errorf("data key %d: %w (is this the key file the database was made with?)", id, err)
+		}
+		aead, err := chacha20poly1305.NewX(key)
+		if err != nil {
+			return nil, false, fmt.Errorf("data key %d: %w", id, err)
+		}
+		dk.aeads[uint32(id)] = aead
+		dk.newest, newest = uint32(id), sealed
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	return dk, newest != nil && db.keys.sealedToFirst(newest), nil
+}
+
+// addDataKey makes a new data key sealed to the key file's first identity,
+// unless another process added one since newest was the newest: then the
+// caller reads the keys again and judges that one.
+func (db *DB) addDataKey(ctx context.Context, newest uint32) error {
+	key := make([]byte, chacha20poly1305.KeySize)
+	rand.Read(key)
+	sealed, err := db.keys.seal(key)
+	if err != nil {
+		return err
+	}
+	return db.update(ctx, func(tx *sql.Tx) error {
+		var last int64
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM data_keys`).Scan(&last); err != nil || last != int64(newest) {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var id int64
-			var sealed []byte
-			if err := rows.Scan(&id, &sealed); err != nil {
-				return err
-			}
-			key, err := db.keys.open(sealed)
-			if err != nil {
-				return fmt.Errorf("data key %d: %w (is this the key file the database was made with?)", id, err)
-			}
-			aead, err := chacha20poly1305.NewX(key)
-			if err != nil {
-				return fmt.Errorf("data key %d: %w", id, err)
-			}
-			dk.aeads[uint32(id)] = aead
-			dk.newest = uint32(id)
-		}
-		return rows.Err()
-	}
-	if err := load(); err != nil {
-		return fmt.Errorf("store: data keys: %w", err)
-	}
-	if len(dk.aeads) == 0 {
-		key := make([]byte, chacha20poly1305.KeySize)
-		rand.Read(key)
-		sealed, err := db.keys.seal(key)
-		if err != nil {
-			return fmt.Errorf("store: data keys: %w", err)
-		}
-		err = db.update(ctx, func(tx *sql.Tx) error {
-			// Another process may have made one meanwhile: keep the first.
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM data_keys`).Scan(&n); err != nil || n > 0 {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO data_keys (sealed, created) VALUES (?, ?)`, sealed, nanos(db.Now()))
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("store: data keys: %w", err)
-		}
-		if err := load(); err != nil {
-			return fmt.Errorf("store: data keys: %w", err)
-		}
-	}
-	db.data = dk
-	return nil
+		_, err := tx.ExecContext(ctx, `INSERT INTO data_keys (sealed, created) VALUES (?, ?)`, sealed, nanos(db.Now()))
+		return err
+	})
 }
 
 // seal encrypts a small value (a manifest, a job payload) under the newest
@@ -121,11 +147,14 @@ func (db *DB) open(sealed []byte) ([]byte, error) {
 	return aead.Open(nil, sealed[8:envelopeHeader], sealed[envelopeHeader:], sealed[:8])
 }
 
-// fileKeys remembers the file keys of age files the store has opened, by
-// the hash of their header, so that reading a part again (each page view,
-// each Range request of a download) costs a symmetric decryption, not a
-// post-quantum key decapsulation. The keys are secrets like the identity
-// the process already holds; the cache is bounded and lives in memory only.
+// fileKeys remembers the file keys of parts sealed to the key file's
+// identities, by the hash of their header, so that reading such a part
+// again (each page view, each Range request of a download) costs a
+// symmetric decryption, not a post-quantum key decapsulation. Parts written
+// since data keys wrap them (datakey.go) need no cache: unwrapping is one
+// AEAD operation. The older ones stay in databases that were never rekeyed,
+// for as long as they are kept. The keys are secrets like the identity the
+// process already holds; the cache is bounded and lives in memory only.
 type fileKeys struct {
 	mu   sync.Mutex
 	keys map[[32]byte][]byte
@@ -134,12 +163,21 @@ type fileKeys struct {
 const maxFileKeys = 4096
 
 // identitiesFor returns the identities that open the age file whose header
-// is read from src: the cached file key, or the key file's identities
-// (whose result is then cached).
+// is read from src: the file key as unwrapped by a data key, or else (a
+// part from before data keys) the cached file key, or the key file's
+// identities, whose result is then cached.
 func (db *DB) identitiesFor(src io.Reader) ([]age.Identity, error) {
 	header, err := age.ExtractHeader(src)
 	if err != nil {
 		return nil, err
+	}
+	key, err := age.DecryptHeader(header, db.data)
+	if err == nil {
+		return []age.Identity{age.NewInjectedFileKeyIdentity(key)}, nil
+	}
+	var older *age.NoIdentityMatchError
+	if !errors.As(err, &older) {
+		return nil, err // a data-key stanza that does not open
 	}
 	h := sha256.Sum256(header)
 	c := &db.fileKeys

@@ -13,9 +13,10 @@ import (
 )
 
 // Keyring holds the deployment's age identities. The first identity seals
-// everything the store writes; every identity is tried when opening. To
-// rotate the key, put a new identity first and keep the old ones after it
-// until nothing sealed to them is left.
+// the store's data keys, which in turn seal everything else it writes
+// (envelope.go, datakey.go); every identity is tried when opening. To
+// rotate the key, put a new identity first, restart, run DB.Rekey, and keep
+// the old identities after it until the rekey has finished.
 //
 // A Keyring is immutable and safe for concurrent use.
 type Keyring struct {
@@ -134,8 +135,8 @@ func WriteKeyFile(path string, hybrid bool) (recipient string, err error) {
 // a hybrid identity, "age1…" for X25519. Giving it away is safe.
 func (k *Keyring) Recipient() string { return k.public }
 
-// seal encrypts a small plaintext (a manifest, a job payload) into an age
-// file held in memory. Large content goes through a Draft instead.
+// seal encrypts a small plaintext (a data key; the doctor's probe) into an
+// age file held in memory, wrapped to the first identity.
 func (k *Keyring) seal(plaintext []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	w, err := age.Encrypt(&buf, k.recipient)
@@ -149,6 +150,13 @@ func (k *Keyring) seal(plaintext []byte) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// sealedToFirst reports whether the age file sealed opens with the first
+// identity, the one that seals now.
+func (k *Keyring) sealedToFirst(sealed []byte) bool {
+	_, err := age.Decrypt(bytes.NewReader(sealed), k.identities[0])
+	return err == nil
 }
 
 // open decrypts an age file made by seal.

@@ -16,12 +16,28 @@ import (
 	"filippo.io/age"
 )
 
-// Key rotation. Every sealed thing in the store is an age file: a header
-// that wraps the file's random file key to the deployment's identity, then
-// the content encrypted with that file key. Rotating the key only needs a
-// new header: unwrap the file key with any identity of the key file, wrap
-// it to the first (newest) one. The content is never decrypted or
-// re-encrypted.
+// Key rotation. What the key file's identity seals directly is small: the
+// data keys (envelope.go), and values written before data keys existed.
+// Everything else rests on a data key: small values are sealed under one,
+// and every message part is an age file (a header that wraps the file's
+// random file key, then the content encrypted with that file key) whose
+// header wraps the file key with one (datakey.go); parts written before
+// that wrap it to the identity.
+//
+// A rotation puts a new identity first in the key file. The next Open (the
+// gateway restarting, or this rekey) makes a new data key sealed to it,
+// which seals everything from then on. Rekey then moves the rest onto the
+// new identity and the new data key, and never decrypts content:
+//
+//   - every age file in a BLOB column (the data keys, and values from
+//     before data keys) gets a new header that wraps its file key to the
+//     first identity;
+//   - every message part gets a new header that wraps its file key with the
+//     newest data key, whether the old header wrapped it with an older data
+//     key or to an identity.
+//
+// Small values sealed under an older data key stay under it: that key is
+// now sealed to the new identity, like the others.
 //
 // age v1.3.2 gives most of that through its public API: ExtractHeader
 // detaches a header, DecryptHeader unwraps the file key, and a Recipient's
@@ -31,23 +47,21 @@ import (
 // (C2SP age, "age-encryption.org/v1") lays it out: the intro line, each
 // stanza, and the footer with an HMAC-SHA-256 of the header under
 // HKDF-SHA-256(file key, "header"). Every header it makes is checked with
-// age's own DecryptHeader, under the new identity alone, before it is
-// stored: a mistake here fails the rekey, it cannot lose a file.
+// age's own DecryptHeader, under the new identity or data key alone, before
+// it is stored: a mistake here fails the rekey, it cannot lose a file.
 //
 // A blob (the chunk rows of one message part) keeps a rekeyed header in
 // blobs.header and, in payload_start, where its content starts in the
 // chunks; the old header's bytes in the first chunk are zeroed, so that
 // the old key opens nothing once the rows are rewritten. The content's
 // offsets in the chunks never move, so a download in progress while its
-// blob is rekeyed carries on. Small sealed values (manifests, outbox
-// payloads, recovery addresses, and any BLOB column holding an age file,
-// whatever table a later migration adds) get the new header in place of
-// the old.
+// blob is rekeyed carries on. Small values that are age files (found in
+// any BLOB column of any table, whatever a later migration adds) get the
+// new header in place of the old.
 //
 // Each blob, and each batch of values, is its own short transaction, and
-// what is already sealed to the newest identity is skipped: a rekey can
-// run beside the gateway, and one cut short by a crash is resumed by
-// running it again.
+// what is already current is skipped: a rekey can run beside the gateway,
+// and one cut short by a crash is resumed by running it again.
 
 // ageIntro starts every age file.
 const ageIntro = "age-encryption.org/v1\n"
@@ -56,17 +70,19 @@ const ageIntro = "age-encryption.org/v1\n"
 type RekeyStats struct {
 	Blobs   int // message parts re-wrapped
 	Values  int // small sealed values re-wrapped
-	Current int // already sealed to the newest identity
+	Current int // parts already wrapped by the newest data key, values already sealed to the newest identity
 }
 
 // rekeyBatch is how many small values one transaction re-wraps.
 const rekeyBatch = 100
 
-// Rekey re-wraps the file key of everything sealed in the store to the
+// Rekey re-wraps the file key of every message part with the newest data
+// key, and that of every other age file (the data keys among them) to the
 // keyring's first identity, the newest one. After it has run to the end,
 // with the gateway already sealing to that identity (restarted after the
-// key file changed), the older identities can be removed from the key
-// file. progress, if not nil, is called after each blob or batch.
+// key file changed, so that it seals with the data key made for it), the
+// older identities can be removed from the key file. progress, if not nil,
+// is called after each blob or batch.
 //
 // Memory stays bounded: one blob's first chunk, or one batch of small
 // values, at a time.
@@ -153,6 +169,32 @@ func (k *Keyring) rewrap(header []byte) ([]byte, error) {
 	return h, nil
 }
 
+// rewrapPart returns a part's header re-made for the newest data key, or
+// nil when the newest data key wraps it already. The old header may be
+// wrapped by any data key of the database, or to any identity of the key
+// file (a part from before data keys).
+func (db *DB) rewrapPart(header []byte) ([]byte, error) {
+	newest := db.data.recipient
+	if dataKeyOf(header) == newest.id {
+		_, err := age.DecryptHeader(header, db.data)
+		return nil, err
+	}
+	ids := append([]age.Identity{db.data}, db.keys.identities...)
+	fileKey, err := age.DecryptHeader(header, ids...)
+	if err != nil {
+		return nil, fmt.Errorf("no data key or identity of the key file opens it: %w", err)
+	}
+	h, err := newHeader(fileKey, newest)
+	if err != nil {
+		return nil, err
+	}
+	got, err := age.DecryptHeader(h, db.data)
+	if err != nil || !bytes.Equal(got, fileKey) || dataKeyOf(h) != newest.id {
+		return nil, fmt.Errorf("the new header does not open with the newest data key: %v", err)
+	}
+	return h, nil
+}
+
 // newHeader writes an age v1 header that wraps fileKey to r.
 func newHeader(fileKey []byte, r age.Recipient) ([]byte, error) {
 	stanzas, err := r.Wrap(fileKey)
@@ -188,8 +230,8 @@ func newHeader(fileKey []byte, r age.Recipient) ([]byte, error) {
 	return h.Bytes(), nil
 }
 
-// rekeyBlob re-wraps one blob's header. It reports false when the blob was
-// sealed to the newest identity already.
+// rekeyBlob re-wraps one blob's header. It reports false when the newest
+// data key wrapped it already.
 func (db *DB) rekeyBlob(ctx context.Context, id int64) (bool, error) {
 	r := &chunkReader{ctx: ctx, db: db.read, blob: id}
 	err := db.read.QueryRowContext(ctx,
@@ -214,7 +256,7 @@ func (db *DB) rekeyBlob(ctx context.Context, id int64) (bool, error) {
 			return false, fmt.Errorf("its header is not in canonical form (%v)", err)
 		}
 	}
-	h, err := db.keys.rewrap(oldHeader)
+	h, err := db.rewrapPart(oldHeader)
 	if err != nil || h == nil {
 		return false, err
 	}
@@ -411,7 +453,7 @@ func (db *DB) rekeyColumn(ctx context.Context, c sealedColumn, st *RekeyStats, r
 			err := db.update(ctx, func(tx *sql.Tx) error {
 				for _, ch := range changes {
 					// Unchanged rows only: a value rewritten meanwhile
-					// was sealed anew, to the newest identity.
+					// was sealed anew, under the newest data key.
 					if _, err := tx.ExecContext(ctx, update, append(append([]any{ch.new}, ch.key...), ch.old)...); err != nil {
 						return err
 					}
