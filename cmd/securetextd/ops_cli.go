@@ -191,7 +191,7 @@ func runRekey(args []string, stdout io.Writer) error {
 		}
 		return err
 	}
-	fmt.Fprintf(stdout, "Re-wrapped %d message parts and %d sealed values to %s (%d were already); content was not re-encrypted.\n",
+	fmt.Fprintf(stdout, "Re-wrapped %d message parts (to the newest data key) and %d sealed values (to %s); %d were already current; content was not re-encrypted.\n",
 		st.Blobs, st.Values, keys.Recipient(), st.Current)
 	fmt.Fprintf(stdout, "If securetextd was restarted with this key file before this rekey, the older identities can now be\n")
 	fmt.Fprintf(stdout, "removed from %s (keep a copy of them until a backup taken after this rekey has been checked).\n",
