@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"bytes"
 	"io"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -18,7 +19,15 @@ var errBareLineEnding = &gosmtp.SMTPError{
 }
 
 // crlfReader passes data through and fails with errBareLineEnding at the
-// first CR not followed by LF or LF not preceded by CR.
+// first CR not followed by LF or LF not preceded by CR. It returns the bytes
+// before the offending one, so a CR is passed on before the byte after it
+// shows it bare. A CRLF split between two reads is a pair; a CR that ends
+// the data is bare.
+//
+// Every byte of every message goes through here, so the check is done on
+// whole buffers: a clean buffer is proven clean with bytes.IndexByte and
+// bytes.Count, which the runtime runs with vector instructions, and only a
+// buffer known to be bad is walked byte by byte, to find where.
 type crlfReader struct {
 	r      io.Reader
 	prevCR bool // the last byte seen was CR
@@ -30,21 +39,65 @@ func (c *crlfReader) Read(p []byte) (int, error) {
 		return 0, c.err
 	}
 	n, err := c.r.Read(p)
-	for i := 0; i < n; i++ {
-		switch b := p[i]; {
-		case c.prevCR && b != '\n':
+	if b := p[:n]; len(b) > 0 {
+		if !c.clean(b) {
 			c.err = errBareLineEnding
-		case !c.prevCR && b == '\n':
-			c.err = errBareLineEnding
-		default:
-			c.prevCR = b == '\r'
-			continue
+			return c.firstBare(b), c.err
 		}
-		return i, c.err
+		c.prevCR = b[len(b)-1] == '\r'
 	}
 	if err == io.EOF && c.prevCR {
 		c.err = errBareLineEnding
+	}
+	if c.err != nil {
 		return n, c.err
 	}
 	return n, err
+}
+
+// clean reports whether b, read after a CR when c.prevCR, holds only
+// CRLF pairs: every LF follows a CR, and every CR is followed by LF or
+// ends b (then the next read must start with LF).
+//
+// It checks each LF's neighbour, one IndexByte per line, and then counts
+// the CRs: a CR that is not before an LF and not last is bare. Counting
+// suffices because each LF claims the one CR just before it.
+func (c *crlfReader) clean(b []byte) bool {
+	if c.prevCR && b[0] != '\n' {
+		return false
+	}
+	paired := 0 // CRs of b that precede an LF of b
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			break
+		}
+		j += i
+		switch {
+		case j > 0 && b[j-1] == '\r':
+			paired++
+		case j > 0 || !c.prevCR:
+			return false // an LF with no CR before it
+		}
+		i = j + 1
+	}
+	if b[len(b)-1] == '\r' {
+		paired++ // may yet be followed by LF, in the next read
+	}
+	return bytes.Count(b, []byte{'\r'}) == paired
+}
+
+// firstBare returns the index in b of the first byte that shows a bare
+// line ending: an LF with no CR before it, or the byte after a bare CR. It
+// is the reference definition, one byte at a time, and runs only on a
+// buffer that clean has refused.
+func (c *crlfReader) firstBare(b []byte) int {
+	prevCR := c.prevCR
+	for i, ch := range b {
+		if prevCR != (ch == '\n') {
+			return i
+		}
+		prevCR = ch == '\r'
+	}
+	return len(b) // not reached for a buffer that clean refused
 }

@@ -50,12 +50,17 @@ func FuzzWalkMessage(f *testing.F) {
 
 // FuzzCRLFReader checks the bare line-ending guard against a simple model:
 // the data passes whole exactly when every CR is followed by LF and every
-// LF follows a CR.
+// LF follows a CR, and otherwise the guard fails after passing the bytes
+// before the first bare one (crlfOutcome). That must hold however the data
+// is split into reads, and each read must match the byte-at-a-time
+// reference guard's.
 func FuzzCRLFReader(f *testing.F) {
 	f.Add([]byte("a\r\nb\r\n"))
 	f.Add([]byte("a\nb"))
 	f.Add([]byte("a\rb\r\n"))
 	f.Add([]byte("\r"))
+	f.Add([]byte("\r\n\r\n\r\r\n"))
+	f.Add([]byte("line\r\nline\r\n\n\r"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var out bytes.Buffer
 		_, err := out.ReadFrom(&crlfReader{r: bytes.NewReader(data)})
@@ -73,6 +78,21 @@ func FuzzCRLFReader(f *testing.F) {
 		}
 		if !ok && err != errBareLineEnding {
 			t.Fatalf("bare line ending passed: err = %v", err)
+		}
+		pass, _ := crlfOutcome(data)
+		seed := uint64(len(data))
+		for _, c := range data {
+			seed = seed*31 + uint64(c)
+		}
+		for name, r := range readPatterns(data, seed) {
+			var out bytes.Buffer
+			_, err := out.ReadFrom(&crlfReader{r: r()})
+			if !bytes.Equal(out.Bytes(), pass) || (err != nil) == ok {
+				t.Fatalf("read %s: passed %q, %v; want %q", name, out.Bytes(), err, pass)
+			}
+			if diff := sameReads(&crlfReader{r: r()}, &refCRLFReader{r: r()}, seed); diff != "" {
+				t.Fatalf("read %s: %s", name, diff)
+			}
 		}
 	})
 }

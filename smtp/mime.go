@@ -13,7 +13,6 @@ package smtp
 import (
 	"bufio"
 	"bytes"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -925,23 +924,9 @@ func transferDecoder(cte string, body io.Reader) (io.Reader, bool) {
 	case "quoted-printable":
 		return transform.NewReader(body, qpDecoder{}), true
 	case "base64":
-		return base64.NewDecoder(base64.StdEncoding, spacesToNewlines{body}), true
+		return newBase64Reader(body), true
 	}
 	return body, false
-}
-
-// spacesToNewlines lets the base64 decoder, which skips CR and LF, also skip
-// the spaces and tabs that some mailers indent base64 lines with.
-type spacesToNewlines struct{ r io.Reader }
-
-func (s spacesToNewlines) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	for i, c := range p[:n] {
-		if c == ' ' || c == '\t' {
-			p[i] = '\n'
-		}
-	}
-	return n, err
 }
 
 // qpDecoder decodes quoted-printable (RFC 2045) leniently, as mail readers
