@@ -20,6 +20,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -119,7 +120,13 @@ type headerInfo struct {
 //
 // An error of r is returned unchanged; an error of pc is returned wrapped.
 func walkMessage(r io.Reader, pc partCreator, lim mimeLimits) (*headerInfo, error) {
-	w := &mimeWalker{pc: pc, lim: lim.orDefaults(), src: &mimeSource{r: r}}
+	bufs := walkBuffers.Get().(*walkBufs)
+	defer func() {
+		bufs.br.Reset(nil) // no reference to this message's reader
+		walkBuffers.Put(bufs)
+	}()
+	w := &mimeWalker{pc: pc, lim: lim.orDefaults(), src: &mimeSource{r: r}, br: bufs.br, buf: bufs.buf}
+	w.br.Reset(w.src)
 	info, err := w.walk()
 	if w.src.err != nil {
 		return nil, w.src.err
@@ -130,6 +137,25 @@ func walkMessage(r io.Reader, pc partCreator, lim mimeLimits) (*headerInfo, erro
 	requestReceipt(pc, info) // Disposition-Notification-To (lifecycle.go)
 	return info, nil
 }
+
+// walkBufs are a walk's two 32 KiB buffers: the one it reads the message
+// through and the one it copies decoded content with. They are kept
+// between walks (walkBuffers), because allocating them was most of what
+// receiving a small message allocated, and so most of its garbage
+// collection.
+//
+// They hold message content, so nothing may refer to them once the walk
+// is over: the walk copies what it keeps (header fields, a preamble),
+// part writers copy what they are given (age buffers its plaintext before
+// it seals it), and a reused reader starts empty (bufio.Reader.Reset).
+type walkBufs struct {
+	br  *bufio.Reader
+	buf []byte
+}
+
+var walkBuffers = sync.Pool{New: func() any {
+	return &walkBufs{br: bufio.NewReaderSize(nil, copyBufferSize), buf: make([]byte, copyBufferSize)}
+}}
 
 // mimeSource is the message as the client sends it. It keeps the first
 // error of the reader under it, which the walk returns unchanged however
@@ -188,17 +214,18 @@ type mimeWalker struct {
 	pc      partCreator
 	lim     mimeLimits
 	src     *mimeSource
-	leaves  int    // leaf parts seen, against MaxParts
-	nodes   int    // multiparts seen, against MaxParts too
-	created int    // parts created
-	hdr     []byte // the header block being read, reused
-	buf     []byte // copy buffer, reused
-	sniff   []byte // start of a body in an unknown charset, reused
-	pre     []byte // preamble of a multipart, reused
+	br      *bufio.Reader // reads src (walkBufs)
+	leaves  int           // leaf parts seen, against MaxParts
+	nodes   int           // multiparts seen, against MaxParts too
+	created int           // parts created
+	hdr     []byte        // the header block being read, reused
+	buf     []byte        // copy buffer (walkBufs)
+	sniff   []byte        // start of a body in an unknown charset, reused
+	pre     []byte        // preamble of a multipart, reused
 }
 
 func (w *mimeWalker) walk() (*headerInfo, error) {
-	br := bufio.NewReaderSize(w.src, copyBufferSize)
+	br := w.br
 	raw, err := w.readHeader(br, nil)
 	if errors.Is(err, errHeaderTooBig) {
 		return nil, mimeTooLarge("message header exceeds %s", formatByteSize(w.lim.MaxHeaderBytes))
@@ -487,9 +514,6 @@ func (w *mimeWalker) unknownCharset(p securetextd.Part, decoded, raw io.Reader) 
 // closes out. A decoding error (here, or readErr found before) marks the
 // part Damaged; an error of the message reader ends the walk.
 func (w *mimeWalker) finish(out *mimePartWriter, decoded, raw io.Reader, readErr error) error {
-	if w.buf == nil {
-		w.buf = make([]byte, copyBufferSize)
-	}
 	for readErr == nil {
 		n, err := decoded.Read(w.buf)
 		if n > 0 {
