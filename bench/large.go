@@ -34,7 +34,8 @@ func runLarge(work string, rounds int, gw *gateway, peers []*peer, between func(
 	messageFile(path, largeSize)
 	defer os.Remove(path)
 	res := &largeResult{runs: map[string][]largeRun{}}
-	res.order = []string{gw.peer.name, "age + SQLite ceiling"}
+	variant := gw.peer.name + ", " + gogcVariant
+	res.order = []string{gw.peer.name, variant, "age + SQLite ceiling"}
 	for _, p := range peers {
 		res.order = append(res.order, p.name)
 	}
@@ -47,6 +48,17 @@ func runLarge(work string, rounds int, gw *gateway, peers []*peer, between func(
 		peak, _ := procStatus(gw.pid(), "VmHWM")
 		res.runs[gw.peer.name] = append(res.runs[gw.peer.name], largeRun{seconds: secs, peakKiB: peak, idleKiB: idle})
 		logf("large round %d securetextd %.2f s, peak RSS %.1f MiB (%.1f MiB before)", r+1, secs, float64(peak)/1024, float64(idle)/1024)
+		between(gw.peer)
+
+		// The same with a larger heap allowed: what it costs in memory.
+		gw.env = []string{gogcVariant}
+		gw.restart()
+		gw.env = nil
+		idle, _ = procStatus(gw.pid(), "VmRSS")
+		secs = sendFile(gw.peer, path)
+		peak, _ = procStatus(gw.pid(), "VmHWM")
+		res.runs[variant] = append(res.runs[variant], largeRun{seconds: secs, peakKiB: peak, idleKiB: idle})
+		logf("large round %d %s %.2f s, peak RSS %.1f MiB (%.1f MiB before)", r+1, variant, secs, float64(peak)/1024, float64(idle)/1024)
 		between(gw.peer)
 
 		c := runCeilingProc(work, path)

@@ -39,6 +39,11 @@ type proc struct {
 }
 
 func startProc(dir, name string, args ...string) *proc {
+	return startProcEnv(dir, name, nil, args...)
+}
+
+// startProcEnv is startProc with env added to the harness's environment.
+func startProcEnv(dir, name string, env []string, args ...string) *proc {
 	logPath := filepath.Join(dir, name+".log")
 	f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
@@ -47,6 +52,9 @@ func startProc(dir, name string, args ...string) *proc {
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Dir = dir
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	if err := cmd.Start(); err != nil {
 		fatalf("start %s: %v", name, err)
 	}
@@ -284,7 +292,15 @@ type gateway struct {
 	dir, config  string
 	smtp, portal string
 	peer         *peer
+	// env is added to the environment of the next start: GOGC, for the
+	// runs that show what a larger heap would buy (gogcVariant).
+	env []string
 }
+
+// gogcVariant is the garbage collector setting of the extra gateway runs
+// that show the trade-off between memory and CPU: the heap may grow to
+// five times what is live (GOGC=400) instead of twice (Go's default).
+const gogcVariant = "GOGC=400"
 
 // gatewayConfig is the gateway's configuration for the bench: plain-text
 // AUTH on loopback (TLS is not what is measured), texts to the fake
@@ -335,9 +351,11 @@ func startGateway(bin, root, name, vonageURL string, rate float64) *gateway {
 }
 
 func (g *gateway) start() {
-	g.proc = startProc(g.dir, g.name, g.bin, "serve", "--config", g.config)
-	if err := waitListen(g.smtp, 30*time.Second); err != nil {
-		fatalf("securetextd: %v\n%s", err, g.tail())
+	g.proc = startProcEnv(g.dir, g.name, g.env, g.bin, "serve", "--config", g.config)
+	for _, addr := range []string{g.smtp, g.portal} {
+		if err := waitListen(addr, 30*time.Second); err != nil {
+			fatalf("securetextd: %v\n%s", err, g.tail())
+		}
 	}
 	g.peer.root, g.peer.stop = g.pid(), g.stop
 }
