@@ -481,16 +481,29 @@ func (rep *report) ingestBounds(b *strings.Builder) {
 		const name = "1 KiB, connection reused"
 		gw, sink, pf, mp := reused.rate(gatewayName), reused.rate("smtp-sink"), reused.rate("Postfix queue"), reused.rate("Mailpit")
 		cpu := median(reused.cpus(gatewayName))
-		p("**Small messages, connection reused: CPU.** %s msg/s at %s ms of CPU per message, %s of\n", num(gw), num(cpu), num(gw*cpu/1000))
-		p("the 2 cores (the driver has the rest)%s", strings.Replace(rep.syncsText(name, "message"), ", and ", ",\nand ", 1))
+		busy := gw * cpu / 1000
+		if busy >= 1.5 {
+			p("**Small messages, connection reused: CPU.** %s msg/s at %s ms of CPU per message, %s of\n", num(gw), num(cpu), num(busy))
+			p("the 2 cores (the driver has the rest)%s", strings.Replace(rep.syncsText(name, "message"), ", and ", ",\nand ", 1))
+		} else {
+			p("**Small messages, connection reused: waiting, and CPU.** %s msg/s at %s ms of CPU per message keeps\n", num(gw), num(cpu))
+			p("%s of the 2 cores busy%s", num(busy), strings.Replace(rep.syncsText(name, "message"), ", and ", ",\nand ", 1))
+		}
 		if pr := rep.profile(name); pr != nil && pr.syncs < 0.9 {
 			p(" (concurrent sessions' commits share transactions)")
+		}
+		if busy < 1.5 {
+			p(". The driver needs little (it drives smtp-sink at %s msg/s), so the cores are not\n", num(sink))
+			p("saturated: each of the 20 sessions sends its next message only after its `250`, which comes\n")
+			p("after the commit its message joined, and at this rate a message takes %s ms from `MAIL FROM`\n", num(20000/gw))
+			p("to `250`, %s ms of it CPU; the rest is waiting, for the commit's fsync and for a turn on the\n", num(cpu))
+			p("cores")
 		}
 		p(". Postfix spends %s ms\n", num(median(reused.cpus("Postfix queue"))))
 		p("per message, Mailpit %s. At the gateway's cost, 1.2× Mailpit (%s msg/s) would keep %s cores\n",
 			num(median(reused.cpus("Mailpit"))), num(1.2*mp), num(1.2*mp*cpu/1000))
-		p("busy and 3× Postfix (%s msg/s) %s: more than the machine has beside the driver, so what\n", num(3*pf), num(3*pf*cpu/1000))
-		p("separates the gateway from these targets is CPU per message, and 0.30× smtp-sink (%s msg/s)\n", num(0.3*sink))
+		p("busy and 3× Postfix (%s msg/s) %s, with the driver's share on top, so what\n", num(3*pf), num(3*pf*cpu/1000))
+		p("separates the gateway from these targets is CPU per message as much as waiting, and 0.30× smtp-sink (%s msg/s)\n", num(0.3*sink))
 		p("would leave %s ms per message on two cores with nothing for the driver, less than any server\n", num(2000/(0.3*sink)))
 		p("here that keeps what it receives. ")
 		if pr := rep.profile(name); pr != nil {
@@ -573,10 +586,15 @@ func (rep *report) largeBounds(b *strings.Builder) {
 		p("above) would cost %s MiB more at the peak, past the 48 MiB target: the default is kept.\n",
 			num((median(l.peaks(v))-median(l.peaks(gatewayName)))/1024))
 	}
-	p("**Time**: the gateway takes %s the ceiling's, which is what\n", ratio(gw, ceil))
+	if pf := median(l.seconds("Postfix queue")); gw > 2*pf {
+		p("**Time**: %s s, %s s more than twice Postfix's %s s. ", num(gw), num(gw-2*pf), num(pf))
+	} else {
+		p("**Time**: %s s, within twice Postfix's %s s. ", num(gw), num(pf))
+	}
+	p("The gateway takes %s the ceiling's, which is what\n", ratio(gw, ceil))
 	p("the SMTP and MIME layers add to sealing and writing. go-smtp alone needs %s s to read these\n", num(disc))
-	p("bytes through its DATA reader (smtp-sink: %s s): see the 1 MiB messages above for that\n", num(sink))
-	p("reader and the patch that would take most of it away.\n\n")
+	p("bytes through its DATA reader (smtp-sink: %s s), %s s more than the protocol needs: see the\n", num(sink), num(disc-sink))
+	p("1 MiB messages above for that reader and the patch that would take most of it away.\n\n")
 }
 
 func (rep *report) portalBounds(b *strings.Builder) {
