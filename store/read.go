@@ -300,11 +300,16 @@ func (db *DB) OpenPart(ctx context.Context, messageID int64, index int) (io.Read
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: open part %d of message %d: %w", index, messageID, err)
 	}
-	ids, err := db.identitiesFor(io.NewSectionReader(r, 0, r.size))
-	if err != nil {
-		return nil, 0, fmt.Errorf("store: open part %d of message %d: %w", index, messageID, err)
+	// Parts are sealed under a data key (datakey.go): try that first, so
+	// that the header is read and checked once. Older parts, sealed to
+	// the key file's identities, go through identitiesFor and its cache.
+	plain, size, err := age.DecryptReaderAt(r, r.size, db.data)
+	if older := (*age.NoIdentityMatchError)(nil); errors.As(err, &older) {
+		var ids []age.Identity
+		if ids, err = db.identitiesFor(io.NewSectionReader(r, 0, r.size)); err == nil {
+			plain, size, err = age.DecryptReaderAt(r, r.size, ids...)
+		}
 	}
-	plain, size, err := age.DecryptReaderAt(r, r.size, ids...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: open part %d of message %d: %w", index, messageID, err)
 	}
