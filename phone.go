@@ -63,10 +63,12 @@ func (r PhoneRules) Parse(s string) (Phone, error) {
 		return "", Errorf(EINVALID, "%q is not a phone number: use digits, as in 2125550123 or +447911123456", raw)
 	}
 	e164 := phonenumbers.Format(n, phonenumbers.E164)
-	if !phonenumbers.IsValidNumber(n) {
+	// IsValidNumber would look the region up again: it is what costs most
+	// (a pattern match per region sharing the country code).
+	region := phonenumbers.GetRegionCodeForNumber(n)
+	if !phonenumbers.IsValidNumberForRegion(n, region) {
 		return "", Errorf(EINVALID, "%s cannot be a real phone number (no such number range)", e164)
 	}
-	region := phonenumbers.GetRegionCodeForNumber(n)
 	switch phonenumbers.GetNumberType(n) {
 	case phonenumbers.FIXED_LINE:
 		return "", Errorf(EINVALID, "%s is a landline and cannot receive text messages", e164)
