@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/securetextd/securetextd"
@@ -76,10 +78,11 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, p page) 
 	l.Org = s.cfg.Org
 	l.Logo = len(s.cfg.Logo) > 0
 	t, ok := s.pages[name]
-	var buf bytes.Buffer
+	buf := pageBuffers.Get().(*bytes.Buffer)
+	defer putPageBuffer(buf)
 	err := fmt.Errorf("no page %q", name)
 	if ok {
-		err = t.ExecuteTemplate(&buf, "layout", p)
+		err = t.ExecuteTemplate(buf, "layout", p)
 	}
 	if err != nil {
 		s.logger.Error("render", "template", name, "err", err)
@@ -87,8 +90,25 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, p page) 
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
+}
+
+// pageBuffers keeps the buffers pages are rendered into: a conversation
+// page is tens of kilobytes, rendered thousands of times a second under
+// load. A page is written whole, so a template error never sends half of
+// one.
+var pageBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putPageBuffer empties buf and keeps it, unless a very large page made
+// it too big to keep around.
+func putPageBuffer(buf *bytes.Buffer) {
+	if buf.Cap() > 1<<20 {
+		return
+	}
+	buf.Reset()
+	pageBuffers.Put(buf)
 }
 
 // messagePage is a page that says one thing, with an optional link.
