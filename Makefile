@@ -59,7 +59,7 @@ fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t#*:}; \
 		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		GO=$(GO) scripts/fuzz.sh $$pkg $$fn $(FUZZTIME) || exit 1; \
 	done
 
 clean:
