@@ -25,10 +25,11 @@ const (
 	// chunkSize is the ciphertext size of a chunk row. 256 KiB keeps a
 	// 100 MB attachment at 400 rows, and a range read at a row or two.
 	chunkSize = 256 << 10
-	// flushThreshold is how much sealed content a draft keeps in memory
-	// before writing it out as pending blobs. A message under it costs a
-	// single write transaction.
-	flushThreshold = 1 << 20
+	// flushThreshold is how much sealed content a draft gathers before
+	// its writer writes it out as pending blobs (draft.go): a draft holds
+	// at most three such batches. A message under it costs a single write
+	// transaction.
+	flushThreshold = 512 << 10
 )
 
 // chunkReader is an io.ReaderAt over a blob's ciphertext. It keeps the last

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"filippo.io/age"
@@ -29,9 +30,12 @@ import (
 //	… io.Copy(w, body); w.Close() …
 //	receipt, err := d.Commit(ctx, msg, phones)
 //
-// Memory stays flat whatever the size of the parts: past about 1 MiB of
-// sealed content, the draft writes it out in short transactions, as pending
-// blobs that no message links to until Commit.
+// Memory stays flat whatever the size of the parts: every flushThreshold
+// of sealed content is written out in a short transaction, as pending blobs
+// that no message links to until Commit. A goroutine of the draft's own
+// writes them, so that a large message is read, decoded and sealed while
+// the previous batch goes to disk; at most one batch waits for it, so the
+// draft holds at most two batches and the one it is filling.
 //
 // A Draft is not safe for concurrent use.
 type Draft struct {
@@ -39,8 +43,11 @@ type Draft struct {
 	parts []*draftPart
 	open  *partWriter // the part being written, if any
 
-	queue  []queuedChunk // sealed chunks not yet in the database
+	queue  []queuedChunk // sealed chunks not yet handed to the writer
 	queued int           // bytes in queue
+	// writer writes full queues out while the draft goes on reading
+	// (nil until the first one); wait collects what it did.
+	writer *draftWriter
 	// pending lists the blobs written out before Commit, for Discard.
 	pending []int64
 
@@ -190,17 +197,85 @@ func (d *Draft) enqueue(p *draftPart, data []byte) error {
 	return d.flush()
 }
 
-// flush writes the queued chunks out in one short transaction, creating a
-// pending blob for each part that has none yet. The transaction holds no
-// more than flushThreshold bytes, so other sessions keep committing while a
-// large attachment streams in.
+// flush hands the queued chunks to the draft's writer, starting it on the
+// first call, and returns once the writer has taken them or the batch
+// before them: the caller goes on sealing while they are written. A
+// failure of the writer comes back here, at the next flush, or at Commit.
 func (d *Draft) flush() error {
+	if d.writer == nil {
+		d.writer = &draftWriter{db: d.db, batches: make(chan []queuedChunk, 1), done: make(chan struct{})}
+		go d.writer.run()
+	}
+	if err := d.writer.failed(); err != nil {
+		d.err = err
+		return fmt.Errorf("store: write pending blob: %w", err)
+	}
+	d.writer.batches <- d.queue
+	d.queue, d.queued = nil, 0
+	return nil
+}
+
+// waitWriter stops the writer once it has written everything handed to
+// it, and takes over the blobs it made. It returns the writer's error.
+func (d *Draft) waitWriter() error {
+	w := d.writer
+	if w == nil {
+		return nil
+	}
+	d.writer = nil
+	close(w.batches)
+	<-w.done
+	d.pending = append(d.pending, w.pending...)
+	if w.err != nil {
+		d.err = w.err
+		return fmt.Errorf("store: write pending blob: %w", w.err)
+	}
+	return nil
+}
+
+// draftWriter writes a draft's batches of sealed chunks, one short
+// transaction each, in the order they come: a part's first batch makes its
+// pending blob (and sets its blobID, which only the writer touches until
+// waitWriter), later ones add chunks to it. After a failure it drops what
+// it is given, so that the draft never blocks on it.
+type draftWriter struct {
+	db      *DB
+	batches chan []queuedChunk
+	done    chan struct{}
+
+	mu      sync.Mutex
+	err     error   // the first failure; read by failed, and after done
+	pending []int64 // blobs made, in order; read after done
+}
+
+func (w *draftWriter) run() {
+	defer close(w.done)
+	for batch := range w.batches {
+		if w.failed() != nil {
+			continue
+		}
+		if err := w.write(batch); err != nil {
+			w.mu.Lock()
+			w.err = err
+			w.mu.Unlock()
+		}
+	}
+}
+
+func (w *draftWriter) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// write writes one batch in one transaction.
+func (w *draftWriter) write(batch []queuedChunk) error {
 	// The draft has no context: it writes as an SMTP DATA command reads,
 	// and the busy timeout bounds the wait for the write lock.
 	ctx := context.Background()
 	created := make(map[*draftPart]int64)
-	err := d.db.update(ctx, func(tx *sql.Tx) error {
-		for _, c := range d.queue {
+	err := w.db.update(ctx, func(tx *sql.Tx) error {
+		for _, c := range batch {
 			id := c.part.blobID
 			if id == 0 {
 				id = created[c.part]
@@ -208,7 +283,7 @@ func (d *Draft) flush() error {
 			if id == 0 {
 				res, err := tx.ExecContext(ctx,
 					`INSERT INTO blobs (state, chunk_size, created) VALUES ('pending', ?, ?)`,
-					chunkSize, nanos(d.db.Now()))
+					chunkSize, nanos(w.db.Now()))
 				if err != nil {
 					return err
 				}
@@ -225,14 +300,15 @@ func (d *Draft) flush() error {
 		return nil
 	})
 	if err != nil {
-		d.err = err
-		return fmt.Errorf("store: write pending blob: %w", err)
+		return err
 	}
-	for p, id := range created {
-		p.blobID = id
-		d.pending = append(d.pending, id)
+	// Only in this order: a blob made by an earlier batch comes first.
+	for _, c := range batch {
+		if id, ok := created[c.part]; ok && c.part.blobID == 0 {
+			c.part.blobID = id
+			w.pending = append(w.pending, id)
+		}
 	}
-	d.queue, d.queued = nil, 0
 	return nil
 }
 
@@ -344,6 +420,10 @@ func (d *Draft) commit(ctx context.Context, op string, m *securetextd.Message, l
 	}
 	if d.open != nil {
 		return fmt.Errorf("store: %s: part %d is still open", op, d.open.p.index)
+	}
+	// The parts' pending blobs must all be written, and their ids known.
+	if err := d.waitWriter(); err != nil {
+		return fmt.Errorf("store: %s: %w", op, err)
 	}
 	if m == nil {
 		return fmt.Errorf("store: %s: no message", op)
@@ -565,6 +645,7 @@ func (d *Draft) Discard() error {
 		d.open.closed = true
 		d.open = nil
 	}
+	d.waitWriter() // its failure leaves less to delete
 	if len(d.pending) == 0 {
 		return nil
 	}

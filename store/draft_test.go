@@ -341,6 +341,52 @@ func TestDiscard(t *testing.T) {
 	}
 }
 
+// TestDraftWriterFails makes the draft's writer fail half-way through a
+// large part (a trigger refuses its fourth chunk, as a full disk would):
+// the failure reaches the caller, at the next batch or at Commit, nothing
+// is committed, and Discard removes what was written before.
+func TestDraftWriterFails(t *testing.T) {
+	db := openTestDB(t)
+	if _, err := db.write.Exec(`CREATE TEMP TRIGGER refuse_chunk BEFORE INSERT ON chunks
+		WHEN NEW.seq >= 3 BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END`); err != nil {
+		t.Fatal(err)
+	}
+	d := db.NewDraft()
+	w, err := d.CreatePart(securetextd.Part{Kind: securetextd.PartAttachment, ContentType: "video/mp4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randomBytes(5, 4<<20)
+	var werr error
+	for off := 0; off < len(data) && werr == nil; off += 64 << 10 {
+		_, werr = w.Write(data[off : off+64<<10])
+	}
+	if werr == nil {
+		werr = w.Close()
+	}
+	_, cerr := d.Commit(t.Context(), &securetextd.Message{Sender: "a@example.org"}, []securetextd.Phone{"+12125550123"})
+	if cerr == nil {
+		t.Fatal("Commit worked although the writer failed")
+	}
+	for _, err := range []error{werr, cerr} {
+		if err != nil && !strings.Contains(err.Error(), "disk full (test)") {
+			t.Errorf("error %q does not say why", err)
+		}
+	}
+	if n := count(t, db, "messages"); n != 0 {
+		t.Errorf("%d messages stored", n)
+	}
+	if count(t, db, "chunks") == 0 {
+		t.Error("nothing was written before the failure: the test does not test it")
+	}
+	if err := d.Discard(); err != nil {
+		t.Fatal(err)
+	}
+	if n, b := count(t, db, "chunks"), count(t, db, "blobs"); n != 0 || b != 0 {
+		t.Errorf("after Discard: %d chunks, %d blobs", n, b)
+	}
+}
+
 func TestSweepOrphans(t *testing.T) {
 	db := openTestDB(t)
 	ctx := t.Context()
@@ -352,9 +398,10 @@ func TestSweepOrphans(t *testing.T) {
 		[]testPart{{securetextd.Part{Kind: securetextd.PartAttachment}, randomBytes(4, 2<<20)}}, "+12125550123")
 	committed := count(t, db, "chunks")
 
-	// A draft abandoned half-way, as by a crash.
+	// A draft abandoned half-way, as by a crash: what its writer had.
 	abandoned := db.NewDraft()
 	writeBig(t, abandoned, 3<<20, true)
+	abandoned.waitWriter()
 	if count(t, db, "chunks") == committed {
 		t.Fatal("nothing was written out")
 	}
