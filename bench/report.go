@@ -578,9 +578,10 @@ func (rep *report) largeBounds(b *strings.Builder) {
 	gw, ceil := median(l.seconds(gatewayName)), median(l.seconds("age + SQLite ceiling"))
 	disc, sink := median(l.seconds("go-smtp discard")), median(l.seconds("smtp-sink"))
 	p("**Memory** stays flat: the MIME walk streams each part through 32 KiB buffers into age, and the\n")
-	p("store keeps at most 1 MiB of sealed chunks before it writes them as a pending blob in a short\n")
-	p("transaction; most of the peak is there before the message arrives (the binary's mapped pages,\n")
-	p("SQLite's page caches, the Go heap after start-up). ")
+	p("draft's writer writes its sealed chunks out in 512 KiB batches, each a short transaction, while\n")
+	p("the next batch is sealed (at most three batches in memory); most of the peak is there before\n")
+	p("the message arrives (the binary's mapped pages, SQLite's page caches, the Go heap after\n")
+	p("start-up). ")
 	if v := gatewayName + ", " + gogcVariant; len(l.peaks(v)) > 0 {
 		p("Letting the heap grow larger (%s, the row\n", gogcVariant)
 		p("above) would cost %s MiB more at the peak, past the 48 MiB target: the default is kept.\n",
