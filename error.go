@@ -16,6 +16,7 @@ const (
 	ELIMIT        = "limit"        // over a rate or count limit; try later
 	ECONFLICT     = "conflict"     // already exists
 	EUNAVAILABLE  = "unavailable"  // temporary failure; try again
+	ESTORAGE      = "storage_full" // the gateway's disk is full; try again later
 	EINTERNAL     = "internal"     // a bug or an outside failure: see the log
 )
 

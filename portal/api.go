@@ -368,6 +368,11 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, op string, err error)
 		w.Header().Set("Retry-After", "60")
 		a.problem(w, r, http.StatusServiceUnavailable, "unavailable", "Unavailable", msg)
 		return
+	case securetextd.ESTORAGE:
+		a.logger.Error(op, "err", err)
+		w.Header().Set("Retry-After", "300")
+		a.problem(w, r, http.StatusInsufficientStorage, "storage-full", "Insufficient storage", msg)
+		return
 	}
 	id := rand.Text()[:10]
 	a.logger.Error(op, "error_id", id, "err", err)

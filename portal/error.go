@@ -26,7 +26,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, op string, err err
 	case securetextd.EEXPIRED, securetextd.EREVOKED:
 		s.renderEnded(w, r, err)
 		return
-	case securetextd.EUNAVAILABLE:
+	case securetextd.EUNAVAILABLE, securetextd.ESTORAGE:
 		s.logger.Warn(op, "err", err)
 		s.renderMessage(w, r, http.StatusServiceUnavailable, "Try again later",
 			"Busy right now", "Please try again in a few minutes.")

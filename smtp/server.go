@@ -286,6 +286,11 @@ func (s *Server) replyError(op string, client netip.Addr, err error) error {
 		return &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 5, 3}, Message: msg}
 	case securetextd.EUNAVAILABLE:
 		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: msg}
+	case securetextd.ESTORAGE:
+		// RFC 5321's "insufficient system storage", RFC 3463's "mail
+		// system full": the sending server keeps the message and retries.
+		s.logger.Error("storage full", "op", op, "err", err, "client", client.String())
+		return &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage: " + msg}
 	}
 	return s.internalError(op, client, err)
 }

@@ -36,11 +36,12 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
-	"github.com/securetextd/securetextd"
+	"github.com/mattn/go-sqlite3" // also registers the "sqlite3" driver
 
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"github.com/securetextd/securetextd"
 )
 
 //go:embed migrations/*.sql
@@ -252,13 +253,29 @@ func (db *DB) migrateTo(ctx context.Context, version int, name string, latest in
 func (db *DB) update(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return storageFull(err)
 	}
 	defer tx.Rollback()
 	if err := fn(tx); err != nil {
-		return err
+		return storageFull(err)
 	}
-	return tx.Commit()
+	return storageFull(tx.Commit())
+}
+
+// errStorageFull is what a write says when the disk is full: a temporary
+// failure that the sender can be told about (SMTP's 452 4.3.1), not a bug.
+var errStorageFull = securetextd.Errorf(securetextd.ESTORAGE, "The gateway's storage is full; try again later.")
+
+// storageFull marks err as errStorageFull, keeping it for the log, when
+// SQLite or the file system ran out of space.
+func storageFull(err error) error {
+	var se sqlite3.Error
+	if (errors.As(err, &se) && se.Code == sqlite3.ErrFull) || errors.Is(err, syscall.ENOSPC) {
+		if !errors.Is(err, errStorageFull) {
+			return fmt.Errorf("%w: %w", errStorageFull, err)
+		}
+	}
+	return err
 }
 
 // view runs fn in a read transaction, which sees one snapshot of the

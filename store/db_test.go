@@ -3,11 +3,17 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/securetextd/securetextd"
 )
 
 func TestOpenPragmas(t *testing.T) {
@@ -190,5 +196,31 @@ func TestMigrateFromFirstSchema(t *testing.T) {
 	}
 	if err := db.CreateRecipient(t.Context(), "+12125550123", "correct horse battery", ""); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestStorageFull: SQLite's "database or disk is full" and the file
+// system's ENOSPC become ESTORAGE errors, which the transports answer as a
+// temporary failure (SMTP 452 4.3.1), keeping the cause for the log; other
+// errors pass unchanged.
+func TestStorageFull(t *testing.T) {
+	for _, err := range []error{
+		sqlite3.Error{Code: sqlite3.ErrFull},
+		fmt.Errorf("write chunk: %w", &os.PathError{Op: "write", Path: "db-wal", Err: syscall.ENOSPC}),
+	} {
+		got := storageFull(err)
+		if securetextd.ErrorCode(got) != securetextd.ESTORAGE || !errors.Is(got, err) {
+			t.Errorf("storageFull(%v) = %v: want ESTORAGE wrapping it", err, got)
+		}
+		if again := storageFull(got); again != got {
+			t.Errorf("storageFull twice: %v", again)
+		}
+	}
+	other := errors.New("constraint failed")
+	if got := storageFull(other); got != other {
+		t.Errorf("storageFull(%v) = %v", other, got)
+	}
+	if storageFull(nil) != nil {
+		t.Error("storageFull(nil) is not nil")
 	}
 }

@@ -95,7 +95,7 @@ func (db *DB) runGroup(batch []*groupReq) {
 	tx, err := db.write.BeginTx(context.Background(), nil)
 	if err != nil {
 		for _, r := range batch {
-			r.done <- groupResult{err: err}
+			r.done <- groupResult{err: storageFull(err)}
 		}
 		return
 	}
@@ -123,7 +123,7 @@ func (db *DB) runGroup(batch []*groupReq) {
 		if errs[i] == nil {
 			errs[i] = err
 		}
-		r.done <- groupResult{err: errs[i]}
+		r.done <- groupResult{err: storageFull(errs[i])}
 	}
 }
 
