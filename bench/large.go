@@ -51,9 +51,7 @@ func runLarge(work string, rounds int, gw *gateway, peers []*peer, between func(
 		between(gw.peer)
 
 		// The same with a larger heap allowed: what it costs in memory.
-		gw.env = []string{gogcVariant}
-		gw.restart()
-		gw.env = nil
+		gw.restart(gogcVariant)
 		idle, _ = procStatus(gw.pid(), "VmRSS")
 		secs = sendFile(gw.peer, path)
 		peak, _ = procStatus(gw.pid(), "VmHWM")

@@ -292,9 +292,6 @@ type gateway struct {
 	dir, config  string
 	smtp, portal string
 	peer         *peer
-	// env is added to the environment of the next start: GOGC, for the
-	// runs that show what a larger heap would buy (gogcVariant).
-	env []string
 }
 
 // gogcVariant is the garbage collector setting of the extra gateway runs
@@ -346,12 +343,14 @@ func startGateway(bin, root, name, vonageURL string, rate float64) *gateway {
 	}
 	g.bin, g.name = bin, name
 	g.peer = &peer{name: gatewayName, addr: g.smtp, user: benchUser, pass: benchPass}
-	g.start()
+	g.start(nil)
 	return g
 }
 
-func (g *gateway) start() {
-	g.proc = startProcEnv(g.dir, g.name, g.env, g.bin, "serve", "--config", g.config)
+// start starts the gateway with env added to its environment (GOGC, for
+// the runs that show what a larger heap would buy: gogcVariant).
+func (g *gateway) start(env []string) {
+	g.proc = startProcEnv(g.dir, g.name, env, g.bin, "serve", "--config", g.config)
 	for _, addr := range []string{g.smtp, g.portal} {
 		if err := waitListen(addr, 30*time.Second); err != nil {
 			fatalf("securetextd: %v\n%s", err, g.tail())
@@ -361,9 +360,9 @@ func (g *gateway) start() {
 }
 
 // restart stops the gateway (SIGTERM: a clean shutdown) and starts it
-// again on the same data: a fresh process, whose peak memory is that of
-// what it does next.
-func (g *gateway) restart() {
+// again on the same data, with env added to its environment: a fresh
+// process, whose peak memory is that of what it does next.
+func (g *gateway) restart(env ...string) {
 	g.stop()
-	g.start()
+	g.start(env)
 }

@@ -15,6 +15,10 @@ import (
 // latencySamples is how many messages the end-to-end measurement sends.
 const latencySamples = 300
 
+// portalProfile names the profile of the gateway serving the conversation
+// page, which the report's reasoning quotes.
+const portalProfile = "portal conversation page under wrk, 50 connections"
+
 // wrkRun is one wrk run.
 type wrkRun struct {
 	rps      float64
@@ -55,7 +59,7 @@ func runPortal(rep *report, work string, vonage *fakeVonage) {
 		if rep.tools.perf && rep.opts.phases["profile"] {
 			u, header := rep.portal.conversation, rep.portal.header
 			p := perfDuring(work, gw.pid(), func() { runWrk(u, header) })
-			p.name, p.figure = "portal conversation page under wrk, 50 connections", "see the portal's table"
+			p.name, p.figure = portalProfile, "see the portal's table"
 			logf("profile %s: %d samples", p.name, p.samples)
 			rep.profiles = append(rep.profiles, p)
 		}
@@ -156,33 +160,27 @@ func measurePortal(rounds int, gw *gateway, vonage *fakeVonage) *portalResult {
 	}
 	variant := "conversation page, gateway with " + gogcVariant
 	res.order = append(res.order, variant)
-	for r := range rounds {
-		for _, tg := range targets {
-			cpu0 := procCPU(gw.pid())
-			var w wrkRun
-			syncs := syncsDuring(gw.pid(), func() { w = runWrk(base+tg.path, header) })
-			if w.requests > 0 {
-				w.cpuMs = float64((procCPU(gw.pid()) - cpu0).Microseconds()) / 1000 / float64(w.requests)
-			}
-			w.syncs = perEach(syncs, w.requests)
-			res.runs[tg.name] = append(res.runs[tg.name], w)
-			logf("portal round %d %-45s %8.0f req/s p99 %6.2f ms, %.3f ms CPU/req, %.2f fsyncs/req %s", r+1, tg.name, w.rps, w.p99ms, w.cpuMs, w.syncs, w.errs)
-			time.Sleep(300 * time.Millisecond)
-		}
-		// The page again, from a gateway whose heap may grow larger.
-		gw.env = []string{gogcVariant}
-		gw.restart()
-		gw.env = nil
-		warmUp(base+conv, header)
+	// measure loads path with wrk and records the run under name.
+	measure := func(round int, name, path string) {
 		cpu0 := procCPU(gw.pid())
 		var w wrkRun
-		syncs := syncsDuring(gw.pid(), func() { w = runWrk(base+conv, header) })
+		syncs := syncsDuring(gw.pid(), func() { w = runWrk(base+path, header) })
 		if w.requests > 0 {
 			w.cpuMs = float64((procCPU(gw.pid()) - cpu0).Microseconds()) / 1000 / float64(w.requests)
 		}
 		w.syncs = perEach(syncs, w.requests)
-		res.runs[variant] = append(res.runs[variant], w)
-		logf("portal round %d %-45s %8.0f req/s p99 %6.2f ms, %.3f ms CPU/req, %.2f fsyncs/req %s", r+1, variant, w.rps, w.p99ms, w.cpuMs, w.syncs, w.errs)
+		res.runs[name] = append(res.runs[name], w)
+		logf("portal round %d %-45s %8.0f req/s p99 %6.2f ms, %.3f ms CPU/req, %.2f fsyncs/req %s", round, name, w.rps, w.p99ms, w.cpuMs, w.syncs, w.errs)
+	}
+	for r := range rounds {
+		for _, tg := range targets {
+			measure(r+1, tg.name, tg.path)
+			time.Sleep(300 * time.Millisecond)
+		}
+		// The page again, from a gateway whose heap may grow larger.
+		gw.restart(gogcVariant)
+		warmUp(base+conv, header)
+		measure(r+1, variant, conv)
 		gw.restart()
 		warmUp(base+conv, header)
 		time.Sleep(300 * time.Millisecond)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -35,20 +36,19 @@ type ingestResult struct {
 
 const gatewayName = "securetextd"
 
-func (r ingestResult) rates(name string) []float64 {
+// each returns f of each run, in order.
+func each[R any](runs []R, f func(R) float64) []float64 {
 	var v []float64
-	for _, x := range r.runs[name] {
-		v = append(v, x.rate())
+	for _, r := range runs {
+		v = append(v, f(r))
 	}
 	return v
 }
 
+func (r ingestResult) rates(name string) []float64 { return each(r.runs[name], loadResult.rate) }
+
 func (r ingestResult) cpus(name string) []float64 {
-	var v []float64
-	for _, x := range r.runs[name] {
-		v = append(v, x.cpuPerMsg())
-	}
-	return v
+	return each(r.runs[name], loadResult.cpuPerMsg)
 }
 
 func (r ingestResult) errors(name string) (int64, error) {
@@ -257,27 +257,15 @@ func (rep *report) ingestSection(b *strings.Builder) {
 }
 
 func (l *largeResult) seconds(name string) []float64 {
-	var v []float64
-	for _, r := range l.runs[name] {
-		v = append(v, r.seconds)
-	}
-	return v
+	return each(l.runs[name], func(r largeRun) float64 { return r.seconds })
 }
 
 func (l *largeResult) peaks(name string) []float64 {
-	var v []float64
-	for _, r := range l.runs[name] {
-		v = append(v, float64(r.peakKiB))
-	}
-	return v
+	return each(l.runs[name], func(r largeRun) float64 { return float64(r.peakKiB) })
 }
 
 func (l *largeResult) idles(name string) []float64 {
-	var v []float64
-	for _, r := range l.runs[name] {
-		v = append(v, float64(r.idleKiB))
-	}
-	return v
+	return each(l.runs[name], func(r largeRun) float64 { return float64(r.idleKiB) })
 }
 
 func (rep *report) largeSection(b *strings.Builder) {
@@ -318,45 +306,24 @@ func (rep *report) largeSection(b *strings.Builder) {
 }
 
 func (pr *portalResult) rps(name string) []float64 {
-	var v []float64
-	for _, r := range pr.runs[name] {
-		v = append(v, r.rps)
-	}
-	return v
+	return each(pr.runs[name], func(r wrkRun) float64 { return r.rps })
 }
 
 func (pr *portalResult) p99(name string) []float64 {
-	var v []float64
-	for _, r := range pr.runs[name] {
-		v = append(v, r.p99ms)
-	}
-	return v
+	return each(pr.runs[name], func(r wrkRun) float64 { return r.p99ms })
 }
 
 func (pr *portalResult) cpu(name string) []float64 {
-	var v []float64
-	for _, r := range pr.runs[name] {
-		v = append(v, r.cpuMs)
-	}
-	return v
+	return each(pr.runs[name], func(r wrkRun) float64 { return r.cpuMs })
 }
 
+// syncs leaves out the runs whose fsyncs could not be counted (NaN).
 func (pr *portalResult) syncs(name string) []float64 {
-	var v []float64
-	for _, r := range pr.runs[name] {
-		if !math.IsNaN(r.syncs) {
-			v = append(v, r.syncs)
-		}
-	}
-	return v
+	return slices.DeleteFunc(each(pr.runs[name], func(r wrkRun) float64 { return r.syncs }), math.IsNaN)
 }
 
 func (pr *portalResult) p50(name string) []float64 {
-	var v []float64
-	for _, r := range pr.runs[name] {
-		v = append(v, r.p50ms)
-	}
-	return v
+	return each(pr.runs[name], func(r wrkRun) float64 { return r.p50ms })
 }
 
 func (rep *report) portalSection(b *strings.Builder) {
@@ -614,12 +581,11 @@ func (rep *report) portalBounds(b *strings.Builder) {
 	p("requires, and the first view, for read receipts); concurrent views share one commit on the\n")
 	p("store's writer, which is why there are far fewer fsyncs than requests. CPU bounds the page:\n")
 	p("at %s ms per request, two cores give at most %s req/s, and wrk takes its share of them.\n", num(cpu), num(2000/cpu))
-	if pr := rep.profile("portal conversation page under wrk, 50 connections"); pr != nil {
+	if rep.profile(portalProfile) != nil {
 		p("The profile at the end puts %s of the page's time in the Go runtime (allocation and garbage\n",
-			pct(rep.share("portal conversation page under wrk, 50 connections", "Go runtime")))
+			pct(rep.share(portalProfile, "Go runtime")))
 		p("collection), %s in the kernel, %s in SQLite. ",
-			pct(rep.share("portal conversation page under wrk, 50 connections", "kernel")),
-			pct(rep.share("portal conversation page under wrk, 50 connections", "SQLite")))
+			pct(rep.share(portalProfile, "kernel")), pct(rep.share(portalProfile, "SQLite")))
 	}
 	p("Half of what a view allocates is one 64 KiB buffer:\n")
 	p("age's `DecryptReaderAt` allocates a whole chunk's buffer on every read, however short the\n")

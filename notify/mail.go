@@ -377,7 +377,13 @@ func (m *Mailer) reset(mj securetextd.MailJob) (*outgoing, error) {
 		"If you did not ask, ignore this email.\n",
 		whose, oneLine(m.c.Org), int(resetValidity/time.Minute),
 		strings.TrimSuffix(m.c.PublicURL, "/")+"/reset/"+url.PathEscape(mj.Token))
-	return &outgoing{to: to.Address, write: func(w io.Writer) error {
+	return plainMail(to.Address, h, body), nil
+}
+
+// plainMail is a mail to one address with header h and a single
+// text/plain body.
+func plainMail(to string, h mail.Header, body string) *outgoing {
+	return &outgoing{to: to, write: func(w io.Writer) error {
 		bw, err := mail.CreateSingleInlineWriter(w, h)
 		if err != nil {
 			return err
@@ -386,7 +392,7 @@ func (m *Mailer) reset(mj securetextd.MailJob) (*outgoing, error) {
 			return err
 		}
 		return bw.Close()
-	}}, nil
+	}}
 }
 
 // storeError makes a store failure an error for the worker: a thing that

@@ -139,16 +139,7 @@ func (m *Mailer) notice(ctx context.Context, job *securetextd.Job, mj securetext
 		}}, nil
 	}
 	h.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
-	return &outgoing{to: to.Address, write: func(w io.Writer) error {
-		bw, err := mail.CreateSingleInlineWriter(w, h)
-		if err != nil {
-			return err
-		}
-		if _, err := io.WriteString(bw, body); err != nil {
-			return err
-		}
-		return bw.Close()
-	}}, nil
+	return plainMail(to.Address, h, body), nil
 }
 
 // writeMDN writes an RFC 8098 message disposition notification: a

@@ -10,6 +10,21 @@ import (
 // urlRE is what findURLs does, as the regular expression it replaced.
 var urlRE = regexp.MustCompile(`(?i)\bhttps?://[^\s<>"]+`)
 
+// agreesWithRegexp fails t unless findURLs finds in text what urlRE does.
+func agreesWithRegexp(t *testing.T, text string) {
+	t.Helper()
+	want := urlRE.FindAllStringIndex(text, -1)
+	got := findURLs(text)
+	if len(got) != len(want) {
+		t.Fatalf("findURLs(%q) = %v, the regexp finds %v", text, got, want)
+	}
+	for i := range got {
+		if got[i][0] != want[i][0] || got[i][1] != want[i][1] {
+			t.Fatalf("findURLs(%q) = %v, the regexp finds %v", text, got, want)
+		}
+	}
+}
+
 // TestFindURLsAgreesWithRegexp compares findURLs with the regular
 // expression on texts made of the pieces that matter: schemes in both
 // cases, word characters before them, separators, punctuation and
@@ -24,16 +39,7 @@ func TestFindURLsAgreesWithRegexp(t *testing.T) {
 			b.WriteString(pieces[rng.IntN(len(pieces))])
 		}
 		text := b.String()
-		want := urlRE.FindAllStringIndex(text, -1)
-		got := findURLs(text)
-		if len(got) != len(want) {
-			t.Fatalf("findURLs(%q) = %v, the regexp finds %v", text, got, want)
-		}
-		for i := range got {
-			if got[i][0] != want[i][0] || got[i][1] != want[i][1] {
-				t.Fatalf("findURLs(%q) = %v, the regexp finds %v", text, got, want)
-			}
-		}
+		agreesWithRegexp(t, text)
 	}
 }
 
@@ -43,16 +49,7 @@ func FuzzFindURLs(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
-		want := urlRE.FindAllStringIndex(text, -1)
-		got := findURLs(text)
-		if len(got) != len(want) {
-			t.Fatalf("findURLs(%q) = %v, the regexp finds %v", text, got, want)
-		}
-		for i := range got {
-			if got[i][0] != want[i][0] || got[i][1] != want[i][1] {
-				t.Fatalf("findURLs(%q) = %v, the regexp finds %v", text, got, want)
-			}
-		}
+		agreesWithRegexp(t, text)
 	})
 }
 

@@ -475,6 +475,25 @@ func BenchmarkSealPart(b *testing.B) {
 	}
 }
 
+// identitiesFor is what OpenPart does to find the identity of a part whose
+// header is read from src: the file key as unwrapped by a data key, or else
+// (a part from before data keys) the key file's, through the cache.
+func (db *DB) identitiesFor(src io.Reader) ([]age.Identity, error) {
+	header, err := age.ExtractHeader(src)
+	if err != nil {
+		return nil, err
+	}
+	key, err := age.DecryptHeader(header, db.data)
+	if err == nil {
+		return []age.Identity{age.NewInjectedFileKeyIdentity(key)}, nil
+	}
+	var older *age.NoIdentityMatchError
+	if !errors.As(err, &older) {
+		return nil, err // a data-key stanza that does not open
+	}
+	return db.keyFileIdentities(header)
+}
+
 // BenchmarkUnwrapPart measures what OpenPart does before it reads content
 // (identitiesFor: the file key out of a 1 KiB part's header), leaving out
 // SQLite: for a part sealed to the hybrid identity as before data keys,

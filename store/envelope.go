@@ -10,7 +10,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 
 	"filippo.io/age"
@@ -162,29 +161,18 @@ type fileKeys struct {
 
 const maxFileKeys = 4096
 
-// identitiesFor returns the identities that open the age file whose header
-// is read from src: the file key as unwrapped by a data key, or else (a
-// part from before data keys) the cached file key, or the key file's
-// identities, whose result is then cached.
-func (db *DB) identitiesFor(src io.Reader) ([]age.Identity, error) {
-	header, err := age.ExtractHeader(src)
-	if err != nil {
-		return nil, err
-	}
-	key, err := age.DecryptHeader(header, db.data)
-	if err == nil {
-		return []age.Identity{age.NewInjectedFileKeyIdentity(key)}, nil
-	}
-	var older *age.NoIdentityMatchError
-	if !errors.As(err, &older) {
-		return nil, err // a data-key stanza that does not open
-	}
+// keyFileIdentities returns the identity that opens an age file sealed to
+// the key file (a part from before data keys), whose header is given: its
+// cached file key, or the file key unwrapped by the key file's identities,
+// which is then cached.
+func (db *DB) keyFileIdentities(header []byte) ([]age.Identity, error) {
 	h := sha256.Sum256(header)
 	c := &db.fileKeys
 	c.mu.Lock()
 	key, ok := c.keys[h]
 	c.mu.Unlock()
 	if !ok {
+		var err error
 		if key, err = age.DecryptHeader(header, db.keys.identities...); err != nil {
 			return nil, err
 		}

@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"filippo.io/age"
 )
 
 // AddKeyToFile generates a new identity and puts it first in the existing
@@ -29,19 +27,9 @@ func AddKeyToFile(path string, hybrid bool) (recipient string, err error) {
 	if err != nil {
 		return "", fmt.Errorf("store: key file: %w", err)
 	}
-	var secret string
-	if hybrid {
-		id, err := age.GenerateHybridIdentity()
-		if err != nil {
-			return "", fmt.Errorf("store: generate key: %w", err)
-		}
-		secret, recipient = id.String(), id.Recipient().String()
-	} else {
-		id, err := age.GenerateX25519Identity()
-		if err != nil {
-			return "", fmt.Errorf("store: generate key: %w", err)
-		}
-		secret, recipient = id.String(), id.Recipient().String()
+	secret, recipient, err := generateIdentity(hybrid)
+	if err != nil {
+		return "", err
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# created: %s\n# public key: %s\n# This identity seals; those below only open, until `securetextd rekey` has run.\n%s\n\n",

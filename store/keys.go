@@ -94,19 +94,9 @@ func newKeyring(ids []age.Identity) (*Keyring, error) {
 // WriteKeyFile never overwrites a file: losing a key loses every message
 // sealed to it. It returns the public key ("age1…").
 func WriteKeyFile(path string, hybrid bool) (recipient string, err error) {
-	var secret string
-	if hybrid {
-		id, err := age.GenerateHybridIdentity()
-		if err != nil {
-			return "", fmt.Errorf("store: generate key: %w", err)
-		}
-		secret, recipient = id.String(), id.Recipient().String()
-	} else {
-		id, err := age.GenerateX25519Identity()
-		if err != nil {
-			return "", fmt.Errorf("store: generate key: %w", err)
-		}
-		secret, recipient = id.String(), id.Recipient().String()
+	secret, recipient, err := generateIdentity(hybrid)
+	if err != nil {
+		return "", err
 	}
 
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -129,6 +119,23 @@ func WriteKeyFile(path string, hybrid bool) (recipient string, err error) {
 		return "", fmt.Errorf("store: write key file %s: %w", path, err)
 	}
 	return recipient, nil
+}
+
+// generateIdentity makes a new identity, hybrid post-quantum or X25519
+// (see WriteKeyFile), and returns it and its public key as text.
+func generateIdentity(hybrid bool) (secret, recipient string, err error) {
+	if hybrid {
+		id, err := age.GenerateHybridIdentity()
+		if err != nil {
+			return "", "", fmt.Errorf("store: generate key: %w", err)
+		}
+		return id.String(), id.Recipient().String(), nil
+	}
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		return "", "", fmt.Errorf("store: generate key: %w", err)
+	}
+	return id.String(), id.Recipient().String(), nil
 }
 
 // Recipient returns the public key that the store seals to: "age1pq1…" for

@@ -302,12 +302,15 @@ func (db *DB) OpenPart(ctx context.Context, messageID int64, index int) (io.Read
 	}
 	// Parts are sealed under a data key (datakey.go): try that first, so
 	// that the header is read and checked once. Older parts, sealed to
-	// the key file's identities, go through identitiesFor and its cache.
+	// the key file's identities, go through the file-key cache.
 	plain, size, err := age.DecryptReaderAt(r, r.size, db.data)
 	if older := (*age.NoIdentityMatchError)(nil); errors.As(err, &older) {
+		var header []byte
 		var ids []age.Identity
-		if ids, err = db.identitiesFor(io.NewSectionReader(r, 0, r.size)); err == nil {
-			plain, size, err = age.DecryptReaderAt(r, r.size, ids...)
+		if header, err = age.ExtractHeader(io.NewSectionReader(r, 0, r.size)); err == nil {
+			if ids, err = db.keyFileIdentities(header); err == nil {
+				plain, size, err = age.DecryptReaderAt(r, r.size, ids...)
+			}
 		}
 	}
 	if err != nil {

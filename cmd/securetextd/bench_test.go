@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -54,6 +55,25 @@ rate = 1000
 daily_per_sender = 0
 per_phone_per_hour = 0
 `
+}
+
+// startBenchMain runs the gateway in-process on benchConfig in dir, with
+// the bench sender account, until the benchmark ends.
+func startBenchMain(b *testing.B, dir string) *Main {
+	b.Helper()
+	cfg, err := ParseConfig([]byte(benchConfig(dir)), dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := &Main{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := m.Run(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close(context.Background()) })
+	if err := m.db.CreateSender(b.Context(), benchAccount, benchPassword); err != nil {
+		b.Fatal(err)
+	}
+	return m
 }
 
 // discardBackend is the reference: go-smtp receiving and discarding, with
@@ -137,19 +157,7 @@ func BenchmarkIngestSmall(b *testing.B) {
 		ingest(b, l.Addr().String(), 20)
 	})
 	b.Run("gateway", func(b *testing.B) {
-		dir := b.TempDir()
-		cfg, err := ParseConfig([]byte(benchConfig(dir)), dir)
-		if err != nil {
-			b.Fatal(err)
-		}
-		m := &Main{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-		if err := m.Run(b.Context()); err != nil {
-			b.Fatal(err)
-		}
-		defer m.Close(b.Context())
-		if err := m.db.CreateSender(b.Context(), benchAccount, benchPassword); err != nil {
-			b.Fatal(err)
-		}
+		m := startBenchMain(b, b.TempDir())
 		ingest(b, m.SubmissionAddr, 20)
 	})
 }
@@ -273,18 +281,7 @@ func BenchmarkLargeMessage(b *testing.B) {
 //	go test -run '^$' -bench ConversationPage -cpuprofile cpu.out ./cmd/securetextd
 func BenchmarkConversationPage(b *testing.B) {
 	dir := b.TempDir()
-	cfg, err := ParseConfig([]byte(benchConfig(dir)), dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	m := &Main{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	if err := m.Run(b.Context()); err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close(b.Context())
-	if err := m.db.CreateSender(b.Context(), benchAccount, benchPassword); err != nil {
-		b.Fatal(err)
-	}
+	m := startBenchMain(b, dir)
 	c, err := gosmtp.Dial(m.SubmissionAddr)
 	if err != nil {
 		b.Fatal(err)
