@@ -247,7 +247,9 @@ func New(cfg Config, st Store, logger *slog.Logger) (*Server, error) {
 	s.routes(mux)
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(s.handleCrossOrigin))
-	s.handler = s.headers(s.origin(csrf.Handler(mux)))
+	// The client's address is resolved once, by whoever serves the portal
+	// (with the trusted proxies: cmd/securetextd), or here from the peer.
+	s.handler = ResolveClient(nil, s.headers(s.origin(csrf.Handler(mux))))
 	return s, nil
 }
 
