@@ -2,10 +2,10 @@ package portal
 
 import (
 	"net/http"
-	"strings"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"

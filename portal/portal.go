@@ -217,6 +217,7 @@ type Server struct {
 
 	life       Lifecycle // the store, when it runs the lifecycle (lifecycle.go)
 	auditFlood *limiter  // bounds the audit rows a client can cause without content
+	reads      *readLog  // the parts each session was recorded reading (ranges.go)
 
 	routeLookup // which route serves a request, for metrics (ops.go)
 }
@@ -243,6 +244,7 @@ func New(cfg Config, st Store, logger *slog.Logger) (*Server, error) {
 	}
 	s.life, _ = st.(Lifecycle)
 	s.auditFlood = newLimiter(auditPerMinute, time.Minute, maxLimiterKeys)
+	s.reads = newReadLog()
 	mux := http.NewServeMux()
 	s.routes(mux)
 	csrf := http.NewCrossOriginProtection()
