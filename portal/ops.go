@@ -26,6 +26,12 @@ func (s *Server) Reconfigure(update func(*Config), logger *slog.Logger) (*Server
 	return n, nil
 }
 
+// SessionLimits returns how long a session may stay idle and how long it
+// may last, as s runs now: what the daemon sweeps ended sessions by.
+func (s *Server) SessionLimits() (idle, lifetime time.Duration) {
+	return s.cfg.IdleTimeout, s.cfg.SessionLifetime
+}
+
 // setLimits changes how many strikes within which window lock a key.
 func (l *limiter) setLimits(max int, window time.Duration) {
 	l.mu.Lock()

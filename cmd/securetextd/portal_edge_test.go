@@ -11,6 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/securetextd/securetextd"
 )
 
 // portalCertFiles writes a self-signed certificate for 127.0.0.1 into dir
@@ -149,5 +152,29 @@ func TestPortalCertificateRefused(t *testing.T) {
 	text := strings.Replace(testConfigText("http://127.0.0.1:9"), "[portal]\n", "[portal]\ntrusted_proxies = [\"127.0.0.1/32\", \"2001:db8::/32\"]\n", 1)
 	if cfg, err := ParseConfig([]byte(text), t.TempDir()); err != nil || len(cfg.trustedProxies()) != 2 {
 		t.Errorf("good trusted_proxies: %v", err)
+	}
+}
+
+// TestSessionSweep: the daemon deletes ended sessions on its timer,
+// without any request asking for them (the store's tests show that live
+// ones stay).
+func TestSessionSweep(t *testing.T) {
+	cfg := testConfig(t, t.TempDir(), "http://127.0.0.1:9")
+	cfg.Portal.IdleTimeout = time.Second // short, to see it end; swept every second
+	m := startMain(t, cfg)
+	phone := securetextd.Phone("+12125550123")
+	if err := m.db.CreateRecipient(t.Context(), phone, "maple syrup on pancakes", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.db.CreateSession(t.Context(), phone); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for n := 1; n != 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d ended sessions left after 30 s", n)
+		}
+		time.Sleep(100 * time.Millisecond)
+		countRows(t, m, "SELECT count(*) FROM sessions", &n)
 	}
 }

@@ -259,6 +259,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.ops.serve()
 	m.goServe("sweep", func() error { return m.sweepOrphans(workerCtx) })
 	m.goServe("lifecycle", func() error { return m.sweepLifecycle(workerCtx) })
+	m.goServe("sessions", func() error { return m.sweepSessions(workerCtx) })
 
 	log.Info("securetextd started", "version", securetextd.Version,
 		"submission", m.SubmissionAddr, "portal", m.PortalAddr, "relay", m.RelayAddr, "sms", cfg.SMS.Provider)
