@@ -169,6 +169,32 @@ func TestBehindProxy(t *testing.T) {
 	}
 	patient.do("POST", "/reset", url.Values{"phone": {"212-555-0123"}})
 
+	// The REST API, routed around the portal, is seen through the proxy
+	// too: an EHR on 127.0.0.5 sends a message.
+	key, _, err := m.db.CreateAPIKey(t.Context(), "dr.who@clinic.example", "ehr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ehr := clientFrom(t, proxy, "127.0.0.5")
+	req, _ := http.NewRequest("POST", proxy+"/api/v1/messages", strings.NewReader(`{"to": ["212-555-0123"], "text": "From the EHR."}`))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := ehr.c.Do(req); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("API through the proxy: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	apiClient := ""
+	m.db.AuditTrail(t.Context(), time.Time{}, func(ev securetextd.AuditEvent) error {
+		if ev.Event == securetextd.AuditMessageAccepted && ev.Actor == "dr.who@clinic.example" && ev.Client != "127.0.0.1" {
+			apiClient = ev.Client
+		}
+		return nil
+	})
+	if apiClient != "127.0.0.5" {
+		t.Errorf("the API's message was recorded from %q, want 127.0.0.5", apiClient)
+	}
+
 	// The audit trail names each client, never the proxy. (Mail came
 	// from 127.0.0.1 too, over SMTP: only the patients' events count.)
 	seen := map[string]map[string]int{} // event → client and actor → count
@@ -207,7 +233,7 @@ func TestBehindProxy(t *testing.T) {
 
 	// Directly, not through the proxy, the same headers are nobody's word.
 	direct := clientFrom(t, "http://"+m.PortalAddr, "127.0.0.4")
-	req, _ := http.NewRequest("GET", direct.base+"/m/"+patientLink, nil)
+	req, _ = http.NewRequest("GET", direct.base+"/m/"+patientLink, nil)
 	req.Header.Set("X-Forwarded-For", "198.51.100.99")
 	if resp, err := direct.c.Do(req); err != nil {
 		t.Fatal(err)
