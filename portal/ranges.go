@@ -3,6 +3,7 @@ package portal
 import (
 	"cmp"
 	"crypto/sha256"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -172,10 +173,14 @@ func (rw *readRecorder) Write(p []byte) (int, error) {
 		rw.WriteHeader(http.StatusOK)
 	}
 	if rw.failed {
-		return 0, http.ErrAbortHandler
+		return 0, errReadNotRecorded
 	}
 	return rw.ResponseWriter.Write(p)
 }
+
+// errReadNotRecorded stops http.ServeContent from sending a part whose
+// read could not be recorded.
+var errReadNotRecorded = errors.New("portal: read not recorded: part not sent")
 
 // maxReadLog bounds the reads remembered.
 const maxReadLog = 100_000

@@ -32,8 +32,11 @@ func (c *Config) validatePortalEdge() []string {
 		bad("portal.trusted_proxies", "%d entries: at most %d", len(c.Portal.TrustedProxies), maxTrustedProxies)
 	}
 	for _, n := range c.Portal.TrustedProxies {
-		if pr, err := netip.ParsePrefix(n); err != nil || pr.Addr().Zone() != "" {
+		switch pr, err := netip.ParsePrefix(n); {
+		case err != nil || pr.Addr().Zone() != "":
 			bad("portal.trusted_proxies", "%q is not a CIDR such as \"127.0.0.1/32\" or \"10.0.0.0/8\"", n)
+		case pr.Bits() == 0:
+			bad("portal.trusted_proxies", "%q trusts every address: anyone could then claim to be any client", n)
 		}
 	}
 	return p

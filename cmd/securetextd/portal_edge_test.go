@@ -142,6 +142,8 @@ func TestPortalCertificateRefused(t *testing.T) {
 		{"trusted_proxies = [\"10.0.0.0/8\", \"10.0.0.1\"]\n", `portal.trusted_proxies: "10.0.0.1" is not a CIDR`},
 		{"trusted_proxies = [\"nginx\"]\n", `portal.trusted_proxies: "nginx" is not a CIDR`},
 		{"trusted_proxies = [\"fe80::/64%eth0\"]\n", `portal.trusted_proxies: "fe80::/64%eth0" is not a CIDR`},
+		{"trusted_proxies = [\"0.0.0.0/0\"]\n", `portal.trusted_proxies: "0.0.0.0/0" trusts every address`},
+		{"trusted_proxies = [\"::/0\"]\n", `portal.trusted_proxies: "::/0" trusts every address`},
 	} {
 		text := strings.Replace(testConfigText("http://127.0.0.1:9"), "[portal]\n", "[portal]\n"+tc.extra, 1)
 		_, err := ParseConfig([]byte(text), t.TempDir())
