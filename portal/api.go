@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -131,7 +130,10 @@ type API struct {
 	cfg     atomic.Pointer[APIConfig]
 	mux     *http.ServeMux
 	methods *http.ServeMux // the same paths without methods, for 405
-	routes  []string
+	// resolved is mux behind ResolveClient (a no-op when the server
+	// resolved the client already).
+	resolved http.Handler
+	routes   []string
 
 	mu       sync.Mutex
 	limiters map[int64]*keyLimiter
@@ -185,6 +187,7 @@ func NewAPI(cfg APIConfig, st APIStore, logger *slog.Logger) (*API, error) {
 		}
 	}
 	a.mux.HandleFunc("/api/v1/", a.handleNoRoute)
+	a.resolved = ResolveClient(nil, a.mux)
 	return a, nil
 }
 
@@ -215,7 +218,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if a.cfg.Load().Secure {
 		h.Set("Strict-Transport-Security", "max-age=63072000")
 	}
-	a.mux.ServeHTTP(w, r)
+	// The client's address is resolved once, by whoever serves the API
+	// (with the trusted proxies: cmd/securetextd), or here from the peer.
+	a.resolved.ServeHTTP(w, r)
 }
 
 // handleNoRoute answers what no route matches: 405 for a known path with
@@ -268,12 +273,8 @@ func (a *API) authed(h func(http.ResponseWriter, *http.Request, *securetextd.API
 					a.cfg.Load().Rate, a.cfg.Load().Burst, wait.Round(time.Second)))
 			return
 		}
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			host = r.RemoteAddr
-		}
 		ctx := securetextd.WithOrigin(r.Context(), securetextd.Origin{
-			Actor: key.Sender, Client: host, UserAgent: r.UserAgent(),
+			Actor: key.Sender, Client: clientAddr(r), UserAgent: r.UserAgent(),
 		})
 		h(w, r.WithContext(context.WithValue(ctx, apiKeyContext{}, key)), key)
 	}

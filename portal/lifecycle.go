@@ -2,9 +2,7 @@ package portal
 
 import (
 	"context"
-	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"time"
 
@@ -53,19 +51,6 @@ func (s *Server) origin(next http.Handler) http.Handler {
 		o := securetextd.Origin{Client: clientAddr(r), UserAgent: ua}
 		next.ServeHTTP(w, r.WithContext(securetextd.WithOrigin(r.Context(), o)))
 	})
-}
-
-// clientAddr is the client's IP address as the audit trail keeps it: the
-// whole address (clientKey, for rate limits, groups IPv6 by /64).
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	if a, err := netip.ParseAddr(host); err == nil {
-		return a.Unmap().String()
-	}
-	return host
 }
 
 // checkAccess returns nil when conv is open, or the EEXPIRED or EREVOKED

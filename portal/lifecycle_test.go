@@ -258,8 +258,9 @@ func TestViewsAndReceipts(t *testing.T) {
 			}
 		}
 	}
-	// The setup redirects to the conversation: 1 + 3 views.
-	if seen[securetextd.AuditMessageViewed] != 4 || seen[securetextd.AuditDownloaded] != 1 ||
+	// The setup redirects to the conversation: 1 + 3 views, and the
+	// body fetched on its own is one more.
+	if seen[securetextd.AuditMessageViewed] != 5 || seen[securetextd.AuditDownloaded] != 1 ||
 		seen[securetextd.AuditPasswordSet] != 1 || seen[securetextd.AuditReceiptQueued] != 1 {
 		t.Errorf("events %v", seen)
 	}

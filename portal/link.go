@@ -3,6 +3,7 @@ package portal
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/securetextd/securetextd"
 )
@@ -16,6 +17,7 @@ type linkPage struct {
 	Email    string // the recovery address typed, kept on an error
 	Left     int    // tries left before a lockout, when few
 	Conflict bool   // a password was set meanwhile
+	Locked   string // logins are paused for this long: "12 minutes"
 }
 
 // validToken reports whether s can be a token of ours (base64url, not
@@ -51,7 +53,8 @@ func (s *Server) linkConversation(w http.ResponseWriter, r *http.Request) (strin
 
 // handleLink answers a link from a text message. It never changes
 // anything and never shows content, because link previews fetch it too:
-// it says who is writing, and asks for a password, or goes straight to the
+// it says who is writing, and asks for a password (or says for how long
+// signing in is paused, before anyone types one), or goes straight to the
 // conversation when this browser is signed in for this number.
 func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 	token, conv := s.linkConversation(w, r)
@@ -74,6 +77,11 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "link recipient", err)
 		return
 	}
+	if now := time.Now(); !p.Setup {
+		if until := s.loginsLocked(r, now, conv.Phone); !until.IsZero() {
+			p.Locked = waitFor(until.Sub(now))
+		}
+	}
 	s.renderLink(w, http.StatusOK, p)
 }
 
@@ -87,9 +95,13 @@ func (s *Server) needsSetup(r *http.Request, phone securetextd.Phone) (bool, err
 }
 
 func (s *Server) renderLink(w http.ResponseWriter, status int, p *linkPage) {
-	p.Title = "Enter your password"
-	if p.Setup {
+	switch {
+	case p.Setup:
 		p.Title = "Choose a password"
+	case p.Locked != "":
+		p.Title = "Too many tries"
+	default:
+		p.Title = "Enter your password"
 	}
 	s.render(w, status, "link.html", p)
 }

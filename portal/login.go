@@ -9,11 +9,10 @@ import (
 	"github.com/securetextd/securetextd"
 )
 
-// lockedPage says that logins are paused, and until when.
+// lockedPage says that logins are paused, and for how long.
 type lockedPage struct {
 	layout
-	Until time.Time
-	When  string // Until, in the portal's time zone
+	Wait string // "12 minutes"
 }
 
 // handleLogin checks the password of the link's phone number. Wrong
@@ -27,11 +26,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	phoneKey, addrKey := "phone:"+string(conv.Phone), "addr:"+clientKey(r)
 	now := time.Now()
-	if until := s.logins.lockedUntil(now, phoneKey, addrKey); !until.IsZero() {
+	if until := s.loginsLocked(r, now, conv.Phone); !until.IsZero() {
 		s.logger.Warn("login while locked", "phone", conv.Phone.Masked(), "addr", clientKey(r))
 		s.audit(r, securetextd.AuditLoginLocked, conv, "while locked")
 		s.metrics().Login(LoginLocked)
-		s.renderLocked(w, until)
+		s.renderLocked(w, now, until)
 		return
 	}
 	err := s.store.AuthenticateRecipient(r.Context(), conv.Phone, r.PostFormValue("password"))
@@ -45,7 +44,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		if !until.IsZero() {
 			s.metrics().Lockout()
 			s.audit(r, securetextd.AuditLoginLocked, conv, "until "+until.UTC().Format(time.RFC3339))
-			s.renderLocked(w, until)
+			s.renderLocked(w, now, until)
 			return
 		}
 		p := &linkPage{Token: token, Error: "That password is not right. Try again, or reset it below."}
@@ -70,15 +69,29 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 // renderLocked answers a login while logins are paused.
-func (s *Server) renderLocked(w http.ResponseWriter, until time.Time) {
-	// Round up, so that "after 14:32" is never a minute early.
-	until = until.Add(time.Minute - 1).Truncate(time.Minute)
-	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(time.Until(until).Seconds()))))
+func (s *Server) renderLocked(w http.ResponseWriter, now, until time.Time) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(until.Sub(now).Seconds()))))
 	s.render(w, http.StatusTooManyRequests, "locked.html", &lockedPage{
 		layout: layout{Title: "Too many tries"},
-		Until:  until,
-		When:   until.In(s.cfg.Location).Format("15:04 MST on Monday 2 January"),
+		Wait:   waitFor(until.Sub(now)),
 	})
+}
+
+// loginsLocked returns until when logins to phone from the request's
+// client are paused, or the zero time. It only reads: a link page may ask.
+func (s *Server) loginsLocked(r *http.Request, now time.Time, phone securetextd.Phone) time.Time {
+	return s.logins.lockedUntil(now, "phone:"+string(phone), "addr:"+clientKey(r))
+}
+
+// waitFor says how long a lockout still lasts, as a patient reads it on a
+// phone in any time zone: "12 minutes", rounded up, so that it is never a
+// minute early; "1 minute" at the end.
+func waitFor(d time.Duration) string {
+	m := max(1, int(math.Ceil(d.Minutes())))
+	if m == 1 {
+		return "1 minute"
+	}
+	return strconv.Itoa(m) + " minutes"
 }
 
 // handleLogout ends the browser's session.

@@ -2,9 +2,7 @@ package portal
 
 import (
 	"errors"
-	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -76,23 +74,4 @@ func route(r *http.Request) string {
 		}
 	}
 	return strings.Join(parts, "/")
-}
-
-// clientKey names the client address for rate limits: the IPv4 address,
-// or the /64 an IPv6 client can pick addresses from at will.
-func clientKey(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	a = a.Unmap()
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.String()
-	}
-	return a.String()
 }

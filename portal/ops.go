@@ -9,7 +9,7 @@ import (
 
 // Reconfigure returns a new Server with s's configuration as update
 // changes it, which keeps s's login and reset limiters (with the new
-// limits), so that a configuration reload (SIGHUP) changes the brand,
+// limits) and the reads already recorded, so that a configuration reload (SIGHUP) changes the brand,
 // timeouts and limits without lifting a lockout. The caller swaps the new
 // Server in for s; requests under way finish on s. logger is the one given
 // to New.
@@ -22,8 +22,14 @@ func (s *Server) Reconfigure(update func(*Config), logger *slog.Logger) (*Server
 	}
 	s.logins.setLimits(n.cfg.LockoutFailures, n.cfg.LockoutWindow)
 	s.resets.setLimits(n.cfg.LockoutFailures, n.cfg.LockoutWindow)
-	n.logins, n.resets = s.logins, s.resets
+	n.logins, n.resets, n.reads = s.logins, s.resets, s.reads
 	return n, nil
+}
+
+// SessionLimits returns how long a session may stay idle and how long it
+// may last, as s runs now: what the daemon sweeps ended sessions by.
+func (s *Server) SessionLimits() (idle, lifetime time.Duration) {
+	return s.cfg.IdleTimeout, s.cfg.SessionLifetime
 }
 
 // setLimits changes how many strikes within which window lock a key.

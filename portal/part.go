@@ -7,6 +7,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/securetextd/securetextd"
@@ -38,9 +39,13 @@ func safeType(typ string) string {
 const downloadCSP = "default-src 'none'; sandbox"
 
 // handlePart serves one part of a message as a real HTTP download, with
-// Range requests honoured: the store decrypts only the ranges asked for,
-// so a phone can stream a video or page through a large PDF. With
-// ?inline=1, PNG, JPEG, GIF and WebP are served to be shown in the page.
+// Range requests honoured (bounded and merged: ranges.go): the store
+// decrypts only the ranges asked for, so a phone can stream a video or
+// page through a large PDF. With ?inline=1, PNG, JPEG, GIF and WebP are
+// served to be shown in the page.
+//
+// Every response that carries bytes of the part is a read, recorded
+// before the bytes are sent, once per session and part (recordRead).
 func (s *Server) handlePart(w http.ResponseWriter, r *http.Request) {
 	_, conv := s.ownConversation(w, r)
 	if conv == nil {
@@ -74,16 +79,7 @@ func (s *Server) handlePart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	typ := safeType(part.ContentType)
-	// A download is an audit event, recorded before the file is served:
-	// one per download, not one per range that a video player fetches.
-	// Images shown in the page (inline) are part of the view.
 	inline := r.URL.Query().Get("inline") == "1" && isRaster(typ)
-	if rg := r.Header.Get("Range"); !inline && (rg == "" || strings.HasPrefix(rg, "bytes=0-")) {
-		if err := s.auditOrFail(r, securetextd.AuditDownloaded, conv, msg.ID, "part="+strconv.Itoa(idx)); err != nil {
-			s.fail(w, r, "audit download", err)
-			return
-		}
-	}
 	h := w.Header()
 	h.Set("Content-Type", typ)
 	h.Set("Content-Security-Policy", downloadCSP)
@@ -93,9 +89,49 @@ func (s *Server) handlePart(w http.ResponseWriter, r *http.Request) {
 		h.Set("Content-Disposition", "inline")
 	} else {
 		h.Set("Content-Disposition", contentDisposition(displayName(part, idx)))
-		s.logger.Info("download", "phone", conv.Phone.Masked(), "conversation", conv.ID, "message", msg.ID, "part", idx)
+	}
+	if rg := normalizeRange(r.Header.Get("Range"), size); rg == "" {
+		r.Header.Del("Range")
+	} else {
+		r.Header.Set("Range", rg)
+	}
+	if r.Method != http.MethodHead {
+		w = &readRecorder{
+			ResponseWriter: w,
+			record:         func() error { return s.recordRead(r, conv, msg, idx, inline) },
+			fail:           func(w http.ResponseWriter, err error) { s.fail(w, r, "record read", err) },
+		}
 	}
 	http.ServeContent(w, r, "", msg.Received, io.NewSectionReader(ra, 0, size))
+}
+
+// recordRead records that the request's session is being sent bytes of
+// part idx of msg: an audit event, and, for a body of a message from the
+// sender, a view, which sends its read receipt on the first. It does so
+// once per session and part: a video player's hundred Range requests are
+// one read.
+func (s *Server) recordRead(r *http.Request, conv *securetextd.Conversation, msg *securetextd.Message, idx int, inline bool) error {
+	k := s.reads.key(s.sessionToken(r), msg.ID, idx)
+	if !s.reads.first(k, time.Now(), s.cfg.SessionLifetime) {
+		return nil
+	}
+	detail := "part=" + strconv.Itoa(idx)
+	if inline {
+		detail += " inline"
+	}
+	err := s.auditOrFail(r, securetextd.AuditDownloaded, conv, msg.ID, detail)
+	if kind := msg.Parts[idx].Kind; err == nil && s.life != nil && msg.Direction == securetextd.Inbound &&
+		(kind == securetextd.PartText || kind == securetextd.PartHTML) {
+		err = s.life.MarkViewed(r.Context(), conv.ID, []int64{msg.ID})
+	}
+	if err != nil {
+		s.reads.forget(k)
+		return err
+	}
+	if !inline {
+		s.logger.Info("download", "phone", conv.Phone.Masked(), "conversation", conv.ID, "message", msg.ID, "part", idx)
+	}
+	return nil
 }
 
 // displayName is the name a part is shown and downloaded under: the

@@ -217,6 +217,7 @@ type Server struct {
 
 	life       Lifecycle // the store, when it runs the lifecycle (lifecycle.go)
 	auditFlood *limiter  // bounds the audit rows a client can cause without content
+	reads      *readLog  // the parts each session was recorded reading (ranges.go)
 
 	routeLookup // which route serves a request, for metrics (ops.go)
 }
@@ -243,11 +244,14 @@ func New(cfg Config, st Store, logger *slog.Logger) (*Server, error) {
 	}
 	s.life, _ = st.(Lifecycle)
 	s.auditFlood = newLimiter(auditPerMinute, time.Minute, maxLimiterKeys)
+	s.reads = newReadLog()
 	mux := http.NewServeMux()
 	s.routes(mux)
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(s.handleCrossOrigin))
-	s.handler = s.headers(s.origin(csrf.Handler(mux)))
+	// The client's address is resolved once, by whoever serves the portal
+	// (with the trusted proxies: cmd/securetextd), or here from the peer.
+	s.handler = ResolveClient(nil, s.headers(s.origin(csrf.Handler(mux))))
 	return s, nil
 }
 

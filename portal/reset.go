@@ -116,7 +116,15 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "reset password", err)
 		return
 	}
+	// A reset ends the lockout it may have followed: the number's, and
+	// that of the address the reset came from (the patient's own phone,
+	// usually), or the next login, with the new password, would be
+	// refused. Each clearing takes a reset link from the recovery
+	// mailbox, and reset requests are limited per address too, so an
+	// address cannot clear its count this way more than a few times in a
+	// window.
 	s.logins.forget("phone:" + string(phone))
+	s.logins.forget("addr:" + clientKey(r))
 	s.logger.Info("password reset", "phone", phone.Masked())
 	if err := s.setSession(w, r, phone); err != nil {
 		s.fail(w, r, "create session", err)

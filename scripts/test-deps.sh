@@ -6,8 +6,9 @@ set -eu
 
 # command:package pairs the test suite needs: curl runs the README's first
 # message, gcc builds SQLite, chromium drives the portal's browser tests,
-# postfix relays signed mail (signed by python3-dkim's dkimsign) to us.
-needs="curl:curl gcc:gcc chromium:chromium /usr/sbin/postfix:postfix /usr/bin/dkimsign:python3-dkim"
+# postfix relays signed mail (signed by python3-dkim's dkimsign) to us,
+# nginx is the reverse proxy in front of the portal.
+needs="curl:curl gcc:gcc chromium:chromium /usr/sbin/postfix:postfix /usr/bin/dkimsign:python3-dkim /usr/sbin/nginx:nginx"
 
 missing=""
 for pair in $needs; do

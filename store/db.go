@@ -36,6 +36,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -108,6 +109,9 @@ type DB struct {
 	// hashing bounds concurrent argon2id computations: each takes 7 MiB,
 	// and a burst of logins must not take the machine's memory.
 	hashing chan struct{}
+	// writeTxs counts the write transactions begun (update and group
+	// commits), so that tests can show what never takes the writer.
+	writeTxs atomic.Int64
 }
 
 // Open opens the database at path, creating it (readable by its owner only)
@@ -251,6 +255,7 @@ func (db *DB) migrateTo(ctx context.Context, version int, name string, latest in
 
 // update runs fn in a write transaction and commits it if fn returns nil.
 func (db *DB) update(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	db.writeTxs.Add(1)
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return storageFull(err)

@@ -92,6 +92,7 @@ func (db *DB) runGroup(batch []*groupReq) {
 	errs := make([]error, len(batch))
 	// A context ended while waiting is that caller's own business; the
 	// transaction itself must not be cut short by one caller leaving.
+	db.writeTxs.Add(1)
 	tx, err := db.write.BeginTx(context.Background(), nil)
 	if err != nil {
 		for _, r := range batch {

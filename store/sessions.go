@@ -45,10 +45,16 @@ func (db *DB) CreateSession(ctx context.Context, phone securetextd.Phone) (token
 
 // Session returns the live session for token and refreshes its last-seen
 // time, so that a recipient who keeps reading stays logged in. A session
-// idle for longer than idle, or older than absolute, has ended: it is
-// deleted, and the answer is the ENOTFOUND error of an unknown token. Every
-// other session past those limits is deleted on the way, so that sessions
-// of browsers that never came back do not pile up.
+// idle for longer than idle, or older than absolute, has ended: the answer
+// is the ENOTFOUND error of an unknown token, and SweepSessions deletes it
+// later.
+//
+// A token that matches nothing is answered from a read connection: random
+// cookies never take the writer that message commits share. Only a live
+// session writes, to refresh its last-seen time, and at most every idle/30
+// (30 s for 15 minutes), so that most requests of an active reader do not
+// write either; a session may end that much before its idle time, never
+// after. A session's first use always writes.
 //
 //	s, err := db.Session(ctx, cookie.Value, 30*time.Minute, 12*time.Hour)
 func (db *DB) Session(ctx context.Context, token string, idle, absolute time.Duration) (*securetextd.Session, error) {
@@ -56,58 +62,99 @@ func (db *DB) Session(ctx context.Context, token string, idle, absolute time.Dur
 		return nil, fmt.Errorf("store: session: limits %v and %v must be positive", idle, absolute)
 	}
 	hash := hashToken(token)
-	// Most requests come soon after the last: a read, without a write and
-	// its fsync, is enough then. The last-seen time is refreshed at most
-	// every idle/30 (30 s for the default 15 minutes), so a session may end
-	// that much before its idle time, never after. A session's first use
-	// always writes, and sweeps the sessions that have ended.
-	{
-		now := db.Now()
-		var phone securetextd.Phone
-		var created, lastSeen int64
-		err := db.read.QueryRowContext(ctx,
-			`SELECT phone, created, last_seen FROM sessions WHERE token_hash = ?`, hash[:]).Scan(&phone, &created, &lastSeen)
-		if err == nil && lastSeen > created && lastSeen >= nanos(now.Add(-idle/30)) && lastSeen <= nanos(now) && created >= nanos(now.Add(-absolute)) {
-			return &securetextd.Session{Phone: phone, Created: fromNanos(created), LastSeen: fromNanos(lastSeen)}, nil
-		}
+	now := db.Now()
+	// A session idle for exactly idle is still live: "longer than".
+	staleBefore, oldBefore := nanos(now.Add(-idle)), nanos(now.Add(-absolute))
+	var phone securetextd.Phone
+	var created, lastSeen int64
+	err := db.read.QueryRowContext(ctx,
+		`SELECT phone, created, last_seen FROM sessions WHERE token_hash = ?`, hash[:]).Scan(&phone, &created, &lastSeen)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, errSessionEnded
+	case err != nil:
+		return nil, fmt.Errorf("store: session: %w", err)
+	case lastSeen < staleBefore || created < oldBefore:
+		return nil, errSessionEnded
+	case lastSeen > created && lastSeen >= nanos(now.Add(-idle/30)) && lastSeen <= nanos(now):
+		return &securetextd.Session{Phone: phone, Created: fromNanos(created), LastSeen: fromNanos(lastSeen)}, nil
 	}
-	var s *securetextd.Session
-	err := db.update(ctx, func(tx *sql.Tx) error {
-		now := db.Now()
-		// A session idle for exactly idle is still live: "longer than".
-		staleBefore, oldBefore := nanos(now.Add(-idle)), nanos(now.Add(-absolute))
-		var phone securetextd.Phone
-		var created, lastSeen int64
-		err := tx.QueryRowContext(ctx,
-			`SELECT phone, created, last_seen FROM sessions WHERE token_hash = ?`, hash[:]).Scan(&phone, &created, &lastSeen)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	var live bool
+	err = db.update(ctx, func(tx *sql.Tx) error {
+		// Still live: not ended, logged out or swept since the read.
+		res, err := tx.ExecContext(ctx,
+			`UPDATE sessions SET last_seen = ? WHERE token_hash = ? AND last_seen >= ? AND created >= ?`,
+			nanos(now), hash[:], staleBefore, oldBefore)
+		if err != nil {
 			return err
 		}
-		if err == nil && lastSeen >= staleBefore && created >= oldBefore {
-			if _, err := tx.ExecContext(ctx,
-				`UPDATE sessions SET last_seen = ? WHERE token_hash = ?`, nanos(now), hash[:]); err != nil {
-				return err
-			}
-			s = &securetextd.Session{Phone: phone, Created: fromNanos(created), LastSeen: fromNanos(nanos(now))}
-		}
-		// This session, if it has ended, and all others that have.
-		_, err = tx.ExecContext(ctx,
-			`DELETE FROM sessions WHERE last_seen < ? OR created < ?`, staleBefore, oldBefore)
+		n, err := res.RowsAffected()
+		live = n == 1
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: session: %w", err)
 	}
-	if s == nil {
-		return nil, securetextd.Errorf(securetextd.ENOTFOUND, "This session has ended.")
+	if !live {
+		return nil, errSessionEnded
 	}
-	return s, nil
+	return &securetextd.Session{Phone: phone, Created: fromNanos(created), LastSeen: fromNanos(nanos(now))}, nil
+}
+
+// errSessionEnded answers a token that is unknown or whose session ended:
+// the same for both.
+var errSessionEnded = securetextd.Errorf(securetextd.ENOTFOUND, "This session has ended.")
+
+// sweepBatch bounds the sessions one transaction of SweepSessions
+// deletes, so that a sweep never holds the writer long.
+const sweepBatch = 1000
+
+// SweepSessions deletes the sessions that have ended, idle for longer than
+// idle or older than absolute (those Session no longer answers), and
+// returns how many. The daemon runs it on a timer.
+func (db *DB) SweepSessions(ctx context.Context, idle, absolute time.Duration) (int, error) {
+	if idle <= 0 || absolute <= 0 {
+		return 0, fmt.Errorf("store: sweep sessions: limits %v and %v must be positive", idle, absolute)
+	}
+	now := db.Now()
+	staleBefore, oldBefore := nanos(now.Add(-idle)), nanos(now.Add(-absolute))
+	total := 0
+	for {
+		var n int64
+		err := db.update(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, `
+				DELETE FROM sessions WHERE token_hash IN (
+					SELECT token_hash FROM sessions WHERE last_seen < ? OR created < ? LIMIT ?)`,
+				staleBefore, oldBefore, sweepBatch)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("store: sweep sessions: %w", err)
+		}
+		total += int(n)
+		if n < sweepBatch {
+			return total, nil
+		}
+	}
 }
 
 // DeleteSession ends the session of token, as at logout. An unknown or
 // ended token is no error: the browser is logged out either way.
 func (db *DB) DeleteSession(ctx context.Context, token string) error {
 	hash := hashToken(token)
+	// A token that matches nothing is answered without the writer.
+	var exists bool
+	if err := db.read.QueryRowContext(ctx,
+		`SELECT EXISTS (SELECT 1 FROM sessions WHERE token_hash = ?)`, hash[:]).Scan(&exists); err != nil {
+		return fmt.Errorf("store: delete session: %w", err)
+	}
+	if !exists {
+		return nil
+	}
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = ?`, hash[:])
 		return err

@@ -393,10 +393,19 @@ func TestBrowserRecipientFlow(t *testing.T) {
 		step(t, ctx, "wrong password", chromedp.SendKeys(chromedp.ID("password"), fmt.Sprintf("wrong guess %d!", i)))
 		submit(t, ctx, "main form button[type=submit]")
 	}
-	if body := pageText(t, ctx); !strings.Contains(body, "Try again after") {
+	if body := pageText(t, ctx); !strings.Contains(body, "Try again in 15 minutes.") {
 		t.Fatalf("after five wrong passwords: %s", body)
 	}
 	shot(t, ctx, "06-locked")
+	// The link itself says so, before anything is typed, in minutes.
+	navigate(t, ctx, base+"/m/"+link2)
+	if body := pageText(t, ctx); !strings.Contains(body, "signing in is paused. Try again in 15 minutes.") || strings.Contains(body, "UTC") {
+		t.Fatalf("link page while locked: %s", body)
+	}
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('input[type=password]').length`)); err != nil || n != 0 {
+		t.Errorf("link page while locked has %d password fields (%v)", n, err)
+	}
+	shot(t, ctx, "06b-link-while-locked")
 
 	// A reset link sets a new password.
 	navigate(t, ctx, base+"/reset")
@@ -427,6 +436,16 @@ func TestBrowserRecipientFlow(t *testing.T) {
 	navigate(t, ctx, base+"/reset/"+tok[1])
 	if body := pageText(t, ctx); strings.Contains(body, "Set password") {
 		t.Error("reset link worked twice")
+	}
+	// The reset ended the lockout: log out, and the new password opens
+	// the link at once.
+	navigate(t, ctx, base+"/inbox")
+	submit(t, ctx, "nav form button")
+	navigate(t, ctx, base+"/m/"+link2)
+	step(t, ctx, "login after reset", chromedp.SendKeys(chromedp.ID("password"), "a brand new long passphrase"))
+	submit(t, ctx, "main form button[type=submit]")
+	if body := pageText(t, ctx); !strings.Contains(body, "book a follow-up") {
+		t.Fatalf("login with the new password after a lockout and a reset: %s", body)
 	}
 }
 

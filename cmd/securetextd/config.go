@@ -58,6 +58,10 @@ type Config struct {
 		LockoutFailures int           `toml:"lockout_failures"`
 		LockoutWindow   time.Duration `toml:"lockout_window"`
 		AccessExpiry    time.Duration `toml:"access_expiry"`
+		// HTTPS of its own, and the proxies in front (portal_edge.go).
+		TLSCert        string   `toml:"tls_cert"`
+		TLSKey         string   `toml:"tls_key"`
+		TrustedProxies []string `toml:"trusted_proxies"`
 	} `toml:"portal"`
 	Brand struct {
 		Org   string `toml:"org"`
@@ -129,6 +133,7 @@ func DefaultConfig() Config {
 	c.Portal.MaxReplyBytes = 25 << 20
 	c.Portal.LockoutFailures = 5
 	c.Portal.LockoutWindow = 15 * time.Minute
+	c.Portal.TrustedProxies = []string{}
 	c.Brand.Color = "#1d4e89"
 	c.SMS.Provider = "console"
 	c.SMS.Rate = 1
@@ -361,6 +366,7 @@ func (c *Config) validate() []string {
 	}
 	p = append(p, c.validateLifecycle()...)
 	p = append(p, c.validateOps()...)
+	p = append(p, c.validatePortalEdge()...)
 	return p
 }
 

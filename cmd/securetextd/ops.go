@@ -30,7 +30,10 @@ type opsState struct {
 	api    *portal.API
 	portal atomic.Pointer[portal.Server]
 	texts  notify.LiveText
-	cert   atomic.Pointer[tls.Certificate]
+	cert   liveCert // SMTP's STARTTLS certificate
+	// portalCert is the portal's own certificate (portal.tls_cert), or
+	// holds nil when the portal speaks plain HTTP (portal_edge.go).
+	portalCert liveCert
 
 	listener net.Listener // [ops] listen, or nil
 	server   *http.Server
@@ -89,13 +92,7 @@ func (o *opsState) running(name string, run func() error) func() error {
 
 // tlsConfig serves cert, or the one a reload put in its place.
 func (o *opsState) tlsConfig(cert tls.Certificate) *tls.Config {
-	o.cert.Store(&cert)
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return o.cert.Load(), nil
-		},
-	}
+	return o.cert.config(cert)
 }
 
 // apiConfig is the API's part of cfg.
@@ -138,13 +135,15 @@ func (o *opsState) handler(ps *portal.Server, phones securetextd.PhoneRules, hos
 		ps := o.portal.Load()
 		return ps, ps.Pattern
 	}
-	return o.metrics.Instrument(
+	// The client's address, behind portal.trusted_proxies, is resolved
+	// once here for the portal and the API alike.
+	return portal.ResolveClient(o.m.Config.trustedProxies(), o.metrics.Instrument(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			h, _ := route(r)
 			h.ServeHTTP(w, r)
 		}),
 		func(r *http.Request) string { _, p := route(r); return p(r) },
-	), nil
+	)), nil
 }
 
 // opsMux serves /metrics, /healthz and /readyz.

@@ -27,6 +27,7 @@ var reloadable = []string{
 	"portal.lockout_failures", "portal.lockout_window",
 	"api.",
 	"smtp.tls_cert", "smtp.tls_key",
+	"portal.tls_cert", "portal.tls_key", // when the portal serves TLS already
 }
 
 func isReloadable(key string) bool {
@@ -110,6 +111,10 @@ func (m *Main) apply(next Config) error {
 	if err != nil {
 		return err
 	}
+	portalCert, err := m.reloadPortalCert(next)
+	if err != nil {
+		return err
+	}
 	ps, err := m.ops.portal.Load().Reconfigure(func(c *portal.Config) {
 		c.Org, c.Color, c.Logo = next.Org(), next.Brand.Color, logo
 		c.IdleTimeout, c.SessionLifetime = next.Portal.IdleTimeout, next.Portal.SessionLifetime
@@ -126,6 +131,9 @@ func (m *Main) apply(next Config) error {
 	}
 	// Nothing can fail from here on.
 	m.ops.cert.Store(&cert)
+	if portalCert != nil {
+		m.ops.portalCert.Store(portalCert)
+	}
 	m.ops.portal.Store(ps)
 	m.ops.texts.Set(notify.TextSettings{Template: tmpl, Org: next.Org(), Rate: next.SMS.Rate})
 	return nil
@@ -141,6 +149,7 @@ func merged(cur, next Config) Config {
 	out.Portal.LockoutFailures, out.Portal.LockoutWindow = next.Portal.LockoutFailures, next.Portal.LockoutWindow
 	out.API = next.API
 	out.SMTP.TLSCert, out.SMTP.TLSKey = next.SMTP.TLSCert, next.SMTP.TLSKey
+	out.Portal.TLSCert, out.Portal.TLSKey = next.Portal.TLSCert, next.Portal.TLSKey
 	return out
 }
 

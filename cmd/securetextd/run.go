@@ -102,6 +102,11 @@ func (m *Main) Run(ctx context.Context) error {
 		log.Info("generated a self-signed TLS certificate", "dir", dataDir)
 	}
 
+	portalTLS, err := m.ops.portalTLS(cfg) // nil: plain HTTP (portal_edge.go)
+	if err != nil {
+		return err
+	}
+
 	tmpl, err := notify.ParseTemplate(cfg.SMS.Template)
 	if err != nil {
 		return fmt.Errorf("sms.template: %w", err)
@@ -125,6 +130,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.SubmissionAddr = subL.Addr().String()
 	m.PortalAddr = portalL.Addr().String()
+	portalL = servePortalTLS(portalL, portalTLS)
 	if err := m.ops.listen(); err != nil {
 		subL.Close()
 		portalL.Close()
@@ -253,6 +259,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.ops.serve()
 	m.goServe("sweep", func() error { return m.sweepOrphans(workerCtx) })
 	m.goServe("lifecycle", func() error { return m.sweepLifecycle(workerCtx) })
+	m.goServe("sessions", func() error { return m.sweepSessions(workerCtx) })
 
 	log.Info("securetextd started", "version", securetextd.Version,
 		"submission", m.SubmissionAddr, "portal", m.PortalAddr, "relay", m.RelayAddr, "sms", cfg.SMS.Provider)

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sync/atomic"
+)
+
+// The portal's edge: HTTPS of its own (portal.tls_cert, portal.tls_key,
+// with HTTP/2), or a reverse proxy in front whose word about the client's
+// address is taken (portal.trusted_proxies, see portal.ResolveClient).
+
+// maxTrustedProxies bounds portal.trusted_proxies: each request is
+// checked against every entry.
+const maxTrustedProxies = 256
+
+// validatePortalEdge checks portal.tls_cert, portal.tls_key and
+// portal.trusted_proxies. Whether the certificate can be read is checked
+// when the portal starts (and at each reload), where it is used.
+func (c *Config) validatePortalEdge() []string {
+	var p []string
+	bad := func(key, format string, args ...any) {
+		p = append(p, key+": "+fmt.Sprintf(format, args...))
+	}
+	if (c.Portal.TLSCert == "") != (c.Portal.TLSKey == "") {
+		bad("portal.tls_cert", "set both portal.tls_cert and portal.tls_key, or neither")
+	}
+	if len(c.Portal.TrustedProxies) > maxTrustedProxies {
+		bad("portal.trusted_proxies", "%d entries: at most %d", len(c.Portal.TrustedProxies), maxTrustedProxies)
+	}
+	for _, n := range c.Portal.TrustedProxies {
+		switch pr, err := netip.ParsePrefix(n); {
+		case err != nil || pr.Addr().Zone() != "":
+			bad("portal.trusted_proxies", "%q is not a CIDR such as \"127.0.0.1/32\" or \"10.0.0.0/8\"", n)
+		case pr.Bits() == 0:
+			bad("portal.trusted_proxies", "%q trusts every address: anyone could then claim to be any client", n)
+		}
+	}
+	return p
+}
+
+// trustedProxies returns portal.trusted_proxies, checked by validate.
+func (c *Config) trustedProxies() []netip.Prefix {
+	var out []netip.Prefix
+	for _, n := range c.Portal.TrustedProxies {
+		if p, err := netip.ParsePrefix(n); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
+}
+
+// liveCert is a certificate that a reload (SIGHUP) replaces: each new
+// handshake gets the one in place, connections made keep theirs.
+type liveCert struct {
+	atomic.Pointer[tls.Certificate]
+}
+
+// config returns a server configuration that serves cert, or the one a
+// reload put in its place, offering nextProtos (ALPN) in that order.
+func (c *liveCert) config(cert tls.Certificate, nextProtos ...string) *tls.Config {
+	c.Store(&cert)
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		NextProtos: nextProtos,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return c.Load(), nil
+		},
+	}
+}
+
+// loadKeyPair reads a certificate and its key, each error naming the
+// configuration key of the file at fault.
+func loadKeyPair(certKey, certFile, keyKey, keyFile string) (tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("%s: %w", certKey, err)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("%s: %w", keyKey, err)
+	}
+	c, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("%s and %s: %w", certKey, keyKey, err)
+	}
+	return c, nil
+}
+
+// portalTLS reads the portal's certificate and returns the TLS
+// configuration the portal listener serves (HTTP/2 first, then
+// HTTP/1.1), or nil when portal.tls_cert is not set: plain HTTP, behind a
+// proxy or on loopback.
+func (o *opsState) portalTLS(cfg Config) (*tls.Config, error) {
+	if cfg.Portal.TLSCert == "" {
+		return nil, nil
+	}
+	cert, err := loadKeyPair("portal.tls_cert", cfg.Path(cfg.Portal.TLSCert), "portal.tls_key", cfg.Path(cfg.Portal.TLSKey))
+	if err != nil {
+		return nil, err
+	}
+	return o.portalCert.config(cert, "h2", "http/1.1"), nil
+}
+
+// servePortalTLS wraps the portal's listener in TLS when tc is not nil.
+// http.Server.Serve then speaks HTTP/2 to clients that ask for it (ALPN
+// "h2") and HTTP/1.1 to the rest.
+func servePortalTLS(l net.Listener, tc *tls.Config) net.Listener {
+	if tc == nil {
+		return l
+	}
+	return tls.NewListener(l, tc)
+}
+
+// reloadPortalCert reads next's portal certificate again, for a reload:
+// nil when the portal serves no TLS of its own. Turning the portal's TLS
+// on or off changes its listener, which takes a restart: such a reload is
+// refused, so that nothing changes halfway.
+func (m *Main) reloadPortalCert(next Config) (*tls.Certificate, error) {
+	serving := m.ops.portalCert.Load() != nil
+	if serving != (next.Portal.TLSCert != "") {
+		return nil, fmt.Errorf("portal.tls_cert: turning the portal's own TLS on or off takes a restart")
+	}
+	if !serving {
+		return nil, nil
+	}
+	cert, err := loadKeyPair("portal.tls_cert", next.Path(next.Portal.TLSCert), "portal.tls_key", next.Path(next.Portal.TLSKey))
+	if err != nil {
+		return nil, err
+	}
+	return &cert, nil
+}
