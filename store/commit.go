@@ -179,21 +179,27 @@ func (d *Draft) commit(ctx context.Context, op string, m *securetextd.Message, l
 	if err != nil {
 		return fmt.Errorf("store: %s: %w", op, err)
 	}
-	sealedManifest, err := d.db.seal(plain)
-	if err != nil {
-		return fmt.Errorf("store: %s: seal manifest: %w", op, err)
-	}
-
 	var id int64
 	err = d.db.updateGrouped(ctx, func(tx *sql.Tx) error {
+		// The message's id, reserved in this transaction: its manifest
+		// and its parts' file keys are sealed for it (place.go).
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM messages`).Scan(&id); err != nil {
+			return err
+		}
 		// The parts' blobs: commit those written out as pending, create
-		// the others, then write the chunks still queued.
+		// the others (their ids reserved too), each with its header for
+		// its place; then write the chunks still queued.
 		blobs := make([]int64, len(d.parts))
+		var next int64 // the next blob id to make, once reserved
 		for i, p := range d.parts {
 			if p.blobID != 0 {
+				header, err := newHeader(p.fileKey, d.db.data.recipient.at(partPlace{id, i, p.blobID}))
+				if err != nil {
+					return fmt.Errorf("part %d: %w", i, err)
+				}
 				res, err := tx.ExecContext(ctx,
-					`UPDATE blobs SET state = 'committed', size = ? WHERE id = ? AND state = 'pending'`,
-					p.sealed, p.blobID)
+					`UPDATE blobs SET state = 'committed', size = ?, header = ? WHERE id = ? AND state = 'pending'`,
+					p.sealed, header, p.blobID)
 				if err != nil {
 					return err
 				}
@@ -205,13 +211,19 @@ func (d *Draft) commit(ctx context.Context, op string, m *securetextd.Message, l
 				blobs[i] = p.blobID
 				continue
 			}
-			res, err := tx.ExecContext(ctx,
-				`INSERT INTO blobs (state, chunk_size, size, created) VALUES ('committed', ?, ?, ?)`,
-				chunkSize, p.sealed, nanos(now))
-			if err != nil {
-				return err
+			if next == 0 {
+				if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM blobs`).Scan(&next); err != nil {
+					return err
+				}
 			}
-			if blobs[i], err = res.LastInsertId(); err != nil {
+			blobs[i], next = next, next+1
+			header, err := newHeader(p.fileKey, d.db.data.recipient.at(partPlace{id, i, blobs[i]}))
+			if err != nil {
+				return fmt.Errorf("part %d: %w", i, err)
+			}
+			if _, err := tx.ExecContext(ctx,
+				`INSERT INTO blobs (id, state, chunk_size, size, header, created) VALUES (?, 'committed', ?, ?, ?, ?)`,
+				blobs[i], chunkSize, p.sealed, header, nanos(now)); err != nil {
 				return err
 			}
 		}
@@ -223,14 +235,10 @@ func (d *Draft) commit(ctx context.Context, op string, m *securetextd.Message, l
 			}
 		}
 
-		res, err := tx.ExecContext(ctx, `
-			INSERT INTO messages (direction, sender, received, auth, size, part_count, manifest)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			direction, m.Sender, nanos(received), m.Auth, size, len(parts), sealedManifest)
-		if err != nil {
-			return err
-		}
-		if id, err = res.LastInsertId(); err != nil {
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO messages (id, direction, sender, received, auth, size, part_count, manifest)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			id, direction, m.Sender, nanos(received), m.Auth, size, len(parts), d.db.seal(plain, manifestPlace(id))); err != nil {
 			return err
 		}
 		for i, p := range parts {
@@ -248,6 +256,7 @@ func (d *Draft) commit(ctx context.Context, op string, m *securetextd.Message, l
 
 	d.committed = true
 	d.queue, d.queued, d.pending = nil, 0, nil
+	d.forgetKeys()
 	m.ID = id
 	m.Direction = direction
 	m.Received = received

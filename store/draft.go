@@ -60,6 +60,9 @@ type draftPart struct {
 	blobID int64 // 0 until the blob's first chunks are written out
 	chunks int64 // chunks cut so far
 	sealed int64 // ciphertext bytes so far
+	// fileKey is the part's age file key, wrapped for the part's place
+	// only at commit (datakey.go). Cleared once committed or discarded.
+	fileKey []byte
 }
 
 type queuedChunk struct {
@@ -88,15 +91,20 @@ func (d *Draft) CreatePart(p securetextd.Part) (io.WriteCloser, error) {
 	p.Size = 0
 	dp := &draftPart{part: p, index: len(d.parts)}
 	w := &partWriter{d: d, p: dp, sink: &chunker{d: d, p: dp}}
-	// The file key is wrapped by the newest data key (datakey.go), not
-	// to the key file's identity: one AEAD operation instead of a
-	// post-quantum encapsulation per part.
-	enc, err := age.Encrypt(w.sink, d.db.data.recipient)
+	// The file key will be wrapped by the newest data key for the part's
+	// place, which is known at commit (datakey.go). Until then the draft
+	// keeps it, and the chunks hold the payload only.
+	catcher := &fileKeyCatcher{}
+	enc, err := age.Encrypt(w.sink, catcher)
+	if err == nil {
+		err = w.sink.dropHeader()
+	}
 	if err != nil {
 		d.err = err
 		return nil, fmt.Errorf("store: seal part %d: %w", dp.index, err)
 	}
 	w.enc = enc
+	dp.fileKey = catcher.fileKey
 	d.parts = append(d.parts, dp)
 	d.open = w
 	return w, nil
@@ -308,6 +316,7 @@ func (d *Draft) Discard() error {
 	}
 	d.discarded = true
 	d.queue, d.queued = nil, 0
+	d.forgetKeys()
 	if d.open != nil {
 		d.open.closed = true
 		d.open = nil
@@ -331,4 +340,13 @@ func (d *Draft) Discard() error {
 	}
 	d.pending = nil
 	return nil
+}
+
+// forgetKeys clears the parts' file keys from memory: once committed, they
+// are in the parts' headers; once discarded, nothing needs them.
+func (d *Draft) forgetKeys() {
+	for _, p := range d.parts {
+		clear(p.fileKey)
+		p.fileKey = nil
+	}
 }

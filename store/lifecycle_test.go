@@ -73,7 +73,7 @@ func jobsOf(t *testing.T, db *DB, kind string) []*securetextd.Job {
 	for _, id := range ids {
 		var sealed []byte
 		db.read.QueryRow(`SELECT payload FROM jobs WHERE id = ?`, id).Scan(&sealed)
-		plain, err := db.open(sealed)
+		plain, err := db.open(sealed, payloadPlace(id))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -496,10 +496,12 @@ func TestPurgeShredsChunks(t *testing.T) {
 	clk.advance(700 * time.Hour)
 	young := commitTest(t, db, &securetextd.Message{Sender: drWho, Subject: "young", Auth: "smtp-auth"}, parts[:1], patient)
 
-	// The ciphertext of the old message, as the database holds it.
+	// The ciphertext of the old message, as the database holds it: its
+	// chunks, and its headers (the only wrapped copy of each file key).
 	var chunks [][]byte
 	rows, err := db.read.Query(`
-		SELECT c.data FROM chunks c JOIN parts p ON p.blob_id = c.blob_id WHERE p.message_id = ?`, old.MessageID)
+		SELECT c.data FROM chunks c JOIN parts p ON p.blob_id = c.blob_id WHERE p.message_id = ?
+		UNION ALL SELECT b.header FROM blobs b JOIN parts p ON p.blob_id = b.id WHERE p.message_id = ?`, old.MessageID, old.MessageID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -509,13 +511,17 @@ func TestPurgeShredsChunks(t *testing.T) {
 		chunks = append(chunks, b)
 	}
 	rows.Close()
-	if len(chunks) < 3 {
+	if len(chunks) < 5 {
 		t.Fatalf("%d chunks; want a file of several", len(chunks))
 	}
 	var manifest []byte
 	db.read.QueryRow(`SELECT manifest FROM messages WHERE id = ?`, old.MessageID).Scan(&manifest)
 	samples := [][]byte{manifest[len(manifest)-48:]}
 	for _, c := range chunks {
+		if len(c) <= 64 {
+			samples = append(samples, c)
+			continue
+		}
 		for _, off := range []int{0, len(c) / 2, len(c) - 64} {
 			samples = append(samples, c[off:off+64])
 		}
