@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -188,60 +187,24 @@ type Idempotency struct {
 	// Key is the client's Idempotency-Key header; it is kept as a hash.
 	Key string
 	// Fingerprint is a hash of what the request asks for, so that the same
-	// key sent with another request can be told apart.
+	// key sent with another request can be told apart. The store keeps
+	// only an HMAC of it (fingerprint.go).
 	Fingerprint [32]byte
 	// Response renders the answer to keep, from the receipt of the commit
 	// it is part of.
 	Response func(*Receipt) (status int, body []byte, err error)
 }
 
-// IdempotentRecord is the answer kept for an Idempotency-Key.
-type IdempotentRecord struct {
-	Fingerprint [32]byte
-	Status      int
-	Body        []byte
-}
-
-// Matches reports whether the record was made by a request with
-// fingerprint f.
-func (r *IdempotentRecord) Matches(f [32]byte) bool { return bytes.Equal(r.Fingerprint[:], f[:]) }
-
-func idempotencyHash(key string) []byte {
-	h := sha256.Sum256([]byte(key))
-	return h[:]
-}
-
 // IdempotentResponse returns the answer kept for sender's Idempotency-Key
 // key, or an ENOTFOUND error when there is none within IdempotencyWindow.
 func (db *DB) IdempotentResponse(ctx context.Context, sender, key string) (*IdempotentRecord, error) {
-	rec, err := lookupIdempotency(ctx, db.read, normalizeAddress(sender), key, db.Now())
+	rec, err := db.lookupIdempotency(ctx, db.read, normalizeAddress(sender), key, db.Now())
 	if err != nil {
 		return nil, wrap("idempotent response", err)
 	}
 	if rec == nil {
 		return nil, securetextd.Errorf(securetextd.ENOTFOUND, "No such request.")
 	}
-	return rec, nil
-}
-
-type queryer interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-func lookupIdempotency(ctx context.Context, q queryer, sender, key string, now time.Time) (*IdempotentRecord, error) {
-	rec := &IdempotentRecord{}
-	var fp []byte
-	err := q.QueryRowContext(ctx, `
-		SELECT fingerprint, status, response FROM api_idempotency
-		WHERE sender = ? AND key_hash = ? AND created > ?`,
-		sender, idempotencyHash(key), nanos(now.Add(-IdempotencyWindow))).Scan(&fp, &rec.Status, &rec.Body)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	copy(rec.Fingerprint[:], fp)
 	return rec, nil
 }
 
@@ -268,7 +231,7 @@ func (d *Draft) CommitAPI(ctx context.Context, m *securetextd.Message, phones []
 	err = d.commit(ctx, "commit api message", m, func(tx *sql.Tx, message int64, now time.Time) error {
 		sender := normalizeAddress(m.Sender)
 		if idem != nil {
-			rec, err := lookupIdempotency(ctx, tx, sender, idem.Key, now)
+			rec, err := d.db.lookupIdempotency(ctx, tx, sender, idem.Key, now)
 			if err != nil {
 				return err
 			}
@@ -298,15 +261,7 @@ func (d *Draft) CommitAPI(ctx context.Context, m *securetextd.Message, phones []
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx,
-			`DELETE FROM api_idempotency WHERE created <= ?`, nanos(now.Add(-IdempotencyWindow))); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `
-			INSERT INTO api_idempotency (sender, key_hash, fingerprint, status, response, created)
-			VALUES (?, ?, ?, ?, ?, ?)`,
-			sender, idempotencyHash(idem.Key), idem.Fingerprint[:], status, body, nanos(now))
-		return err
+		return d.db.keepIdempotency(ctx, tx, sender, idem, status, body, now)
 	})
 	if kept != nil {
 		return nil, kept, nil

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -136,6 +137,22 @@ func (c *chunker) Write(b []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// dropHeader drops the age header that age.Encrypt has just written, and
+// keeps what follows it: the payload's 16-byte nonce, where the part's
+// chunks begin. The part's real header is written at commit (datakey.go).
+func (c *chunker) dropHeader() error {
+	n := len(c.buf) - streamNonceSize
+	if n <= 0 || !bytes.HasPrefix(c.buf, []byte(ageIntro)) || c.buf[n-1] != '\n' {
+		return errors.New("age did not write a header and a nonce")
+	}
+	c.buf = c.buf[n:]
+	return nil
+}
+
+// streamNonceSize is the size of the nonce that starts an age payload
+// (age-encryption.org/v1: "a 16-byte nonce").
+const streamNonceSize = 16
 
 // emit hands the buffered ciphertext to the draft as the next chunk.
 func (c *chunker) emit() error {

@@ -6,6 +6,7 @@ import (
 	"crypto/cipher"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
@@ -32,14 +33,15 @@ func testDataKeys(t testing.TB, n int) *dataKeys {
 	return dk
 }
 
-// TestDataKeyStanza checks that a file wrapped by a data key is a plain age
-// file to age's own Encrypt and Decrypt, that the data keys leave other
-// stanzas to other identities, and how the "postquantum" label lets the
-// recipient be mixed.
+// TestDataKeyStanza checks that a file wrapped by a data key for a place is
+// a plain age file to age's own Encrypt and Decrypt, that it opens for its
+// place only, that the data keys leave other stanzas to other identities,
+// and how the "postquantum" label lets the recipient be mixed.
 func TestDataKeyStanza(t *testing.T) {
 	dk := testDataKeys(t, 2)
+	at := partPlace{message: 12, index: 0, blob: 45}
 	var buf bytes.Buffer
-	w, err := age.Encrypt(&buf, dk.recipient)
+	w, err := age.Encrypt(&buf, dk.recipient.at(at))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,28 +53,36 @@ func TestDataKeyStanza(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(header, []byte("\n-> securetextd-dk 2\n")) || dataKeyOf(header) != 2 {
+	if !bytes.Contains(header, []byte("\n-> securetextd-dk 2 12 0 45\n")) || dataKeyOf(header) != 2 {
 		t.Errorf("header:\n%s", header)
 	}
-	r, err := age.Decrypt(bytes.NewReader(buf.Bytes()), dk)
+	r, err := age.Decrypt(bytes.NewReader(buf.Bytes()), dk.part(at))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := io.ReadAll(r); string(b) != "hello" {
 		t.Errorf("decrypted %q", b)
 	}
+	for _, other := range []partPlace{{13, 0, 45}, {12, 1, 45}, {12, 0, 46}} {
+		if _, err := age.Decrypt(bytes.NewReader(buf.Bytes()), dk.part(other)); !errors.Is(err, errMisplaced) {
+			t.Errorf("opened for %+v: %v, want errMisplaced", other, err)
+		}
+	}
+	if _, err := age.Encrypt(io.Discard, dk.recipient); err == nil {
+		t.Error("a file key was wrapped for no place")
+	}
 
-	// A file sealed to an identity: the data keys step aside, and the
-	// identity after them opens it.
+	// A file sealed to an identity: the identity opens it; a part's key
+	// says it is not bound to its place.
 	id, _ := age.GenerateHybridIdentity()
 	buf.Reset()
 	w, _ = age.Encrypt(&buf, id.Recipient())
 	w.Close()
-	if _, err := age.Decrypt(bytes.NewReader(buf.Bytes()), dk, id); err != nil {
-		t.Errorf("a hybrid file with the data keys tried first: %v", err)
+	if _, err := age.Decrypt(bytes.NewReader(buf.Bytes()), dk.part(at), id); err != nil {
+		t.Errorf("a hybrid file with the part's key given too: %v", err)
 	}
-	if _, err := dk.Unwrap([]*age.Stanza{{Type: "mlkem768x25519"}}); !errors.Is(err, age.ErrIncorrectIdentity) {
-		t.Errorf("another stanza type: %v, want ErrIncorrectIdentity", err)
+	if _, err := dk.part(at).Unwrap([]*age.Stanza{{Type: "mlkem768x25519"}}); !errors.Is(err, errUnbound) {
+		t.Errorf("another stanza type: %v, want errUnbound", err)
 	}
 	if h, _ := age.ExtractHeader(bytes.NewReader(buf.Bytes())); dataKeyOf(h) != 0 {
 		t.Error("dataKeyOf names a data key for a hybrid header")
@@ -81,14 +91,14 @@ func TestDataKeyStanza(t *testing.T) {
 	// Labels: post-quantum goes with hybrid recipients only; a data key
 	// sealed to an X25519 identity goes with X25519 recipients only.
 	x, _ := age.GenerateX25519Identity()
-	classic := &dataKeyRecipient{id: 1, aead: dk.aeads[1]}
+	classic := (&dataKeyRecipient{id: 1, aead: dk.aeads[1]}).at(at)
 	for _, c := range []struct {
 		name string
 		rs   []age.Recipient
 		ok   bool
 	}{
-		{"postquantum with hybrid", []age.Recipient{dk.recipient, id.Recipient()}, true},
-		{"postquantum with X25519", []age.Recipient{dk.recipient, x.Recipient()}, false},
+		{"postquantum with hybrid", []age.Recipient{dk.recipient.at(at), id.Recipient()}, true},
+		{"postquantum with X25519", []age.Recipient{dk.recipient.at(at), x.Recipient()}, false},
 		{"classic with X25519", []age.Recipient{classic, x.Recipient()}, true},
 		{"classic with hybrid", []age.Recipient{classic, id.Recipient()}, false},
 	} {
@@ -166,13 +176,6 @@ func sealToIdentity(t testing.TB, db *DB, msg int64, idx int) {
 	storePart(t, db, blob, buf.Bytes())
 }
 
-// cachedFileKeys returns how many file keys the cache holds.
-func cachedFileKeys(db *DB) int {
-	db.fileKeys.mu.Lock()
-	defer db.fileKeys.mu.Unlock()
-	return len(db.fileKeys.keys)
-}
-
 var (
 	plainPart = securetextd.Part{Kind: securetextd.PartText, ContentType: "text/plain"}
 	filePart  = securetextd.Part{Kind: securetextd.PartAttachment, ContentType: "application/pdf", Filename: "scan.pdf"}
@@ -180,8 +183,8 @@ var (
 
 // TestPartsWrappedByDataKey stores parts through a draft and finds each
 // one an age file whose only stanza names the newest data key, opened by
-// OpenPart (a range too) and by age.Decrypt given the data keys, without
-// the file-key cache.
+// OpenPart (a range too) and by age.Decrypt given the data keys for the
+// part's place.
 func TestPartsWrappedByDataKey(t *testing.T) {
 	db := openTestDB(t)
 	small, big := []byte("small body"), randomBytes(3, 2*chunkSize+999)
@@ -189,7 +192,7 @@ func TestPartsWrappedByDataKey(t *testing.T) {
 		{plainPart, small}, {filePart, big},
 	}, "+12125550123")
 	for idx, want := range [][]byte{small, big} {
-		_, file := rawPart(t, db, r.MessageID, idx)
+		blob, file := rawPart(t, db, r.MessageID, idx)
 		header, err := age.ExtractHeader(bytes.NewReader(file))
 		if err != nil {
 			t.Fatal(err)
@@ -200,7 +203,7 @@ func TestPartsWrappedByDataKey(t *testing.T) {
 		if len(header) > 200 {
 			t.Errorf("part %d: a %d-byte header", idx, len(header))
 		}
-		plain, err := age.Decrypt(bytes.NewReader(file), db.data)
+		plain, err := age.Decrypt(bytes.NewReader(file), db.data.part(partPlace{r.MessageID, idx, blob}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -219,8 +222,13 @@ func TestPartsWrappedByDataKey(t *testing.T) {
 	if _, err := ra.ReadAt(buf, chunkSize+3); err != nil || !bytes.Equal(buf, big[chunkSize+3:chunkSize+503]) {
 		t.Errorf("range read: %v", err)
 	}
-	if n := cachedFileKeys(db); n != 0 {
-		t.Errorf("%d file keys cached for parts wrapped by a data key", n)
+	// The header is in the blob's row, and the chunks hold the payload
+	// alone: nothing in them opens.
+	var header []byte
+	var start int64
+	db.read.QueryRow(`SELECT header, payload_start FROM blobs WHERE id = ?`, blobOf(t, db, r.MessageID, 1)).Scan(&header, &start)
+	if !bytes.HasPrefix(header, []byte(ageIntro)) || start != 0 {
+		t.Errorf("blobs.header %q, payload_start %d", header, start)
 	}
 }
 
@@ -280,19 +288,20 @@ func TestDataKeyStanzaTampered(t *testing.T) {
 	db, _, _ := rotatedDB(t, func(*DB) {})
 	r := commitTest(t, db, &securetextd.Message{Sender: "a@clinic.example"}, []testPart{{plainPart, []byte("secret")}}, "+12125550123")
 	blob, file := rawPart(t, db, r.MessageID, 0)
-	const line = "\n-> securetextd-dk 2\n"
+	line := fmt.Sprintf("\n-> securetextd-dk 2 %d 0 %d\n", r.MessageID, blob)
 	at := bytes.Index(file, []byte(line))
 	if at < 0 {
 		t.Fatalf("no data-key stanza:\n%q", file[:200])
 	}
+	keyID := at + len("\n-> securetextd-dk ")
 	body := at + len(line) // the first line of the stanza's body
 	for _, c := range []struct {
 		name   string
 		tamper func(f []byte)
 		want   string
 	}{
-		{"other key", func(f []byte) { f[at+len(line)-2] = '1' }, "data key 1 does not open it"},
-		{"unknown key", func(f []byte) { f[at+len(line)-2] = '9' }, "no data key 9 in this database"},
+		{"other key", func(f []byte) { f[keyID] = '1' }, "data key 1 does not open it"},
+		{"unknown key", func(f []byte) { f[keyID] = '9' }, "no data key 9 in this database"},
 		{"flipped body", func(f []byte) {
 			// Another letter of a full line of base64: still base64.
 			if f[body+5] == 'A' {
@@ -318,46 +327,35 @@ func TestDataKeyStanzaTampered(t *testing.T) {
 	}
 }
 
-// TestOpenPartSealedToIdentity opens a part stored as before data keys, an
-// age file sealed to the key file's identity: it opens, and its file key is
-// cached.
-func TestOpenPartSealedToIdentity(t *testing.T) {
+// TestOpenPartUnbound: a part sealed as before migration 0006 (here, to
+// the key file's identity, as before data keys), found in a store that has
+// bound every part, is refused as not bound to its place.
+func TestOpenPartUnbound(t *testing.T) {
 	db := openTestDB(t)
-	big := randomBytes(4, chunkSize+5000)
-	r := commitTest(t, db, &securetextd.Message{Sender: "a@clinic.example"}, []testPart{{plainPart, []byte("old body")}, {filePart, big}}, "+12125550123")
+	r := commitTest(t, db, &securetextd.Message{Sender: "a@clinic.example"}, []testPart{{plainPart, []byte("old body")}}, "+12125550123")
 	sealToIdentity(t, db, r.MessageID, 0)
-	sealToIdentity(t, db, r.MessageID, 1)
-	_, file := rawPart(t, db, r.MessageID, 1)
-	if h, _ := age.ExtractHeader(bytes.NewReader(file)); dataKeyOf(h) != 0 || !bytes.Contains(h, []byte("mlkem768x25519")) {
-		t.Fatalf("not sealed the old way:\n%s", h)
-	}
-	if string(readPart(t, db, r.MessageID, 0)) != "old body" || !bytes.Equal(readPart(t, db, r.MessageID, 1), big) {
-		t.Error("a part sealed to the identity does not open")
-	}
-	if n := cachedFileKeys(db); n != 2 {
-		t.Errorf("%d file keys cached, want 2", n)
+	_, _, err := db.OpenPart(t.Context(), r.MessageID, 0)
+	if err == nil || !errors.Is(err, errUnbound) || !strings.Contains(err.Error(), "open part 0 of message") {
+		t.Errorf("open: %v, want errUnbound", err)
 	}
 }
 
 // TestRekeyDataKeys rotates from an X25519 key to a hybrid one over parts
-// wrapped by the first data key and parts sealed to the old identity (a
-// database from before data keys). Rekey leaves every part wrapped by the
-// second data key alone, and every data key sealed to the new identity;
-// content rows are not touched, and the new identity alone opens it all.
+// wrapped by the first data key. Rekey leaves every part wrapped by the
+// second data key alone, for its place, and every data key sealed to the
+// new identity; content rows are not touched, and the new identity alone
+// opens it all. (Parts sealed to the old identity, from before data keys,
+// are in TestBindMigrationRekey.)
 func TestRekeyDataKeys(t *testing.T) {
 	ctx := context.Background()
 	big := randomBytes(8, 2*chunkSize+4321)
 	var old []int64
 	db, keyPath, dbPath := rotatedDB(t, func(db *DB) {
-		for i := range 3 {
+		for range 3 {
 			r := commitTest(t, db, &securetextd.Message{Sender: "a@clinic.example", Subject: "old"}, []testPart{
 				{plainPart, []byte("old body")}, {filePart, big},
 			}, "+12125550123")
 			old = append(old, r.MessageID)
-			if i == 0 { // sealed to the X25519 identity, as before data keys
-				sealToIdentity(t, db, r.MessageID, 0)
-				sealToIdentity(t, db, r.MessageID, 1)
-			}
 		}
 	})
 	// Everything opens with the rotated key file, before any rekey.
@@ -397,12 +395,12 @@ func TestRekeyDataKeys(t *testing.T) {
 			if id == fresh.MessageID && idx == 1 {
 				break
 			}
-			_, file := rawPart(t, db, id, idx)
+			blob, file := rawPart(t, db, id, idx)
 			header, err := age.ExtractHeader(bytes.NewReader(file))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := age.DecryptHeader(header, onlyNewest); err != nil {
+			if _, err := age.DecryptHeader(header, onlyNewest.part(partPlace{id, idx, blob})); err != nil {
 				t.Errorf("message %d part %d after rekey: %v", id, idx, err)
 			}
 		}
@@ -444,90 +442,79 @@ func TestRekeyDataKeys(t *testing.T) {
 	}
 }
 
-// BenchmarkSealPart seals a 1 KiB part as CreatePart does, the old way
-// (the file key wrapped to the key file's hybrid identity: ML-KEM-768 and
-// X25519) and with a data key.
+// BenchmarkSealPart seals a 1 KiB part as CreatePart and the commit do,
+// the old way (the file key wrapped to the key file's hybrid identity:
+// ML-KEM-768 and X25519) and with a data key: age encrypts the part with
+// its file key kept aside, and the header that wraps it for the part's
+// place is written at commit.
 func BenchmarkSealPart(b *testing.B) {
 	db := openTestDB(b)
 	body := randomBytes(5, 1<<10)
-	for _, c := range []struct {
-		name string
-		r    age.Recipient
-	}{
-		{"hybrid", db.keys.recipient},
-		{"datakey", db.data.recipient},
-	} {
-		b.Run(c.name, func(b *testing.B) {
-			var buf bytes.Buffer
-			b.ReportAllocs()
-			for b.Loop() {
-				buf.Reset()
-				w, err := age.Encrypt(&buf, c.r)
-				if err != nil {
-					b.Fatal(err)
-				}
-				w.Write(body)
-				if err := w.Close(); err != nil {
-					b.Fatal(err)
-				}
+	b.Run("hybrid", func(b *testing.B) {
+		var buf bytes.Buffer
+		b.ReportAllocs()
+		for b.Loop() {
+			buf.Reset()
+			w, err := age.Encrypt(&buf, db.keys.recipient)
+			if err != nil {
+				b.Fatal(err)
 			}
-		})
-	}
+			w.Write(body)
+			if err := w.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("datakey", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			c := &fileKeyCatcher{}
+			sink := &chunker{}
+			w, err := age.Encrypt(sinkWriter{sink}, c)
+			if err == nil {
+				err = sink.dropHeader()
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			w.Write(body)
+			if err := w.Close(); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := newHeader(c.fileKey, db.data.recipient.at(partPlace{1, 0, 1})); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
-// identitiesFor is what OpenPart does to find the identity of a part whose
-// header is read from src: the file key as unwrapped by a data key, or else
-// (a part from before data keys) the key file's, through the cache.
-func (db *DB) identitiesFor(src io.Reader) ([]age.Identity, error) {
-	header, err := age.ExtractHeader(src)
-	if err != nil {
-		return nil, err
-	}
-	key, err := age.DecryptHeader(header, db.data)
-	if err == nil {
-		return []age.Identity{age.NewInjectedFileKeyIdentity(key)}, nil
-	}
-	var older *age.NoIdentityMatchError
-	if !errors.As(err, &older) {
-		return nil, err // a data-key stanza that does not open
-	}
-	return db.keyFileIdentities(header)
+// sinkWriter appends to a chunker's buffer, without a draft to hand
+// chunks to.
+type sinkWriter struct{ c *chunker }
+
+func (w sinkWriter) Write(b []byte) (int, error) {
+	w.c.buf = append(w.c.buf, b...)
+	return len(b), nil
 }
 
 // BenchmarkUnwrapPart measures what OpenPart does before it reads content
-// (identitiesFor: the file key out of a 1 KiB part's header), leaving out
-// SQLite: for a part sealed to the hybrid identity as before data keys,
-// with its file key not cached and cached (as a second page view finds
-// it), and for a part wrapped by a data key.
+// (the file key out of a 1 KiB part's header, for its place), leaving out
+// SQLite.
 func BenchmarkUnwrapPart(b *testing.B) {
 	db := openTestDB(b)
 	body := randomBytes(6, 1<<10)
-	legacy := commitTest(b, db, &securetextd.Message{Sender: "a@clinic.example"}, []testPart{{plainPart, body}}, "+12125550123")
-	sealToIdentity(b, db, legacy.MessageID, 0)
-	_, hybrid := rawPart(b, db, legacy.MessageID, 0)
 	wrapped := commitTest(b, db, &securetextd.Message{Sender: "a@clinic.example"}, []testPart{{plainPart, body}}, "+12125550123")
-	_, datakey := rawPart(b, db, wrapped.MessageID, 0)
-	for _, c := range []struct {
-		name     string
-		file     []byte
-		uncached bool
-	}{
-		{"hybrid", hybrid, true},
-		{"hybrid-cached", hybrid, false},
-		{"datakey", datakey, false},
-	} {
-		b.Run(c.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if c.uncached {
-					db.fileKeys.mu.Lock()
-					clear(db.fileKeys.keys)
-					db.fileKeys.mu.Unlock()
-				}
-				if _, err := db.identitiesFor(bytes.NewReader(c.file)); err != nil {
-					b.Fatal(err)
-				}
+	blob, file := rawPart(b, db, wrapped.MessageID, 0)
+	b.Run("datakey", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			header, err := age.ExtractHeader(bytes.NewReader(file))
+			if err != nil {
+				b.Fatal(err)
 			}
-		})
-	}
+			if _, err := age.DecryptHeader(header, db.data.part(partPlace{wrapped.MessageID, 0, blob})); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

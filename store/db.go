@@ -7,10 +7,13 @@
 // Everything a reader could learn content from is sealed before it reaches
 // SQLite: bodies and attachments (one age file per part), the manifest of a
 // message (subject, names, filenames), recipients' recovery addresses, and
-// outbox payloads (which carry link and reset tokens). Link, session and
-// reset tokens are kept only as SHA-256 hashes, passwords as argon2id
-// hashes. A stolen database file, its WAL and its backups open nothing
-// without the key file, which lives outside the database.
+// outbox payloads (which carry link and reset tokens). Each sealed value is
+// bound to its place (place.go): moved to another row in plain SQL, it no
+// longer opens. Link, session and reset tokens are kept only as SHA-256
+// hashes, passwords as argon2id hashes, the REST API's idempotency
+// fingerprints as keyed HMACs. A stolen database file, its WAL and its
+// backups open nothing without the key file, which lives outside the
+// database.
 //
 // A message and the outbox jobs that notify its recipients are committed in
 // one transaction, with synchronous=FULL: when [Draft.Commit] returns, the
@@ -100,10 +103,9 @@ type DB struct {
 	wake   chan struct{}
 	// group joins concurrent message commits into one transaction.
 	group committer
-	// data seals small values (envelope.go); fileKeys caches the file
-	// keys of age files already opened.
-	data     *dataKeys
-	fileKeys fileKeys
+	// data seals small values (envelope.go) and parts' file keys
+	// (datakey.go).
+	data *dataKeys
 	// auths remembers recent sender logins (authcache.go).
 	auths authCache
 	// hashing bounds concurrent argon2id computations: each takes 7 MiB,
@@ -156,7 +158,12 @@ func Open(path string, keys *Keyring) (*DB, error) {
 		db.write.Close()
 		return nil, err
 	}
-	if err := db.loadDataKeys(context.Background()); err != nil {
+	unbound, err := db.bindPending(context.Background())
+	if err != nil {
+		db.write.Close()
+		return nil, err
+	}
+	if err := db.loadDataKeys(context.Background(), unbound); err != nil {
 		db.write.Close()
 		return nil, err
 	}
@@ -170,6 +177,13 @@ func Open(path string, keys *Keyring) (*DB, error) {
 	if err := db.read.Ping(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	if unbound {
+		// Migration 0006: bind what was sealed before to its place.
+		if err := db.bindAll(context.Background()); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	return db, nil
 }

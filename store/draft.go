@@ -2,16 +2,11 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"sync"
-	"time"
 
 	"filippo.io/age"
 
@@ -65,20 +60,15 @@ type draftPart struct {
 	blobID int64 // 0 until the blob's first chunks are written out
 	chunks int64 // chunks cut so far
 	sealed int64 // ciphertext bytes so far
+	// fileKey is the part's age file key, wrapped for the part's place
+	// only at commit (datakey.go). Cleared once committed or discarded.
+	fileKey []byte
 }
 
 type queuedChunk struct {
 	part *draftPart
 	seq  int64
 	data []byte
-}
-
-// Receipt tells what Commit or CommitTargets stored.
-type Receipt struct {
-	MessageID int64
-	// Conversations holds the conversation of each phone (or target), in
-	// the order they were given, repeats left out.
-	Conversations []securetextd.Conversation
 }
 
 // NewDraft starts a message.
@@ -101,15 +91,20 @@ func (d *Draft) CreatePart(p securetextd.Part) (io.WriteCloser, error) {
 	p.Size = 0
 	dp := &draftPart{part: p, index: len(d.parts)}
 	w := &partWriter{d: d, p: dp, sink: &chunker{d: d, p: dp}}
-	// The file key is wrapped by the newest data key (datakey.go), not
-	// to the key file's identity: one AEAD operation instead of a
-	// post-quantum encapsulation per part.
-	enc, err := age.Encrypt(w.sink, d.db.data.recipient)
+	// The file key will be wrapped by the newest data key for the part's
+	// place, which is known at commit (datakey.go). Until then the draft
+	// keeps it, and the chunks hold the payload only.
+	catcher := &fileKeyCatcher{}
+	enc, err := age.Encrypt(w.sink, catcher)
+	if err == nil {
+		err = w.sink.dropHeader()
+	}
 	if err != nil {
 		d.err = err
 		return nil, fmt.Errorf("store: seal part %d: %w", dp.index, err)
 	}
 	w.enc = enc
+	dp.fileKey = catcher.fileKey
 	d.parts = append(d.parts, dp)
 	d.open = w
 	return w, nil
@@ -312,326 +307,6 @@ func (w *draftWriter) write(batch []queuedChunk) error {
 	return nil
 }
 
-// manifest is the sealed part of a message row: everything about it that
-// could tell a reader something.
-type manifest struct {
-	Subject    string         `json:"subject"`
-	SenderName string         `json:"sender_name,omitempty"`
-	MessageID  string         `json:"message_id,omitempty"`
-	References []string       `json:"references,omitempty"`
-	Parts      []manifestPart `json:"parts"`
-}
-
-type manifestPart struct {
-	ContentType string `json:"content_type,omitempty"`
-	Filename    string `json:"filename,omitempty"`
-	ContentID   string `json:"content_id,omitempty"`
-	Damaged     bool   `json:"damaged,omitempty"`
-}
-
-// Target is where a message goes: a phone number and, for a message that
-// answers into an existing conversation (a reply email whose Reply-To
-// routes back to it), that conversation.
-type Target struct {
-	Phone          securetextd.Phone
-	ConversationID int64 // 0: a new conversation
-}
-
-// Commit stores the message m with the parts written to the draft, and
-// makes one conversation for each phone, with a fresh link token and an
-// outbox job that will text the link. It is all one transaction: when
-// Commit returns nil, the message is durable and its texts will be sent;
-// when it fails, nothing of it is visible.
-//
-// m.Sender is required; m.Received defaults to now and m.Direction to
-// Inbound. Commit fills in m.ID, m.Received, m.Direction and m.Parts (with
-// their sizes); the parts already in m.Parts are ignored. A phone given
-// twice gets one conversation. The outbox is woken once the transaction has
-// committed.
-//
-// Commit is CommitTargets with a new conversation for each phone.
-func (d *Draft) Commit(ctx context.Context, m *securetextd.Message, phones []securetextd.Phone) (*Receipt, error) {
-	targets := make([]Target, len(phones))
-	for i, p := range phones {
-		targets[i] = Target{Phone: p}
-	}
-	return d.CommitTargets(ctx, m, targets)
-}
-
-// CommitTargets is Commit with explicit targets. A target with a zero
-// ConversationID starts a new conversation, as Commit does. A target with a
-// ConversationID joins that conversation: the conversation must exist and
-// be between m.Sender and the target's phone, or the commit fails with an
-// EINVALID error ("unknown conversation") and stores nothing. Joining
-// renews the conversation's last activity, which keeps it open for another
-// period, and makes a fresh link token and a text job for it, as for a new
-// conversation: the recipient is told that something new is waiting.
-//
-// A target given twice counts once. Receipt.Conversations holds the
-// conversation of each target, in the order given, with its last activity
-// as it now is.
-//
-// A conversation the sender withdrew takes no more messages (EINVALID); one
-// whose access expired is renewed. A message that would pass a limit of
-// DB.Policy is refused whole with an ELIMIT error that says when it may go
-// (see limits.go). The commit records message.accepted and text.queued in
-// the audit trail, in the same transaction.
-func (d *Draft) CommitTargets(ctx context.Context, m *securetextd.Message, targets []Target) (*Receipt, error) {
-	targets, err := checkTargets(targets)
-	if err != nil {
-		return nil, err
-	}
-	receipt := &Receipt{}
-	err = d.commit(ctx, "commit", m, func(tx *sql.Tx, message int64, now time.Time) error {
-		receipt.MessageID = message
-		receipt.Conversations = receipt.Conversations[:0]
-		if err := d.db.committing(ctx, tx, d, m, message, targets, now); err != nil {
-			return err
-		}
-		for _, t := range targets {
-			var c *securetextd.Conversation
-			var err error
-			if t.ConversationID == 0 {
-				c, err = d.db.startConversation(ctx, tx, t.Phone, m.Sender, message, now)
-			} else {
-				c, err = d.db.joinConversation(ctx, tx, t, m.Sender, message, now)
-			}
-			if err != nil {
-				return err
-			}
-			receipt.Conversations = append(receipt.Conversations, *c)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return receipt, nil
-}
-
-// commit stores m with the draft's parts in one transaction, and calls
-// link in that same transaction to attach the new message (id message) to
-// its conversations and to enqueue the jobs about it. Either all of it is
-// committed or nothing is. On success it fills in m, marks the draft
-// committed and wakes the outbox. op names the caller in errors.
-func (d *Draft) commit(ctx context.Context, op string, m *securetextd.Message, link func(tx *sql.Tx, message int64, now time.Time) error) error {
-	if err := d.usable(); err != nil {
-		return fmt.Errorf("store: %s: %w", op, err)
-	}
-	if d.open != nil {
-		return fmt.Errorf("store: %s: part %d is still open", op, d.open.p.index)
-	}
-	// The parts' pending blobs must all be written, and their ids known.
-	if err := d.waitWriter(); err != nil {
-		return fmt.Errorf("store: %s: %w", op, err)
-	}
-	if m == nil {
-		return fmt.Errorf("store: %s: no message", op)
-	}
-	if m.Sender == "" {
-		return securetextd.Errorf(securetextd.EINVALID, "a message needs a sender address")
-	}
-	direction := m.Direction
-	if direction == 0 {
-		direction = securetextd.Inbound
-	}
-	if direction != securetextd.Inbound && direction != securetextd.Reply {
-		return securetextd.Errorf(securetextd.EINVALID, "unknown message direction %d", direction)
-	}
-
-	now := fromNanos(nanos(d.db.Now()))
-	received := m.Received
-	if received.IsZero() {
-		received = now
-	}
-	received = fromNanos(nanos(received))
-
-	parts := make([]securetextd.Part, len(d.parts))
-	man := manifest{
-		Subject:    m.Subject,
-		SenderName: m.SenderName,
-		MessageID:  m.MessageID,
-		References: m.References,
-		Parts:      make([]manifestPart, len(d.parts)),
-	}
-	var size int64
-	for i, p := range d.parts {
-		parts[i] = p.part
-		size += p.part.Size
-		man.Parts[i] = manifestPart{
-			ContentType: p.part.ContentType,
-			Filename:    p.part.Filename,
-			ContentID:   p.part.ContentID,
-			Damaged:     p.part.Damaged,
-		}
-	}
-	plain, err := json.Marshal(man)
-	if err != nil {
-		return fmt.Errorf("store: %s: %w", op, err)
-	}
-	sealedManifest, err := d.db.seal(plain)
-	if err != nil {
-		return fmt.Errorf("store: %s: seal manifest: %w", op, err)
-	}
-
-	var id int64
-	err = d.db.updateGrouped(ctx, func(tx *sql.Tx) error {
-		// The parts' blobs: commit those written out as pending, create
-		// the others, then write the chunks still queued.
-		blobs := make([]int64, len(d.parts))
-		for i, p := range d.parts {
-			if p.blobID != 0 {
-				res, err := tx.ExecContext(ctx,
-					`UPDATE blobs SET state = 'committed', size = ? WHERE id = ? AND state = 'pending'`,
-					p.sealed, p.blobID)
-				if err != nil {
-					return err
-				}
-				if n, err := res.RowsAffected(); err != nil {
-					return err
-				} else if n != 1 {
-					return fmt.Errorf("part %d: its pending blob is gone (swept as an orphan?)", i)
-				}
-				blobs[i] = p.blobID
-				continue
-			}
-			res, err := tx.ExecContext(ctx,
-				`INSERT INTO blobs (state, chunk_size, size, created) VALUES ('committed', ?, ?, ?)`,
-				chunkSize, p.sealed, nanos(now))
-			if err != nil {
-				return err
-			}
-			if blobs[i], err = res.LastInsertId(); err != nil {
-				return err
-			}
-		}
-		for _, c := range d.queue {
-			if _, err := tx.ExecContext(ctx,
-				`INSERT INTO chunks (blob_id, seq, data) VALUES (?, ?, ?)`,
-				blobs[c.part.index], c.seq, c.data); err != nil {
-				return err
-			}
-		}
-
-		res, err := tx.ExecContext(ctx, `
-			INSERT INTO messages (direction, sender, received, auth, size, part_count, manifest)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			direction, m.Sender, nanos(received), m.Auth, size, len(parts), sealedManifest)
-		if err != nil {
-			return err
-		}
-		if id, err = res.LastInsertId(); err != nil {
-			return err
-		}
-		for i, p := range parts {
-			if _, err := tx.ExecContext(ctx,
-				`INSERT INTO parts (message_id, idx, kind, size, blob_id) VALUES (?, ?, ?, ?, ?)`,
-				id, i, p.Kind, p.Size, blobs[i]); err != nil {
-				return err
-			}
-		}
-		return link(tx, id, now)
-	})
-	if err != nil {
-		return fmt.Errorf("store: %s: %w", op, err)
-	}
-
-	d.committed = true
-	d.queue, d.queued, d.pending = nil, 0, nil
-	m.ID = id
-	m.Direction = direction
-	m.Received = received
-	m.Parts = parts
-	d.db.wakeUp()
-	return nil
-}
-
-// startConversation makes a conversation between phone and sender, holding
-// message, with a fresh link and the job that texts it.
-func (db *DB) startConversation(ctx context.Context, tx *sql.Tx, phone securetextd.Phone, sender string, message int64, now time.Time) (*securetextd.Conversation, error) {
-	c := &securetextd.Conversation{Phone: phone, Sender: sender, Created: now, LastActivity: now}
-	res, err := tx.ExecContext(ctx,
-		`INSERT INTO conversations (phone, sender, created, last_activity) VALUES (?, ?, ?, ?)`,
-		phone, sender, nanos(now), nanos(now))
-	if err != nil {
-		return nil, err
-	}
-	if c.ID, err = res.LastInsertId(); err != nil {
-		return nil, err
-	}
-	if err := db.addToConversation(ctx, tx, c, message, now); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// joinConversation adds message, from sender, to the existing conversation
-// of t, renews its last activity, and makes a fresh link and the job that
-// texts it. A conversation that does not exist, or is not between sender
-// and t.Phone, is refused alike: the sender learns nothing of others'.
-func (db *DB) joinConversation(ctx context.Context, tx *sql.Tx, t Target, sender string, message int64, now time.Time) (*securetextd.Conversation, error) {
-	c := &securetextd.Conversation{ID: t.ConversationID}
-	var created int64
-	err := tx.QueryRowContext(ctx,
-		`SELECT phone, sender, created FROM conversations WHERE id = ?`, t.ConversationID).Scan(&c.Phone, &c.Sender, &created)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && (c.Phone != t.Phone || normalizeAddress(c.Sender) != normalizeAddress(sender))) {
-		return nil, securetextd.Errorf(securetextd.EINVALID, "unknown conversation")
-	}
-	if err != nil {
-		return nil, err
-	}
-	c.Created, c.LastActivity = fromNanos(created), now
-	if err := joining(ctx, tx, c.ID); err != nil {
-		return nil, err
-	}
-	if err := touchConversation(ctx, tx, c.ID, now); err != nil {
-		return nil, err
-	}
-	if err := db.addToConversation(ctx, tx, c, message, now); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// touchConversation renews the last activity of conversation id, which
-// keeps it open for another period. It is an ENOTFOUND error if there is no
-// such conversation.
-func touchConversation(ctx context.Context, tx *sql.Tx, id int64, now time.Time) error {
-	res, err := tx.ExecContext(ctx,
-		`UPDATE conversations SET last_activity = ?, expired = NULL WHERE id = ?`, nanos(now), id)
-	if err != nil {
-		return err
-	}
-	return mustAffectOne(res, "No such conversation.")
-}
-
-// addToConversation links message to conversation c, and makes a fresh
-// link token for c with the job that texts it to c.Phone.
-func (db *DB) addToConversation(ctx context.Context, tx *sql.Tx, c *securetextd.Conversation, message int64, now time.Time) error {
-	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO conversation_messages (conversation_id, message_id) VALUES (?, ?)`,
-		c.ID, message); err != nil {
-		return err
-	}
-	token := newToken(linkTokenBytes)
-	hash := hashToken(token)
-	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO links (token_hash, conversation_id, created) VALUES (?, ?, ?)`,
-		hash[:], c.ID, nanos(now)); err != nil {
-		return err
-	}
-	payload, err := json.Marshal(securetextd.TextJob{
-		To:             c.Phone,
-		Token:          token,
-		ConversationID: c.ID,
-		MessageID:      message,
-	})
-	if err != nil {
-		return err
-	}
-	return db.addTextJob(ctx, tx, c, message, payload, now)
-}
-
 // Discard drops the draft and deletes what it wrote out. It is idempotent,
 // and a no-op once the draft is committed. If the deletion fails, the blobs
 // are left pending for SweepOrphans, and calling Discard again retries.
@@ -641,6 +316,7 @@ func (d *Draft) Discard() error {
 	}
 	d.discarded = true
 	d.queue, d.queued = nil, 0
+	d.forgetKeys()
 	if d.open != nil {
 		d.open.closed = true
 		d.open = nil
@@ -666,61 +342,11 @@ func (d *Draft) Discard() error {
 	return nil
 }
 
-// checkTargets returns targets without repeats, or an EINVALID error if
-// there are none, a phone is not in E.164 form, or a conversation id is
-// negative.
-func checkTargets(targets []Target) ([]Target, error) {
-	if len(targets) == 0 {
-		return nil, securetextd.Errorf(securetextd.EINVALID, "a message needs at least one phone number")
+// forgetKeys clears the parts' file keys from memory: once committed, they
+// are in the parts' headers; once discarded, nothing needs them.
+func (d *Draft) forgetKeys() {
+	for _, p := range d.parts {
+		clear(p.fileKey)
+		p.fileKey = nil
 	}
-	out := make([]Target, 0, len(targets))
-	seen := make(map[Target]bool, len(targets))
-	for _, t := range targets {
-		if !isE164(string(t.Phone)) {
-			return nil, securetextd.Errorf(securetextd.EINVALID, "%q is not a phone number in E.164 form", t.Phone)
-		}
-		if t.ConversationID < 0 {
-			return nil, securetextd.Errorf(securetextd.EINVALID, "unknown conversation")
-		}
-		if !seen[t] {
-			seen[t] = true
-			out = append(out, t)
-		}
-	}
-	return out, nil
 }
-
-// isE164 reports whether s looks like "+" and 7 to 15 digits, the first not
-// zero. Whether the number exists is the parser's business.
-func isE164(s string) bool {
-	if len(s) < 8 || len(s) > 16 || s[0] != '+' || s[1] == '0' {
-		return false
-	}
-	for _, c := range s[1:] {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// Token sizes. A link token is typed from a text message on a phone, or
-// more often tapped, and opens only the page that asks for a password: 128
-// bits. Session and reset tokens stand in for the password itself: 256.
-const (
-	linkTokenBytes    = 16
-	sessionTokenBytes = 32
-	resetTokenBytes   = 32
-)
-
-// newToken returns a fresh token of n random bytes, base64url without
-// padding (22 characters for 16 bytes, 43 for 32).
-func newToken(n int) string {
-	b := make([]byte, n)
-	rand.Read(b) // never fails; crashes the program if the system RNG does
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// hashToken is the form a token is kept in. Looking up the hash of a guess
-// through an index tells a timing attacker nothing about the stored tokens.
-func hashToken(token string) [sha256.Size]byte { return sha256.Sum256([]byte(token)) }

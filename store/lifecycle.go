@@ -151,11 +151,8 @@ func (db *DB) committing(ctx context.Context, tx *sql.Tx, d *Draft, m *securetex
 // addTextJob adds the outbox job that texts conversation c about message,
 // with its row in texts, and records it.
 func (db *DB) addTextJob(ctx context.Context, tx *sql.Tx, c *securetextd.Conversation, message int64, payload []byte, now time.Time) error {
-	if err := db.addJob(ctx, tx, securetextd.JobKindText, payload, now); err != nil {
-		return err
-	}
-	var job int64
-	if err := tx.QueryRowContext(ctx, `SELECT last_insert_rowid()`).Scan(&job); err != nil {
+	job, err := db.addJob(ctx, tx, securetextd.JobKindText, payload, now)
+	if err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx,
@@ -281,7 +278,8 @@ func (db *DB) addMailJob(ctx context.Context, tx *sql.Tx, kind string, mj secure
 	if err != nil {
 		return err
 	}
-	return db.addJob(ctx, tx, kind, payload, now)
+	_, err = db.addJob(ctx, tx, kind, payload, now)
+	return err
 }
 
 // CompleteText records that text job id was sent, with the provider's ids

@@ -30,17 +30,26 @@ const (
 	JobFailed  = "failed"
 )
 
-// addJob inserts a pending job, due now, with payload sealed.
-func (db *DB) addJob(ctx context.Context, tx *sql.Tx, kind string, payload []byte, now time.Time) error {
-	sealed, err := db.seal(payload)
-	if err != nil {
-		return fmt.Errorf("seal job payload: %w", err)
+// addJob inserts a pending job, due now, with payload sealed for its row,
+// and returns its id.
+//
+// The id is reserved here, since the payload is sealed for it: one more
+// than any job's, and than any text's, whose row outlives its job when
+// finished jobs are purged. An id is never given twice, so a purged job's
+// text row is never taken for the new job's, and a payload from an old
+// backup never opens in a new row.
+func (db *DB) addJob(ctx context.Context, tx *sql.Tx, kind string, payload []byte, now time.Time) (int64, error) {
+	var id int64
+	if err := tx.QueryRowContext(ctx, `SELECT max(
+		coalesce((SELECT max(id) FROM jobs), 0),
+		coalesce((SELECT max(job_id) FROM texts), 0)) + 1`).Scan(&id); err != nil {
+		return 0, err
 	}
-	_, err = tx.ExecContext(ctx, `
-		INSERT INTO jobs (kind, payload, next_attempt, created, updated)
-		VALUES (?, ?, ?, ?, ?)`,
-		kind, sealed, nanos(now), nanos(now), nanos(now))
-	return err
+	_, err := tx.ExecContext(ctx, `
+		INSERT INTO jobs (id, kind, payload, next_attempt, created, updated)
+		VALUES (?, ?, ?, ?, ?, ?)`,
+		id, kind, db.seal(payload, payloadPlace(id)), nanos(now), nanos(now), nanos(now))
+	return id, err
 }
 
 // NextJob returns the pending job, of one of kinds, that has been due
@@ -64,8 +73,8 @@ func (db *DB) NextJob(ctx context.Context, now time.Time, kinds ...string) (*sec
 	if err != nil {
 		return nil, fmt.Errorf("store: next job: %w", err)
 	}
-	if j.Payload, err = db.open(sealed); err != nil {
-		return nil, fmt.Errorf("store: next job: open job %d: %w", j.ID, err)
+	if j.Payload, err = db.open(sealed, payloadPlace(j.ID)); err != nil {
+		return nil, fmt.Errorf("store: next job: job %d payload: %w", j.ID, err)
 	}
 	j.Created = fromNanos(created)
 	return j, nil

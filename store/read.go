@@ -146,7 +146,7 @@ func (db *DB) Message(ctx context.Context, id int64) (*securetextd.Message, erro
 		return err
 	})
 	if err != nil {
-		return nil, wrap(fmt.Sprintf("message %d", id), err)
+		return nil, wrap("read message", err) // "store: read message: message 12 manifest: …"
 	}
 	if len(msgs) == 0 {
 		return nil, securetextd.Errorf(securetextd.ENOTFOUND, "No such message.")
@@ -239,7 +239,7 @@ func (db *DB) loadMessages(ctx context.Context, tx *sql.Tx, where string, args .
 
 	for _, m := range msgs {
 		if err := db.openManifest(m, sealed[m.ID]); err != nil {
-			return nil, fmt.Errorf("message %d: %w", m.ID, err)
+			return nil, fmt.Errorf("message %d manifest: %w", m.ID, err)
 		}
 	}
 	return msgs, nil
@@ -253,13 +253,13 @@ func (db *DB) openManifest(m *securetextd.Message, sealed []byte) error {
 		m.Parts = m.Parts[:0]
 		return nil
 	}
-	plain, err := db.open(sealed)
+	plain, err := db.open(sealed, manifestPlace(m.ID))
 	if err != nil {
-		return fmt.Errorf("open manifest: %w", err)
+		return err
 	}
 	var man manifest
 	if err := json.Unmarshal(plain, &man); err != nil {
-		return fmt.Errorf("open manifest: %w", err)
+		return err
 	}
 	if len(man.Parts) != len(m.Parts) {
 		return fmt.Errorf("manifest describes %d parts, the database holds %d", len(man.Parts), len(m.Parts))
@@ -292,7 +292,10 @@ func (db *DB) OpenPart(ctx context.Context, messageID int64, index int) (io.Read
 		FROM parts p JOIN blobs b ON b.id = p.blob_id
 		WHERE p.message_id = ? AND p.idx = ? AND b.state = 'committed'`,
 		messageID, index).Scan(&r.blob, &r.chunkSize, &r.size, &r.header, &r.start)
-	// The age file: a rekeyed blob's header, then its content (rekey.go).
+	// The age file: the blob's header, then its content from
+	// payload_start (written by the commit, datakey.go, or by rekey). A
+	// blob sealed before migration 0006 may hold its header in the
+	// chunks, with no header of its own: that part opens as unbound.
 	r.size += int64(len(r.header)) - r.start
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, 0, securetextd.Errorf(securetextd.ENOTFOUND, "No such file.")
@@ -300,19 +303,9 @@ func (db *DB) OpenPart(ctx context.Context, messageID int64, index int) (io.Read
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: open part %d of message %d: %w", index, messageID, err)
 	}
-	// Parts are sealed under a data key (datakey.go): try that first, so
-	// that the header is read and checked once. Older parts, sealed to
-	// the key file's identities, go through the file-key cache.
-	plain, size, err := age.DecryptReaderAt(r, r.size, db.data)
-	if older := (*age.NoIdentityMatchError)(nil); errors.As(err, &older) {
-		var header []byte
-		var ids []age.Identity
-		if header, err = age.ExtractHeader(io.NewSectionReader(r, 0, r.size)); err == nil {
-			if ids, err = db.keyFileIdentities(header); err == nil {
-				plain, size, err = age.DecryptReaderAt(r, r.size, ids...)
-			}
-		}
-	}
+	// The part's file key is wrapped by a data key for its place
+	// (datakey.go): found in another, the part does not open.
+	plain, size, err := age.DecryptReaderAt(r, r.size, db.data.part(partPlace{messageID, index, r.blob}))
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: open part %d of message %d: %w", index, messageID, err)
 	}

@@ -52,9 +52,7 @@ func (db *DB) CreateRecipient(ctx context.Context, phone securetextd.Phone, pass
 		if err != nil {
 			return err
 		}
-		if sealed, err = db.seal([]byte(address)); err != nil {
-			return fmt.Errorf("store: create recipient: seal recovery address: %w", err)
-		}
+		sealed = db.seal([]byte(address), recoveryPlace(string(phone)))
 	}
 	encoded, err := db.newPasswordHash(ctx, password)
 	if err != nil {
@@ -159,9 +157,9 @@ func (db *DB) RequestPasswordReset(ctx context.Context, phone securetextd.Phone,
 		if err != nil {
 			return err
 		}
-		address, err := db.open(sealed)
+		address, err := db.open(sealed, recoveryPlace(string(phone)))
 		if err != nil {
-			return fmt.Errorf("open recovery address: %w", err)
+			return fmt.Errorf("recovery address: %w", err)
 		}
 
 		token := newToken(resetTokenBytes)
@@ -175,7 +173,7 @@ func (db *DB) RequestPasswordReset(ctx context.Context, phone securetextd.Phone,
 		if err != nil {
 			return err
 		}
-		if err := db.addJob(ctx, tx, securetextd.JobKindReset, payload, now); err != nil {
+		if _, err := db.addJob(ctx, tx, securetextd.JobKindReset, payload, now); err != nil {
 			return err
 		}
 		queued = true

@@ -3,11 +3,8 @@ package store
 import (
 	"bytes"
 	"context"
-	"crypto/hkdf"
-	"crypto/hmac"
-	"crypto/sha256"
+	"crypto/cipher"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -17,54 +14,48 @@ import (
 )
 
 // Key rotation. What the key file's identity seals directly is small: the
-// data keys (envelope.go), and values written before data keys existed.
-// Everything else rests on a data key: small values are sealed under one,
-// and every message part is an age file (a header that wraps the file's
-// random file key, then the content encrypted with that file key) whose
-// header wraps the file key with one (datakey.go); parts written before
-// that wrap it to the identity.
+// data keys (envelope.go). Everything else rests on a data key: small
+// values are sealed under one, and every message part is an age file (a
+// header that wraps the file's random file key, then the content encrypted
+// with that file key) whose header wraps the file key with one, for the
+// part's place (datakey.go). (Values from before data keys, sealed to the
+// identity, were sealed anew under a data key by migration 0006, bind.go.)
 //
 // A rotation puts a new identity first in the key file. The next Open (the
 // gateway restarting, or this rekey) makes a new data key sealed to it,
 // which seals everything from then on. Rekey then moves the rest onto the
 // new identity and the new data key, and never decrypts content:
 //
-//   - every age file in a BLOB column (the data keys, and values from
-//     before data keys) gets a new header that wraps its file key to the
-//     first identity;
+//   - every age file in a BLOB column (the data keys) gets a new header
+//     that wraps its file key to the first identity; a data key's place is
+//     in its content, which is not touched;
 //   - every message part gets a new header that wraps its file key with the
-//     newest data key, whether the old header wrapped it with an older data
-//     key or to an identity.
+//     newest data key, for the same place as before (its message, index
+//     and blob): a rekey keeps every binding.
 //
-// Small values sealed under an older data key stay under it: that key is
-// now sealed to the new identity, like the others.
+// Small values sealed under an older data key stay under it, bound as they
+// were: that key is now sealed to the new identity, like the others.
 //
 // age v1.3.2 gives most of that through its public API: ExtractHeader
 // detaches a header, DecryptHeader unwraps the file key, and a Recipient's
-// Wrap makes the new recipient stanza. What it does not offer is writing a
-// header for a file key of one's own choosing (its header writer is in an
-// internal package). newHeader writes it as the age specification
-// (C2SP age, "age-encryption.org/v1") lays it out: the intro line, each
-// stanza, and the footer with an HMAC-SHA-256 of the header under
-// HKDF-SHA-256(file key, "header"). Every header it makes is checked with
-// age's own DecryptHeader, under the new identity or data key alone, before
-// it is stored: a mistake here fails the rekey, it cannot lose a file.
+// Wrap makes the new recipient stanza; newHeader (header.go) writes the
+// header. Every header rekey makes is checked with age's own DecryptHeader,
+// under the new identity or data key alone, before it is stored: a mistake
+// here fails the rekey, it cannot lose a file.
 //
-// A blob (the chunk rows of one message part) keeps a rekeyed header in
+// A blob (the chunk rows of one message part) keeps its header in
 // blobs.header and, in payload_start, where its content starts in the
-// chunks; the old header's bytes in the first chunk are zeroed, so that
-// the old key opens nothing once the rows are rewritten. The content's
-// offsets in the chunks never move, so a download in progress while its
-// blob is rekeyed carries on. Small values that are age files (found in
-// any BLOB column of any table, whatever a later migration adds) get the
-// new header in place of the old.
+// chunks (0 since the commit writes the header there; past the old
+// header's bytes, zeroed, for a blob whose header was in its first chunk),
+// so that the old key opens nothing once the rows are rewritten. The
+// content's offsets in the chunks never move, so a download in progress
+// while its blob is rekeyed carries on. Small values that are age files
+// (found in any BLOB column of any table, whatever a later migration adds)
+// get the new header in place of the old.
 //
 // Each blob, and each batch of values, is its own short transaction, and
 // what is already current is skipped: a rekey can run beside the gateway,
 // and one cut short by a crash is resumed by running it again.
-
-// ageIntro starts every age file.
-const ageIntro = "age-encryption.org/v1\n"
 
 // RekeyStats counts what a rekey did.
 type RekeyStats struct {
@@ -169,135 +160,132 @@ func (k *Keyring) rewrap(header []byte) ([]byte, error) {
 	return h, nil
 }
 
-// rewrapPart returns a part's header re-made for the newest data key, or
-// nil when the newest data key wraps it already. The old header may be
-// wrapped by any data key of the database, or to any identity of the key
-// file (a part from before data keys).
-func (db *DB) rewrapPart(header []byte) ([]byte, error) {
+// rewrapPart returns the header of the part at p re-made for the newest
+// data key, or nil when the newest data key wraps it already. The old
+// header may be wrapped by any data key of the database, for p.
+func (db *DB) rewrapPart(header []byte, p partPlace) ([]byte, error) {
 	newest := db.data.recipient
 	if dataKeyOf(header) == newest.id {
-		_, err := age.DecryptHeader(header, db.data)
+		_, err := age.DecryptHeader(header, db.data.part(p))
 		return nil, err
 	}
-	ids := append([]age.Identity{db.data}, db.keys.identities...)
-	fileKey, err := age.DecryptHeader(header, ids...)
+	fileKey, err := age.DecryptHeader(header, db.data.part(p))
 	if err != nil {
-		return nil, fmt.Errorf("no data key or identity of the key file opens it: %w", err)
+		return nil, fmt.Errorf("no data key opens it: %w", err)
 	}
-	h, err := newHeader(fileKey, newest)
+	return db.partHeader(fileKey, p)
+}
+
+// partHeader writes the header of the part at p, its file key wrapped by
+// the newest data key, and checks it with age's own parser.
+func (db *DB) partHeader(fileKey []byte, p partPlace) ([]byte, error) {
+	newest := db.data.recipient
+	h, err := newHeader(fileKey, newest.at(p))
 	if err != nil {
 		return nil, err
 	}
-	got, err := age.DecryptHeader(h, db.data)
+	only := &dataKeys{aeads: map[uint32]cipher.AEAD{newest.id: newest.aead}}
+	got, err := age.DecryptHeader(h, only.part(p))
 	if err != nil || !bytes.Equal(got, fileKey) || dataKeyOf(h) != newest.id {
 		return nil, fmt.Errorf("the new header does not open with the newest data key: %v", err)
 	}
 	return h, nil
 }
 
-// newHeader writes an age v1 header that wraps fileKey to r.
-func newHeader(fileKey []byte, r age.Recipient) ([]byte, error) {
-	stanzas, err := r.Wrap(fileKey)
-	if err != nil {
-		return nil, fmt.Errorf("wrap file key: %w", err)
+// rekeyBlob re-wraps one blob's header, in a transaction of its own. It
+// reports false when the newest data key wrapped it already.
+func (db *DB) rekeyBlob(ctx context.Context, id int64) (bool, error) {
+	c, err := db.headerChange(ctx, id, db.rewrapPart)
+	if err != nil || c == nil {
+		return false, err
 	}
-	b64 := base64.RawStdEncoding
-	var h bytes.Buffer
-	h.WriteString(ageIntro)
-	for _, s := range stanzas {
-		h.WriteString("-> " + s.Type)
-		for _, a := range s.Args {
-			h.WriteString(" " + a)
-		}
-		h.WriteString("\n")
-		// The body in lines of 64 columns; the last line is shorter, and
-		// so is empty when the body fills its lines exactly.
-		body := b64.EncodeToString(s.Body)
-		for len(body) >= 64 {
-			h.WriteString(body[:64] + "\n")
-			body = body[64:]
-		}
-		h.WriteString(body + "\n")
+	return true, db.update(ctx, func(tx *sql.Tx) error { return c.apply(ctx, tx) })
+}
+
+// errBadHeader is what headerChange says of a blob whose first chunk does
+// not start with an age header in canonical form.
+var errBadHeader = errors.New("its header is not a canonical age header")
+
+// A headerChange replaces the header of one blob.
+type headerChange struct {
+	blob     int64
+	old, new []byte
+	oldStart int64
+	inChunks bool // the old header is at the start of the first chunk
+}
+
+// headerChange gives the header of blob id, the part at p, to rewrap, and
+// returns the change that stores the header rewrap returns in place of the
+// old, or nil when it returns nil or the blob is gone. A header still in
+// the blob's first chunk (a blob written before migration 0006 and never
+// rekeyed) moves to blobs.header, its bytes in the chunk zeroed and
+// payload_start set past them, so that the content's offsets do not move.
+func (db *DB) headerChange(ctx context.Context, id int64, rewrap func(header []byte, p partPlace) ([]byte, error)) (*headerChange, error) {
+	r := &chunkReader{ctx: ctx, db: db.read, blob: id}
+	p := partPlace{blob: id}
+	err := db.read.QueryRowContext(ctx, `
+		SELECT b.chunk_size, b.size, b.header, b.payload_start, p.message_id, p.idx
+		FROM blobs b JOIN parts p ON p.blob_id = b.id WHERE b.id = ?`, id).
+		Scan(&r.chunkSize, &r.size, &r.header, &r.start, &p.message, &p.index)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil // deleted meanwhile
 	}
-	h.WriteString("---")
-	macKey, err := hkdf.Key(sha256.New, fileKey, nil, "header", 32)
 	if err != nil {
 		return nil, err
 	}
-	mac := hmac.New(sha256.New, macKey)
-	mac.Write(h.Bytes())
-	h.WriteString(" " + b64.EncodeToString(mac.Sum(nil)) + "\n")
-	return h.Bytes(), nil
+	c := &headerChange{blob: id, old: r.header, oldStart: r.start, inChunks: r.header == nil}
+	if c.inChunks {
+		if c.old, err = age.ExtractHeader(io.NewSectionReader(r, 0, r.size)); err != nil {
+			return nil, fmt.Errorf("%w: %w", errBadHeader, err)
+		}
+		first := make([]byte, len(c.old))
+		if _, err := r.ReadAt(first, 0); err != nil || !bytes.Equal(first, c.old) {
+			return nil, fmt.Errorf("%w (%v)", errBadHeader, err)
+		}
+	}
+	if c.new, err = rewrap(c.old, p); err != nil || c.new == nil {
+		return nil, err
+	}
+	return c, nil
 }
 
-// rekeyBlob re-wraps one blob's header. It reports false when the newest
-// data key wrapped it already.
-func (db *DB) rekeyBlob(ctx context.Context, id int64) (bool, error) {
-	r := &chunkReader{ctx: ctx, db: db.read, blob: id}
-	err := db.read.QueryRowContext(ctx,
-		`SELECT chunk_size, size, header, payload_start FROM blobs WHERE id = ?`, id).
-		Scan(&r.chunkSize, &r.size, &r.header, &r.start)
+// apply makes the change in tx, unless the blob was deleted meanwhile. A
+// blob whose header changed meanwhile is an error.
+func (c *headerChange) apply(ctx context.Context, tx *sql.Tx) error {
+	var header []byte
+	var start int64
+	err := tx.QueryRowContext(ctx,
+		`SELECT header, payload_start FROM blobs WHERE id = ?`, c.blob).Scan(&header, &start)
 	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil // deleted meanwhile
+		return nil
 	}
 	if err != nil {
-		return false, err
+		return err
 	}
-	oldHeader, oldStart := r.header, r.start
-	inChunks := oldHeader == nil
-	if inChunks {
-		// Never rekeyed: the header is at the start of the first chunk.
-		r.header = nil
-		if oldHeader, err = age.ExtractHeader(io.NewSectionReader(r, 0, r.size)); err != nil {
-			return false, err
-		}
-		first := make([]byte, len(oldHeader))
-		if _, err := r.ReadAt(first, 0); err != nil || !bytes.Equal(first, oldHeader) {
-			return false, fmt.Errorf("its header is not in canonical form (%v)", err)
-		}
+	if (header == nil) != c.inChunks || start != c.oldStart || (!c.inChunks && !bytes.Equal(header, c.old)) {
+		return fmt.Errorf("blob %d changed while its header was being replaced; try again", c.blob)
 	}
-	h, err := db.rewrapPart(oldHeader)
-	if err != nil || h == nil {
-		return false, err
-	}
-	err = db.update(ctx, func(tx *sql.Tx) error {
-		// Only if nobody rekeyed or deleted it meanwhile.
-		var header []byte
-		var start int64
-		err := tx.QueryRowContext(ctx,
-			`SELECT header, payload_start FROM blobs WHERE id = ?`, id).Scan(&header, &start)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
+	newStart := c.oldStart
+	if c.inChunks {
+		n := len(c.old)
+		newStart = int64(n)
+		var first []byte
+		if err := tx.QueryRowContext(ctx,
+			`SELECT data FROM chunks WHERE blob_id = ? AND seq = 0`, c.blob).Scan(&first); err != nil {
+			return fmt.Errorf("blob %d, first chunk: %w", c.blob, err)
 		}
-		if err != nil {
+		if len(first) < n || !bytes.Equal(first[:n], c.old) {
+			return fmt.Errorf("the first chunk of blob %d changed while its header was being replaced; try again", c.blob)
+		}
+		clear(first[:n])
+		if _, err := tx.ExecContext(ctx,
+			`UPDATE chunks SET data = ? WHERE blob_id = ? AND seq = 0`, first, c.blob); err != nil {
 			return err
 		}
-		if (header == nil) != inChunks || start != oldStart || (!inChunks && !bytes.Equal(header, oldHeader)) {
-			return errors.New("changed while it was being rekeyed; run rekey again")
-		}
-		newStart := oldStart
-		if inChunks {
-			n := len(oldHeader)
-			newStart = int64(n)
-			var first []byte
-			if err := tx.QueryRowContext(ctx,
-				`SELECT data FROM chunks WHERE blob_id = ? AND seq = 0`, id).Scan(&first); err != nil {
-				return fmt.Errorf("first chunk: %w", err)
-			}
-			if len(first) < n || !bytes.Equal(first[:n], oldHeader) {
-				return errors.New("its first chunk changed while it was being rekeyed; run rekey again")
-			}
-			clear(first[:n])
-			if _, err := tx.ExecContext(ctx,
-				`UPDATE chunks SET data = ? WHERE blob_id = ? AND seq = 0`, first, id); err != nil {
-				return err
-			}
-		}
-		_, err = tx.ExecContext(ctx,
-			`UPDATE blobs SET header = ?, payload_start = ? WHERE id = ?`, h, newStart, id)
-		return err
-	})
-	return err == nil, err
+	}
+	_, err = tx.ExecContext(ctx,
+		`UPDATE blobs SET header = ?, payload_start = ? WHERE id = ?`, c.new, newStart, c.blob)
+	return err
 }
 
 // sealedColumn is a BLOB column that may hold age files, and how its

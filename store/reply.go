@@ -93,7 +93,8 @@ func (db *DB) SaveReply(ctx context.Context, conversationID int64, parts iter.Se
 		if err != nil {
 			return err
 		}
-		return db.addJob(ctx, tx, securetextd.JobKindReply, payload, now)
+		_, err = db.addJob(ctx, tx, securetextd.JobKindReply, payload, now)
+		return err
 	})
 	if err != nil {
 		return nil, err

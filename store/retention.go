@@ -17,6 +17,9 @@ const purgeBatch = 50
 type PurgeResult struct {
 	Messages int // messages whose content was deleted
 	Jobs     int // finished outbox jobs deleted (their payloads held tokens)
+	// Fingerprints counts the API's idempotency records deleted once
+	// past IdempotencyWindow.
+	Fingerprints int
 	// Checkpointed is true when the WAL was folded into the database file
 	// and truncated afterwards: no copy of the deleted pages is left in
 	// it. A reader that held a snapshot throughout can prevent it; the
@@ -36,8 +39,19 @@ type PurgeResult struct {
 // Purge then checkpoints the WAL and truncates it, so that the deleted
 // ciphertext is in neither file. Finished outbox jobs past the retention
 // period are deleted too: their sealed payloads hold link tokens.
+//
+// The REST API's idempotency records go once IdempotencyWindow has passed,
+// whatever the retention (zero included): no retry is answered from them
+// after it, and each holds a keyed fingerprint of a message's content
+// (fingerprint.go). They are kept for the whole window even when the
+// retention is shorter: a retry that found none would send the message
+// again.
 func (db *DB) Purge(ctx context.Context) (PurgeResult, error) {
 	var res PurgeResult
+	var err error
+	if res.Fingerprints, err = db.purgeFingerprints(ctx); err != nil {
+		return res, fmt.Errorf("store: purge idempotency records: %w", err)
+	}
 	if db.Policy.Retention <= 0 {
 		return res, nil
 	}
@@ -51,7 +65,7 @@ func (db *DB) Purge(ctx context.Context) (PurgeResult, error) {
 			break
 		}
 	}
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err = db.update(ctx, func(tx *sql.Tx) error {
 		r, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE state != 'pending' AND updated < ?`,
 			nanos(db.Now().Add(-db.Policy.Retention)))
 		if err != nil {
