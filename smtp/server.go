@@ -53,6 +53,16 @@ type Config struct {
 	// ReadTimeout and WriteTimeout bound each read and write on the
 	// connection.
 	ReadTimeout, WriteTimeout time.Duration
+	// IdleTimeout bounds each wait for a command on a connection that has
+	// not logged in (submission) or is not in a transaction (relay):
+	// past it the client gets 421 4.4.2 and is let go. ReadTimeout applies
+	// once it has. One minute when zero.
+	IdleTimeout time.Duration
+	// MaxConnections bounds the connections open at once on the listener,
+	// and MaxConnectionsPerIP those of one client (an IPv4 address or an
+	// IPv6 /64; see clientKey). A connection past either is answered
+	// 421 4.7.0 and closed. Zero means no limit.
+	MaxConnections, MaxConnectionsPerIP int
 	// Metrics, if not nil, counts sessions and messages (ops.go).
 	Metrics Metrics
 }
