@@ -174,6 +174,7 @@ var (
 )
 
 func (t *trackedAuthSession) AuthMechanisms() []string { return t.auth.AuthMechanisms() }
+
 // Auth passes the mechanism on, and tells the tracker when it succeeds:
 // from then on the connection has the longer read timeout.
 func (t *trackedAuthSession) Auth(mech string) (sasl.Server, error) {
