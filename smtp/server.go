@@ -91,11 +91,13 @@ type Server struct {
 	logger   *slog.Logger
 	srv      *gosmtp.Server
 	throttle *authThrottle
-	limits   mimeLimits
-	now      func() time.Time
-	sleep    func(context.Context, time.Duration)
-	relay    *relay      // nil on a submission listener
-	conns    connTracker // open connections, for a graceful shutdown (ops.go)
+	// checkPassword is db.AuthenticateSender; tests count the checks.
+	checkPassword func(ctx context.Context, username, password string) (*securetextd.Sender, error)
+	limits        mimeLimits
+	now           func() time.Time
+	sleep         func(context.Context, time.Duration)
+	relay         *relay      // nil on a submission listener
+	conns         connTracker // open connections, for a graceful shutdown (ops.go)
 }
 
 // NewSubmission returns a submission server: AUTH required, the envelope
@@ -115,14 +117,15 @@ func newServer(cfg Config, db *store.DB, logger *slog.Logger, listener string, r
 		cfg.WriteTimeout = time.Minute
 	}
 	s := &Server{
-		cfg:      cfg,
-		db:       db,
-		logger:   logger.With("component", "smtp", "listener", listener),
-		throttle: newAuthThrottle(),
-		limits:   defaultMIMELimits(),
-		now:      time.Now,
-		sleep:    sleepContext,
-		relay:    r,
+		cfg:           cfg,
+		db:            db,
+		logger:        logger.With("component", "smtp", "listener", listener),
+		throttle:      newAuthThrottle(),
+		checkPassword: db.AuthenticateSender,
+		limits:        defaultMIMELimits(),
+		now:           time.Now,
+		sleep:         sleepContext,
+		relay:         r,
 	}
 	gs := gosmtp.NewServer(&backend{s: s})
 	gs.Domain = cfg.Hostname

@@ -69,17 +69,25 @@ func (s *session) authenticate(username, password string) error {
 	if len(username) > maxCredential || len(password) > maxCredential {
 		return errCredentialTooLong
 	}
+	attempt := s.s.throttle.begin(s.remote, username, s.s.now())
+	if attempt == nil {
+		s.s.logger.Warn("auth refused: too many attempts in progress", "client", s.remote.String())
+		return errAuthBusy
+	}
+	defer attempt.end()
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	acct, err := s.s.db.AuthenticateSender(ctx, username, password)
+	acct, err := s.s.checkPassword(ctx, username, password)
 	switch securetextd.ErrorCode(err) {
 	case "":
-		s.s.throttle.succeed(s.remote)
+		attempt.succeed(s.s.now())
 		s.account = acct
 		s.s.logger.Info("auth ok", "account", acct.Address, "client", s.remote.String())
 		return nil
 	case securetextd.EUNAUTHORIZED:
-		delay := s.s.throttle.fail(s.remote, s.s.now())
+		// The attempt stays in progress through the delay: a guesser
+		// gains nothing by hanging up early.
+		delay := attempt.fail(s.s.now())
 		s.s.logger.Warn("auth failed", "client", s.remote.String(), "delay", delay)
 		s.s.sleep(ctx, delay)
 		return gosmtp.ErrAuthFailed
