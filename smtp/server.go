@@ -265,6 +265,18 @@ func (s *Server) parseRecipient(to string) (store.Target, error) {
 	return store.Target{Phone: phone, ConversationID: conversation}, nil
 }
 
+// displayName returns the display name to show beside a checked From
+// address, on both listeners: the name itself, or "" when it holds an
+// address (an "@", or a look-alike of one), as in
+// "ceo@bank.example" <dr.who@clinic.example>: the recipient would read an
+// address that nobody checked.
+func displayName(name string) string {
+	if strings.ContainsAny(name, "@\uFF20\uFE6B") { // @, fullwidth @, small @
+		return ""
+	}
+	return name
+}
+
 // maskedPhones returns the targets' phones as logs may show them.
 func maskedPhones(targets []store.Target) []string {
 	masked := make([]string, len(targets))

@@ -526,3 +526,29 @@ func TestReplyIntoConversation(t *testing.T) {
 		t.Errorf("other account: %q", reply)
 	}
 }
+
+// TestSubmissionDisplayName checks that a display name holding an address
+// is not shown, on submission as on the relay: the recipient would read
+// an address that was not the account's.
+func TestSubmissionDisplayName(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.AllowInsecureAuth = true })
+	for i, tc := range []struct{ from, want string }{
+		{`"ceo@bank.example" <` + testAccount + `>`, ""},
+		{`=?utf-8?q?ceo=EF=BC=A0bank.example?= <` + testAccount + `>`, ""}, // a fullwidth @
+		{`Dr Who <` + testAccount + `>`, "Dr Who"},
+	} {
+		s := newRawSession(t, ts)
+		s.cmd("MAIL FROM:<"+testAccount+">", "250")
+		s.cmd("RCPT TO:<2125550123@secure.text>", "250")
+		if reply := s.data("From: " + tc.from + "\r\nSubject: hi\r\n\r\nhello\r\n.\r\n"); !strings.HasPrefix(reply, "250") {
+			t.Fatalf("%s: %q", tc.from, reply)
+		}
+		m, err := ts.db.Message(t.Context(), int64(i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.SenderName != tc.want {
+			t.Errorf("From: %s is shown as %q, want %q", tc.from, m.SenderName, tc.want)
+		}
+	}
+}

@@ -194,7 +194,8 @@ func (s *session) Data(r io.Reader) error {
 
 // checkFrom makes sure the From header shows the account that logged in:
 // the recipient sees this address beside the message, so it must be the
-// one that was checked. It returns the display name to show.
+// one that was checked. It returns the display name to show, without one
+// that holds an address (displayName).
 func (s *session) checkFrom(h *headerInfo) (string, error) {
 	refuse := func(format string, args ...any) error {
 		return &gosmtp.SMTPError{
@@ -214,7 +215,7 @@ func (s *session) checkFrom(h *headerInfo) (string, error) {
 	if !strings.EqualFold(h.From[0].Address, s.account.Address) {
 		return "", refuse("From: <%s> is not the address of the account that logged in (<%s>)", h.From[0].Address, s.account.Address)
 	}
-	return h.From[0].Name, nil
+	return displayName(h.From[0].Name), nil
 }
 
 func (s *session) Reset() {
