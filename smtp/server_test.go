@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
-	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -455,8 +454,6 @@ func TestCommandLineTooLong(t *testing.T) {
 		t.Errorf("reply = %q", reply)
 	}
 }
-
-func netipFrom4(b [4]byte) netip.Addr { return netip.AddrFrom4(b) }
 
 // testLogWriter sends the server's log to the test's log.
 type testLogWriter struct{ t *testing.T }
