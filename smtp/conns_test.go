@@ -238,3 +238,22 @@ func TestIdleTimeout(t *testing.T) {
 		})
 	})
 }
+
+// TestShutdownClosesIdle checks that a graceful shutdown lets an idle
+// connection go with a 421 and returns once it has: the drain and the
+// idle timeout share the tracker's lock.
+func TestShutdownClosesIdle(t *testing.T) {
+	ts := newTestServer(t, nil)
+	_, r, line := greeting(t, "127.0.0.1", ts.addr)
+	if !strings.HasPrefix(line, "220 ") {
+		t.Fatal(line)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := ts.srv.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if line, _ := r.ReadString('\n'); !strings.HasPrefix(line, "421 ") {
+		t.Errorf("the idle connection got %q, want a 421", line)
+	}
+}

@@ -99,16 +99,20 @@ func (t *connTracker) drain() (stop func()) {
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		for {
+			var idle []net.Conn
 			t.mu.Lock()
 			for c, st := range t.conns {
 				if !st.busy {
-					// go-smtp sets a new deadline before each read; this
-					// one only ends a read already waiting, hence the
-					// ticker.
-					c.SetReadDeadline(time.Now())
+					idle = append(idle, c)
 				}
 			}
 			t.mu.Unlock()
+			// go-smtp sets a new deadline before each read; this one only
+			// ends a read already waiting, hence the ticker. (Outside the
+			// lock: a trackedConn's SetReadDeadline takes it.)
+			for _, c := range idle {
+				c.SetReadDeadline(time.Now())
+			}
 			select {
 			case <-done:
 				return
