@@ -197,6 +197,6 @@ func (r *refusalLog) note(logger *slog.Logger, why string) {
 		r.missed++
 		return
 	}
-	logger.Warn("connection refused: "+why, "refused_since_last_line", r.missed)
+	logger.Warn("connection refused over the connection limits", "reason", why, "refused_since_last_line", r.missed)
 	r.last, r.missed = now, 0
 }
