@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -53,53 +54,22 @@ func (nopMetrics) MessageRefused(string, string) {}
 // the middle of a mail transaction (from MAIL to the end of DATA), so that
 // a graceful shutdown can let transactions finish while it closes idle
 // connections, and refuses new transactions with 421.
+//
+// It also enforces the connection limits and the idle timeout (conns.go):
+// it counts connections in all and per client, and knows which ones have
+// earned the longer read timeout.
 type connTracker struct {
 	mu       sync.Mutex
 	conns    map[net.Conn]*connState
+	perIP    map[netip.Prefix]int // open connections per clientKey
 	draining bool
 	inData   sync.WaitGroup // DATA commands in progress
+	refused  refusalLog
 }
 
-type connState struct{ busy bool }
-
-// trackedListener registers each accepted connection with the tracker.
-type trackedListener struct {
-	net.Listener
-	s *Server
-}
-
-func (l *trackedListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	t := &l.s.conns
-	t.mu.Lock()
-	if t.conns == nil {
-		t.conns = make(map[net.Conn]*connState)
-	}
-	tc := &trackedConn{Conn: c, s: l.s}
-	t.conns[tc] = &connState{}
-	t.mu.Unlock()
-	l.s.metrics().SessionOpened(l.s.listenerName())
-	return tc, nil
-}
-
-type trackedConn struct {
-	net.Conn
-	s    *Server
-	once sync.Once
-}
-
-func (c *trackedConn) Close() error {
-	c.once.Do(func() {
-		t := &c.s.conns
-		t.mu.Lock()
-		delete(t.conns, c)
-		t.mu.Unlock()
-		c.s.metrics().SessionClosed(c.s.listenerName())
-	})
-	return c.Conn.Close()
+type connState struct {
+	busy   bool // in a transaction, from MAIL to the end of DATA
+	authed bool // logged in with AUTH
 }
 
 // setBusy marks the connection under a session as in a transaction or not.
@@ -129,16 +99,20 @@ func (t *connTracker) drain() (stop func()) {
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		for {
+			var idle []net.Conn
 			t.mu.Lock()
 			for c, st := range t.conns {
 				if !st.busy {
-					// go-smtp sets a new deadline before each read; this
-					// one only ends a read already waiting, hence the
-					// ticker.
-					c.SetReadDeadline(time.Now())
+					idle = append(idle, c)
 				}
 			}
 			t.mu.Unlock()
+			// go-smtp sets a new deadline before each read; this one only
+			// ends a read already waiting, hence the ticker. (Outside the
+			// lock: a trackedConn's SetReadDeadline takes it.)
+			for _, c := range idle {
+				c.SetReadDeadline(time.Now())
+			}
 			select {
 			case <-done:
 				return
@@ -178,6 +152,8 @@ func (s *Server) track(c *gosmtp.Conn, sess gosmtp.Session, err error) (gosmtp.S
 	if tc, ok := raw.(*tls.Conn); ok {
 		raw = tc.NetConn()
 	}
+	// A new session (after STARTTLS, go-smtp starts one) has not logged in.
+	s.conns.setAuthed(raw, false)
 	t := &trackedSession{Session: sess, s: s, conn: raw}
 	if a, ok := sess.(gosmtp.AuthSession); ok {
 		return &trackedAuthSession{trackedSession: t, auth: a}, nil
@@ -202,8 +178,29 @@ var (
 )
 
 func (t *trackedAuthSession) AuthMechanisms() []string { return t.auth.AuthMechanisms() }
+
+// Auth passes the mechanism on, and tells the tracker when it succeeds:
+// from then on the connection has the longer read timeout.
 func (t *trackedAuthSession) Auth(mech string) (sasl.Server, error) {
-	return t.auth.Auth(mech)
+	srv, err := t.auth.Auth(mech)
+	if err != nil {
+		return nil, err
+	}
+	return &authWatch{Server: srv, ok: func() { t.s.conns.setAuthed(t.conn, true) }}, nil
+}
+
+// authWatch calls ok when the exchange of its sasl.Server ends in success.
+type authWatch struct {
+	sasl.Server
+	ok func()
+}
+
+func (a *authWatch) Next(response []byte) ([]byte, bool, error) {
+	challenge, done, err := a.Server.Next(response)
+	if done && err == nil {
+		a.ok()
+	}
+	return challenge, done, err
 }
 
 func (t *trackedSession) refused(err error) error {
@@ -233,6 +230,16 @@ func (t *trackedSession) Data(r io.Reader) error {
 	t.s.conns.inData.Add(1)
 	defer t.s.conns.inData.Done()
 	defer t.s.conns.setBusy(t.conn, false)
+	if tc, ok := t.conn.(*trackedConn); ok {
+		g := &chunkGuard{r: r, conn: tc}
+		r = g
+		defer func() {
+			if g.cut {
+				t.s.logger.Warn("message not stored: the client closed the connection inside a BDAT chunk",
+					"client", remoteAddr(tc).String())
+			}
+		}()
+	}
 	if err := t.Session.Data(r); err != nil {
 		return t.refused(err)
 	}

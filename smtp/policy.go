@@ -131,7 +131,8 @@ type evidence struct {
 
 	dkimChecked bool
 	dkim        []*dkim.Verification
-	dkimErr     error // the message could not be read for DKIM
+	dkimErr     error       // the message could not be read for DKIM
+	fields      fieldCounts // the shown fields in the header, for DKIM's coverage
 
 	spfChecked bool
 	spfDomain  string // the domain SPF checked: MAIL FROM's, or HELO's for <>
@@ -178,6 +179,9 @@ func decide(policy string, ev *evidence) verdict {
 	var reasons []string
 	dkimPass, spfPass, temp := false, false, false
 	dkimUnaligned := false
+	// An aligned signature that verifies but does not cover what the
+	// recipient is shown is not a pass (see coverage.go).
+	uncovered := false
 	if ev.dkimChecked {
 		if len(ev.dkim) == 0 {
 			v.results = append(v.results, &authres.DKIMResult{Value: authres.ResultNone})
@@ -192,7 +196,17 @@ func decide(policy string, ev *evidence) verdict {
 			ok := aligned(d.Domain, ev.from, adkim)
 			switch {
 			case d.Err == nil && ok:
+				if gap := ev.fields.uncovered(d.HeaderKeys); gap != "" {
+					uncovered = true
+					r.Value, r.Reason = authres.ResultPolicy, "header not fully signed"
+					reasons = append(reasons, fmt.Sprintf("DKIM signature by %s does not sign every instance of %s, so a field added above the signed one would be what the recipient sees", d.Domain, gap))
+					break
+				}
 				dkimPass = true
+			case isBodyLength(d.Err):
+				uncovered = uncovered || ok
+				r.Value, r.Reason = authres.ResultPolicy, "body length limit (l=)"
+				reasons = append(reasons, fmt.Sprintf("DKIM signature for %s signs only the first part of the body (l=), so text added after it would be shown unsigned", d.Domain))
 			case d.Err == nil:
 				dkimUnaligned = true
 				reasons = append(reasons, fmt.Sprintf("DKIM signature by %s is valid but not aligned with From domain %s", d.Domain, ev.from))
@@ -264,6 +278,10 @@ func decide(policy string, ev *evidence) verdict {
 		pass = spfPass
 		what = "no SPF pass for an envelope domain aligned with From domain " + ev.from
 		code = gosmtp.EnhancedCode{5, 7, 23} // SPF validation failed
+	}
+	if uncovered && !temp {
+		// The signature was there; what it leaves unsigned is the reason.
+		code = gosmtp.EnhancedCode{5, 7, 1}
 	}
 	switch {
 	case pass:

@@ -369,6 +369,11 @@ func (s *relaySession) checkSender(h *headerInfo, c *relayChecks) (sender, name,
 	if err != nil {
 		return "", "", "", err
 	}
+	if err := checkShownFields(&c.guard.fields); err != nil {
+		s.s.logger.Warn("relay message refused", "client", s.remote.String(), "reason", "a header field appears twice")
+		return "", "", "", err
+	}
+	ev.fields = c.guard.fields
 	ev.from = sender[strings.LastIndexByte(sender, '@')+1:]
 	if !rl.senders.allows(ev.from) {
 		s.s.logger.Warn("relay message refused", "client", s.remote.String(), "from_domain", ev.from, "reason", "sender domain not allowed")
@@ -423,8 +428,7 @@ func formatAuth(hostname string, results []authres.Result) string {
 // (h) and a strict reader (g) could read differently is refused, and so is
 // anything but exactly one From field with exactly one address, or the
 // checks and the recipient could each see a different sender. A display
-// name that holds an address is dropped, as it would show one that was not
-// checked.
+// name that holds an address is dropped (displayName).
 func relayFrom(h *headerInfo, g *headerGuard) (addr, name string, err error) {
 	refuse := func(format string, args ...any) error {
 		return &gosmtp.SMTPError{
@@ -458,11 +462,13 @@ func relayFrom(h *headerInfo, g *headerGuard) (addr, name string, err error) {
 	if domain == "" {
 		return "", "", refuse("From: <%s> has no domain that can be checked", a)
 	}
-	name = h.From[0].Name
-	if strings.Contains(name, "@") {
-		name = ""
+	// A local part that holds "@" or "%" (quoted, "a@b"@clinic.example)
+	// names another mailbox to some mail systems, and shows the recipient
+	// an address within the address.
+	if strings.ContainsAny(a[:at], "@%") {
+		return "", "", refuse("From: <%s> has \"@\" or \"%%\" in its local part; a relayed message must name its sender plainly", a)
 	}
-	return a[:at+1] + domain, name, nil
+	return a[:at+1] + domain, displayName(h.From[0].Name), nil
 }
 
 // checkConversations refuses the message when a recipient names a

@@ -51,9 +51,9 @@ func FuzzRelayFrom(f *testing.F) {
 				}
 				rest = rest[n:]
 			}
-			if g.done && (g2.fault != g.fault || g2.from != g.from || !bytes.Equal(g2.fromVal, g.fromVal)) {
-				t.Fatalf("in pieces of %d: fault %q from %d %q; whole: fault %q from %d %q",
-					size, g2.fault, g2.from, g2.fromVal, g.fault, g.from, g.fromVal)
+			if g.done && (g2.fault != g.fault || g2.from != g.from || !bytes.Equal(g2.fromVal, g.fromVal) || g2.fields != g.fields) {
+				t.Fatalf("in pieces of %d: fault %q from %d %q fields %v; whole: fault %q from %d %q fields %v",
+					size, g2.fault, g2.from, g2.fromVal, g2.fields, g.fault, g.from, g.fromVal, g.fields)
 			}
 		}
 		if len(g.fromVal) > maxFromValue {
@@ -82,6 +82,9 @@ func FuzzRelayFrom(f *testing.F) {
 		at := strings.LastIndexByte(list[0].Address, '@')
 		if at < 0 || list[0].Address[:at+1]+normalizeDomain(list[0].Address[at+1:]) != addr {
 			t.Fatalf("relayFrom accepted %q, DKIM's From is %q", addr, list[0].Address)
+		}
+		if strings.ContainsAny(addr[:strings.LastIndexByte(addr, '@')], "@%") {
+			t.Fatalf("relayFrom accepted %q: an address within the local part", addr)
 		}
 		if strings.IndexFunc(addr+name, unicode.IsControl) >= 0 || strings.Contains(name, "@") {
 			t.Fatalf("address %q, name %q: not safe to show or to put in a header", addr, name)

@@ -3,6 +3,7 @@ package smtp
 import (
 	"bytes"
 	"fmt"
+	"strings"
 )
 
 // headerGuard reads a relayed message's top-level header as it streams
@@ -23,6 +24,65 @@ type headerGuard struct {
 	from    int    // From fields, named as DKIM names them (case and spaces aside)
 	fromVal []byte // the first From field's value, unfolded
 	inFrom  bool   // the field being read is a From field
+	fields  fieldCounts
+}
+
+// shownFields are the header fields that must be what the sender's check
+// vouches for: what the recipient is shown (From, Sender, Reply-To, To,
+// Cc, Subject, Date, Message-ID) and what decides how the body reads
+// (Content-Type, Content-Transfer-Encoding, MIME-Version). RFC 5322 3.6
+// and RFC 2045 allow each at most once in a message's header.
+var shownFields = [...]string{
+	"From", "Sender", "Reply-To", "To", "Cc", "Subject", "Date", "Message-ID",
+	"Content-Type", "Content-Transfer-Encoding", "MIME-Version",
+}
+
+// fieldCounts counts the instances of each of shownFields in a header, by
+// name as DKIM matches names: case aside, and the spaces before the colon.
+type fieldCounts [len(shownFields)]int
+
+func (f *fieldCounts) add(name []byte) {
+	for i, s := range shownFields {
+		if bytes.EqualFold(name, []byte(s)) {
+			f[i]++
+			return
+		}
+	}
+}
+
+// duplicate returns the first of shownFields that the header holds more
+// than once, and how many times; "" when there is none.
+func (f *fieldCounts) duplicate() (string, int) {
+	for i, n := range f {
+		if n > 1 {
+			return shownFields[i], n
+		}
+	}
+	return "", 0
+}
+
+// uncovered returns what a DKIM signature that lists the header fields
+// signed leaves unsigned of shownFields, or "" when it covers them all.
+// A field listed n times in h= signs its bottom n instances (RFC 6376
+// 5.4.2), and listing it more times than it appears ("oversigning") is
+// how a signer keeps more from being added on top: so each field must be
+// listed at least as many times as the header holds it.
+func (f *fieldCounts) uncovered(signed []string) string {
+	for i, n := range f {
+		if n == 0 {
+			continue
+		}
+		k := 0
+		for _, s := range signed {
+			if strings.EqualFold(s, shownFields[i]) {
+				k++
+			}
+		}
+		if k < n {
+			return fmt.Sprintf("the %s: field (the header has %d, the signature signs %d)", shownFields[i], n, k)
+		}
+	}
+	return ""
 }
 
 const (
@@ -85,6 +145,7 @@ func (g *headerGuard) endLine() {
 			g.fail("line %d is not a header field", g.lineNo)
 			return
 		}
+		g.fields.add(name)
 		g.inFrom = string(bytes.ToLower(name)) == "from"
 		if g.inFrom {
 			g.from++

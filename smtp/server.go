@@ -53,6 +53,16 @@ type Config struct {
 	// ReadTimeout and WriteTimeout bound each read and write on the
 	// connection.
 	ReadTimeout, WriteTimeout time.Duration
+	// IdleTimeout bounds each wait for a command on a connection that has
+	// not logged in (submission) or is not in a transaction (relay):
+	// past it the client gets 421 4.4.2 and is let go. ReadTimeout applies
+	// once it has. One minute when zero.
+	IdleTimeout time.Duration
+	// MaxConnections bounds the connections open at once on the listener,
+	// and MaxConnectionsPerIP those of one client (an IPv4 address or an
+	// IPv6 /64; see clientKey). A connection past either is answered
+	// 421 4.7.0 and closed. Zero means no limit.
+	MaxConnections, MaxConnectionsPerIP int
 	// Metrics, if not nil, counts sessions and messages (ops.go).
 	Metrics Metrics
 }
@@ -81,11 +91,13 @@ type Server struct {
 	logger   *slog.Logger
 	srv      *gosmtp.Server
 	throttle *authThrottle
-	limits   mimeLimits
-	now      func() time.Time
-	sleep    func(context.Context, time.Duration)
-	relay    *relay      // nil on a submission listener
-	conns    connTracker // open connections, for a graceful shutdown (ops.go)
+	// checkPassword is db.AuthenticateSender; tests count the checks.
+	checkPassword func(ctx context.Context, username, password string) (*securetextd.Sender, error)
+	limits        mimeLimits
+	now           func() time.Time
+	sleep         func(context.Context, time.Duration)
+	relay         *relay      // nil on a submission listener
+	conns         connTracker // open connections, for a graceful shutdown (ops.go)
 }
 
 // NewSubmission returns a submission server: AUTH required, the envelope
@@ -105,14 +117,15 @@ func newServer(cfg Config, db *store.DB, logger *slog.Logger, listener string, r
 		cfg.WriteTimeout = time.Minute
 	}
 	s := &Server{
-		cfg:      cfg,
-		db:       db,
-		logger:   logger.With("component", "smtp", "listener", listener),
-		throttle: newAuthThrottle(),
-		limits:   defaultMIMELimits(),
-		now:      time.Now,
-		sleep:    sleepContext,
-		relay:    r,
+		cfg:           cfg,
+		db:            db,
+		logger:        logger.With("component", "smtp", "listener", listener),
+		throttle:      newAuthThrottle(),
+		checkPassword: db.AuthenticateSender,
+		limits:        defaultMIMELimits(),
+		now:           time.Now,
+		sleep:         sleepContext,
+		relay:         r,
 	}
 	gs := gosmtp.NewServer(&backend{s: s})
 	gs.Domain = cfg.Hostname
@@ -250,6 +263,18 @@ func (s *Server) parseRecipient(to string) (store.Target, error) {
 		}
 	}
 	return store.Target{Phone: phone, ConversationID: conversation}, nil
+}
+
+// displayName returns the display name to show beside a checked From
+// address, on both listeners: the name itself, or "" when it holds an
+// address (an "@", or a look-alike of one), as in
+// "ceo@bank.example" <dr.who@clinic.example>: the recipient would read an
+// address that nobody checked.
+func displayName(name string) string {
+	if strings.ContainsAny(name, "@\uFF20\uFE6B") { // @, fullwidth @, small @
+		return ""
+	}
+	return name
 }
 
 // maskedPhones returns the targets' phones as logs may show them.

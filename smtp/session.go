@@ -69,17 +69,25 @@ func (s *session) authenticate(username, password string) error {
 	if len(username) > maxCredential || len(password) > maxCredential {
 		return errCredentialTooLong
 	}
+	attempt := s.s.throttle.begin(s.remote, username, s.s.now())
+	if attempt == nil {
+		s.s.logger.Warn("auth refused: too many attempts in progress", "client", s.remote.String())
+		return errAuthBusy
+	}
+	defer attempt.end()
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	acct, err := s.s.db.AuthenticateSender(ctx, username, password)
+	acct, err := s.s.checkPassword(ctx, username, password)
 	switch securetextd.ErrorCode(err) {
 	case "":
-		s.s.throttle.succeed(s.remote)
+		attempt.succeed(s.s.now())
 		s.account = acct
 		s.s.logger.Info("auth ok", "account", acct.Address, "client", s.remote.String())
 		return nil
 	case securetextd.EUNAUTHORIZED:
-		delay := s.s.throttle.fail(s.remote, s.s.now())
+		// The attempt stays in progress through the delay: a guesser
+		// gains nothing by hanging up early.
+		delay := attempt.fail(s.s.now())
 		s.s.logger.Warn("auth failed", "client", s.remote.String(), "delay", delay)
 		s.s.sleep(ctx, delay)
 		return gosmtp.ErrAuthFailed
@@ -186,7 +194,8 @@ func (s *session) Data(r io.Reader) error {
 
 // checkFrom makes sure the From header shows the account that logged in:
 // the recipient sees this address beside the message, so it must be the
-// one that was checked. It returns the display name to show.
+// one that was checked. It returns the display name to show, without one
+// that holds an address (displayName).
 func (s *session) checkFrom(h *headerInfo) (string, error) {
 	refuse := func(format string, args ...any) error {
 		return &gosmtp.SMTPError{
@@ -206,7 +215,7 @@ func (s *session) checkFrom(h *headerInfo) (string, error) {
 	if !strings.EqualFold(h.From[0].Address, s.account.Address) {
 		return "", refuse("From: <%s> is not the address of the account that logged in (<%s>)", h.From[0].Address, s.account.Address)
 	}
-	return h.From[0].Name, nil
+	return displayName(h.From[0].Name), nil
 }
 
 func (s *session) Reset() {

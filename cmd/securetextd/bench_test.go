@@ -41,6 +41,8 @@ func benchConfig(dir string) string {
 [smtp]
 submission_listen = "127.0.0.1:0"
 allow_insecure_auth = true
+# Every bench client is on loopback.
+max_connections_per_ip = 1000
 [store]
 path = "data/db.sqlite"
 key_file = "data/key.txt"

@@ -35,6 +35,10 @@ type Config struct {
 		TLSKey            string `toml:"tls_key"`
 		AllowInsecureAuth bool   `toml:"allow_insecure_auth"`
 		DemoAccount       string `toml:"demo_account"`
+		// The flood limits, for both listeners (config_smtp.go).
+		MaxConnections      int           `toml:"max_connections"`
+		MaxConnectionsPerIP int           `toml:"max_connections_per_ip"`
+		IdleTimeout         time.Duration `toml:"idle_timeout"`
 	} `toml:"smtp"`
 	Relay struct {
 		Listen          string   `toml:"listen"`
@@ -120,6 +124,7 @@ func DefaultConfig() Config {
 	c.SMTP.DefaultRegion = "US"
 	c.SMTP.SubmissionListen = "127.0.0.1:2587"
 	c.SMTP.MaxMessageBytes = 100 << 20
+	smtpLimitDefaults(&c)
 	c.Relay.TrustedNetworks = []string{"127.0.0.1/32"}
 	c.Relay.RequireTLS = true
 	c.Relay.Policy = smtp.PolicyDMARC
@@ -365,6 +370,7 @@ func (c *Config) validate() []string {
 		bad("log.level", "%q: use \"debug\", \"info\", \"warn\" or \"error\"", c.Log.Level)
 	}
 	p = append(p, c.validateLifecycle()...)
+	p = append(p, c.validateSMTPLimits()...)
 	p = append(p, c.validateOps()...)
 	p = append(p, c.validatePortalEdge()...)
 	return p

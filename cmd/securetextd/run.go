@@ -149,6 +149,10 @@ func (m *Main) Run(ctx context.Context) error {
 		TLS:               m.ops.tlsConfig(cert), // reloaded by SIGHUP
 		AllowInsecureAuth: cfg.SMTP.AllowInsecureAuth,
 		Metrics:           m.ops.metrics,
+		// Each listener counts its own connections.
+		MaxConnections:      cfg.SMTP.MaxConnections,
+		MaxConnectionsPerIP: cfg.SMTP.MaxConnectionsPerIP,
+		IdleTimeout:         cfg.SMTP.IdleTimeout,
 	}
 	m.submission = smtp.NewSubmission(smtpCfg, db, log)
 	var relayL net.Listener
