@@ -80,7 +80,10 @@ DESCRIPTION
     passwd sets a new password; remove deletes the account (its API keys
     with it; its messages stay); list shows the accounts. The password is
     asked twice on the terminal, or read from the first line of standard
-    input with --password-stdin. At least 10 characters.
+    input with --password-stdin. A password needs at least 12 characters
+    and must not be easy to guess (a common password, word, name, year,
+    keyboard run, or the address or organization's name): the refusal
+    says why. A passphrase of four or more unrelated words passes.
 `,
 	"apikey": `NAME
     securetextd apikey - manage the REST API's keys

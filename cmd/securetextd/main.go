@@ -250,6 +250,9 @@ func runUser(args []string, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := checkSenderPassword(password, pos[0], cfg.Org()); err != nil {
+		return err
+	}
 	if sub == "add" {
 		err = db.CreateSender(ctx, pos[0], password)
 	} else {

@@ -376,6 +376,9 @@ func (m *Main) ensureDemoAccount(ctx context.Context) (string, error) {
 		return "", err
 	}
 	password := rand.Text()
+	if err := checkSenderPassword(password, addr, m.Config.Org()); err != nil {
+		return "", fmt.Errorf("smtp.demo_account: generated password: %w", err)
+	}
 	if err := m.db.CreateSender(ctx, addr, password); err != nil {
 		return "", fmt.Errorf("smtp.demo_account: %w", err)
 	}
