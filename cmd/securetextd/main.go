@@ -146,6 +146,12 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Every connection costs a file descriptor (rlimit_unix.go).
+	if n, err := raiseFileLimit(); err != nil {
+		logger.Warn("could not raise the open-file limit", "err", err)
+	} else if n > 0 {
+		logger.Info("open-file limit", "nofile", n)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
