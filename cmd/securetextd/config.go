@@ -58,6 +58,7 @@ type Config struct {
 		LockoutFailures int           `toml:"lockout_failures"`
 		LockoutWindow   time.Duration `toml:"lockout_window"`
 		AccessExpiry    time.Duration `toml:"access_expiry"`
+		MaxConnections  int           `toml:"max_connections"` // config_http.go
 	} `toml:"portal"`
 	Brand struct {
 		Org   string `toml:"org"`
@@ -142,6 +143,7 @@ func DefaultConfig() Config {
 	c.Log.Format = "text"
 	c.Log.Level = "info"
 	lifecycleDefaults(&c)
+	httpDefaults(&c)
 	c.API = defaultAPIConfig()
 	return c
 }
@@ -361,6 +363,7 @@ func (c *Config) validate() []string {
 	}
 	p = append(p, c.validateLifecycle()...)
 	p = append(p, c.validateOps()...)
+	p = append(p, c.validateHTTP()...)
 	return p
 }
 

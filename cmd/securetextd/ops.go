@@ -165,7 +165,7 @@ func (o *opsState) listen() error {
 	if err != nil {
 		return fmt.Errorf("ops.listen: %w", err)
 	}
-	o.listener = l
+	o.listener = portal.LimitListener(l, o.m.Config.Ops.MaxConnections)
 	o.m.OpsAddr = l.Addr().String()
 	return nil
 }
@@ -176,10 +176,10 @@ func (o *opsState) serve() {
 		return
 	}
 	mux := o.opsMux()
-	o.server = portal.NewHTTPServer(o.metrics.Instrument(mux, func(r *http.Request) string {
+	o.server = o.m.httpServer(o.metrics.Instrument(mux, func(r *http.Request) string {
 		_, p := mux.Handler(r)
 		return p
-	}), o.m.Logger)
+	}))
 	l := o.listener
 	o.m.goServe("ops", func() error {
 		if err := o.server.Serve(l); !errors.Is(err, http.ErrServerClosed) {
@@ -200,4 +200,14 @@ func (o *opsState) close(ctx context.Context) {
 		o.listener.Close()
 	}
 	o.listener = nil
+}
+
+// httpServer is portal.NewHTTPServer for each of the daemon's HTTP
+// listeners, with the read-header timeout a test may shorten.
+func (m *Main) httpServer(h http.Handler) *http.Server {
+	s := portal.NewHTTPServer(h, m.Logger)
+	if m.readHeaderTimeout > 0 {
+		s.ReadHeaderTimeout = m.readHeaderTimeout
+	}
+	return s
 }

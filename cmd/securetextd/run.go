@@ -54,6 +54,9 @@ type Main struct {
 
 	stopWorker context.CancelFunc
 	wg         sync.WaitGroup
+
+	// readHeaderTimeout, when set, replaces the HTTP servers' (tests).
+	readHeaderTimeout time.Duration
 }
 
 // Run opens the store, binds the listeners (so that a bad address fails
@@ -123,6 +126,8 @@ func (m *Main) Run(ctx context.Context) error {
 		subL.Close()
 		return fmt.Errorf("portal.listen: %w", err)
 	}
+	// The portal's own connection cap, under any TLS (listener.go).
+	portalL = portal.LimitListener(portalL, cfg.Portal.MaxConnections)
 	m.SubmissionAddr = subL.Addr().String()
 	m.PortalAddr = portalL.Addr().String()
 	if err := m.ops.listen(); err != nil {
@@ -200,7 +205,7 @@ func (m *Main) Run(ctx context.Context) error {
 		portalL.Close()
 		return fmt.Errorf("api: %w", err)
 	}
-	m.portal = portal.NewHTTPServer(handler, log)
+	m.portal = m.httpServer(handler)
 
 	mailer, err := notify.NewMailer(notify.MailConfig{
 		Relay:      cfg.Mail.Relay,
