@@ -197,8 +197,8 @@ func (m *Main) Run(ctx context.Context) error {
 		portalL.Close()
 		return fmt.Errorf("portal: %w", err)
 	}
-	// The portal with the REST API beside it, and metrics and health
-	// unless [ops] has its own listener (ops.go).
+	// The portal with the REST API beside it, and what of metrics and
+	// health belongs there (opsOnPortal, ops.go).
 	handler, err := m.ops.handler(ps, phones, hostname)
 	if err != nil {
 		subL.Close()
