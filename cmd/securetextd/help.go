@@ -29,7 +29,8 @@ SIGNALS
                      seconds) and is answered 250 only once committed; HTTP
                      requests in progress finish; the outbox workers finish
                      the job in hand; the database is closed. Exit 0.
-    second signal    Exits at once. Nothing acknowledged is lost: a message
+                     During start-up, start-up ends first, then the same.
+    second signal    Exits at once, during start-up too. Nothing acknowledged is lost: a message
                      is answered 250 only after its commit.
     SIGHUP           Reloads the configuration file: sms.template, sms.org,
                      sms.rate, [brand], portal timeouts, reply size and

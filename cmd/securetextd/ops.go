@@ -180,7 +180,7 @@ func (o *opsState) listen() error {
 		}
 		return nil
 	}
-	l, err := net.Listen("tcp", o.m.Config.Ops.Listen)
+	l, err := o.m.listen("tcp", o.m.Config.Ops.Listen)
 	if err != nil {
 		return fmt.Errorf("ops.listen: %w", err)
 	}
@@ -199,9 +199,10 @@ func (o *opsState) serve() {
 		_, p := mux.Handler(r)
 		return p
 	}))
-	l := o.listener
+	// The goroutine gets the server as a value: close clears the field.
+	l, srv := o.listener, o.server
 	o.m.goServe("ops", func() error {
-		if err := o.server.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
