@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -72,12 +73,9 @@ func senderUserInputs(address, org string) []string {
 func weakReasons(r zxcvbn.Result) []string {
 	var reasons []string
 	add := func(s string) {
-		for _, have := range reasons {
-			if have == s {
-				return
-			}
+		if !slices.Contains(reasons, s) {
+			reasons = append(reasons, s)
 		}
-		reasons = append(reasons, s)
 	}
 	for _, m := range r.Sequence {
 		switch m.Pattern {
