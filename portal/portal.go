@@ -291,7 +291,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handler.ServeHTTP(w, r)
 }
 
-// NewHTTPServer wraps a handler in an http.Server with every timeout set.
+// NewHTTPServer wraps a handler in an http.Server with every timeout set:
+// request headers must arrive within 10 seconds (a client dribbling them,
+// a slowloris, is cut then), a request within 5 minutes, an idle
+// connection is closed after 2, and headers are at most 32 KiB. Serve it
+// on a [LimitListener] to give it a connection cap as well.
 func NewHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,

@@ -66,6 +66,7 @@ type Config struct {
 		TLSCert        string   `toml:"tls_cert"`
 		TLSKey         string   `toml:"tls_key"`
 		TrustedProxies []string `toml:"trusted_proxies"`
+		MaxConnections int      `toml:"max_connections"` // config_http.go
 	} `toml:"portal"`
 	Brand struct {
 		Org   string `toml:"org"`
@@ -152,6 +153,7 @@ func DefaultConfig() Config {
 	c.Log.Format = "text"
 	c.Log.Level = "info"
 	lifecycleDefaults(&c)
+	httpDefaults(&c)
 	c.API = defaultAPIConfig()
 	return c
 }
@@ -373,6 +375,7 @@ func (c *Config) validate() []string {
 	p = append(p, c.validateSMTPLimits()...)
 	p = append(p, c.validateOps()...)
 	p = append(p, c.validatePortalEdge()...)
+	p = append(p, c.validateHTTP()...)
 	return p
 }
 

@@ -14,7 +14,8 @@ type APIConfig struct {
 
 // OpsConfig is the [ops] section: where metrics and health are served.
 type OpsConfig struct {
-	Listen string `toml:"listen"`
+	Listen         string `toml:"listen"`
+	MaxConnections int    `toml:"max_connections"` // config_http.go
 }
 
 func defaultAPIConfig() APIConfig {

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -14,24 +13,18 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 )
 
-// raiseFileLimit raises the test process's soft limit on open files to its
-// hard limit: the process holds both ends of every connection (the flood's
-// clients and the gateway's side). The daemon raises its own at start;
-// Go has raised the soft limit of every program since 1.19, so this only
-// makes the test's need explicit, and fails clearly when the hard limit
-// is too low for it.
-func raiseFileLimit(t *testing.T, need uint64) {
+// needFiles raises the test process's soft limit on open files as serve
+// does (raiseFileLimit): the process holds both ends of every connection
+// (the flood's clients and the gateway's side). It fails clearly when the
+// hard limit is too low for the test.
+func needFiles(t *testing.T, need uint64) {
 	t.Helper()
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+	got, err := raiseFileLimit()
+	if err != nil {
 		t.Fatal(err)
 	}
-	lim.Cur = lim.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
-	if lim.Cur < need {
-		t.Fatalf("RLIMIT_NOFILE hard limit is %d; this test needs %d open files (raise it with ulimit -Hn)", lim.Cur, need)
+	if got < need {
+		t.Fatalf("RLIMIT_NOFILE hard limit is %d; this test needs %d open files (raise it with ulimit -Hn)", got, need)
 	}
 }
 
@@ -43,7 +36,7 @@ func raiseFileLimit(t *testing.T, need uint64) {
 // "421 4.7.0 Too many connections" and closed at once.
 func TestFlood(t *testing.T) {
 	const flood = 2000
-	raiseFileLimit(t, 2*flood+500)
+	needFiles(t, 2*flood+500)
 	vonage := newFakeVonage(t)
 	cfg := testConfig(t, t.TempDir(), vonage.URL)
 	m := startMain(t, cfg)

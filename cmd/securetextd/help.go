@@ -29,7 +29,8 @@ SIGNALS
                      seconds) and is answered 250 only once committed; HTTP
                      requests in progress finish; the outbox workers finish
                      the job in hand; the database is closed. Exit 0.
-    second signal    Exits at once. Nothing acknowledged is lost: a message
+                     During start-up, start-up ends first, then the same.
+    second signal    Exits at once, during start-up too. Nothing acknowledged is lost: a message
                      is answered 250 only after its commit.
     SIGHUP           Reloads the configuration file: sms.template, sms.org,
                      sms.rate, [brand], portal timeouts, reply size and
@@ -80,7 +81,10 @@ DESCRIPTION
     passwd sets a new password; remove deletes the account (its API keys
     with it; its messages stay); list shows the accounts. The password is
     asked twice on the terminal, or read from the first line of standard
-    input with --password-stdin. At least 10 characters.
+    input with --password-stdin. A password needs at least 12 characters
+    and must not be easy to guess (a common password, word, name, year,
+    keyboard run, or the address or organization's name): the refusal
+    says why. A passphrase of four or more unrelated words passes.
 `,
 	"apikey": `NAME
     securetextd apikey - manage the REST API's keys

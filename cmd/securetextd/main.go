@@ -128,7 +128,20 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// shutdownGrace is how long a graceful shutdown may take: transfers and
+// requests in progress finish within it, then whatever is left is closed.
+const shutdownGrace = 30 * time.Second
+
 func runServe(args []string, stdout, stderr io.Writer) error {
+	// The signal handler comes first, before anything is opened or logged:
+	// a SIGTERM before it ends the process with nothing to clean up; from
+	// here on it starts a graceful shutdown. Once one has come, the default
+	// action is restored, so a second signal ends the process at once,
+	// during start-up too.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop)
+
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	configPath := fs.String("config", "", "configuration file")
 	pos, err := parseFlags(fs, args)
@@ -146,22 +159,29 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// Every connection costs a file descriptor (rlimit_linux.go).
+	if n, err := raiseFileLimit(); err != nil {
+		logger.Warn("could not raise the open-file limit", "err", err)
+	} else if n > 0 {
+		logger.Info("open-file limit", "nofile", n)
+	}
 
 	m := &Main{Config: cfg, Logger: logger, Stdout: stdout}
-	if err := m.Run(ctx); err != nil {
-		m.Close(context.Background())
+	// Start-up runs to its end even when a signal comes meanwhile: it is
+	// short, a second signal ends it at once, and a start-up cut halfway
+	// would report the cut as a failure. Shutdown then begins at once.
+	if err := m.Run(context.WithoutCancel(ctx)); err != nil {
+		closeCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		m.Close(closeCtx)
 		return err
 	}
 	stopHUP := m.watchHUP(*configPath) // SIGHUP reloads (reload.go)
 	defer stopHUP()
 	<-ctx.Done()
-	stop() // a second signal now ends the process at once
 	logger.Info("shutting down; a second signal stops at once")
 
-	closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	closeCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	return m.Close(closeCtx)
 }
@@ -248,6 +268,9 @@ func runUser(args []string, stdin io.Reader, stdout io.Writer) error {
 
 	password, err := readPassword(stdin, stdout, *fromStdin)
 	if err != nil {
+		return err
+	}
+	if err := checkSenderPassword(password, pos[0], cfg.Org()); err != nil {
 		return err
 	}
 	if sub == "add" {

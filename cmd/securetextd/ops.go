@@ -114,9 +114,10 @@ func (o *opsState) apiConfig(cfg Config, phones securetextd.PhoneRules, host str
 // /api/v1, which is routed around the portal's cookies and cross-origin
 // check (an API request carries a Bearer key, never a cookie, so there is
 // nothing to forge, and a server-to-server POST has no Origin to check);
-// /metrics, /healthz and /readyz when [ops] listen is empty; and the
-// portal (swapped by a reload) for everything else. Every request's
-// latency is measured by route pattern.
+// when [ops] listen is empty, /healthz, and /metrics and /readyz too
+// unless the portal faces the internet (opsOnPortal); and the portal
+// (swapped by a reload) for everything else. Every request's latency is
+// measured by route pattern.
 func (o *opsState) handler(ps *portal.Server, phones securetextd.PhoneRules, host string) (http.Handler, error) {
 	api, err := portal.NewAPI(o.apiConfig(o.m.Config, phones, host), o.m.db, o.m.Logger)
 	if err != nil {
@@ -124,12 +125,12 @@ func (o *opsState) handler(ps *portal.Server, phones securetextd.PhoneRules, hos
 	}
 	o.api = api
 	o.portal.Store(ps)
-	onPortal := o.m.Config.Ops.Listen == ""
+	healthz, private := o.m.Config.opsOnPortal()
 	route := func(r *http.Request) (http.Handler, func(*http.Request) string) {
 		switch p := r.URL.Path; {
 		case p == "/api/v1" || strings.HasPrefix(p, "/api/v1/"):
 			return api, api.Pattern
-		case onPortal && (p == "/metrics" || p == "/healthz" || p == "/readyz"):
+		case healthz && p == "/healthz", private && (p == "/metrics" || p == "/readyz"):
 			return o.opsMux(), func(*http.Request) string { return "GET " + p }
 		}
 		ps := o.portal.Load()
@@ -155,16 +156,34 @@ func (o *opsState) opsMux() *http.ServeMux {
 	return mux
 }
 
+// opsOnPortal says what of /healthz, and of /metrics and /readyz, the
+// portal listener serves. With [ops] listen set, none: they are all
+// there. Without it, /healthz stays on the portal (a load balancer in
+// front checks it, and it tells nothing but "up"); /metrics and /readyz
+// (how busy the gateway is, how logins fail, which check fails) only
+// while portal.public_url is http://, a portal on loopback in development.
+// An https:// portal faces the internet, and serves them nowhere until
+// ops.listen gives them a private address.
+func (c *Config) opsOnPortal() (healthz, metricsAndReadyz bool) {
+	if c.Ops.Listen != "" {
+		return false, false
+	}
+	return true, !strings.HasPrefix(c.Portal.PublicURL, "https://")
+}
+
 // listen binds [ops] listen, if set, so that a bad address fails at start.
 func (o *opsState) listen() error {
 	if o.m.Config.Ops.Listen == "" {
+		if _, private := o.m.Config.opsOnPortal(); !private {
+			o.m.Logger.Warn("/metrics and /readyz are not served: portal.public_url is https://, so the portal faces the internet; set ops.listen to a private address to serve them")
+		}
 		return nil
 	}
-	l, err := net.Listen("tcp", o.m.Config.Ops.Listen)
+	l, err := o.m.listen("tcp", o.m.Config.Ops.Listen)
 	if err != nil {
 		return fmt.Errorf("ops.listen: %w", err)
 	}
-	o.listener = l
+	o.listener = portal.LimitListener(l, o.m.Config.Ops.MaxConnections)
 	o.m.OpsAddr = l.Addr().String()
 	return nil
 }
@@ -175,13 +194,14 @@ func (o *opsState) serve() {
 		return
 	}
 	mux := o.opsMux()
-	o.server = portal.NewHTTPServer(o.metrics.Instrument(mux, func(r *http.Request) string {
+	o.server = o.m.httpServer(o.metrics.Instrument(mux, func(r *http.Request) string {
 		_, p := mux.Handler(r)
 		return p
-	}), o.m.Logger)
-	l := o.listener
+	}))
+	// The goroutine gets the server as a value: close clears the field.
+	l, srv := o.listener, o.server
 	o.m.goServe("ops", func() error {
-		if err := o.server.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
@@ -199,4 +219,14 @@ func (o *opsState) close(ctx context.Context) {
 		o.listener.Close()
 	}
 	o.listener = nil
+}
+
+// httpServer is portal.NewHTTPServer for each of the daemon's HTTP
+// listeners, with the read-header timeout a test may shorten.
+func (m *Main) httpServer(h http.Handler) *http.Server {
+	s := portal.NewHTTPServer(h, m.Logger)
+	if m.readHeaderTimeout > 0 {
+		s.ReadHeaderTimeout = m.readHeaderTimeout
+	}
+	return s
 }

@@ -279,7 +279,9 @@ func doctor(configPath string, stdout io.Writer, env doctorEnv) error {
 	}
 
 	// Exposure of /metrics.
-	if cfg.Ops.Listen == "" && !isLoopback(cfg.Portal.Listen) {
+	if _, private := cfg.opsOnPortal(); cfg.Ops.Listen == "" && !private {
+		line("warn", "ops.listen", "empty: /metrics and /readyz are not served, as portal.public_url is https:// (the portal faces the internet); set ops.listen to a private address to serve them")
+	} else if cfg.Ops.Listen == "" && !isLoopback(cfg.Portal.Listen) {
 		line("warn", "ops.listen", fmt.Sprintf("empty: /metrics and /readyz are served on portal.listen (%s), which faces the recipients; set ops.listen to a private address", cfg.Portal.Listen))
 	} else if cfg.Ops.Listen == "" {
 		line("ok", "ops.listen", "metrics and health on the portal listener, which is loopback only")

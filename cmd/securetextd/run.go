@@ -54,6 +54,10 @@ type Main struct {
 
 	stopWorker context.CancelFunc
 	wg         sync.WaitGroup
+	listeners  []net.Listener // every listener Run opened (listeners.go)
+
+	// readHeaderTimeout, when set, replaces the HTTP servers' (tests).
+	readHeaderTimeout time.Duration
 }
 
 // Run opens the store, binds the listeners (so that a bad address fails
@@ -119,15 +123,17 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
-	subL, err := net.Listen("tcp", cfg.SMTP.SubmissionListen)
+	subL, err := m.listen("tcp", cfg.SMTP.SubmissionListen)
 	if err != nil {
 		return fmt.Errorf("smtp.submission_listen: %w", err)
 	}
-	portalL, err := net.Listen("tcp", cfg.Portal.Listen)
+	portalL, err := m.listen("tcp", cfg.Portal.Listen)
 	if err != nil {
 		subL.Close()
 		return fmt.Errorf("portal.listen: %w", err)
 	}
+	// The portal's own connection cap, under any TLS (listener.go).
+	portalL = portal.LimitListener(portalL, cfg.Portal.MaxConnections)
 	m.SubmissionAddr = subL.Addr().String()
 	m.PortalAddr = portalL.Addr().String()
 	portalL = servePortalTLS(portalL, portalTLS)
@@ -157,7 +163,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.submission = smtp.NewSubmission(smtpCfg, db, log)
 	var relayL net.Listener
 	if cfg.Relay.Listen != "" {
-		if relayL, err = net.Listen("tcp", cfg.Relay.Listen); err != nil {
+		if relayL, err = m.listen("tcp", cfg.Relay.Listen); err != nil {
 			subL.Close()
 			portalL.Close()
 			return fmt.Errorf("relay.listen: %w", err)
@@ -202,15 +208,15 @@ func (m *Main) Run(ctx context.Context) error {
 		portalL.Close()
 		return fmt.Errorf("portal: %w", err)
 	}
-	// The portal with the REST API beside it, and metrics and health
-	// unless [ops] has its own listener (ops.go).
+	// The portal with the REST API beside it, and what of metrics and
+	// health belongs there (opsOnPortal, ops.go).
 	handler, err := m.ops.handler(ps, phones, hostname)
 	if err != nil {
 		subL.Close()
 		portalL.Close()
 		return fmt.Errorf("api: %w", err)
 	}
-	m.portal = portal.NewHTTPServer(handler, log)
+	m.portal = m.httpServer(handler)
 
 	mailer, err := notify.NewMailer(notify.MailConfig{
 		Relay:      cfg.Mail.Relay,
@@ -275,7 +281,8 @@ func (m *Main) goServe(name string, f func() error) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		if err := f(); err != nil && !errors.Is(err, context.Canceled) {
+		// A listener Close closed ends its Serve with net.ErrClosed.
+		if err := f(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, net.ErrClosed) {
 			m.Logger.Error("stopped", "component", name, "err", err)
 		}
 	}()
@@ -302,12 +309,18 @@ func (m *Main) sweepOrphans(ctx context.Context) error {
 // done, stops the outbox worker after its current job, and closes the
 // store.
 //
+// It closes every listener itself before it shuts a server down: a
+// server's Shutdown only closes the listeners its Serve has registered,
+// and a Serve that has not started yet (a SIGTERM just as start-up ends)
+// would otherwise register its listener afterwards and accept forever.
+//
 // Close may be called more than once; later calls do nothing.
 func (m *Main) Close(ctx context.Context) error {
 	var errs []error
 	if m.ops != nil {
 		m.ops.closing.Store(true) // /readyz fails from now on
 	}
+	m.closeListeners()
 	if m.submission != nil {
 		if err := m.submission.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			errs = append(errs, err)
@@ -322,7 +335,7 @@ func (m *Main) Close(ctx context.Context) error {
 	}
 	if m.portal != nil {
 		if err := m.portal.Shutdown(ctx); err != nil {
-			m.portal.Close()
+			m.portal.Close() // the deadline passed: cut what is left
 		}
 		m.portal = nil
 	}
@@ -387,6 +400,9 @@ func (m *Main) ensureDemoAccount(ctx context.Context) (string, error) {
 		return "", err
 	}
 	password := rand.Text()
+	if err := checkSenderPassword(password, addr, m.Config.Org()); err != nil {
+		return "", fmt.Errorf("smtp.demo_account: generated password: %w", err)
+	}
 	if err := m.db.CreateSender(ctx, addr, password); err != nil {
 		return "", fmt.Errorf("smtp.demo_account: %w", err)
 	}
