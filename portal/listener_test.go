@@ -23,7 +23,8 @@ func TestLimitListener(t *testing.T) {
 	srv := NewHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok")
 	}), slog.New(slog.DiscardHandler))
-	go srv.Serve(LimitListener(tcp, 2))
+	ll := LimitListener(tcp, 2)
+	go srv.Serve(ll)
 	t.Cleanup(func() { srv.Close() })
 	addr := tcp.Addr().String()
 
@@ -53,6 +54,14 @@ func TestLimitListener(t *testing.T) {
 
 	if line, _ := get(); line != "HTTP/1.1 200 OK" {
 		t.Fatalf("below the cap: %q", line)
+	}
+	// The server half-closes that connection (the client sees its end)
+	// and closes it only a moment later: wait until its slot is back.
+	for deadline := time.Now().Add(10 * time.Second); len(ll.(*limitListener).slots) > 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the first connection's slot never came back")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	idle := dial()
 	dial()
