@@ -108,6 +108,8 @@ type DB struct {
 	// hashing bounds concurrent argon2id computations: each takes 7 MiB,
 	// and a burst of logins must not take the machine's memory.
 	hashing chan struct{}
+	// space remembers a commit that failed for lack of space (space.go).
+	space spaceState
 }
 
 // Open opens the database at path, creating it (readable by its owner only)
@@ -250,7 +252,8 @@ func (db *DB) migrateTo(ctx context.Context, version int, name string, latest in
 }
 
 // update runs fn in a write transaction and commits it if fn returns nil.
-func (db *DB) update(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (db *DB) update(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	defer func() { db.space.note(err, db.Now()) }()
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return storageFull(err)
