@@ -40,3 +40,7 @@ func (k *Keyring) OpenFile(r io.Reader) (io.Reader, error) {
 	}
 	return pr, nil
 }
+
+// Keyring returns the keys the store seals with, for the files the
+// gateway writes beside the database.
+func (db *DB) Keyring() *Keyring { return db.keys }

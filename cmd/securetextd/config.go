@@ -361,6 +361,7 @@ func (c *Config) validate() []string {
 	}
 	p = append(p, c.validateLifecycle()...)
 	p = append(p, c.validateOps()...)
+	p = append(p, c.validateProduction()...) // config_production.go
 	return p
 }
 

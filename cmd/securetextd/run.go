@@ -210,6 +210,7 @@ func (m *Main) Run(ctx context.Context) error {
 		TLSConfig:  m.MailTLS,
 		From:       cfg.Mail.From,
 		Dir:        cfg.Path(cfg.Mail.Dir),
+		Seal:       db.Keyring(), // the emails in Dir are sealed
 		Org:        cfg.Org(),
 		Domain:     cfg.SMTP.Domain,
 		PublicURL:  cfg.Portal.PublicURL,
