@@ -379,7 +379,7 @@ func (b *phone) reply(conv, text, name string, photo []byte) {
 	}
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !bytes.Contains(page, []byte("REPLYMARKER")) {
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(page, []byte(text)) {
 		b.t.Fatalf("reply: %s\n%s", resp.Status, page)
 	}
 }
