@@ -80,7 +80,13 @@ func (w *worker) flush(ctx context.Context, final bool) {
 		case !retryable(err):
 			u.log.Error("outbox: held outcome cannot be recorded; dropped", "outcome", u.what, "err", err)
 		case final:
-			u.log.Error("outbox: held outcome lost at shutdown; the job will run again after a restart", "outcome", u.what, "err", err)
+			// One try at shutdown: an outbox that fails now would
+			// fail the others too, each after recordTimeout.
+			for _, u := range w.held {
+				u.log.Error("outbox: held outcome lost at shutdown; the job will run again after a restart", "outcome", u.what, "err", err)
+			}
+			w.held = nil
+			return
 		default:
 			w.recordFailed()
 			u.log.Warn("outbox: record held outcome", "outcome", u.what, "err", err, "next", time.Until(w.recordAt))
