@@ -662,6 +662,7 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	m2 := startFaultMain(t, cfgText, dir, relay.client)
+	greeted(t, m2.SubmissionAddr) // see greeted
 	for _, c := range []struct {
 		what, query string
 	}{
