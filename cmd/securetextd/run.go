@@ -402,6 +402,9 @@ func (m *Main) printNextSteps(demoPassword string) {
 		}
 		fmt.Fprintf(w, "Texts are not sent: each appears %s, with its link.\n\n", where)
 	}
+	if cfg.Mail.Relay == "" {
+		fmt.Fprintf(w, "Mail to senders is not sent: it is kept sealed in %s (securetextd mail list shows it).\n\n", cfg.Path(cfg.Mail.Dir))
+	}
 }
 
 // newLogger builds the process's one logger from [log].
