@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 	"unicode"
@@ -39,7 +40,7 @@ type MailStore interface {
 // MailConfig configures the Mailer.
 type MailConfig struct {
 	// Relay is the organization's mail relay, "host:port". Empty means
-	// that each email is written as an .eml file into Dir instead.
+	// that each email is sealed into a file of Dir instead (maildir.go).
 	Relay string
 	// RequireTLS refuses a relay that does not offer STARTTLS: the email
 	// is kept and tried again later, never sent in plain text. Config
@@ -54,10 +55,13 @@ type MailConfig struct {
 	// From is our own address, as envelope sender and in From, so that
 	// our domain's SPF and DMARC apply: "securetextd@clinic.example".
 	From string
-	// Dir receives the .eml files when Relay is empty; it is made 0700
-	// and the files 0600. They hold what the emails hold, reset links
-	// included: it is for development, or for a pick-up by another MTA.
+	// Dir receives the emails when Relay is empty, each sealed with Seal
+	// into a file of its own (maildir.go); it is made 0700 and the files
+	// 0600. It is for a demo and for development.
 	Dir string
+	// Seal seals the files of Dir: the store's keys (*store.Keyring).
+	// Required with Dir; an email is never written there in clear.
+	Seal Sealer
 	// Org is the organization's name, for display names and texts.
 	Org string
 	// Domain is the recipients' domain ("secure.text"). A reply's
@@ -88,7 +92,7 @@ const resetValidity = 30 * time.Minute
 //     sender, threaded under it (receipts.go).
 //
 // It hands each email to the organization's relay (STARTTLS, optional
-// AUTH PLAIN) or, without a relay, writes it as an .eml file. Attachments
+// AUTH PLAIN) or, without a relay, seals it into a file. Attachments
 // are streamed from the store into the SMTP session, base64-encoded on the
 // way: an email is never held in memory whole.
 type Mailer struct {
@@ -115,6 +119,8 @@ func NewMailer(c MailConfig, st MailStore, logger *slog.Logger) (*Mailer, error)
 		}
 	} else if c.Dir == "" {
 		return nil, errors.New("mail: neither a relay nor a directory to write to")
+	} else if c.Seal == nil {
+		return nil, errors.New("mail: no key to seal the files of the mail directory with")
 	}
 	if c.Password != "" && c.Username == "" {
 		return nil, errors.New("mail: a password without a username")
@@ -180,11 +186,11 @@ func (m *Mailer) Send(ctx context.Context, job *securetextd.Job) error {
 	defer msg.close()
 	log := m.log.With("job", job.ID, "kind", job.Kind, "to", maskAddress(msg.to))
 	if m.c.Relay == "" {
-		name, err := m.writeFile(job.ID, msg)
+		name, err := m.writeFile(job, msg)
 		if err != nil {
 			return err
 		}
-		log.Debug("mail written", "file", name)
+		log.Debug("mail sealed into the mail directory", "file", filepath.Base(name))
 		return nil
 	}
 	if err := m.relay(ctx, log, msg); err != nil {

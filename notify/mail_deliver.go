@@ -1,15 +1,12 @@
 package notify
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"regexp"
 	"time"
 
@@ -224,47 +221,6 @@ func redactError(err error, addr string) error {
 		return &PermanentError{Reason: text}
 	}
 	return errors.New(text)
-}
-
-// writeFile writes msg into Dir as <unix-nanos>-<jobID>.eml, atomically:
-// a reader of Dir sees a complete file or none.
-func (m *Mailer) writeFile(jobID int64, msg *outgoing) (name string, err error) {
-	if err := os.MkdirAll(m.c.Dir, 0o700); err != nil {
-		return "", fmt.Errorf("mail: %w", err)
-	}
-	f, err := os.CreateTemp(m.c.Dir, ".tmp-*.eml") // mode 0600
-	if err != nil {
-		return "", fmt.Errorf("mail: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	bw := bufio.NewWriter(f)
-	if err := msg.write(bw); err != nil {
-		return "", fmt.Errorf("mail: write message: %w", err)
-	}
-	if err := bw.Flush(); err != nil {
-		return "", fmt.Errorf("mail: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return "", fmt.Errorf("mail: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("mail: %w", err)
-	}
-	name = filepath.Join(m.c.Dir, fmt.Sprintf("%d-%d.eml", time.Now().UnixNano(), jobID))
-	if err := os.Rename(f.Name(), name); err != nil {
-		return "", fmt.Errorf("mail: %w", err)
-	}
-	// Make the rename itself durable.
-	if d, err := os.Open(m.c.Dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return name, nil
 }
 
 func isASCII(s string) bool {

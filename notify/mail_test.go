@@ -18,7 +18,6 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -319,6 +318,7 @@ func mailConfig() MailConfig {
 		Domain:     "secure.text",
 		PublicURL:  "https://portal.clinic.example/",
 		Timeout:    5 * time.Second,
+		Seal:       testKeys(),
 	}
 }
 
@@ -695,64 +695,11 @@ func TestMailStoreErrors(t *testing.T) {
 	}
 }
 
-func fileMailer(t *testing.T, dir string, st MailStore) *Mailer {
-	t.Helper()
-	c := mailConfig()
-	c.Dir = dir
-	m, err := NewMailer(c, st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-// readOnlyFile returns the content of the one file in dir.
-func readOnlyFile(t *testing.T, dir string) []byte {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(entries) != 1 {
-		t.Fatalf("%d files in %s, want 1", len(entries), dir)
-	}
-	data, err := os.ReadFile(filepath.Join(dir, entries[0].Name()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
-func TestMailFile(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "mail-out")
-	st := newMailStore(t, "Your results", "photo.jpg")
-	if err := fileMailer(t, dir, st).Send(t.Context(), replyJob(t, 17)); err != nil {
-		t.Fatalf("Send = %v", err)
-	}
-	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
-		t.Fatalf("dir: %v, %v; want mode 0700", fi.Mode(), err)
-	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 || !regexp.MustCompile(`^\d{19}-17\.eml$`).MatchString(entries[0].Name()) {
-		t.Fatalf("files %v; want one <unix-nanos>-17.eml", entries)
-	}
-	fi, err := entries[0].Info()
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("file mode %v, %v; want 0600", fi.Mode(), err)
-	}
-	p := parseMail(t, readOnlyFile(t, dir))
-	if s, _ := p.header.Subject(); s != "Re: Your results" {
-		t.Errorf("Subject %q", s)
-	}
-	if len(p.files) != 1 || !bytes.Equal(p.files[0].data, st.content[2][1]) {
-		t.Errorf("the attachment did not come through whole")
-	}
-}
-
 func TestNewMailer(t *testing.T) {
 	st := &fakeMailStore{}
 	for name, change := range map[string]func(*MailConfig){
 		"no relay, no dir":  func(c *MailConfig) {},
+		"dir without a key": func(c *MailConfig) { c.Dir = "x"; c.Seal = nil },
 		"relay not a port":  func(c *MailConfig) { c.Relay = "relay.example" },
 		"from with a name":  func(c *MailConfig) { c.Dir = "x"; c.From = "Clinic <a@b.example>" },
 		"from not an email": func(c *MailConfig) { c.Dir = "x"; c.From = "clinic" },

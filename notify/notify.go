@@ -23,14 +23,14 @@ import (
 // a job is committed in the same transaction as the message it notifies
 // about, so a message that was acknowledged is never left unnotified.
 type Outbox interface {
-	// NextJob returns the pending job of one of kinds that is due at now
-	// and has waited longest, or an *securetextd.Error with Code ENOTFOUND
-	// when none is due. No kinds means any kind; a Worker always names
-	// its kinds.
-	NextJob(ctx context.Context, now time.Time, kinds ...string) (*securetextd.Job, error)
-	// NextDue returns when the earliest pending job of one of kinds falls
-	// due, and false when there is no such pending job at all.
-	NextDue(ctx context.Context, kinds ...string) (time.Time, bool, error)
+	// NextJobExcept returns the pending job of one of kinds that is due at
+	// now and has waited longest, passing over the jobs whose ids are in
+	// except, or an *securetextd.Error with Code ENOTFOUND when none is
+	// due. No kinds means any kind; a Worker always names its kinds.
+	NextJobExcept(ctx context.Context, now time.Time, except []int64, kinds ...string) (*securetextd.Job, error)
+	// NextDueExcept returns when the earliest pending job of one of kinds,
+	// not in except, falls due, and false when there is no such job.
+	NextDueExcept(ctx context.Context, except []int64, kinds ...string) (time.Time, bool, error)
 	// CompleteJob records that the job was carried out.
 	CompleteJob(ctx context.Context, id int64) error
 	// RetryJob counts a failed attempt and makes the job due again at at.
@@ -60,6 +60,18 @@ type PermanentError struct {
 }
 
 func (e *PermanentError) Error() string { return e.Reason }
+
+// ThrottledError is a temporary failure at which the provider asked to
+// slow down. It concerns the whole account, not the one text: no text goes
+// out before After has passed, and this one is tried again then.
+type ThrottledError struct {
+	Reason string
+	// After is how long the provider asked to wait (HTTP Retry-After);
+	// zero when it did not say, and the usual back-off applies.
+	After time.Duration
+}
+
+func (e *ThrottledError) Error() string { return e.Reason }
 
 // IsPermanent reports whether err, or an error it wraps, is a
 // *PermanentError.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -99,9 +100,10 @@ const (
 
 // SendSMS sends text to the phone and returns nil once Vonage has accepted
 // it. Refusals (bad number, bad credentials, HTTP 4xx) are *PermanentError;
-// throttling, Vonage's internal errors, HTTP 5xx, timeouts and network
-// errors are temporary. Errors quote Vonage's status and error text, never
-// the text sent.
+// throttling (HTTP 429, or status 1 in the answer) is a *ThrottledError
+// that carries the answer's Retry-After; Vonage's internal errors, HTTP
+// 5xx, timeouts and network errors are temporary. Errors quote Vonage's
+// status and error text, never the text sent.
 func (v *Vonage) SendSMS(ctx context.Context, to securetextd.Phone, text string) error {
 	_, err := v.SendTrackedSMS(ctx, to, text, "")
 	return err
@@ -144,6 +146,8 @@ func vonageOutcome(resp vonage.Sms, errResp vonage.SmsErrorResponse, err error, 
 		// The SDK refused the input before any request: wrong length of
 		// number, or of key. Sending again would change nothing.
 		return nil, &PermanentError{Reason: fmt.Sprintf("vonage: %v", err)}
+	case err != nil && tr.status == http.StatusTooManyRequests:
+		return nil, &ThrottledError{Reason: fmt.Sprintf("vonage: throttled: HTTP %v", err), After: tr.retryAfter}
 	case err != nil && tr.status >= 400 && tr.status < 500 &&
 		tr.status != http.StatusTooManyRequests && tr.status != http.StatusRequestTimeout:
 		return nil, &PermanentError{Reason: fmt.Sprintf("vonage: refused with HTTP %v", err)}
@@ -166,7 +170,10 @@ func vonageOutcome(resp vonage.Sms, errResp vonage.SmsErrorResponse, err error, 
 		if i < len(errResp.Messages) && errResp.Messages[i].ErrorText != "" {
 			reason += ": " + errResp.Messages[i].ErrorText
 		}
-		if m.Status == vonageThrottled || m.Status == vonageInternal {
+		if m.Status == vonageThrottled {
+			return nil, &ThrottledError{Reason: reason, After: tr.retryAfter}
+		}
+		if m.Status == vonageInternal {
 			return nil, errors.New(reason)
 		}
 		return nil, &PermanentError{Reason: reason}
@@ -186,13 +193,14 @@ func vonageSend(c *vonage.SMSClient, from, to, text string, opts vonage.SMSOpts)
 }
 
 // vonageTransport gives the SDK's request the caller's context (the SDK
-// builds it on context.Background), and notes whether a request was made
-// and the HTTP status of its answer, which the SDK's error hides.
+// builds it on context.Background), and notes whether a request was made,
+// the HTTP status of its answer and its Retry-After, which the SDK hides.
 type vonageTransport struct {
-	ctx    context.Context
-	base   http.RoundTripper
-	called bool
-	status int
+	ctx        context.Context
+	base       http.RoundTripper
+	called     bool
+	status     int
+	retryAfter time.Duration
 }
 
 func (t *vonageTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -207,5 +215,27 @@ func (t *vonageTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	t.status = resp.StatusCode
+	t.retryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
 	return resp, nil
+}
+
+// maxRetryAfter bounds what a Retry-After may ask for: a longer wait is
+// taken as a mistake, not as a day without texts.
+const maxRetryAfter = time.Hour
+
+// retryAfter reads an HTTP Retry-After value (RFC 9110 10.2.3): a number
+// of seconds, or a date. It returns zero for none, a date in the past, or
+// a value it cannot read, and at most maxRetryAfter.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), maxRetryAfter)
 }

@@ -42,9 +42,9 @@ func (w *worker) sendSMS(ctx context.Context, job *securetextd.Job, to securetex
 
 // complete records that job was carried out, with the provider's ids of a
 // text when the outbox keeps them.
-func (w *worker) complete(ctx context.Context, job *securetextd.Job) error {
+func (w *worker) complete(ctx context.Context, job *securetextd.Job, ids []string) error {
 	if r, ok := w.Outbox.(TextRecorder); ok && job.Kind == securetextd.JobKindText {
-		return r.CompleteText(ctx, job.ID, w.ids)
+		return r.CompleteText(ctx, job.ID, ids)
 	}
 	return w.Outbox.CompleteJob(ctx, job.ID)
 }

@@ -22,10 +22,6 @@ const (
 	// minIdle is the shortest sleep when the outbox says a job is due but
 	// hands none out, which only a confused outbox does: never a hot loop.
 	minIdle = time.Second
-	// recordTimeout bounds the write that records a job's outcome. That
-	// write runs even after shutdown has begun: a text that was sent must
-	// be marked sent, or it would be sent again.
-	recordTimeout = 10 * time.Second
 )
 
 // MailSender sends the email that one outbox job asks for (a reply to
@@ -56,8 +52,9 @@ var mailKinds = []string{securetextd.JobKindReply, securetextd.JobKindReset,
 // due job to whoever asks.
 //
 // Delivery is at least once. A job is complete only when the provider or
-// the relay has accepted it; if recording that fails, it may go out twice,
-// but it is never lost.
+// the relay has accepted it. If recording that fails, this process holds
+// the outcome and writes it again, and never carries the job out twice
+// (record.go); only a crash before the outcome is recorded repeats it.
 type Worker struct {
 	Outbox Outbox
 	// Kinds lists the job kinds this worker takes. Empty means every kind
@@ -103,6 +100,15 @@ type worker struct {
 	log     *slog.Logger
 	// ids are the provider's ids of the text just sent (tracking.go).
 	ids []string
+	// throttled is when the SMS provider, which asked to slow down, takes
+	// texts again: none is sent before.
+	throttled time.Time
+	// held are outcomes the outbox could not record yet, oldest first;
+	// recordFails counts the failed rounds of writing them, and recordAt
+	// is when to try again (record.go).
+	held        []*unrecorded
+	recordFails int
+	recordAt    time.Time
 }
 
 // Run sends until ctx is done, then returns nil. It returns an error only
@@ -178,8 +184,16 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 func (w *worker) run(ctx context.Context) {
+	// At shutdown, a last try at the outcomes still held.
+	defer w.flush(ctx, true)
 	for ctx.Err() == nil {
-		job, err := w.Outbox.NextJob(ctx, time.Now(), w.kinds...)
+		w.flush(ctx, false)
+		if len(w.held) >= maxUnrecorded {
+			// Bounded: no new work until the outbox records again.
+			sleep(ctx, time.Until(w.recordAt), nil)
+			continue
+		}
+		job, err := w.Outbox.NextJobExcept(ctx, time.Now(), w.heldIDs(), w.kinds...)
 		switch {
 		case securetextd.ErrorCode(err) == securetextd.ENOTFOUND:
 			w.idle(ctx)
@@ -196,12 +210,16 @@ func (w *worker) run(ctx context.Context) {
 }
 
 // idle waits until the earliest pending job of the worker's kinds falls
-// due, new work is signalled, or ctx is done.
+// due, new work is signalled, outcomes held are to be written again, or
+// ctx is done.
 func (w *worker) idle(ctx context.Context) {
 	// Take the channel before asking NextDue, so that a job committed in
 	// between still wakes us.
 	wake := w.Outbox.Wake()
-	due, ok, err := w.Outbox.NextDue(ctx, w.kinds...)
+	due, ok, err := w.Outbox.NextDueExcept(ctx, w.heldIDs(), w.kinds...)
+	if len(w.held) > 0 && (!ok || w.recordAt.Before(due)) {
+		due, ok = w.recordAt, true
+	}
 	switch {
 	case err != nil:
 		if ctx.Err() == nil {
@@ -255,23 +273,34 @@ func (w *worker) handle(ctx context.Context, job *securetextd.Job) {
 	}
 	switch {
 	case err == nil:
-		w.record(ctx, log, func(ctx context.Context) error { return w.complete(ctx, job) })
 		log.Info(what + " sent")
 		w.count(job.Kind, OutcomeSent)
+		ids := w.ids // the provider's ids of a text, for complete
+		w.record(ctx, log, job.ID, OutcomeSent, func(ctx context.Context) error { return w.complete(ctx, job, ids) })
 	case IsPermanent(err):
 		w.fail(ctx, log, job.ID, err.Error())
 		w.count(job.Kind, OutcomeFailed)
 	case ctx.Err() != nil:
 		// Cut short by shutdown: due again at once on the next start.
 		log.Warn(what+" interrupted by shutdown", "err", err)
-		w.record(ctx, log, func(ctx context.Context) error {
-			return w.Outbox.RetryJob(ctx, job.ID, time.Now(), "interrupted by shutdown: "+err.Error())
+		at := time.Now()
+		w.record(ctx, log, job.ID, OutcomeRetried, func(ctx context.Context) error {
+			return w.Outbox.RetryJob(ctx, job.ID, at, "interrupted by shutdown: "+err.Error())
 		})
 	default:
 		delay := w.backoff(attempt)
+		var te *ThrottledError
+		if errors.As(err, &te) && te.After > 0 {
+			// The provider said when: the job is not tried before
+			// then, and neither is any other text (throttling is
+			// account-wide).
+			delay = te.After
+			w.throttled = time.Now().Add(te.After)
+		}
 		log.Warn(what+" failed; will retry", "err", err, "delay", delay)
-		w.record(ctx, log, func(ctx context.Context) error {
-			return w.Outbox.RetryJob(ctx, job.ID, time.Now().Add(delay), err.Error())
+		at := time.Now().Add(delay)
+		w.record(ctx, log, job.ID, OutcomeRetried, func(ctx context.Context) error {
+			return w.Outbox.RetryJob(ctx, job.ID, at, err.Error())
 		})
 		w.count(job.Kind, OutcomeRetried)
 	}
@@ -290,6 +319,12 @@ func (w *worker) text(ctx context.Context, log *slog.Logger, job *securetextd.Jo
 	}
 	log = log.With("to", tj.To.Masked())
 	tmpl, org := w.textSettings() // reloadable (metrics.go)
+	if d := time.Until(w.throttled); d > 0 {
+		log.Info("text waits: the provider asked to slow down", "delay", d)
+		if sleep(ctx, d, nil); ctx.Err() != nil {
+			return log, true, nil
+		}
+	}
 	if err := w.limiter.Wait(ctx); err != nil {
 		return log, true, nil
 	}
@@ -298,19 +333,7 @@ func (w *worker) text(ctx context.Context, log *slog.Logger, job *securetextd.Jo
 
 func (w *worker) fail(ctx context.Context, log *slog.Logger, id int64, reason string) {
 	log.Error("job failed; giving up", "reason", reason)
-	w.record(ctx, log, func(ctx context.Context) error { return w.Outbox.FailJob(ctx, id, reason) })
-}
-
-// record writes a job's outcome, even when ctx is already cancelled. If the
-// outbox fails, the worker pauses: the job will be handed out again, and
-// retrying it at once would only hammer a broken store.
-func (w *worker) record(ctx context.Context, log *slog.Logger, write func(context.Context) error) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-	defer cancel()
-	if err := write(rctx); err != nil {
-		log.Error("outbox: record outcome", "err", err)
-		sleep(ctx, storePause, nil)
-	}
+	w.record(ctx, log, id, OutcomeFailed, func(ctx context.Context) error { return w.Outbox.FailJob(ctx, id, reason) })
 }
 
 // backoff returns the wait after failed attempt n (counting from 1):

@@ -25,6 +25,10 @@ type fakeOutbox struct {
 	// ignoreKinds makes NextJob hand out jobs of any kind, as a confused
 	// store would.
 	ignoreKinds bool
+	// writeErr, when set, is what every write of an outcome returns, as a
+	// full disk would; writes counts the attempts (worker_record_test.go).
+	writeErr error
+	writes   int
 }
 
 type fakeJob struct {
@@ -79,7 +83,7 @@ func ofKind(j *fakeJob, kinds []string) bool {
 	return len(kinds) == 0 || slices.Contains(kinds, j.job.Kind)
 }
 
-func (o *fakeOutbox) NextJob(ctx context.Context, now time.Time, kinds ...string) (*securetextd.Job, error) {
+func (o *fakeOutbox) NextJobExcept(ctx context.Context, now time.Time, except []int64, kinds ...string) (*securetextd.Job, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.calls = append(o.calls, now)
@@ -89,7 +93,7 @@ func (o *fakeOutbox) NextJob(ctx context.Context, now time.Time, kinds ...string
 	}
 	var next *fakeJob
 	for _, j := range o.jobs {
-		if j.state == "pending" && (o.ignoreKinds || ofKind(j, kinds)) &&
+		if j.state == "pending" && (o.ignoreKinds || ofKind(j, kinds)) && !slices.Contains(except, j.job.ID) &&
 			!j.due.After(now) && (next == nil || j.due.Before(next.due)) {
 			next = j
 		}
@@ -101,13 +105,13 @@ func (o *fakeOutbox) NextJob(ctx context.Context, now time.Time, kinds ...string
 	return &job, nil
 }
 
-func (o *fakeOutbox) NextDue(ctx context.Context, kinds ...string) (time.Time, bool, error) {
+func (o *fakeOutbox) NextDueExcept(ctx context.Context, except []int64, kinds ...string) (time.Time, bool, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var due time.Time
 	found := false
 	for _, j := range o.jobs {
-		if j.state == "pending" && (o.ignoreKinds || ofKind(j, kinds)) && (!found || j.due.Before(due)) {
+		if j.state == "pending" && (o.ignoreKinds || ofKind(j, kinds)) && !slices.Contains(except, j.job.ID) && (!found || j.due.Before(due)) {
 			due, found = j.due, true
 		}
 	}
@@ -117,6 +121,10 @@ func (o *fakeOutbox) NextDue(ctx context.Context, kinds ...string) (time.Time, b
 func (o *fakeOutbox) CompleteJob(ctx context.Context, id int64) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.writes++
+	if o.writeErr != nil {
+		return o.writeErr
+	}
 	j := o.find(id)
 	j.state = "done"
 	j.completed++
@@ -126,6 +134,10 @@ func (o *fakeOutbox) CompleteJob(ctx context.Context, id int64) error {
 func (o *fakeOutbox) RetryJob(ctx context.Context, id int64, at time.Time, reason string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.writes++
+	if o.writeErr != nil {
+		return o.writeErr
+	}
 	j := o.find(id)
 	j.job.Attempts++
 	j.due = at
@@ -136,6 +148,10 @@ func (o *fakeOutbox) RetryJob(ctx context.Context, id int64, at time.Time, reaso
 func (o *fakeOutbox) FailJob(ctx context.Context, id int64, reason string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.writes++
+	if o.writeErr != nil {
+		return o.writeErr
+	}
 	j := o.find(id)
 	j.state = "failed"
 	j.failures = append(j.failures, reason)

@@ -114,6 +114,8 @@ type DB struct {
 	// writeTxs counts the write transactions begun (update and group
 	// commits), so that tests can show what never takes the writer.
 	writeTxs atomic.Int64
+	// space remembers a commit that failed for lack of space (space.go).
+	space spaceState
 }
 
 // Open opens the database at path, creating it (readable by its owner only)
@@ -268,8 +270,9 @@ func (db *DB) migrateTo(ctx context.Context, version int, name string, latest in
 }
 
 // update runs fn in a write transaction and commits it if fn returns nil.
-func (db *DB) update(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (db *DB) update(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
 	db.writeTxs.Add(1)
+	defer func() { db.space.note(err, db.Now()) }()
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return storageFull(err)

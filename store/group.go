@@ -95,8 +95,10 @@ func (db *DB) runGroup(batch []*groupReq) {
 	db.writeTxs.Add(1)
 	tx, err := db.write.BeginTx(context.Background(), nil)
 	if err != nil {
+		err = storageFull(err)
+		db.space.note(err, db.Now())
 		for _, r := range batch {
-			r.done <- groupResult{err: storageFull(err)}
+			r.done <- groupResult{err: err}
 		}
 		return
 	}
@@ -120,11 +122,24 @@ func (db *DB) runGroup(batch []*groupReq) {
 	if ok > 0 {
 		err = tx.Commit()
 	}
+	// One outcome for the space of the whole batch: full if any commit in
+	// it ran out of space, clear if it committed and none did.
+	var space error
+	if ok > 0 {
+		space = err
+	}
 	for i, r := range batch {
 		if errs[i] == nil {
 			errs[i] = err
 		}
-		r.done <- groupResult{err: storageFull(errs[i])}
+		errs[i] = storageFull(errs[i])
+		if errors.Is(errs[i], errStorageFull) {
+			space = errs[i]
+		}
+		r.done <- groupResult{err: errs[i]}
+	}
+	if ok > 0 || space != nil {
+		db.space.note(storageFull(space), db.Now())
 	}
 }
 

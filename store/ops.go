@@ -58,11 +58,18 @@ func (db *DB) OutboxStats(ctx context.Context) (*OutboxStats, error) {
 // system remounted read-only), and a write through the connection that
 // commits messages, waiting for the write lock as a commit would, must
 // commit. Give it a short deadline.
+//
+// While commits fail for lack of space (StorageFull), the probe fails too,
+// and commits only once the file system has room again (space.go): its
+// own small write could succeed on a disk that has none left for mail.
 func (db *DB) ProbeWrite(ctx context.Context) error {
 	for _, p := range []string{db.path, filepath.Dir(db.path)} {
 		if err := syscall.Access(p, 2 /* W_OK */); err != nil {
 			return fmt.Errorf("store: the database is read-only: %s: %w", p, err)
 		}
+	}
+	if err := db.checkRoom(); err != nil {
+		return err
 	}
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,

@@ -59,14 +59,23 @@ func (db *DB) addJob(ctx context.Context, tx *sql.Tx, kind string, payload []byt
 //
 //	job, err := db.NextJob(ctx, time.Now(), securetextd.JobKindReply, securetextd.JobKindReset)
 func (db *DB) NextJob(ctx context.Context, now time.Time, kinds ...string) (*securetextd.Job, error) {
+	return db.NextJobExcept(ctx, now, nil, kinds...)
+}
+
+// NextJobExcept is NextJob passing over the jobs whose ids are in except: a
+// worker that holds the outcome of a job it could not yet record asks for
+// other work, rather than be handed the same job again.
+func (db *DB) NextJobExcept(ctx context.Context, now time.Time, except []int64, kinds ...string) (*securetextd.Job, error) {
 	filter, args := kindFilter(kinds)
+	xfilter, xargs := exceptFilter(except)
 	j := &securetextd.Job{}
 	var sealed []byte
 	var created int64
+	args = append(append([]any{nanos(now)}, args...), xargs...)
 	err := db.read.QueryRowContext(ctx, `
 		SELECT id, kind, payload, attempts, created FROM jobs
-		WHERE state = 'pending' AND next_attempt <= ?`+filter+`
-		ORDER BY next_attempt, id LIMIT 1`, append([]any{nanos(now)}, args...)...).Scan(&j.ID, &j.Kind, &sealed, &j.Attempts, &created)
+		WHERE state = 'pending' AND next_attempt <= ?`+filter+xfilter+`
+		ORDER BY next_attempt, id LIMIT 1`, args...).Scan(&j.ID, &j.Kind, &sealed, &j.Attempts, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, securetextd.Errorf(securetextd.ENOTFOUND, "No job is due.")
 	}
@@ -83,16 +92,35 @@ func (db *DB) NextJob(ctx context.Context, now time.Time, kinds ...string) (*sec
 // NextDue returns when the earliest pending job of one of kinds (any kind
 // if none are given) is due, and false if there is no such job.
 func (db *DB) NextDue(ctx context.Context, kinds ...string) (time.Time, bool, error) {
+	return db.NextDueExcept(ctx, nil, kinds...)
+}
+
+// NextDueExcept is NextDue passing over the jobs whose ids are in except.
+func (db *DB) NextDueExcept(ctx context.Context, except []int64, kinds ...string) (time.Time, bool, error) {
 	filter, args := kindFilter(kinds)
+	xfilter, xargs := exceptFilter(except)
 	var next sql.NullInt64
 	if err := db.read.QueryRowContext(ctx,
-		`SELECT min(next_attempt) FROM jobs WHERE state = 'pending'`+filter, args...).Scan(&next); err != nil {
+		`SELECT min(next_attempt) FROM jobs WHERE state = 'pending'`+filter+xfilter, append(args, xargs...)...).Scan(&next); err != nil {
 		return time.Time{}, false, fmt.Errorf("store: next due: %w", err)
 	}
 	if !next.Valid {
 		return time.Time{}, false, nil
 	}
 	return fromNanos(next.Int64), true, nil
+}
+
+// exceptFilter returns the condition on jobs.id that leaves out ids, to
+// append to a WHERE clause, and its arguments.
+func exceptFilter(ids []int64) (string, []any) {
+	if len(ids) == 0 {
+		return "", nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return " AND id NOT IN (?" + strings.Repeat(", ?", len(ids)-1) + ")", args
 }
 
 // kindFilter returns the condition on jobs.kind that keeps only kinds, to

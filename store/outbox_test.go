@@ -161,3 +161,38 @@ func TestWakeCoalesces(t *testing.T) {
 	default:
 	}
 }
+
+// TestNextJobExcept: a worker that holds jobs it could not record yet is
+// handed the others, and told when they fall due.
+func TestNextJobExcept(t *testing.T) {
+	db := openTestDB(t)
+	ctx := t.Context()
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	now := t0
+	db.Now = func() time.Time { return now }
+	for _, p := range []securetextd.Phone{"+12125550101", "+12125550102", "+12125550103"} {
+		commitTest(t, db, &securetextd.Message{Sender: "a@example.org"}, nil, p)
+		now = now.Add(time.Second)
+	}
+	first, err := db.NextJob(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := db.NextJobExcept(ctx, now, []int64{first.ID}, securetextd.JobKindText)
+	if err != nil || j.ID == first.ID {
+		t.Fatalf("NextJobExcept(%d) = %v, %v; want another job", first.ID, j, err)
+	}
+	second := j.ID
+	if due, ok, err := db.NextDueExcept(ctx, []int64{first.ID, second}); !ok || err != nil || !due.Equal(t0.Add(2*time.Second)) {
+		t.Errorf("NextDueExcept = %v, %v, %v; want the third job's time", due, ok, err)
+	}
+	j, err = db.NextJobExcept(ctx, now, []int64{first.ID, second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.NextJobExcept(ctx, now, []int64{first.ID, second, j.ID})
+	wantCode(t, err, securetextd.ENOTFOUND)
+	if _, ok, err := db.NextDueExcept(ctx, []int64{first.ID, second, j.ID}); ok || err != nil {
+		t.Errorf("NextDueExcept with every job left out = %v, %v", ok, err)
+	}
+}

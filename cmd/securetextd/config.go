@@ -376,6 +376,7 @@ func (c *Config) validate() []string {
 	p = append(p, c.validateOps()...)
 	p = append(p, c.validatePortalEdge()...)
 	p = append(p, c.validateHTTP()...)
+	p = append(p, c.validateProduction()...) // config_production.go
 	return p
 }
 

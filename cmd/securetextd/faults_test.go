@@ -600,6 +600,14 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("a 3 MiB message on a full disk: %v, want 452 4.3.1", err)
 	}
 	t.Logf("full disk: %v", err)
+	// Not ready while commits fail for lack of space, even with room
+	// enough for the readiness probe's one-row write but not for mail.
+	if fi, err := os.Stat(filler); err != nil || os.Truncate(filler, fi.Size()-1<<20) != nil {
+		t.Fatalf("free 1 MiB: %v", err)
+	}
+	if status, body := getReadyz(t, m); status != http.StatusServiceUnavailable || !strings.Contains(body, "lack of space") {
+		t.Errorf("/readyz on a disk too full for mail: %d\n%s", status, body)
+	}
 	// Small ones may fit in space SQLite already holds; if not, 4xx too.
 	for i := range 5 {
 		if err := submitPlain(t, m.SubmissionAddr, fmt.Sprintf("21255501%02d", 40+i), "During small", 1000); err != nil {
@@ -623,6 +631,9 @@ func TestDiskFull(t *testing.T) {
 			t.Fatalf("the daemon does not take mail once space returned: %v", err)
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+	if status, body := getReadyz(t, m); status != http.StatusOK {
+		t.Errorf("/readyz once mail is taken again: %d\n%s", status, body)
 	}
 	deadline = time.Now().Add(20 * time.Second)
 	for {
@@ -651,6 +662,7 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	m2 := startFaultMain(t, cfgText, dir, relay.client)
+	greeted(t, m2.SubmissionAddr) // see greeted
 	for _, c := range []struct {
 		what, query string
 	}{

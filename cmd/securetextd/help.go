@@ -158,11 +158,44 @@ DESCRIPTION
     database (schema version, mode); whether /metrics is exposed on a
     public portal listener; the TLS certificate's expiry; the DNS records
     the relay's policy needs (SPF, DMARC) for each sender domain; the mail
-    relay (connect, EHLO, STARTTLS); and the Vonage credentials (a balance
-    request, which sends nothing).
+    relay (connect, EHLO, STARTTLS), or, without one, that mail is kept
+    sealed in mail.dir and not sent; plain .eml files that older versions
+    left in mail.dir (it says how to remove them, and removes nothing);
+    and the Vonage credentials (a balance request, which sends nothing).
 
 EXIT STATUS
     0 when no check failed, 1 otherwise.
+`,
+	"mail": `NAME
+    securetextd mail - read the mail kept sealed in mail.dir
+
+SYNOPSIS
+    securetextd mail list [--config FILE]
+    securetextd mail show FILE [--config FILE]
+
+DESCRIPTION
+    With mail.relay empty (the embedded default, for a demo), the gateway
+    does not send mail: each reply of a recipient (with its photos and
+    files), reset link, delivery notice and read receipt is sealed with
+    the store's key into a file of mail.dir, mode 0600, named by the time
+    it was written and its outbox job, never by its content:
+        20261123T100000.123456789Z-17.eml.age
+    Each is a standard age file (age -d -i KEYFILE opens it too): one line
+    of JSON (kind, job, recipient), then the message.
+
+    list shows one line per email, oldest first: when it was written, its
+    kind (reply, reset, notice, mdn, read, undelivered), its recipient,
+    its size on disk, and its FILE. show writes the message of FILE (a
+    name that list shows, or a path) to standard output, as RFC 5322: save
+    it as a .eml file to open it in a mail program. Both need the key file.
+
+    The daemon deletes these files once they are older than
+    store.retention, as it purges the database. A serve whose
+    portal.public_url is https refuses an empty mail.relay.
+
+EXAMPLES
+    securetextd mail list --config config.example.toml
+    securetextd mail show 20261123T100000.123456789Z-17.eml.age --config config.example.toml > reply.eml
 `,
 	"version": `NAME
     securetextd version - print the version

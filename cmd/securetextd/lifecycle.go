@@ -150,6 +150,11 @@ func (m *Main) sweepLifecycle(ctx context.Context) error {
 		} else if res.Messages > 0 {
 			m.Logger.Info("content purged", "messages", res.Messages, "jobs", res.Jobs, "checkpointed", res.Checkpointed)
 		}
+		if n, err := sweepMailDir(ctx, m.Config, m.db.Now()); err != nil { // mail_cli.go
+			m.Logger.Error("purge mail.dir", "err", err)
+		} else if n > 0 {
+			m.Logger.Info("sealed mail purged", "files", n)
+		}
 		if time.Since(logged) >= 24*time.Hour {
 			if head, err := m.db.AuditHead(ctx); err == nil && head != nil {
 				m.Logger.Info("audit head", "seq", head.Seq, "hash", hex.EncodeToString(head.Hash))
@@ -217,10 +222,14 @@ func runPurge(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	mails, err := sweepMailDir(ctx, cfg, db.Now())
+	if err != nil {
+		return err
+	}
 	if cfg.Store.Retention == 0 {
 		fmt.Fprintf(stdout, "store.retention is 0s: content is kept.\n")
 	}
-	fmt.Fprintf(stdout, "Conversations expired: %d\nMessages purged: %d\nFinished jobs deleted: %d\n", expired, res.Messages, res.Jobs)
+	fmt.Fprintf(stdout, "Conversations expired: %d\nMessages purged: %d\nFinished jobs deleted: %d\nSealed emails deleted from mail.dir: %d\n", expired, res.Messages, res.Jobs, mails)
 	if (res.Messages > 0 || res.Jobs > 0) && !res.Checkpointed {
 		fmt.Fprintf(stdout, "The WAL could not be checkpointed (a reader was busy): the next purge tries again.\n")
 	}
@@ -509,6 +518,9 @@ DESCRIPTION
     pages, and the WAL is checkpointed and truncated, so that the deleted
     ciphertext is in no file. The message rows and the audit trail stay:
     who sent what to which number when, and every access.
+
+    The sealed emails of mail.dir (written when mail.relay is empty) that
+    are older than store.retention are deleted too.
 
     The daemon does the same every ten minutes; purge is for running it at
     once. With store.retention = "0s" it deletes nothing.

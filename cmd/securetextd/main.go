@@ -38,6 +38,7 @@ Usage:
   securetextd audit export [--config FILE] [--since TIME] [--format jsonl|csv]
   securetextd report [--config FILE] [--sender ADDRESS] [--since TIME] [--json]
   securetextd apikey create|list|revoke [--sender ADDRESS] [ID] [--config FILE]
+  securetextd mail list|show [FILE] [--config FILE]
   securetextd backup --out FILE [--config FILE]
   securetextd rekey [--config FILE]
   securetextd doctor [--config FILE]
@@ -100,6 +101,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return runAudit(rest, stdout)
 	case "report":
 		return runReport(rest, stdout)
+	case "mail":
+		return runMail(rest, stdout)
 	case "version":
 		fmt.Fprintf(stdout, "securetextd %s\n", securetextd.Version)
 		return nil

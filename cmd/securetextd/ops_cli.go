@@ -299,12 +299,11 @@ func doctor(configPath string, stdout io.Writer, env doctorEnv) error {
 		doctorRelayDNS(cfg, env, line)
 	}
 
-	// The mail relay.
-	if cfg.Mail.Relay == "" {
-		line("ok", "mail relay", "none: outgoing mail is written to "+cfg.Path(cfg.Mail.Dir))
-	} else {
+	// The mail relay, or the sealed mail of mail.dir (mail_cli.go).
+	if cfg.Mail.Relay != "" {
 		doctorMailRelay(cfg, env, line)
 	}
+	doctorMail(cfg, line)
 
 	// The SMS provider.
 	if cfg.SMS.Provider == "vonage" {

@@ -284,7 +284,7 @@ func TestDoctor(t *testing.T) {
 
 // TestHelp: every command has a manual, by "help CMD" and "CMD --help".
 func TestHelp(t *testing.T) {
-	for _, cmd := range []string{"serve", "keygen", "user", "apikey", "backup", "rekey", "doctor", "version", "purge", "revoke", "audit", "report"} {
+	for _, cmd := range []string{"serve", "keygen", "user", "apikey", "backup", "rekey", "doctor", "version", "purge", "revoke", "audit", "report", "mail"} {
 		a := runCLI(t, "", "help", cmd)
 		b := runCLI(t, "", cmd, "--help")
 		if !strings.HasPrefix(a, "NAME\n    securetextd "+cmd) || a != b {

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,7 +37,9 @@ func (s *syncBuffer) String() string {
 
 // TestFirstMessageAsInREADME follows the README: start on the example
 // configuration, run the curl command that start-up prints (as the README
-// says to), and find the console text with a link that opens.
+// says to), find the console text with a link that opens, reply as the
+// recipient, and read the reply with the README's `mail list` and `mail
+// show` commands.
 func TestFirstMessageAsInREADME(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Fatal("curl is needed (make test installs it): ", err)
@@ -49,7 +53,12 @@ func TestFirstMessageAsInREADME(t *testing.T) {
 		`submission_listen = "127.0.0.1:2587"`, `submission_listen = "127.0.0.1:0"`,
 		`listen = "127.0.0.1:8080"`, `listen = "127.0.0.1:0"`,
 	).Replace(string(example))
-	cfg, err := ParseConfig([]byte(text), t.TempDir())
+	// Written to a file, for the README's commands to name.
+	cfgPath := filepath.Join(t.TempDir(), "config.example.toml")
+	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,4 +109,50 @@ func TestFirstMessageAsInREADME(t *testing.T) {
 		t.Fatalf("no link in %q", sms.Text)
 	}
 	get(t, http.DefaultClient, "http://"+m.PortalAddr+link[1], http.StatusOK)
+
+	// The recipient replies; the reply is kept sealed in mail.dir, and the
+	// README's commands read it.
+	p := newPhone(t, m)
+	conv := p.post(link[1]+"/setup", url.Values{
+		"password": {"maple syrup on pancakes"}, "confirm": {"maple syrup on pancakes"}, "email": {"ana@example.org"},
+	})
+	p.reply(conv, "Thank you, doctor", "photo.jpg", []byte("\xff\xd8\xff\xe0 not much of a photo"))
+	mailCmds := regexp.MustCompile(`(?m)^\./bin/securetextd (mail (?:list|show) .*)$`).FindAllStringSubmatch(string(readme), -1)
+	if len(mailCmds) != 2 || !strings.HasPrefix(mailCmds[0][1], "mail list ") || !strings.HasPrefix(mailCmds[1][1], "mail show FILE ") {
+		t.Fatalf("the README does not show mail list, then mail show FILE: %q", mailCmds)
+	}
+	cli := func(line, file string) string {
+		t.Helper()
+		var args []string
+		for _, a := range strings.Fields(line) {
+			switch a {
+			case "config.example.toml":
+				a = cfgPath
+			case "FILE":
+				a = file
+			}
+			args = append(args, a)
+		}
+		var out bytes.Buffer
+		if err := run(args, nil, &out, io.Discard); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		return out.String()
+	}
+	var replyFile string
+	deadline = time.Now().Add(10 * time.Second)
+	for replyFile == "" {
+		if row := regexp.MustCompile(`(?m)^.* reply +demo@example\.org +.* (\S+\.eml\.age)$`).
+			FindStringSubmatch(cli(mailCmds[0][1], "")); row != nil {
+			replyFile = row[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("mail list shows no reply:\n%s", cli(mailCmds[0][1], ""))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	shown := cli(mailCmds[1][1], replyFile)
+	if !strings.Contains(shown, "\r\nSubject: Re: Your lab results\r\n") || !strings.Contains(shown, "Thank you, doctor") ||
+		!strings.Contains(shown, `filename="photo.jpg"`) && !strings.Contains(shown, "filename=photo.jpg") {
+		t.Errorf("mail show:\n%s", shown)
+	}
 }

@@ -226,6 +226,7 @@ func (m *Main) Run(ctx context.Context) error {
 		TLSConfig:  m.MailTLS,
 		From:       cfg.Mail.From,
 		Dir:        cfg.Path(cfg.Mail.Dir),
+		Seal:       db.Keyring(), // the emails in Dir are sealed
 		Org:        cfg.Org(),
 		Domain:     cfg.SMTP.Domain,
 		PublicURL:  cfg.Portal.PublicURL,
@@ -427,6 +428,9 @@ func (m *Main) printNextSteps(demoPassword string) {
 			where = "in " + cfg.Path(cfg.SMS.ConsoleFile)
 		}
 		fmt.Fprintf(w, "Texts are not sent: each appears %s, with its link.\n\n", where)
+	}
+	if cfg.Mail.Relay == "" {
+		fmt.Fprintf(w, "Mail to senders is not sent: it is kept sealed in %s (securetextd mail list shows it).\n\n", cfg.Path(cfg.Mail.Dir))
 	}
 }
 

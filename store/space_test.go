@@ -1,0 +1,72 @@
+package store
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/securetextd/securetextd"
+)
+
+// TestStorageFullRemembered: a commit that fails for lack of space is remembered,
+// with its time; other failures change nothing; the next commit that
+// succeeds clears it. While it is set, the readiness probe fails, and
+// commits (clearing it) only once the file system has room.
+func TestStorageFullRemembered(t *testing.T) {
+	db := openTestDB(t)
+	ctx := t.Context()
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	db.Now = func() time.Time { return t0 }
+	if _, full := db.StorageFull(); full {
+		t.Fatal("full at start")
+	}
+
+	// A commit that runs out of space, as SQLite reports it.
+	errFull := fmt.Errorf("disk: %w", syscall.ENOSPC)
+	err := db.update(ctx, func(*sql.Tx) error { return errFull })
+	wantCode(t, err, securetextd.ESTORAGE)
+	if at, full := db.StorageFull(); !full || !at.Equal(t0) {
+		t.Fatalf("StorageFull = %v, %v; want full at %v", at, full, t0)
+	}
+	// Another failure is not about space: still full.
+	db.update(ctx, func(*sql.Tx) error { return errors.New("constraint failed") })
+	if _, full := db.StorageFull(); !full {
+		t.Fatal("a failure not about space cleared it")
+	}
+
+	// The probe fails while there is no room to speak of...
+	db.space.room = 1 << 62
+	err = db.ProbeWrite(ctx)
+	if err == nil || !strings.Contains(err.Error(), "commits fail for lack of space (last at 2026-11-23T10:00:00Z") {
+		t.Fatalf("ProbeWrite = %v; want a failure that says commits fail for lack of space", err)
+	}
+	wantCode(t, err, securetextd.ESTORAGE)
+	if _, full := db.StorageFull(); !full {
+		t.Fatal("a failed probe cleared it")
+	}
+	// ...and commits, which clears it, once there is.
+	db.space.room = 1
+	if err := db.ProbeWrite(ctx); err != nil {
+		t.Fatalf("ProbeWrite with room = %v", err)
+	}
+	if _, full := db.StorageFull(); full {
+		t.Fatal("still full after a commit succeeded")
+	}
+
+	// A grouped commit (messages) that runs out of space sets it too, and
+	// one that succeeds clears it.
+	if err := db.updateGrouped(ctx, func(*sql.Tx) error { return errFull }); securetextd.ErrorCode(err) != securetextd.ESTORAGE {
+		t.Fatalf("grouped = %v", err)
+	}
+	if _, full := db.StorageFull(); !full {
+		t.Fatal("a grouped commit out of space did not set it")
+	}
+	commitTest(t, db, &securetextd.Message{Sender: "a@example.org"}, nil, "+12125550101")
+	if _, full := db.StorageFull(); full {
+		t.Fatal("a message committed, and it is still set")
+	}
+}
