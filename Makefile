@@ -24,9 +24,9 @@ SOAK_KILLS ?= 300
 
 all: build
 
-## build: compile bin/securetextd
+## build: compile bin/securetextd and bin/securetextd-pwcheck (which judges new sender passwords)
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o bin/securetextd ./cmd/securetextd
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/securetextd ./cmd/securetextd-pwcheck
 
 ## run: start the gateway on the embedded default (config.example.toml, data under ./data)
 run: build

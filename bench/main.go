@@ -242,9 +242,11 @@ func moduleRoot() string {
 }
 
 func buildGateway(root, work string) string {
-	bin := filepath.Join(mustMkdir(work, "bin"), "securetextd")
+	dir := mustMkdir(work, "bin")
+	bin := filepath.Join(dir, "securetextd")
 	logf("building securetextd")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/securetextd")
+	// securetextd-pwcheck beside it judges the bench account's password.
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/securetextd", "./cmd/securetextd-pwcheck")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
 	if out, err := cmd.CombinedOutput(); err != nil {

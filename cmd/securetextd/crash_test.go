@@ -23,7 +23,10 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	findPWCheck = buildPWCheck // password_test.go
+	code := m.Run()
+	removePWCheck()
+	os.Exit(code)
 }
 
 // daemon is the gateway running as a child process.

@@ -84,7 +84,8 @@ DESCRIPTION
     input with --password-stdin. A password needs at least 12 characters
     and must not be easy to guess (a common password, word, name, year,
     keyboard run, or the address or organization's name): the refusal
-    says why. A passphrase of four or more unrelated words passes.
+    says why. A passphrase of four or more unrelated words passes. The
+    judge is securetextd-pwcheck, installed beside securetextd.
 `,
 	"apikey": `NAME
     securetextd apikey - manage the REST API's keys

@@ -1,102 +1,82 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
-	"slices"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
-	"unicode"
-	"unicode/utf8"
-
-	"github.com/trustelem/zxcvbn"
+	"time"
 )
 
-// A sender's password guards what the gateway texts in the organization's
-// name, and AUTH is offered to the whole internet, so it must resist an
-// offline-quality guesser, not just a length rule.
-const (
-	minSenderPasswordLen = 12
-	// minSenderPasswordScore is zxcvbn's score, 0 to 4: 3 means "safely
-	// unguessable" (about 10^8 guesses or more, counted the way password
-	// crackers order their guesses: common passwords, words, names, dates,
-	// keyboard walks, repeats and the account's own details first).
-	minSenderPasswordScore = 3
-	// zxcvbnMaxRunes bounds the work of the estimator, whose matching
-	// grows faster than the length: a passphrase whose first 100
-	// characters are strong is strong.
-	zxcvbnMaxRunes = 100
-)
+// pwcheckName is the program that judges a sender's new password
+// (cmd/securetextd-pwcheck): 12 characters and a zxcvbn score of 3, with
+// the account's address and the organization's name counted as the first
+// guesses. It is a program of its own because the estimator's dictionaries
+// take 6.5 MiB of heap in every process that links them, and the daemon,
+// which sets no passwords, must not carry them; TestDaemonLeavesEstimatorOut
+// keeps it so.
+const pwcheckName = "securetextd-pwcheck"
 
-// passphraseHint is what every refusal suggests instead.
-const passphraseHint = "Use a passphrase: four or more unrelated words you will remember, with spaces between them."
+// pwcheckTimeout bounds one judgement, which takes milliseconds.
+const pwcheckTimeout = 30 * time.Second
+
+// findPWCheck returns the path of securetextd-pwcheck: beside this
+// program, where `make build` and `go install ./cmd/...` put it. Nowhere
+// else is looked at: the program is given passwords, so a PATH that
+// reaches a directory someone else can write must not choose it.
+func defaultFindPWCheck() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("finding %s: %w", pwcheckName, err)
+	}
+	path := filepath.Join(filepath.Dir(exe), pwcheckName)
+	if _, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("%s, which judges the strength of new passwords, is not installed beside %s: "+
+			"install both programs (make build builds them into bin/)", pwcheckName, exe)
+	}
+	return path, nil
+}
+
+// findPWCheck is defaultFindPWCheck; tests, whose binary has no
+// securetextd-pwcheck beside it, replace it.
+var findPWCheck = defaultFindPWCheck
 
 // checkSenderPassword returns why password is too weak for the sender
 // account address of org, in words for the operator who typed it, or nil.
-// Every path that sets a sender's password goes through it: `user add`,
-// `user passwd` and the demo account's generated password. It never
-// repeats the password.
+// `user add` and `user passwd` ask it; the demo account's password is
+// generated (rand.Text, 130 random bits) and needs no judge. The password
+// goes to securetextd-pwcheck on its standard input, never in its
+// arguments.
 func checkSenderPassword(password, address, org string) error {
-	if n := utf8.RuneCountInString(password); n < minSenderPasswordLen {
-		return fmt.Errorf("the password needs at least %d characters; this one has %d. %s",
-			minSenderPasswordLen, n, passphraseHint)
+	path, err := findPWCheck()
+	if err != nil {
+		return err
 	}
-	head := password
-	if utf8.RuneCountInString(head) > zxcvbnMaxRunes {
-		head = string([]rune(head)[:zxcvbnMaxRunes])
+	req, err := json.Marshal(map[string]string{"password": password, "address": address, "org": org})
+	if err != nil {
+		return err
 	}
-	r := zxcvbn.PasswordStrength(head, senderUserInputs(address, org))
-	if r.Score >= minSenderPasswordScore {
+	ctx, cancel := context.WithTimeout(context.Background(), pwcheckTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path)
+	cmd.Stdin = bytes.NewReader(req)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
 		return nil
+	case errors.As(err, &exit) && exit.ExitCode() == 1 && out.Len() > 0:
+		return errors.New(strings.TrimSpace(out.String()))
 	}
-	why := "it is too easy to guess"
-	if reasons := weakReasons(r); len(reasons) > 0 {
-		why += ": " + strings.Join(reasons, ", and ")
+	if msg := strings.TrimSpace(errOut.String()); msg != "" {
+		err = fmt.Errorf("%w: %s", err, msg)
 	}
-	return fmt.Errorf("the password is refused: %s. %s", why, passphraseHint)
-}
-
-// senderUserInputs are the words a guesser who knows whose account it is
-// tries first: the address, its parts, and the organization's name.
-func senderUserInputs(address, org string) []string {
-	inputs := []string{address, org, strings.ReplaceAll(org, " ", "")}
-	split := func(s string) []string {
-		return strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
-	}
-	local, domain, _ := strings.Cut(address, "@")
-	inputs = append(inputs, local, domain)
-	inputs = append(inputs, split(address)...)
-	inputs = append(inputs, split(org)...)
-	return inputs
-}
-
-// weakReasons names, in plain words, the patterns zxcvbn found in the
-// cheapest way to guess the password.
-func weakReasons(r zxcvbn.Result) []string {
-	var reasons []string
-	add := func(s string) {
-		if !slices.Contains(reasons, s) {
-			reasons = append(reasons, s)
-		}
-	}
-	for _, m := range r.Sequence {
-		switch m.Pattern {
-		case "dictionary":
-			switch m.DictionaryName {
-			case "user_inputs":
-				add("it contains the account's address or the organization's name")
-			case "passwords":
-				add("it is built on a common password")
-			default:
-				add("it is built on a common word or name")
-			}
-		case "spatial":
-			add("it follows a keyboard pattern")
-		case "repeat":
-			add("it repeats characters")
-		case "sequence":
-			add("it has a run such as abc or 123")
-		case "date", "regex":
-			add("it contains a date or a year")
-		}
-	}
-	return reasons
+	return fmt.Errorf("judging the password with %s: %w", path, err)
 }

@@ -400,10 +400,10 @@ func (m *Main) ensureDemoAccount(ctx context.Context) (string, error) {
 	if err != nil || n > 0 {
 		return "", err
 	}
+	// 26 characters of base32, 130 random bits: strong by construction
+	// (securetextd-pwcheck's TestGeneratedPasswordsPass holds it to the rule
+	// of every other sender's password).
 	password := rand.Text()
-	if err := checkSenderPassword(password, addr, m.Config.Org()); err != nil {
-		return "", fmt.Errorf("smtp.demo_account: generated password: %w", err)
-	}
 	if err := m.db.CreateSender(ctx, addr, password); err != nil {
 		return "", fmt.Errorf("smtp.demo_account: %w", err)
 	}
