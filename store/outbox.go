@@ -66,8 +66,8 @@ func (db *DB) NextJob(ctx context.Context, now time.Time, kinds ...string) (*sec
 // worker that holds the outcome of a job it could not yet record asks for
 // other work, rather than be handed the same job again.
 func (db *DB) NextJobExcept(ctx context.Context, now time.Time, except []int64, kinds ...string) (*securetextd.Job, error) {
-	filter, args := kindFilter(kinds)
-	xfilter, xargs := exceptFilter(except)
+	filter, args := inFilter("kind", false, kinds) // no kinds: every job
+	xfilter, xargs := inFilter("id", true, except)
 	j := &securetextd.Job{}
 	var sealed []byte
 	var created int64
@@ -97,8 +97,8 @@ func (db *DB) NextDue(ctx context.Context, kinds ...string) (time.Time, bool, er
 
 // NextDueExcept is NextDue passing over the jobs whose ids are in except.
 func (db *DB) NextDueExcept(ctx context.Context, except []int64, kinds ...string) (time.Time, bool, error) {
-	filter, args := kindFilter(kinds)
-	xfilter, xargs := exceptFilter(except)
+	filter, args := inFilter("kind", false, kinds) // no kinds: every job
+	xfilter, xargs := inFilter("id", true, except)
 	var next sql.NullInt64
 	if err := db.read.QueryRowContext(ctx,
 		`SELECT min(next_attempt) FROM jobs WHERE state = 'pending'`+filter+xfilter, append(args, xargs...)...).Scan(&next); err != nil {
@@ -110,30 +110,21 @@ func (db *DB) NextDueExcept(ctx context.Context, except []int64, kinds ...string
 	return fromNanos(next.Int64), true, nil
 }
 
-// exceptFilter returns the condition on jobs.id that leaves out ids, to
-// append to a WHERE clause, and its arguments.
-func exceptFilter(ids []int64) (string, []any) {
-	if len(ids) == 0 {
+// inFilter returns " AND <column> IN (?, …)" (or NOT IN) for vals, to
+// append to a WHERE clause, and its arguments; no vals, no condition.
+func inFilter[T any](column string, not bool, vals []T) (string, []any) {
+	if len(vals) == 0 {
 		return "", nil
 	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
+	args := make([]any, len(vals))
+	for i, v := range vals {
+		args[i] = v
 	}
-	return " AND id NOT IN (?" + strings.Repeat(", ?", len(ids)-1) + ")", args
-}
-
-// kindFilter returns the condition on jobs.kind that keeps only kinds, to
-// append to a WHERE clause, and its arguments. No kinds keeps every job.
-func kindFilter(kinds []string) (string, []any) {
-	if len(kinds) == 0 {
-		return "", nil
+	op := " IN (?"
+	if not {
+		op = " NOT IN (?"
 	}
-	args := make([]any, len(kinds))
-	for i, k := range kinds {
-		args[i] = k
-	}
-	return " AND kind IN (?" + strings.Repeat(", ?", len(kinds)-1) + ")", args
+	return " AND " + column + op + strings.Repeat(", ?", len(vals)-1) + ")", args
 }
 
 // CompleteJob records that job id was carried out.
