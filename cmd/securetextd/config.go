@@ -390,10 +390,11 @@ func (c *Config) Path(p string) string {
 
 var brandColor = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 
-// trustedNetworks returns relay.trusted_networks, checked by validate.
-func (c *Config) trustedNetworks() []netip.Prefix {
+// prefixes returns a list of CIDRs that validate has checked
+// (relay.trusted_networks, portal.trusted_proxies), masked.
+func prefixes(cidrs []string) []netip.Prefix {
 	var out []netip.Prefix
-	for _, n := range c.Relay.TrustedNetworks {
+	for _, n := range cidrs {
 		if p, err := netip.ParsePrefix(n); err == nil {
 			out = append(out, p.Masked())
 		}

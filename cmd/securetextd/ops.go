@@ -138,7 +138,7 @@ func (o *opsState) handler(ps *portal.Server, phones securetextd.PhoneRules, hos
 	}
 	// The client's address, behind portal.trusted_proxies, is resolved
 	// once here for the portal and the API alike.
-	return portal.ResolveClient(o.m.Config.trustedProxies(), o.metrics.Instrument(
+	return portal.ResolveClient(prefixes(o.m.Config.Portal.TrustedProxies), o.metrics.Instrument(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			h, _ := route(r)
 			h.ServeHTTP(w, r)

@@ -42,17 +42,6 @@ func (c *Config) validatePortalEdge() []string {
 	return p
 }
 
-// trustedProxies returns portal.trusted_proxies, checked by validate.
-func (c *Config) trustedProxies() []netip.Prefix {
-	var out []netip.Prefix
-	for _, n := range c.Portal.TrustedProxies {
-		if p, err := netip.ParsePrefix(n); err == nil {
-			out = append(out, p.Masked())
-		}
-	}
-	return out
-}
-
 // liveCert is a certificate that a reload (SIGHUP) replaces: each new
 // handshake gets the one in place, connections made keep theirs.
 type liveCert struct {

@@ -152,7 +152,7 @@ func TestPortalCertificateRefused(t *testing.T) {
 		}
 	}
 	text := strings.Replace(testConfigText("http://127.0.0.1:9"), "[portal]\n", "[portal]\ntrusted_proxies = [\"127.0.0.1/32\", \"2001:db8::/32\"]\n", 1)
-	if cfg, err := ParseConfig([]byte(text), t.TempDir()); err != nil || len(cfg.trustedProxies()) != 2 {
+	if cfg, err := ParseConfig([]byte(text), t.TempDir()); err != nil || len(prefixes(cfg.Portal.TrustedProxies)) != 2 {
 		t.Errorf("good trusted_proxies: %v", err)
 	}
 }

@@ -171,7 +171,7 @@ func (m *Main) Run(ctx context.Context) error {
 		m.RelayAddr = relayL.Addr().String()
 		m.relay = smtp.NewRelay(smtp.RelayConfig{
 			Config:          smtpCfg,
-			TrustedNetworks: cfg.trustedNetworks(),
+			TrustedNetworks: prefixes(cfg.Relay.TrustedNetworks),
 			RequireTLS:      cfg.Relay.RequireTLS,
 			Policy:          cfg.Relay.Policy,
 			SenderDomains:   cfg.Relay.SenderDomains,
