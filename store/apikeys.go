@@ -49,15 +49,12 @@ func (db *DB) CreateAPIKey(ctx context.Context, sender, name string) (string, *s
 			return securetextd.Errorf(securetextd.ENOTFOUND, "No sender %s: create it with `securetextd user add` first.", sender)
 		}
 		now := db.Now()
-		res, err := tx.ExecContext(ctx,
-			`INSERT INTO api_keys (key_hash, prefix, sender, name, created) VALUES (?, ?, ?, ?, ?)`,
-			hash[:], k.Prefix, sender, k.Name, nanos(now))
-		if err != nil {
-			return err
-		}
 		k.Created = fromNanos(nanos(now))
-		k.ID, err = res.LastInsertId()
-		return err
+		return tx.QueryRowContext(ctx, `
+			INSERT INTO api_keys (id, key_hash, prefix, sender, name, created)
+			VALUES ((SELECT coalesce(max(id), 0) + 1 FROM api_keys), ?, ?, ?, ?, ?)
+			RETURNING id`,
+			hash[:], k.Prefix, sender, k.Name, nanos(now)).Scan(&k.ID)
 	})
 	if err != nil {
 		return "", nil, wrap("create api key", err)

@@ -133,8 +133,8 @@ func (db *DB) bindDataKeys(ctx context.Context) error {
 // from after from.
 func (db *DB) bindColumn(ctx context.Context, table, key string, from any, column string, at func(key any) place) error {
 	query := fmt.Sprintf(`SELECT %[1]s, %[2]s FROM %[3]s
-		WHERE %[1]s > ? AND length(%[2]s) > 0 AND substr(%[2]s, 1, 4) != CAST(? AS BLOB)
-		ORDER BY %[1]s LIMIT %[4]d`, key, column, table, bindBatch)
+		WHERE %[1]s > ? AND length(%[2]s) > 0 AND substr(%[2]s, 1, 4) != CAST(? AS %[5]s)
+		ORDER BY %[1]s LIMIT %[4]d`, key, column, table, bindBatch, db.eng.blob)
 	update := fmt.Sprintf(`UPDATE %s SET %s = ? WHERE %s = ? AND %[2]s = ?`, table, column, key)
 	type change struct {
 		key      any

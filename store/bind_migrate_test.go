@@ -138,8 +138,8 @@ func newLegacyStore(t testing.TB) *legacyStore {
 		}
 	}
 	for v := 1; v <= 5; v++ {
-		names, _ := migrationFS.ReadDir("migrations")
-		script, err := migrationFS.ReadFile("migrations/" + names[v-1].Name())
+		names, _ := migrationFS.ReadDir("migrations/sqlite")
+		script, err := migrationFS.ReadFile("migrations/sqlite/" + names[v-1].Name())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -366,7 +366,7 @@ func TestBindMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names, _ := migrationFS.ReadDir("migrations")
+	names, _ := migrationFS.ReadDir("migrations/sqlite")
 	var version int
 	db.write.QueryRow("PRAGMA user_version").Scan(&version)
 	if version != len(names) || version < 6 {

@@ -269,13 +269,11 @@ func (d *Draft) commit(ctx context.Context, op string, m *securetextd.Message, l
 // message, with a fresh link and the job that texts it.
 func (db *DB) startConversation(ctx context.Context, tx *sql.Tx, phone securetextd.Phone, sender string, message int64, now time.Time) (*securetextd.Conversation, error) {
 	c := &securetextd.Conversation{Phone: phone, Sender: sender, Created: now, LastActivity: now}
-	res, err := tx.ExecContext(ctx,
-		`INSERT INTO conversations (phone, sender, created, last_activity) VALUES (?, ?, ?, ?)`,
-		phone, sender, nanos(now), nanos(now))
-	if err != nil {
-		return nil, err
-	}
-	if c.ID, err = res.LastInsertId(); err != nil {
+	if err := tx.QueryRowContext(ctx, `
+		INSERT INTO conversations (id, phone, sender, created, last_activity)
+		VALUES ((SELECT coalesce(max(id), 0) + 1 FROM conversations), ?, ?, ?, ?)
+		RETURNING id`,
+		phone, sender, nanos(now), nanos(now)).Scan(&c.ID); err != nil {
 		return nil, err
 	}
 	if err := db.addToConversation(ctx, tx, c, message, now); err != nil {

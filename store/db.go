@@ -48,7 +48,7 @@ import (
 	"github.com/securetextd/securetextd"
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrationFS embed.FS
 
 // defaultMessageIDHost is DB.MessageIDHost until it is set. The .invalid
@@ -92,10 +92,11 @@ type DB struct {
 	// purges, mails and limits nothing. Set it before use.
 	Policy Policy
 
-	path  string
+	path  string // SQLite's file; "" on PostgreSQL
+	eng   *engine
 	keys  *Keyring
-	write *sql.DB // one connection, BEGIN IMMEDIATE
-	read  *sql.DB // read-only connections
+	write *sql.DB // SQLite: one connection, BEGIN IMMEDIATE
+	read  *sql.DB // SQLite: read-only connections; PostgreSQL: write's pool
 
 	// wake is closed, and replaced by a fresh channel, after a commit adds
 	// outbox jobs: see Wake.
@@ -118,13 +119,82 @@ type DB struct {
 	space spaceState
 }
 
-// Open opens the database at path, creating it (readable by its owner only)
-// and its directory if needed, and brings its schema up to date. Content is
-// sealed to keys' first identity and opened with any of them.
+// Open opens the SQLite database at path, creating it (readable by its
+// owner only) and its directory if needed, and brings its schema up to
+// date. Content is sealed to keys' first identity and opened with any of
+// them.
 func Open(path string, keys *Keyring) (*DB, error) {
+	return OpenWith(context.Background(), Options{Driver: SQLite, Path: path}, keys)
+}
+
+// OpenWith opens the store that opts describe (see Open for SQLite) and
+// brings its schema up to date. A PostgreSQL database must exist; its
+// tables are made by the first node that opens it, while the others wait.
+func OpenWith(ctx context.Context, opts Options, keys *Keyring) (*DB, error) {
 	if keys == nil {
 		return nil, errors.New("store: open: no keyring")
 	}
+	db := &DB{
+		Now:           time.Now,
+		MessageIDHost: defaultMessageIDHost,
+		keys:          keys,
+		wake:          make(chan struct{}),
+		hashing:       make(chan struct{}, runtime.NumCPU()),
+	}
+	var err error
+	switch opts.Driver {
+	case SQLite, "":
+		db.eng, db.path = sqliteEngine, opts.Path
+		if db.write, err = openSQLiteWriter(opts.Path); err != nil {
+			return nil, err
+		}
+	case Postgres:
+		db.eng = postgresEngine
+		if db.write, err = openPostgres(opts.DSN, opts.MaxConns); err != nil {
+			return nil, fmt.Errorf("store: open: %w", err)
+		}
+		db.read = db.write
+	default:
+		return nil, fmt.Errorf("store: open: no engine %q (want %q or %q)", opts.Driver, SQLite, Postgres)
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.write.Close()
+		return nil, err
+	}
+	unbound, err := db.bindPending(ctx)
+	if err != nil {
+		db.write.Close()
+		return nil, err
+	}
+	if err := db.loadDataKeys(ctx, unbound); err != nil {
+		db.write.Close()
+		return nil, err
+	}
+	if db.read == nil {
+		if db.read, err = sql.Open("sqlite3", sqliteDSN(db.path)+"&_query_only=on"); err != nil {
+			db.write.Close()
+			return nil, fmt.Errorf("store: open: %w", err)
+		}
+		db.read.SetMaxOpenConns(readers)
+		db.read.SetMaxIdleConns(readers)
+	}
+	if err := db.read.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	if unbound {
+		// Migration 0006: bind what was sealed before to its place.
+		if err := db.bindAll(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return db, nil
+}
+
+// openSQLiteWriter creates the database file at path if need be and
+// opens the single connection that writes to it.
+func openSQLiteWriter(path string) (*sql.DB, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("store: open: %q: want the path of a database file", path)
 	}
@@ -139,56 +209,20 @@ func Open(path string, keys *Keyring) (*DB, error) {
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
 	f.Close()
-
-	dsn := "file:" + uriPath(path) + "?" + pragmas
-	db := &DB{
-		Now:           time.Now,
-		MessageIDHost: defaultMessageIDHost,
-		path:          path,
-		keys:          keys,
-		wake:          make(chan struct{}),
-		hashing:       make(chan struct{}, runtime.NumCPU()),
-	}
-	if db.write, err = sql.Open("sqlite3", dsn+"&_txlock=immediate"); err != nil {
-		return nil, fmt.Errorf("store: open: %w", err)
-	}
-	db.write.SetMaxOpenConns(1)
-	db.write.SetMaxIdleConns(1)
-	db.write.SetConnMaxIdleTime(0)
-	db.write.SetConnMaxLifetime(0)
-	if err := db.migrate(context.Background()); err != nil {
-		db.write.Close()
-		return nil, err
-	}
-	unbound, err := db.bindPending(context.Background())
+	w, err := sql.Open("sqlite3", sqliteDSN(path)+"&_txlock=immediate")
 	if err != nil {
-		db.write.Close()
-		return nil, err
-	}
-	if err := db.loadDataKeys(context.Background(), unbound); err != nil {
-		db.write.Close()
-		return nil, err
-	}
-
-	if db.read, err = sql.Open("sqlite3", dsn+"&_query_only=on"); err != nil {
-		db.write.Close()
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
-	db.read.SetMaxOpenConns(readers)
-	db.read.SetMaxIdleConns(readers)
-	if err := db.read.Ping(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store: open: %w", err)
-	}
-	if unbound {
-		// Migration 0006: bind what was sealed before to its place.
-		if err := db.bindAll(context.Background()); err != nil {
-			db.Close()
-			return nil, err
-		}
-	}
-	return db, nil
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+	return w, nil
 }
+
+// sqliteDSN is the data source name of the database file at path, with
+// the store's pragmas.
+func sqliteDSN(path string) string { return "file:" + uriPath(path) + "?" + pragmas }
 
 // uriPath escapes what would end or garble the path part of an SQLite URI
 // filename.
@@ -200,7 +234,7 @@ func uriPath(path string) string {
 // WAL into the database file.
 func (db *DB) Close() error {
 	var errs []error
-	if db.read != nil {
+	if db.read != nil && db.read != db.write {
 		errs = append(errs, db.read.Close())
 	}
 	errs = append(errs, db.write.Close())
@@ -226,7 +260,7 @@ func (db *DB) Ping(ctx context.Context) error {
 // each one runs in its own transaction with the version bump, so that a
 // crash leaves the schema at a version, never between two.
 func (db *DB) migrate(ctx context.Context) error {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	names, err := fs.Glob(migrationFS, db.eng.migrations+"/*.sql")
 	if err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
@@ -247,8 +281,8 @@ func (db *DB) migrateTo(ctx context.Context, version int, name string, latest in
 	return db.update(ctx, func(tx *sql.Tx) error {
 		// Read the version inside the write transaction: another
 		// process may be migrating the same file.
-		var current int
-		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
+		current, err := db.eng.schemaVersion(ctx, tx)
+		if err != nil {
 			return err
 		}
 		if current > latest {
@@ -264,8 +298,7 @@ func (db *DB) migrateTo(ctx context.Context, version int, name string, latest in
 		if _, err := tx.ExecContext(ctx, string(script)); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", version))
-		return err
+		return db.eng.setSchemaVersion(ctx, tx, version)
 	})
 }
 
@@ -273,7 +306,7 @@ func (db *DB) migrateTo(ctx context.Context, version int, name string, latest in
 func (db *DB) update(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
 	db.writeTxs.Add(1)
 	defer func() { db.space.note(err, db.Now()) }()
-	tx, err := db.write.BeginTx(ctx, nil)
+	tx, err := db.beginWrite(ctx)
 	if err != nil {
 		return storageFull(err)
 	}
@@ -284,31 +317,48 @@ func (db *DB) update(ctx context.Context, fn func(tx *sql.Tx) error) (err error)
 	return storageFull(tx.Commit())
 }
 
+// beginWrite begins a write transaction, holding the write lock (see
+// engine.go) when it returns.
+func (db *DB) beginWrite(ctx context.Context) (*sql.Tx, error) {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	if db.eng.lock != "" {
+		if _, err := tx.ExecContext(ctx, db.eng.lock); err != nil {
+			tx.Rollback()
+			return nil, err
+		}
+	}
+	return tx, nil
+}
+
 // errStorageFull is what a write says when the disk is full: a temporary
 // failure that the sender can be told about (SMTP's 452 4.3.1), not a bug.
 var errStorageFull = securetextd.Errorf(securetextd.ESTORAGE, "The gateway's storage is full; try again later.")
 
 // storageFull marks err as errStorageFull, keeping it for the log, when
-// SQLite or the file system ran out of space.
+// SQLite, PostgreSQL or the file system ran out of space, and as
+// errUnreachable when the database server can't be reached.
 func storageFull(err error) error {
 	var se sqlite3.Error
-	if (errors.As(err, &se) && se.Code == sqlite3.ErrFull) || errors.Is(err, syscall.ENOSPC) {
+	if (errors.As(err, &se) && se.Code == sqlite3.ErrFull) || errors.Is(err, syscall.ENOSPC) || pgDiskFull(err) {
 		if !errors.Is(err, errStorageFull) {
 			return fmt.Errorf("%w: %w", errStorageFull, err)
 		}
 	}
-	return err
+	return unreachable(err)
 }
 
 // view runs fn in a read transaction, which sees one snapshot of the
 // database throughout.
 func (db *DB) view(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.read.BeginTx(ctx, nil)
+	tx, err := db.read.BeginTx(ctx, db.eng.readTx)
 	if err != nil {
-		return err
+		return unreachable(err)
 	}
 	defer tx.Rollback()
-	return fn(tx)
+	return unreachable(fn(tx))
 }
 
 // wrap adds the store's context to an internal error. An *securetextd.Error

@@ -87,7 +87,7 @@ func TestMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names, _ := migrationFS.ReadDir("migrations")
+	names, _ := migrationFS.ReadDir("migrations/sqlite")
 	var version int
 	db.write.QueryRow("PRAGMA user_version").Scan(&version)
 	if version != len(names) {
@@ -160,7 +160,7 @@ func TestOpenOddPath(t *testing.T) {
 // date with its data kept.
 func TestMigrateFromFirstSchema(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "securetextd.db")
-	first, err := migrationFS.ReadFile("migrations/0001_init.sql")
+	first, err := migrationFS.ReadFile("migrations/sqlite/0001_init.sql")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestMigrateFromFirstSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	names, _ := migrationFS.ReadDir("migrations")
+	names, _ := migrationFS.ReadDir("migrations/sqlite")
 	var version int
 	db.write.QueryRow("PRAGMA user_version").Scan(&version)
 	if version != len(names) || version < 2 {

@@ -276,13 +276,11 @@ func (w *draftWriter) write(batch []queuedChunk) error {
 				id = created[c.part]
 			}
 			if id == 0 {
-				res, err := tx.ExecContext(ctx,
-					`INSERT INTO blobs (state, chunk_size, created) VALUES ('pending', ?, ?)`,
-					chunkSize, nanos(w.db.Now()))
-				if err != nil {
-					return err
-				}
-				if id, err = res.LastInsertId(); err != nil {
+				if err := tx.QueryRowContext(ctx, `
+					INSERT INTO blobs (id, state, chunk_size, created)
+					VALUES ((SELECT coalesce(max(id), 0) + 1 FROM blobs), 'pending', ?, ?)
+					RETURNING id`,
+					chunkSize, nanos(w.db.Now())).Scan(&id); err != nil {
 					return err
 				}
 				created[c.part] = id

@@ -93,7 +93,7 @@ func (db *DB) runGroup(batch []*groupReq) {
 	// A context ended while waiting is that caller's own business; the
 	// transaction itself must not be cut short by one caller leaving.
 	db.writeTxs.Add(1)
-	tx, err := db.write.BeginTx(context.Background(), nil)
+	tx, err := db.beginWrite(context.Background())
 	if err != nil {
 		err = storageFull(err)
 		db.space.note(err, db.Now())

@@ -298,8 +298,9 @@ func (db *DB) CompleteText(ctx context.Context, id int64, providerIDs []string) 
 					continue
 				}
 				if _, err := tx.ExecContext(ctx, `
-					INSERT OR IGNORE INTO text_ids (provider_id, job_id)
-					SELECT ?, job_id FROM texts WHERE job_id = ?`, p, id); err != nil {
+					INSERT INTO text_ids (provider_id, job_id)
+					SELECT CAST(? AS TEXT), job_id FROM texts WHERE job_id = ?
+					ON CONFLICT DO NOTHING`, p, id); err != nil {
 					return err
 				}
 			}
@@ -403,10 +404,11 @@ func (db *DB) MarkViewed(ctx context.Context, conversationID int64, messageIDs [
 		var latest int64
 		for _, id := range messageIDs {
 			res, err := tx.ExecContext(ctx, `
-				INSERT OR IGNORE INTO message_views (message_id, conversation_id, first_viewed)
-				SELECT cm.message_id, cm.conversation_id, ?
+				INSERT INTO message_views (message_id, conversation_id, first_viewed)
+				SELECT cm.message_id, cm.conversation_id, CAST(? AS BIGINT)
 				FROM conversation_messages cm JOIN messages m ON m.id = cm.message_id
-				WHERE cm.conversation_id = ? AND cm.message_id = ? AND m.direction = ?`,
+				WHERE cm.conversation_id = ? AND cm.message_id = ? AND m.direction = ?
+				ON CONFLICT DO NOTHING`,
 				nanos(now), conversationID, id, securetextd.Inbound)
 			if err != nil {
 				return err

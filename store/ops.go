@@ -63,13 +63,15 @@ func (db *DB) OutboxStats(ctx context.Context) (*OutboxStats, error) {
 // and commits only once the file system has room again (space.go): its
 // own small write could succeed on a disk that has none left for mail.
 func (db *DB) ProbeWrite(ctx context.Context) error {
-	for _, p := range []string{db.path, filepath.Dir(db.path)} {
-		if err := syscall.Access(p, 2 /* W_OK */); err != nil {
-			return fmt.Errorf("store: the database is read-only: %s: %w", p, err)
+	if db.eng.name == SQLite {
+		for _, p := range []string{db.path, filepath.Dir(db.path)} {
+			if err := syscall.Access(p, 2 /* W_OK */); err != nil {
+				return fmt.Errorf("store: the database is read-only: %s: %w", p, err)
+			}
 		}
-	}
-	if err := db.checkRoom(); err != nil {
-		return err
+		if err := db.checkRoom(); err != nil {
+			return err
+		}
 	}
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
@@ -104,7 +106,7 @@ func (db *DB) CheckKeys() error {
 // the database at path and the version this program brings it to. It is
 // for `securetextd doctor`; Open migrates by itself.
 func SchemaVersion(path string) (have, want int, err error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	names, err := fs.Glob(migrationFS, sqliteEngine.migrations+"/*.sql")
 	if err != nil {
 		return 0, 0, err
 	}

@@ -40,9 +40,8 @@ const (
 // backup never opens in a new row.
 func (db *DB) addJob(ctx context.Context, tx *sql.Tx, kind string, payload []byte, now time.Time) (int64, error) {
 	var id int64
-	if err := tx.QueryRowContext(ctx, `SELECT max(
-		coalesce((SELECT max(id) FROM jobs), 0),
-		coalesce((SELECT max(job_id) FROM texts), 0)) + 1`).Scan(&id); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM (
+		SELECT max(id) AS id FROM jobs UNION ALL SELECT max(job_id) FROM texts) AS ids`).Scan(&id); err != nil {
 		return 0, err
 	}
 	_, err := tx.ExecContext(ctx, `

@@ -298,6 +298,9 @@ type sealedColumn struct {
 // sealedColumns lists every BLOB column of every table but the blobs'
 // own, which rekeyBlob handles: wherever a migration put sealed values.
 func (db *DB) sealedColumns(ctx context.Context) ([]sealedColumn, error) {
+	if db.eng.name == Postgres {
+		return db.pgSealedColumns(ctx)
+	}
 	var cols []sealedColumn
 	err := db.view(ctx, func(tx *sql.Tx) error {
 		var tables []string
@@ -364,6 +367,62 @@ func (db *DB) sealedColumns(ctx context.Context) ([]sealedColumn, error) {
 	return cols, err
 }
 
+// pgSealedColumns is sealedColumns on PostgreSQL, from the information
+// schema: every bytea column, its table named by its primary key.
+func (db *DB) pgSealedColumns(ctx context.Context) ([]sealedColumn, error) {
+	var cols []sealedColumn
+	err := db.view(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `
+			SELECT table_name, column_name FROM information_schema.columns
+			WHERE table_schema = current_schema() AND data_type = 'bytea'
+				AND table_name NOT IN ('blobs', 'chunks')
+			ORDER BY table_name, ordinal_position`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var c sealedColumn
+			if err := rows.Scan(&c.table, &c.column); err != nil {
+				rows.Close()
+				return err
+			}
+			cols = append(cols, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for i := range cols {
+			rows, err := tx.QueryContext(ctx, `
+				SELECT k.column_name FROM information_schema.table_constraints t
+				JOIN information_schema.key_column_usage k
+					ON k.constraint_name = t.constraint_name AND k.table_schema = t.table_schema
+				WHERE t.table_schema = current_schema() AND t.table_name = ? AND t.constraint_type = 'PRIMARY KEY'
+				ORDER BY k.ordinal_position`, cols[i].table)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var k string
+				if err := rows.Scan(&k); err != nil {
+					rows.Close()
+					return err
+				}
+				cols[i].key = append(cols[i].key, k)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if len(cols[i].key) == 0 {
+				return fmt.Errorf("table %s has no primary key", cols[i].table)
+			}
+		}
+		return nil
+	})
+	return cols, err
+}
+
 // rekeyColumn re-wraps every age file in one column, a batch of rows per
 // transaction, in the order of the table's key.
 func (db *DB) rekeyColumn(ctx context.Context, c sealedColumn, st *RekeyStats, report func()) error {
@@ -374,8 +433,8 @@ func (db *DB) rekeyColumn(ctx context.Context, c sealedColumn, st *RekeyStats, r
 	}
 	keyList := strings.Join(quoted, ", ")
 	col := `"` + c.column + `"`
-	query := fmt.Sprintf(`SELECT %s, %s FROM "%s" WHERE (%s) > (%s) AND substr(%s, 1, %d) = CAST(? AS BLOB) ORDER BY %s LIMIT %d`,
-		keyList, col, c.table, keyList, strings.Join(marks, ", "), col, len(ageIntro), keyList, rekeyBatch)
+	query := fmt.Sprintf(`SELECT %s, %s FROM "%s" WHERE (%s) > (%s) AND substr(%s, 1, %d) = CAST(? AS %s) ORDER BY %s LIMIT %d`,
+		keyList, col, c.table, keyList, strings.Join(marks, ", "), col, len(ageIntro), db.eng.blob, keyList, rekeyBatch)
 	update := fmt.Sprintf(`UPDATE "%s" SET %s = ? WHERE (%s) = (%s) AND %s = ?`,
 		c.table, col, keyList, strings.Join(marks, ", "), col)
 
@@ -383,8 +442,8 @@ func (db *DB) rekeyColumn(ctx context.Context, c sealedColumn, st *RekeyStats, r
 		key      []any
 		old, new []byte
 	}
-	first := fmt.Sprintf(`SELECT %s, %s FROM "%s" WHERE substr(%s, 1, %d) = CAST(? AS BLOB) ORDER BY %s LIMIT %d`,
-		keyList, col, c.table, col, len(ageIntro), keyList, rekeyBatch)
+	first := fmt.Sprintf(`SELECT %s, %s FROM "%s" WHERE substr(%s, 1, %d) = CAST(? AS %s) ORDER BY %s LIMIT %d`,
+		keyList, col, c.table, col, len(ageIntro), db.eng.blob, keyList, rekeyBatch)
 	var after []any // nil: from the first row
 	for {
 		if err := ctx.Err(); err != nil {

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/internal/pgtest"
 )
 
 // testKeys writes a hybrid key file in a temporary directory and loads it.
@@ -26,11 +28,35 @@ func testKeys(t testing.TB) *Keyring {
 	return k
 }
 
-// openTestDB opens a new database in a temporary directory, closed at the
-// end of the test.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pgtest.StopShared()
+	os.Exit(code)
+}
+
+// testOptions says where a test's store lives: a new SQLite file in a
+// temporary directory, or a new database on the private PostgreSQL server
+// when the tests run on PostgreSQL (pgtest.Enabled).
+func testOptions(t testing.TB) Options {
+	t.Helper()
+	if pgtest.Enabled() {
+		return Options{Driver: Postgres, DSN: pgtest.Shared(t).NewDatabase(t)}
+	}
+	return Options{Driver: SQLite, Path: filepath.Join(t.TempDir(), "securetextd.db")}
+}
+
+// openTestDB opens a new store (see testOptions), closed at the end of the
+// test.
 func openTestDB(t testing.TB) *DB {
 	t.Helper()
-	db, err := Open(filepath.Join(t.TempDir(), "securetextd.db"), testKeys(t))
+	return openTestStore(t, testOptions(t), testKeys(t))
+}
+
+// openTestStore opens the store at opts with keys, closed at the end of
+// the test.
+func openTestStore(t testing.TB, opts Options, keys *Keyring) *DB {
+	t.Helper()
+	db, err := OpenWith(context.Background(), opts, keys)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,111 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/securetextd/securetextd"
+)
+
+// openPostgres opens a pool of connections to the PostgreSQL database at
+// dsn, whose queries are written with "?" placeholders (see rebind).
+func openPostgres(dsn string, maxConns int) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		// pgx's message quotes the URL, password and all.
+		return nil, errors.New("store.dsn is not a PostgreSQL URL (postgres://user@host:port/database)")
+	}
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns
+	}
+	cfg.RuntimeParams["application_name"] = "securetextd"
+	// A statement that waits longer than this on a lock or a dying server
+	// fails, and its SMTP client is told to try again, rather than hold
+	// its session open.
+	cfg.RuntimeParams["statement_timeout"] = "60000"
+	cfg.RuntimeParams["idle_in_transaction_session_timeout"] = "120000"
+	db := sql.OpenDB(rebindConnector{stdlib.GetConnector(*cfg)})
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	return db, nil
+}
+
+// rebindConnector makes connections that rewrite "?" placeholders into
+// "$n" before pgx sees a query, so that the store's SQL is one text for
+// both engines.
+type rebindConnector struct{ driver.Connector }
+
+func (c rebindConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &rebindConn{conn.(*stdlib.Conn)}, nil
+}
+
+// rebindConn is a pgx connection whose queries go through rebind.
+type rebindConn struct{ *stdlib.Conn }
+
+func (c *rebindConn) Prepare(query string) (driver.Stmt, error) {
+	return c.Conn.Prepare(rebind(query))
+}
+
+func (c *rebindConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	return c.Conn.PrepareContext(ctx, rebind(query))
+}
+
+func (c *rebindConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	return c.Conn.ExecContext(ctx, rebind(query), args)
+}
+
+func (c *rebindConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	return c.Conn.QueryContext(ctx, rebind(query), args)
+}
+
+// errUnreachable is what an operation says when the database server
+// cannot be reached or is failing over: a temporary failure (SMTP's 451
+// 4.3.0, the portal's try-again page), not a bug.
+var errUnreachable = securetextd.Errorf(securetextd.EUNAVAILABLE, "The gateway's database is unreachable; try again later.")
+
+// unreachable marks err as errUnreachable when it says that the database
+// server is down, restarting, refusing connections or read-only (a
+// standby not yet promoted), keeping err for the log.
+func unreachable(err error) error {
+	if err == nil || errors.Is(err, errUnreachable) {
+		return err
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case len(pe.Code) == 5 && pe.Code[:2] == "08", // connection exception
+			pe.Code == "57P01", // admin_shutdown
+			pe.Code == "57P02", // crash_shutdown
+			pe.Code == "57P03", // cannot_connect_now
+			pe.Code == "25006", // read_only_sql_transaction
+			pe.Code == "53300": // too_many_connections
+			return fmt.Errorf("%w: %w", errUnreachable, err)
+		}
+		return err
+	}
+	var ce *pgconn.ConnectError
+	var ne *net.OpError
+	if errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, driver.ErrBadConn) ||
+		pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+		return fmt.Errorf("%w: %w", errUnreachable, err)
+	}
+	return err
+}
+
+// pgDiskFull reports whether err is PostgreSQL's disk_full (SQLSTATE 53100).
+func pgDiskFull(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "53100"
+}
