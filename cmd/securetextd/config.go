@@ -52,6 +52,10 @@ type Config struct {
 		Path      string        `toml:"path"`
 		KeyFile   string        `toml:"key_file"`
 		Retention time.Duration `toml:"retention"`
+		// The engine (config_store.go).
+		Driver   string `toml:"driver"`
+		DSN      string `toml:"dsn"`
+		MaxConns int    `toml:"max_conns"`
 	} `toml:"store"`
 	Portal struct {
 		Listen          string        `toml:"listen"`
@@ -131,6 +135,7 @@ func DefaultConfig() Config {
 	c.Relay.Policy = smtp.PolicyDMARC
 	c.Relay.SenderDomains = []string{}
 	c.Store.Path = "data/securetextd.db"
+	c.Store.Driver = "sqlite" // store.SQLite
 	c.Store.KeyFile = "data/securetextd.key"
 	c.Portal.Listen = "127.0.0.1:8080"
 	c.Portal.PublicURL = "http://127.0.0.1:8080"
@@ -271,6 +276,7 @@ func (c *Config) validate() []string {
 	if c.Store.Path == "" {
 		bad("store.path", "must not be empty")
 	}
+	p = append(p, c.validateStore()...)
 	if c.Store.KeyFile == "" {
 		bad("store.key_file", "must not be empty")
 	}

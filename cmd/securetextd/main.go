@@ -354,8 +354,11 @@ func openStore(cfg Config, created *bool) (*store.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store.key_file: %w", err)
 	}
-	db, err := store.Open(dbPath, keys)
+	db, err := store.OpenWith(context.Background(), cfg.storeOptions(), keys)
 	if err != nil {
+		if cfg.Store.Driver == store.Postgres {
+			return nil, fmt.Errorf("store.dsn: %w", err)
+		}
 		return nil, fmt.Errorf("store.path: %w", err)
 	}
 	db.Policy = cfg.policy()
