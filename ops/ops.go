@@ -202,9 +202,25 @@ var (
 		"Age of the oldest pending outbox job; 0 when the outbox is empty.", nil, nil)
 )
 
+var (
+	writeTxs = prometheus.NewDesc("securetextd_store_write_transactions_total",
+		"Write transactions this node began (a group commit of several messages is one).", nil, nil)
+	writeHeld = prometheus.NewDesc("securetextd_store_write_lock_seconds_total",
+		"Time this node's write transactions held the store's write lock (on PostgreSQL, shared by every node).", nil, nil)
+)
+
+// writeLocker is a store that counts its write transactions.
+type writeLocker interface {
+	WriteLockStats() (txs int64, held time.Duration)
+}
+
 func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- outboxDepth
 	ch <- outboxAge
+	if _, ok := c.outbox.(writeLocker); ok {
+		ch <- writeTxs
+		ch <- writeHeld
+	}
 }
 
 func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
@@ -228,4 +244,9 @@ func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 		age = max(0, time.Since(st.Oldest).Seconds())
 	}
 	ch <- prometheus.MustNewConstMetric(outboxAge, prometheus.GaugeValue, age)
+	if w, ok := c.outbox.(writeLocker); ok {
+		txs, held := w.WriteLockStats()
+		ch <- prometheus.MustNewConstMetric(writeTxs, prometheus.CounterValue, float64(txs))
+		ch <- prometheus.MustNewConstMetric(writeHeld, prometheus.CounterValue, held.Seconds())
+	}
 }

@@ -115,6 +115,9 @@ type DB struct {
 	// writeTxs counts the write transactions begun (update and group
 	// commits), so that tests can show what never takes the writer.
 	writeTxs atomic.Int64
+	// writeHeld adds up how long write transactions held the write lock,
+	// in nanoseconds: from the lock taken to the commit's return.
+	writeHeld atomic.Int64
 	// space remembers a commit that failed for lack of space (space.go).
 	space spaceState
 }
@@ -310,11 +313,24 @@ func (db *DB) update(ctx context.Context, fn func(tx *sql.Tx) error) (err error)
 	if err != nil {
 		return storageFull(err)
 	}
+	defer db.held(time.Now())
 	defer tx.Rollback()
 	if err := fn(tx); err != nil {
 		return storageFull(err)
 	}
 	return storageFull(tx.Commit())
+}
+
+// held adds the time since start to what the write lock was held.
+func (db *DB) held(start time.Time) { db.writeHeld.Add(int64(time.Since(start))) }
+
+// WriteLockStats reports how many write transactions the store began and
+// how long, in all, they held the write lock. On SQLite the lock is the
+// one writer connection's; on PostgreSQL it is shared by every node, so
+// that the lock's time per message bounds what a cluster can commit:
+// BENCHMARKS.md works out how many nodes one database carries from it.
+func (db *DB) WriteLockStats() (txs int64, held time.Duration) {
+	return db.writeTxs.Load(), time.Duration(db.writeHeld.Load())
 }
 
 // beginWrite begins a write transaction, holding the write lock (see

@@ -224,3 +224,20 @@ func TestStorageFull(t *testing.T) {
 		t.Error("storageFull(nil) is not nil")
 	}
 }
+
+// TestWriteLockStats counts write transactions, grouped commits among
+// them, and the time they held the write lock.
+func TestWriteLockStats(t *testing.T) {
+	db := openTestDB(t)
+	txs0, held0 := db.WriteLockStats()
+	if err := db.Audit(t.Context(), securetextd.AuditEvent{Event: "test.one", Actor: "tester"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateSender(t.Context(), "dr.who@example.org", "correct horse battery staple"); err != nil {
+		t.Fatal(err)
+	}
+	txs, held := db.WriteLockStats()
+	if txs-txs0 != 2 || held <= held0 {
+		t.Errorf("after two commits: %d transactions (want 2 more than %d), %v held (was %v)", txs, txs0, held, held0)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"sync"
+	"time"
 )
 
 // Group commit. Every message is committed with synchronous=FULL, so each
@@ -103,6 +104,7 @@ func (db *DB) runGroup(batch []*groupReq) {
 		return
 	}
 	defer tx.Rollback()
+	start := time.Now()
 	single := len(batch) == 1
 	ok := 0
 	for i, r := range batch {
@@ -121,7 +123,10 @@ func (db *DB) runGroup(batch []*groupReq) {
 	}
 	if ok > 0 {
 		err = tx.Commit()
+	} else {
+		tx.Rollback()
 	}
+	db.held(start)
 	// One outcome for the space of the whole batch: full if any commit in
 	// it ran out of space, clear if it committed and none did.
 	var space error

@@ -245,6 +245,8 @@ func TestAPI(t *testing.T) {
 		`securetextd_http_request_duration_seconds_count{code="200",route="GET /m/{token}"} 1`,
 		`securetextd_outbox_depth{kind="text"}`,
 		`securetextd_outbox_oldest_job_age_seconds`,
+		`securetextd_store_write_transactions_total`,
+		`securetextd_store_write_lock_seconds_total`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(metrics, want) {
