@@ -127,3 +127,23 @@ func runCeilingProc(work, msgPath string) ceilingResult {
 	}
 	return c
 }
+
+// runLargeGateway sends the 100 MiB message to gateway g alone, round
+// after round, each to a fresh process: the time and the whole process's
+// peak RSS, as runLarge measures the SQLite gateway's.
+func runLargeGateway(work string, rounds int, g *gateway, between func(*peer)) []largeRun {
+	path := filepath.Join(work, "large.eml")
+	messageFile(path, largeSize)
+	defer os.Remove(path)
+	var runs []largeRun
+	for r := range rounds {
+		g.restart()
+		idle, _ := procStatus(g.pid(), "VmRSS")
+		secs := sendFile(g.peer, path)
+		peak, _ := procStatus(g.pid(), "VmHWM")
+		runs = append(runs, largeRun{seconds: secs, peakKiB: peak, idleKiB: idle})
+		logf("large round %d %s %.2f s, peak RSS %.1f MiB (%.1f MiB before)", r+1, g.peer.name, secs, float64(peak)/1024, float64(idle)/1024)
+		between(g.peer)
+	}
+	return runs
+}

@@ -25,6 +25,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/securetextd/securetextd/internal/pgtest"
 )
 
 // cleanups run at exit, last first: they stop the servers.
@@ -73,7 +75,7 @@ func main() {
 	flag.DurationVar(&o.dur, "dur", 2500*time.Millisecond, "length of each SMTP load run")
 	flag.StringVar(&o.out, "out", "BENCHMARKS.md", `file to write the report to ("-": standard output)`)
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, databases, queues)")
-	phases := flag.String("phases", "ingest,large,profile,latency,portal", "measurements to run")
+	phases := flag.String("phases", "ingest,large,profile,latency,portal,postgres", "measurements to run (postgres: the PostgreSQL engine beside SQLite, in ingest and large)")
 	flag.Parse()
 	o.phases = map[string]bool{}
 	for _, p := range strings.Split(*phases, ",") {
@@ -143,6 +145,12 @@ func runServers(rep *report, work string, tools tools, vonage *fakeVonage) {
 	mailpit := startMailpit(work, tools.mailpit)
 	gw := startGateway(rep.bin, work, "securetextd", vonage.url, 1)
 	peers := []*peer{sink, discard, pf.peer, mailpit, gw.peer}
+	var pg *gateway
+	var pgServer *pgtest.Server
+	if o.phases["postgres"] {
+		pg, pgServer = startPGGateway(rep.bin, work, vonage.url)
+		peers = append(peers, pg.peer)
+	}
 	between := func(p *peer) {
 		if p == pf.peer {
 			pf.purge()
@@ -178,11 +186,17 @@ func runServers(rep *report, work string, tools tools, vonage *fakeVonage) {
 			rep.ingest = append(rep.ingest, ingestResult{config: c, msgBytes: len(msg), peers: names(these), runs: rs})
 		}
 	}
+	if pg != nil {
+		rep.engines = runEngines(o.rounds, o.dur, gw, pg, pgServer, between)
+	}
 	if o.phases["profile"] {
 		rep.profiles = profileGateway(work, gw.peer)
 	}
 	if o.phases["large"] {
 		rep.large = runLarge(work, o.rounds, gw, []*peer{pf.peer, sink, discard, mailpit}, between)
+		if pg != nil {
+			rep.engines.large = runLargeGateway(work, o.rounds, pg, between)
+		}
 	}
 	for _, p := range peers {
 		p.stop()

@@ -303,6 +303,11 @@ const gogcVariant = "GOGC=400"
 // AUTH on loopback (TLS is not what is measured), texts to the fake
 // Vonage server, replies to files.
 func gatewayConfig(smtpAddr, portalAddr, vonageURL string, rate float64, extra string) string {
+	return gatewayConfigStore(smtpAddr, portalAddr, vonageURL, rate, "", extra)
+}
+
+// gatewayConfigStore is gatewayConfig with more [store] keys (the engine).
+func gatewayConfigStore(smtpAddr, portalAddr, vonageURL string, rate float64, store, extra string) string {
 	return fmt.Sprintf(`[smtp]
 submission_listen = %q
 allow_insecure_auth = true
@@ -312,7 +317,7 @@ max_connections_per_ip = 1000
 [store]
 path = "data/securetextd.db"
 key_file = "data/securetextd.key"
-[portal]
+%s[portal]
 listen = %q
 public_url = "http://%s"
 [sms]
@@ -330,13 +335,18 @@ dir = "data/mail-out"
 [limits]
 daily_per_sender = 0
 per_phone_per_hour = 0
-%s`, smtpAddr, portalAddr, portalAddr, rate, vonageURL, extra)
+%s`, smtpAddr, store, portalAddr, portalAddr, rate, vonageURL, extra)
 }
 
 func startGateway(bin, root, name, vonageURL string, rate float64) *gateway {
+	return startGatewayStore(bin, root, name, vonageURL, rate, "")
+}
+
+// startGatewayStore is startGateway with more [store] keys (the engine).
+func startGatewayStore(bin, root, name, vonageURL string, rate float64, store string) *gateway {
 	dir := mustMkdir(root, name)
 	g := &gateway{dir: dir, config: filepath.Join(dir, "securetextd.toml"), smtp: freeAddr(), portal: freeAddr()}
-	if err := os.WriteFile(g.config, []byte(gatewayConfig(g.smtp, g.portal, vonageURL, rate, "")), 0o600); err != nil {
+	if err := os.WriteFile(g.config, []byte(gatewayConfigStore(g.smtp, g.portal, vonageURL, rate, store, "")), 0o600); err != nil {
 		fatalf("%v", err)
 	}
 	cmd := exec.Command(bin, "user", "add", benchUser, "--config", g.config, "--password-stdin")

@@ -25,6 +25,7 @@ type report struct {
 	profiles []profile // the SMTP loads, then the portal's page
 	latency  *latencyResult
 	portal   *portalResult
+	engines  *engineResult // postgres.go
 }
 
 type ingestResult struct {
@@ -97,6 +98,7 @@ func (rep *report) markdown() string {
 	rep.peersSection(&b)
 	rep.ingestSection(&b)
 	rep.largeSection(&b)
+	rep.engineSection(&b)
 	rep.portalSection(&b)
 	rep.latencySection(&b)
 	rep.profileSection(&b)
@@ -145,6 +147,16 @@ func (rep *report) targetList() []target {
 			measured: fmt.Sprintf("%s (%s vs %s MB/s)", ratio(gw, sink), num(mbps(gw, in.msgBytes)), num(mbps(sink, in.msgBytes))),
 			met:      gw/sink >= 0.35, known: true,
 		})
+	}
+	for _, name := range []string{"1 KiB, one per connection", "1 KiB, connection reused"} {
+		if in := rep.find(name); in != nil && len(in.rates(pgGatewayName)) > 0 {
+			pg, sq := in.rate(pgGatewayName), in.rate(gatewayName)
+			ts = append(ts, target{
+				what:     fmt.Sprintf("1 KiB ingest, %s: one PostgreSQL node ≥ 0.7× the SQLite node", strings.TrimPrefix(name, "1 KiB, ")),
+				measured: fmt.Sprintf("%s (%s vs %s msg/s)", ratio(pg, sq), num(pg), num(sq)),
+				met:      pg/sq >= 0.7, known: true,
+			})
+		}
 	}
 	if l := rep.large; l != nil {
 		peak := median(l.peaks(gatewayName)) / 1024

@@ -207,6 +207,17 @@ func (s *Server) startServer(bin string) error {
 	}
 }
 
+// PID is the server's process id (the postmaster, parent of every
+// backend), or 0 when it is not running.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Addr is the server's host:port.
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)) }
 

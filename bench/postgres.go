@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/securetextd/securetextd/internal/pgtest"
+)
+
+// The PostgreSQL engine in the benchmark: a second gateway, configured as
+// the first but for its store, which is a database on a private PostgreSQL
+// server of its own. The server is as durable as the SQLite store's
+// synchronous=FULL: fsync and synchronous_commit on (PostgreSQL's
+// defaults), on the same disk.
+
+// pgGatewayName is the PostgreSQL gateway's name in the tables.
+const pgGatewayName = "securetextd on PostgreSQL"
+
+// startPGGateway starts the PostgreSQL server and the gateway on it.
+func startPGGateway(bin, work, vonageURL string) (*gateway, *pgtest.Server) {
+	srv, err := pgtest.Start(true)
+	if err != nil {
+		fatalf("%v", err)
+	}
+	cleanups = append([]func(){srv.Stop}, cleanups...)
+	db, err := srv.CreateDatabase()
+	if err != nil {
+		fatalf("%v", err)
+	}
+	store := fmt.Sprintf("driver = \"postgres\"\ndsn = %q\n", srv.URL(db))
+	g := startGatewayStore(bin, work, "securetextd-pg", vonageURL, 1, store)
+	g.peer.name = pgGatewayName
+	return g, srv
+}
+
+// engineRun is one 1 KiB run against a gateway, with what its store did.
+type engineRun struct {
+	load     loadResult
+	lockSecs float64       // the write lock's time during the run
+	txs      float64       // write transactions during the run
+	dbCPU    time.Duration // the PostgreSQL server's CPU time; 0 on SQLite
+}
+
+// engineResult compares the two engines on small messages.
+type engineResult struct {
+	runs map[string][]engineRun // by gateway name
+	// large holds the PostgreSQL gateway's 100 MiB runs.
+	large []largeRun
+}
+
+// runEngines sends 1 KiB messages over reused connections to each
+// gateway in turn, rounds times, reading the write lock's time from the
+// gateways' /metrics and the PostgreSQL server's CPU time around each run.
+func runEngines(rounds int, dur time.Duration, sqlite, pg *gateway, srv *pgtest.Server, between func(*peer)) *engineResult {
+	res := &engineResult{runs: map[string][]engineRun{}}
+	for r := range rounds {
+		for _, g := range []*gateway{sqlite, pg} {
+			before := scrapeStore(g)
+			var db0 time.Duration
+			if g == pg {
+				db0 = treeCPU(srv.PID())
+			}
+			l := g.peer.run(load{conns: 20, msg: message(1024), dur: dur, from: benchUser, to: constTo})
+			after := scrapeStore(g)
+			run := engineRun{load: l, lockSecs: after.lock - before.lock, txs: after.txs - before.txs}
+			if g == pg {
+				run.dbCPU = treeCPU(srv.PID()) - db0
+			}
+			res.runs[g.peer.name] = append(res.runs[g.peer.name], run)
+			logf("engines round %d %-26s %7.0f msg/s, write lock %.3f ms/msg, %.1f msg/transaction, database CPU %.3f ms/msg",
+				r+1, g.peer.name, l.rate(), run.lockPerMsg(), run.msgsPerTx(), run.dbCPUPerMsg())
+			between(g.peer)
+		}
+	}
+	return res
+}
+
+func (r engineRun) lockPerMsg() float64 {
+	if r.load.msgs == 0 {
+		return 0
+	}
+	return r.lockSecs * 1000 / float64(r.load.msgs)
+}
+
+func (r engineRun) msgsPerTx() float64 {
+	if r.txs == 0 {
+		return 0
+	}
+	return float64(r.load.msgs) / r.txs
+}
+
+func (r engineRun) dbCPUPerMsg() float64 {
+	if r.load.msgs == 0 {
+		return 0
+	}
+	return float64(r.dbCPU.Microseconds()) / 1000 / float64(r.load.msgs)
+}
+
+// storeCounters are the store's counters on a gateway's /metrics.
+type storeCounters struct{ lock, txs float64 }
+
+// scrapeStore reads the write lock's counters from g's /metrics.
+func scrapeStore(g *gateway) storeCounters {
+	resp, err := http.Get("http://" + g.portal + "/metrics")
+	if err != nil {
+		fatalf("%s /metrics: %v", g.peer.name, err)
+	}
+	defer resp.Body.Close()
+	var c storeCounters
+	sc := bufio.NewScanner(io.LimitReader(resp.Body, 4<<20))
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		v, _ := strconv.ParseFloat(value, 64)
+		switch name {
+		case "securetextd_store_write_lock_seconds_total":
+			c.lock = v
+		case "securetextd_store_write_transactions_total":
+			c.txs = v
+		}
+	}
+	return c
+}
+
+// engineSection writes the comparison of the engines and what it means
+// for a cluster.
+func (rep *report) engineSection(b *strings.Builder) {
+	e := rep.engines
+	if e == nil {
+		return
+	}
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p("## The PostgreSQL engine\n\n")
+	p("The same gateway with `store.driver = \"postgres\"`, on a private PostgreSQL server on the same\n")
+	p("machine and disk, as durable as SQLite's `synchronous=FULL` (fsync and `synchronous_commit`\n")
+	p("on). 20 sessions send 1 KiB messages over reused connections for %v, to each gateway in\n", rep.opts.dur)
+	p("turn, %d rounds. The write lock's time and the write transactions come from each gateway's\n", rep.opts.rounds)
+	p("`/metrics`; the database's CPU time is that of the server's processes.\n\n")
+	p("| store | msg/s (median) | rounds | gateway CPU ms/msg | database CPU ms/msg | write lock ms/msg | msg per transaction | vs SQLite |\n")
+	p("|---|---|---|---|---|---|---|---|\n")
+	base := median(each(e.runs[gatewayName], func(r engineRun) float64 { return r.load.rate() }))
+	for _, name := range []string{gatewayName, pgGatewayName} {
+		runs := e.runs[name]
+		rates := each(runs, func(r engineRun) float64 { return r.load.rate() })
+		db := "–"
+		if name == pgGatewayName {
+			db = num(median(each(runs, engineRun.dbCPUPerMsg)))
+		}
+		label := "SQLite"
+		cmp := ""
+		if name == pgGatewayName {
+			label, cmp = "PostgreSQL", ratio(median(rates), base)
+		}
+		p("| %s | %s | %s | %s | %s | %s | %s | %s |\n", label, num(median(rates)), list(rates, num),
+			num(median(each(runs, func(r engineRun) float64 { return r.load.cpuPerMsg() }))), db,
+			num(median(each(runs, engineRun.lockPerMsg))), num(median(each(runs, engineRun.msgsPerTx))), cmp)
+	}
+	p("\n")
+	if len(e.large) > 0 {
+		secs := each(e.large, func(r largeRun) float64 { return r.seconds })
+		peaks := each(e.large, func(r largeRun) float64 { return float64(r.peakKiB) })
+		sq := 0.0
+		if rep.large != nil {
+			sq = median(rep.large.seconds(gatewayName))
+		}
+		p("One 100 MiB message (as in the section below) to the PostgreSQL gateway: %s s (rounds %s), peak RSS\n",
+			num(median(secs)), list(secs, num))
+		p("%s MiB; the SQLite gateway took %s s.\n\n", num(median(peaks)/1024), num(sq))
+	}
+	rep.clusterBounds(b)
+}
+
+// clusterBounds works out, from the measured figures, what bounds one
+// PostgreSQL node and how many nodes one primary carries.
+func (rep *report) clusterBounds(b *strings.Builder) {
+	e := rep.engines
+	runs := e.runs[pgGatewayName]
+	if len(runs) == 0 {
+		return
+	}
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	rate := median(each(runs, func(r engineRun) float64 { return r.load.rate() }))
+	gwCPU := median(each(runs, func(r engineRun) float64 { return r.load.cpuPerMsg() }))
+	dbCPU := median(each(runs, engineRun.dbCPUPerMsg))
+	lock := median(each(runs, engineRun.lockPerMsg))
+	perTx := median(each(runs, engineRun.msgsPerTx))
+	p("### What bounds a node, and how many nodes one database carries\n\n")
+	p("On this machine the node, the database server and the load driver share 2 cores: each message\n")
+	p("costs %s ms of the gateway's CPU and %s ms of the server's, so %s msg/s keeps %s cores busy\n",
+		num(gwCPU), num(dbCPU), num(rate), num(rate*(gwCPU+dbCPU)/1000))
+	p("before the driver's share. A node is bound by CPU here, as the SQLite gateway is.\n\n")
+	if lock <= 0 || gwCPU <= 0 || dbCPU <= 0 {
+		return
+	}
+	// Commits are serialized cluster-wide by the write lock: its time per
+	// message bounds the cluster, as does the server's CPU.
+	lockBound := 1000 / lock
+	nodeRate := 2 * 1000 / gwCPU // a node with 2 cores of its own
+	cpuBound := 8 * 1000 / dbCPU // a primary with 8 cores
+	cluster := min(lockBound, cpuBound)
+	p("Every write transaction holds the store's write lock (an advisory lock, one for the cluster) from\n")
+	p("its first statement to its commit: %s ms per message here, with %s messages per transaction as\n", num(lock), num(perTx))
+	p("concurrent sessions' commits are grouped. Commits then bound a cluster at about %s msg/s\n", num(lockBound))
+	p("(1 / the lock's time per message), whatever the number of nodes; the server's CPU, at %s ms per\n", num(dbCPU))
+	p("message, bounds a primary of 8 cores at about %s msg/s. A node of 2 cores of its own, at %s ms of\n", num(cpuBound), num(gwCPU))
+	p("CPU per message, takes about %s msg/s. So one primary carries about **%.0f such nodes** before\n", num(nodeRate), cluster/nodeRate)
+	p("the %s bounds it. The lock's time is measured with the node and the server on one\n", map[bool]string{true: "write lock", false: "server's CPU"}[lockBound <= cpuBound])
+	p("machine (loopback round trips); across a network each statement's round trip adds to it, so\n")
+	p("keep the nodes near the database.\n\n")
+}
