@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/securetextd/securetextd"
@@ -212,13 +213,14 @@ func TestMigrateFromFirstSchema(t *testing.T) {
 	}
 }
 
-// TestStorageFull: SQLite's "database or disk is full" and the file
-// system's ENOSPC become ESTORAGE errors, which the transports answer as a
+// TestStorageFull: SQLite's "database or disk is full", PostgreSQL's
+// disk_full and the file system's ENOSPC become ESTORAGE errors, which the transports answer as a
 // temporary failure (SMTP 452 4.3.1), keeping the cause for the log; other
 // errors pass unchanged.
 func TestStorageFull(t *testing.T) {
 	for _, err := range []error{
 		sqlite3.Error{Code: sqlite3.ErrFull},
+		fmt.Errorf("insert chunk: %w", &pgconn.PgError{Code: "53100", Message: "could not extend file"}),
 		fmt.Errorf("write chunk: %w", &os.PathError{Op: "write", Path: "db-wal", Err: syscall.ENOSPC}),
 	} {
 		got := storageFull(err)
