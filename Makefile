@@ -32,10 +32,11 @@ build:
 run: build
 	./bin/securetextd serve --config config.example.toml
 
-## test: install what the tests need when possible, then run every test
+## test: install what the tests need when possible, then run every test (the store's and the gateway's again on PostgreSQL)
 test: test-deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
+	SECURETEXTD_TEST_ENGINE=postgres $(GO) test -race -count=1 -timeout 15m ./store ./smtp ./portal
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 
 ## test-deps: check for (and, as root, install) the programs the tests use

@@ -7,7 +7,8 @@ set -eu
 # command:package pairs the test suite needs: curl runs the README's first
 # message, gcc builds SQLite, chromium drives the portal's browser tests,
 # postfix relays signed mail (signed by python3-dkim's dkimsign) to us,
-# nginx is the reverse proxy in front of the portal.
+# nginx is the reverse proxy in front of the portal, postgresql the second
+# store engine (internal/pgtest runs a private server of it).
 needs="curl:curl gcc:gcc chromium:chromium /usr/sbin/postfix:postfix /usr/bin/dkimsign:python3-dkim /usr/sbin/nginx:nginx"
 
 missing=""
@@ -16,6 +17,8 @@ for pair in $needs; do
 	pkg=${pair#*:}
 	command -v "$cmd" >/dev/null 2>&1 || missing="$missing $pkg"
 done
+# Debian keeps PostgreSQL's programs under a directory per version.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

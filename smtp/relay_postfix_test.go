@@ -26,6 +26,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/internal/storetest"
 	"github.com/securetextd/securetextd/store"
 )
 
@@ -86,11 +87,7 @@ func TestRelayThroughPostfix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(filepath.Join(dir, "db"), keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t, keys)
 	serverTLS, _ := testCertificate(t)
 	gw := NewRelay(RelayConfig{
 		Config: Config{

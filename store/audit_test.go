@@ -10,9 +10,9 @@ import (
 	"github.com/securetextd/securetextd"
 )
 
-// trail makes a database with a few audit rows and returns it, with
-// a plain SQL connection that can tamper with it (triggers dropped, as
-// someone holding the file could).
+// trail makes a database with a few audit rows and returns it, its
+// append-only triggers dropped, as someone who can write to the database
+// could (tamper).
 func trail(t *testing.T) *DB {
 	t.Helper()
 	db, _ := lifecycleDB(t, Policy{})
@@ -22,16 +22,15 @@ func trail(t *testing.T) *DB {
 			t.Fatal(err)
 		}
 	}
-	for _, q := range []string{`DROP TRIGGER audit_no_update`, `DROP TRIGGER audit_no_delete`} {
-		if _, err := db.write.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tamper(t, db, onEngine(db,
+		[]string{`DROP TRIGGER audit_no_update`, `DROP TRIGGER audit_no_delete`},
+		[]string{`DROP TRIGGER audit_no_update ON audit`, `DROP TRIGGER audit_no_truncate ON audit`})...)
 	return db
 }
 
 // TestAuditTamper edits, deletes and inserts rows with plain SQL, and
-// VerifyAudit names the row each time; an untouched trail verifies.
+// VerifyAudit names the row each time; an untouched trail verifies. A
+// forged row's hash is another row's (its prev), which is as wrong as any.
 func TestAuditTamper(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -52,20 +51,16 @@ func TestAuditTamper(t *testing.T) {
 			`UPDATE audit SET seq = seq + 100 WHERE seq >= 4`,
 			`UPDATE audit SET seq = seq - 99 WHERE seq >= 104`,
 			`INSERT INTO audit (seq, time, event, actor, prev, hash)
-			 SELECT 4, time + 1, 'login.ok', 'intruder', hash, randomblob(32) FROM audit WHERE seq = 3`,
+			 SELECT 4, time + 1, 'login.ok', 'intruder', hash, prev FROM audit WHERE seq = 3`,
 		}, 4, "row 4 was inserted"},
 		{"appended", []string{
 			`INSERT INTO audit (seq, time, event, actor, prev, hash)
-			 SELECT 7, time + 1, 'login.ok', 'intruder', hash, randomblob(32) FROM audit WHERE seq = 6`,
+			 SELECT 7, time + 1, 'login.ok', 'intruder', hash, prev FROM audit WHERE seq = 6`,
 		}, 7, "row 7, the last, was altered or inserted"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db := trail(t)
-			for _, q := range tc.sql {
-				if _, err := db.write.Exec(q); err != nil {
-					t.Fatalf("%s: %v", q, err)
-				}
-			}
+			tamper(t, db, tc.sql...)
 			check, err := db.VerifyAudit(t.Context())
 			if err != nil {
 				t.Fatal(err)

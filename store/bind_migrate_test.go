@@ -39,6 +39,10 @@ import (
 //     rekeyed then has its header in blobs.header and zeros in its place
 //     in the first chunk;
 //   - an idempotency fingerprint is the bare SHA-256 the portal computes.
+//
+// These tests use SQLite whatever the tests' engine: only SQLite stores
+// were left at version 5. PostgreSQL came with version 6, and its stores
+// have been bound from their first row.
 type legacyStore struct {
 	path string
 	keys *Keyring
@@ -88,6 +92,9 @@ func ageFile(t testing.TB, r age.Recipient, plain []byte) []byte {
 	}
 	return buf.Bytes()
 }
+
+// options are the legacy store's, to open it.
+func (ls *legacyStore) options() Options { return Options{Driver: SQLite, Path: ls.path} }
 
 func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
@@ -380,14 +387,14 @@ func TestBindMigration(t *testing.T) {
 	checkLegacyContent(t, db, ls)
 	checkAllBound(t, db)
 	// Bound now: a manifest copied to another message does not open.
-	tamper(t, ls.path, `UPDATE messages SET manifest = (SELECT manifest FROM messages WHERE id = 1) WHERE id = 2`)
+	tamperAt(t, ls.options(), `UPDATE messages SET manifest = (SELECT manifest FROM messages WHERE id = 1) WHERE id = 2`)
 	_, err = db.Message(t.Context(), 2)
 	wantMisplaced(t, err, "message 2 manifest")
 	db.Close()
 
 	// A migration cut short: half the values as they were, and the
 	// marker back. Opening again finishes it.
-	tamper(t, ls.path,
+	tamperAt(t, ls.options(),
 		`ATTACH DATABASE '`+before+`' AS old`,
 		`UPDATE messages SET manifest = (SELECT manifest FROM old.messages o WHERE o.id = messages.id) WHERE id IN (1, 2)`,
 		`UPDATE jobs SET payload = (SELECT payload FROM old.jobs o WHERE o.id = jobs.id) WHERE id = 1`,
@@ -407,7 +414,7 @@ func TestBindMigration(t *testing.T) {
 	db.Close()
 
 	// Finished: a value in an old form is refused, not opened unbound.
-	tamper(t, ls.path,
+	tamperAt(t, ls.options(),
 		`ATTACH DATABASE '`+before+`' AS old`,
 		`UPDATE messages SET manifest = (SELECT manifest FROM old.messages o WHERE o.id = messages.id) WHERE id = 1`)
 	if db, err = Open(ls.path, ls.keys); err != nil {
@@ -470,7 +477,7 @@ func TestBindMigrationRekey(t *testing.T) {
 // does not open.
 func TestBindMigrationDamaged(t *testing.T) {
 	ls := newLegacyStore(t)
-	tamper(t, ls.path,
+	tamperAt(t, ls.options(),
 		`UPDATE messages SET manifest = unhex('73747831' || hex(randomblob(60))) WHERE id = 2`,
 		`UPDATE chunks SET data = randomblob(length(data)) WHERE blob_id = 3`)
 	db, err := Open(ls.path, ls.keys)

@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -11,23 +10,6 @@ import (
 
 	"github.com/securetextd/securetextd"
 )
-
-// tamper runs statements on the database file as someone who can write it
-// would: through a connection of their own, in plain SQL, with SQLite's
-// defaults (foreign keys not enforced).
-func tamper(t testing.TB, path string, statements ...string) {
-	t.Helper()
-	raw, err := sql.Open("sqlite3", "file:"+uriPath(path)+"?_busy_timeout=10000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	for _, q := range statements {
-		if _, err := raw.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-}
 
 // wantMisplaced fails the test unless err says that a sealed value was
 // found in a row it does not belong to, in the words of where.
@@ -85,7 +67,7 @@ func TestSealedValueInAnotherRow(t *testing.T) {
 		run  func(t *testing.T, db *DB, a, b *Receipt)
 	}{
 		{"manifest", func(t *testing.T, db *DB, a, b *Receipt) {
-			tamper(t, db.path, fmt.Sprintf(
+			tamper(t, db, fmt.Sprintf(
 				`UPDATE messages SET manifest = (SELECT manifest FROM messages WHERE id = %d) WHERE id = %d`, a.MessageID, b.MessageID))
 			_, err := db.Message(ctx, b.MessageID)
 			wantMisplaced(t, err, fmt.Sprintf("message %d manifest", b.MessageID))
@@ -100,7 +82,7 @@ func TestSealedValueInAnotherRow(t *testing.T) {
 			var jobA, jobB int64
 			db.read.QueryRow(`SELECT job_id FROM texts WHERE message_id = ?`, a.MessageID).Scan(&jobA)
 			db.read.QueryRow(`SELECT job_id FROM texts WHERE message_id = ?`, b.MessageID).Scan(&jobB)
-			tamper(t, db.path, fmt.Sprintf(
+			tamper(t, db, fmt.Sprintf(
 				`UPDATE jobs SET payload = (SELECT payload FROM jobs WHERE id = %d) WHERE id = %d`, jobB, jobA))
 			_, err := db.NextJob(ctx, db.Now(), securetextd.JobKindText)
 			wantMisplaced(t, err, fmt.Sprintf("job %d payload", jobA))
@@ -121,7 +103,7 @@ func TestSealedValueInAnotherRow(t *testing.T) {
 			if err := db.CreateRecipient(ctx, patient, "another long password", "patient@example.org"); err != nil {
 				t.Fatal(err)
 			}
-			tamper(t, db.path, fmt.Sprintf(
+			tamper(t, db, fmt.Sprintf(
 				`UPDATE recipients SET recovery_email = (SELECT recovery_email FROM recipients WHERE phone = '%s') WHERE phone = '%s'`, mallory, patient))
 			err := db.RequestPasswordReset(ctx, patient, time.Hour)
 			wantMisplaced(t, err, "recovery address")
@@ -136,13 +118,13 @@ func TestSealedValueInAnotherRow(t *testing.T) {
 			}
 		}},
 		{"part content in another part's blob", func(t *testing.T, db *DB, a, b *Receipt) {
-			tamper(t, db.path, copyBlob(blobOf(t, db, a.MessageID, 1), blobOf(t, db, b.MessageID, 1))...)
+			tamper(t, db, copyBlob(blobOf(t, db, a.MessageID, 1), blobOf(t, db, b.MessageID, 1))...)
 			_, _, err := db.OpenPart(ctx, b.MessageID, 1)
 			wantMisplaced(t, err, fmt.Sprintf("open part 1 of message %d", b.MessageID))
 			readPart(t, db, a.MessageID, 1)
 		}},
 		{"parts of a message swapped", func(t *testing.T, db *DB, a, b *Receipt) {
-			tamper(t, db.path,
+			tamper(t, db,
 				fmt.Sprintf(`UPDATE parts SET idx = idx + 10 WHERE message_id = %d`, a.MessageID),
 				fmt.Sprintf(`UPDATE parts SET idx = 1 WHERE message_id = %d AND idx = 10`, a.MessageID),
 				fmt.Sprintf(`UPDATE parts SET idx = 0 WHERE message_id = %d AND idx = 11`, a.MessageID))
@@ -153,7 +135,7 @@ func TestSealedValueInAnotherRow(t *testing.T) {
 		}},
 		{"part moved to another message", func(t *testing.T, db *DB, a, b *Receipt) {
 			blobA, blobB := blobOf(t, db, a.MessageID, 0), blobOf(t, db, b.MessageID, 0)
-			tamper(t, db.path,
+			tamper(t, db,
 				fmt.Sprintf(`UPDATE parts SET blob_id = -1 WHERE blob_id = %d`, blobA),
 				fmt.Sprintf(`UPDATE parts SET blob_id = %d WHERE blob_id = %d`, blobA, blobB),
 				fmt.Sprintf(`UPDATE parts SET blob_id = %d WHERE blob_id = -1`, blobB))
@@ -163,7 +145,7 @@ func TestSealedValueInAnotherRow(t *testing.T) {
 			wantMisplaced(t, err, fmt.Sprintf("open part 0 of message %d", a.MessageID))
 		}},
 		{"header alone in another blob", func(t *testing.T, db *DB, a, b *Receipt) {
-			tamper(t, db.path, fmt.Sprintf(`UPDATE blobs SET header = (SELECT header FROM blobs WHERE id = %d),
+			tamper(t, db, fmt.Sprintf(`UPDATE blobs SET header = (SELECT header FROM blobs WHERE id = %d),
 				payload_start = (SELECT payload_start FROM blobs WHERE id = %[1]d) WHERE id = %d`,
 				blobOf(t, db, a.MessageID, 0), blobOf(t, db, b.MessageID, 0)))
 			_, _, err := db.OpenPart(ctx, b.MessageID, 0)
@@ -172,7 +154,7 @@ func TestSealedValueInAnotherRow(t *testing.T) {
 		{"chunk from another blob", func(t *testing.T, db *DB, a, b *Receipt) {
 			// The content itself is authenticated under each part's own
 			// file key: a chunk from another part fails as it is read.
-			tamper(t, db.path, fmt.Sprintf(`UPDATE chunks SET data = (SELECT data FROM chunks WHERE blob_id = %d AND seq = 1)
+			tamper(t, db, fmt.Sprintf(`UPDATE chunks SET data = (SELECT data FROM chunks WHERE blob_id = %d AND seq = 1)
 				WHERE blob_id = %d AND seq = 1`, blobOf(t, db, a.MessageID, 1), blobOf(t, db, b.MessageID, 1)))
 			ra, size, err := db.OpenPart(ctx, b.MessageID, 1)
 			if err == nil {
@@ -196,11 +178,11 @@ func TestSealedValueInAnotherRow(t *testing.T) {
 // store refuses to open, saying which key is out of place, instead of
 // sealing new values under a key that is not the one its id names.
 func TestDataKeyInAnotherRow(t *testing.T) {
-	db, _, dbPath := rotatedDB(t, func(*DB) {})
+	db, _ := rotatedDB(t, func(*DB) {})
 	keys := db.keys
 	db.Close()
-	tamper(t, dbPath, `UPDATE data_keys SET sealed = (SELECT sealed FROM data_keys WHERE id = 1) WHERE id = 2`)
-	db2, err := Open(dbPath, keys)
+	tamper(t, db, `UPDATE data_keys SET sealed = (SELECT sealed FROM data_keys WHERE id = 1) WHERE id = 2`)
+	db2, err := OpenWith(t.Context(), optionsOf(db), keys)
 	if err == nil {
 		db2.Close()
 	}
@@ -213,7 +195,7 @@ func TestDataKeyInAnotherRow(t *testing.T) {
 func TestRekeyKeepsBinding(t *testing.T) {
 	ctx := t.Context()
 	var a, b *Receipt
-	db, _, _ := rotatedDB(t, func(db *DB) { a, b = twoMessages(t, db) })
+	db, _ := rotatedDB(t, func(db *DB) { a, b = twoMessages(t, db) })
 	st, err := db.Rekey(ctx, nil)
 	if err != nil || st.Blobs != 4 {
 		t.Fatalf("rekey: %+v, %v", st, err)
@@ -228,10 +210,10 @@ func TestRekeyKeepsBinding(t *testing.T) {
 			readPart(t, db, r.MessageID, idx)
 		}
 	}
-	tamper(t, db.path, copyBlob(blobOf(t, db, a.MessageID, 1), blobOf(t, db, b.MessageID, 1))...)
+	tamper(t, db, copyBlob(blobOf(t, db, a.MessageID, 1), blobOf(t, db, b.MessageID, 1))...)
 	_, _, err = db.OpenPart(ctx, b.MessageID, 1)
 	wantMisplaced(t, err, fmt.Sprintf("open part 1 of message %d", b.MessageID))
-	tamper(t, db.path, fmt.Sprintf(
+	tamper(t, db, fmt.Sprintf(
 		`UPDATE messages SET manifest = (SELECT manifest FROM messages WHERE id = %d) WHERE id = %d`, a.MessageID, b.MessageID))
 	_, err = db.Message(ctx, b.MessageID)
 	wantMisplaced(t, err, fmt.Sprintf("message %d manifest", b.MessageID))

@@ -235,10 +235,11 @@ func TestPartsWrappedByDataKey(t *testing.T) {
 // rotatedDB makes a database with an X25519 key file, and then rotates to
 // a hybrid identity put first, as an operator would; reopening makes a
 // second data key, sealed to it.
-func rotatedDB(t *testing.T, before func(db *DB)) (db *DB, keyPath, dbPath string) {
+func rotatedDB(t *testing.T, before func(db *DB)) (db *DB, keyPath string) {
 	t.Helper()
 	dir := t.TempDir()
-	keyPath, dbPath = filepath.Join(dir, "key.txt"), filepath.Join(dir, "db.sqlite")
+	keyPath = filepath.Join(dir, "key.txt")
+	opts := testOptions(t)
 	if _, err := WriteKeyFile(keyPath, false); err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +247,7 @@ func rotatedDB(t *testing.T, before func(db *DB)) (db *DB, keyPath, dbPath strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err = Open(dbPath, oldKeys)
+	db, err = OpenWith(t.Context(), opts, oldKeys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +257,7 @@ func rotatedDB(t *testing.T, before func(db *DB)) (db *DB, keyPath, dbPath strin
 	before(db)
 	db.Close()
 	// Reopening with the same key file makes no new data key.
-	if db, err = Open(dbPath, oldKeys); err != nil {
+	if db, err = OpenWith(t.Context(), opts, oldKeys); err != nil {
 		t.Fatal(err)
 	}
 	if n := count(t, db, "data_keys"); n != 1 {
@@ -271,21 +272,21 @@ func rotatedDB(t *testing.T, before func(db *DB)) (db *DB, keyPath, dbPath strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	if db, err = Open(dbPath, keys); err != nil {
+	if db, err = OpenWith(t.Context(), opts, keys); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	if db.data.newest != 2 || !db.data.recipient.postQuantum || count(t, db, "data_keys") != 2 {
 		t.Fatalf("after rotation: newest data key %d, post-quantum %v", db.data.newest, db.data.recipient.postQuantum)
 	}
-	return db, keyPath, dbPath
+	return db, keyPath
 }
 
 // TestDataKeyStanzaTampered changes a part's stanza in the database: to
 // name the other data key, an unknown one, or with a flipped body. Each
 // fails to open, saying why; the untouched copy still opens.
 func TestDataKeyStanzaTampered(t *testing.T) {
-	db, _, _ := rotatedDB(t, func(*DB) {})
+	db, _ := rotatedDB(t, func(*DB) {})
 	r := commitTest(t, db, &securetextd.Message{Sender: "a@clinic.example"}, []testPart{{plainPart, []byte("secret")}}, "+12125550123")
 	blob, file := rawPart(t, db, r.MessageID, 0)
 	line := fmt.Sprintf("\n-> securetextd-dk 2 %d 0 %d\n", r.MessageID, blob)
@@ -350,7 +351,7 @@ func TestRekeyDataKeys(t *testing.T) {
 	ctx := context.Background()
 	big := randomBytes(8, 2*chunkSize+4321)
 	var old []int64
-	db, keyPath, dbPath := rotatedDB(t, func(db *DB) {
+	db, keyPath := rotatedDB(t, func(db *DB) {
 		for range 3 {
 			r := commitTest(t, db, &securetextd.Message{Sender: "a@clinic.example", Subject: "old"}, []testPart{
 				{plainPart, []byte("old body")}, {filePart, big},
@@ -417,7 +418,7 @@ func TestRekeyDataKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db2, err := Open(dbPath, newOnly)
+	db2, err := OpenWith(ctx, optionsOf(db), newOnly)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,7 +436,7 @@ func TestRekeyDataKeys(t *testing.T) {
 		}
 	}
 	if oldOnly, _ := newKeyring(keys.identities[1:]); oldOnly != nil {
-		if db, err := Open(dbPath, oldOnly); err == nil {
+		if db, err := OpenWith(ctx, optionsOf(db), oldOnly); err == nil {
 			db.Close()
 			t.Error("the old identity alone still opens the store")
 		}

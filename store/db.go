@@ -93,6 +93,7 @@ type DB struct {
 	Policy Policy
 
 	path  string // SQLite's file; "" on PostgreSQL
+	dsn   string // PostgreSQL's connection URL; "" on SQLite
 	eng   *engine
 	keys  *Keyring
 	write *sql.DB // SQLite: one connection, BEGIN IMMEDIATE
@@ -152,7 +153,7 @@ func OpenWith(ctx context.Context, opts Options, keys *Keyring) (*DB, error) {
 			return nil, err
 		}
 	case Postgres:
-		db.eng = postgresEngine
+		db.eng, db.dsn = postgresEngine, opts.DSN
 		if db.write, err = openPostgres(opts.DSN, opts.MaxConns); err != nil {
 			return nil, fmt.Errorf("store: open: %w", err)
 		}

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -11,11 +10,14 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/securetextd/securetextd"
 )
 
+// TestOpenPragmas checks SQLite's settings on each connection and the
+// modes of its files: it opens SQLite whatever the tests' engine.
 func TestOpenPragmas(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "new", "dir", "securetextd.db")
 	db, err := Open(path, testKeys(t))
@@ -80,45 +82,66 @@ func TestOpenPragmas(t *testing.T) {
 	}
 }
 
+// TestMigrations: a new store is at the latest schema version; one at a
+// version newer than the program's is refused; opening again applies
+// nothing and keeps the data.
 func TestMigrations(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "securetextd.db")
-	keys := testKeys(t)
-	db, err := Open(path, keys)
+	ctx := t.Context()
+	opts, keys := testOptions(t), testKeys(t)
+	db, err := OpenWith(ctx, opts, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	names, _ := migrationFS.ReadDir("migrations/sqlite")
-	var version int
-	db.write.QueryRow("PRAGMA user_version").Scan(&version)
-	if version != len(names) {
-		t.Errorf("user_version = %d, want %d", version, len(names))
+	names, _ := migrationFS.ReadDir(db.eng.migrations)
+	if v := schemaVersionOf(t, db); v != len(names) {
+		t.Errorf("schema version %d, want %d", v, len(names))
 	}
-	if err := db.CreateSender(t.Context(), "a@example.org", "correct horse"); err != nil {
+	if err := db.CreateSender(ctx, "a@example.org", "correct horse"); err != nil {
 		t.Fatal(err)
 	}
-	// A newer program may have migrated the file further: refuse it.
-	if _, err := db.write.Exec("PRAGMA user_version = 99"); err != nil {
-		t.Fatal(err)
-	}
+	// A newer program may have migrated the database further: refuse it.
+	setSchemaVersion(t, db, 99)
 	db.Close()
-	if _, err := Open(path, keys); err == nil || !strings.Contains(err.Error(), "newer") {
+	if _, err := OpenWith(ctx, opts, keys); err == nil || !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("Open of a newer schema: %v", err)
 	}
 
 	// Opening again applies nothing and keeps the data.
-	raw, _ := sql.Open("sqlite3", "file:"+path)
-	raw.Exec(fmt.Sprintf("PRAGMA user_version = %d", len(names)))
-	raw.Close()
-	db, err = Open(path, keys)
+	setSchemaVersion(t, db, len(names))
+	db, err = OpenWith(ctx, opts, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if n, err := db.CountSenders(context.Background()); err != nil || n != 1 {
+	if n, err := db.CountSenders(ctx); err != nil || n != 1 {
 		t.Errorf("CountSenders after reopening = %d, %v", n, err)
 	}
 }
 
+// schemaVersionOf reads the schema version of db's store.
+func schemaVersionOf(t testing.TB, db *DB) int {
+	t.Helper()
+	var v int
+	err := db.update(t.Context(), func(tx *sql.Tx) (err error) {
+		v, err = db.eng.schemaVersion(t.Context(), tx)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// setSchemaVersion sets the schema version of db's store behind its back,
+// as another program would. db may be closed.
+func setSchemaVersion(t testing.TB, db *DB, v int) {
+	t.Helper()
+	tamper(t, db, onEngine(db,
+		[]string{fmt.Sprintf("PRAGMA user_version = %d", v)},
+		[]string{fmt.Sprintf("UPDATE schema_version SET version = %d", v)})...)
+}
+
+// TestOpenRefusesNoPath: SQLite's store is a file; nothing else will do.
 func TestOpenRefusesNoPath(t *testing.T) {
 	keys := testKeys(t)
 	for _, path := range []string{"", ":memory:", "file:x.db?mode=memory"} {
@@ -133,7 +156,7 @@ func TestOpenRefusesNoPath(t *testing.T) {
 }
 
 // TestOpenOddPath checks that a path with URI metacharacters is not
-// mistaken for query parameters.
+// mistaken for query parameters, in SQLite's URI filenames.
 func TestOpenOddPath(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "a?b#c%20d.db")
 	db, err := Open(path, testKeys(t))
@@ -159,36 +182,27 @@ func TestOpenOddPath(t *testing.T) {
 // only, as an older gateway left it, and checks that it is brought up to
 // date with its data kept.
 func TestMigrateFromFirstSchema(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "securetextd.db")
-	first, err := migrationFS.ReadFile("migrations/sqlite/0001_init.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := sql.Open("sqlite3", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
-		string(first),
-		"PRAGMA user_version = 1",
-		`INSERT INTO conversations (phone, sender, created, last_activity) VALUES ('+12125550123', 'a@example.org', 1, 1)`,
-	} {
-		if _, err := raw.Exec(q); err != nil {
-			t.Fatal(err)
+	opts := testOptions(t)
+	// The schema version as the engine keeps it (engine.go), spelled out
+	// here apart from the code under test.
+	eng, versionOne := sqliteEngine, []string{"PRAGMA user_version = 1"}
+	if opts.Driver == Postgres {
+		eng, versionOne = postgresEngine, []string{
+			"CREATE TABLE schema_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)",
+			"INSERT INTO schema_version (id, version) VALUES (1, 1)",
 		}
 	}
-	raw.Close()
-
-	db, err := Open(path, testKeys(t))
+	first, err := migrationFS.ReadFile(eng.migrations + "/0001_init.sql")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	names, _ := migrationFS.ReadDir("migrations/sqlite")
-	var version int
-	db.write.QueryRow("PRAGMA user_version").Scan(&version)
-	if version != len(names) || version < 2 {
-		t.Errorf("user_version = %d, want %d", version, len(names))
+	tamperAt(t, opts, append(append([]string{string(first)}, versionOne...),
+		`INSERT INTO conversations (id, phone, sender, created, last_activity) VALUES (1, '+12125550123', 'a@example.org', 1, 1)`)...)
+
+	db := openTestStore(t, opts, testKeys(t))
+	names, _ := migrationFS.ReadDir(eng.migrations)
+	if v := schemaVersionOf(t, db); v != len(names) || v < 2 {
+		t.Errorf("schema version %d, want %d", v, len(names))
 	}
 	entries, err := db.Inbox(t.Context(), "+12125550123")
 	if err != nil || len(entries) != 1 || entries[0].Conversation.Sender != "a@example.org" {
@@ -199,13 +213,14 @@ func TestMigrateFromFirstSchema(t *testing.T) {
 	}
 }
 
-// TestStorageFull: SQLite's "database or disk is full" and the file
-// system's ENOSPC become ESTORAGE errors, which the transports answer as a
+// TestStorageFull: SQLite's "database or disk is full", PostgreSQL's
+// disk_full and the file system's ENOSPC become ESTORAGE errors, which the transports answer as a
 // temporary failure (SMTP 452 4.3.1), keeping the cause for the log; other
 // errors pass unchanged.
 func TestStorageFull(t *testing.T) {
 	for _, err := range []error{
 		sqlite3.Error{Code: sqlite3.ErrFull},
+		fmt.Errorf("insert chunk: %w", &pgconn.PgError{Code: "53100", Message: "could not extend file"}),
 		fmt.Errorf("write chunk: %w", &os.PathError{Op: "write", Path: "db-wal", Err: syscall.ENOSPC}),
 	} {
 		got := storageFull(err)

@@ -342,10 +342,17 @@ func TestDiscard(t *testing.T) {
 // is committed, and Discard removes what was written before.
 func TestDraftWriterFails(t *testing.T) {
 	db := openTestDB(t)
-	if _, err := db.write.Exec(`CREATE TEMP TRIGGER refuse_chunk BEFORE INSERT ON chunks
-		WHEN NEW.seq >= 3 BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END`); err != nil {
-		t.Fatal(err)
-	}
+	tamper(t, db, onEngine(db, []string{
+		`CREATE TRIGGER refuse_chunk BEFORE INSERT ON chunks
+		 WHEN NEW.seq >= 3 BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END`,
+	}, []string{
+		`CREATE FUNCTION refuse_chunk() RETURNS trigger LANGUAGE plpgsql AS $$
+		 BEGIN
+			IF NEW.seq >= 3 THEN RAISE EXCEPTION 'disk full (test)'; END IF;
+			RETURN NEW;
+		 END $$`,
+		`CREATE TRIGGER refuse_chunk BEFORE INSERT ON chunks FOR EACH ROW EXECUTE FUNCTION refuse_chunk()`,
+	})...)
 	d := db.NewDraft()
 	w, err := d.CreatePart(securetextd.Part{Kind: securetextd.PartAttachment, ContentType: "video/mp4"})
 	if err != nil {

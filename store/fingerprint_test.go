@@ -48,14 +48,13 @@ func wantMatch(t testing.TB, db *DB, key string, fp [32]byte) {
 // matches after a restart, a key rotation, a rekey, and with the old
 // identity gone.
 func TestIdempotencyFingerprintKeyed(t *testing.T) {
-	dir := t.TempDir()
-	keyPath, dbPath := filepath.Join(dir, "key.txt"), filepath.Join(dir, "db.sqlite")
+	keyPath, opts := filepath.Join(t.TempDir(), "key.txt"), testOptions(t)
 	if _, err := WriteKeyFile(keyPath, false); err != nil {
 		t.Fatal(err)
 	}
 	open := func(keys *Keyring) *DB {
 		t.Helper()
-		db, err := Open(dbPath, keys)
+		db, err := OpenWith(t.Context(), opts, keys)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +96,7 @@ func TestIdempotencyFingerprintKeyed(t *testing.T) {
 	wantMatch(t, db, "k2", fp2)
 
 	// Copied to another key's row, a record matches nothing.
-	tamper(t, dbPath, `UPDATE api_idempotency SET fingerprint = (SELECT fingerprint FROM api_idempotency WHERE key_hash = (SELECT key_hash FROM api_idempotency ORDER BY created LIMIT 1))`)
+	tamper(t, db, `UPDATE api_idempotency SET fingerprint = (SELECT fingerprint FROM api_idempotency WHERE key_hash = (SELECT key_hash FROM api_idempotency ORDER BY created LIMIT 1))`)
 	if rec, err := db.IdempotentResponse(t.Context(), drWho, "k2"); err != nil || rec.Matches(fp2) || rec.Matches(fp1) {
 		t.Errorf("a record copied to another key: %v", err)
 	}

@@ -57,11 +57,14 @@ func (db *DB) OutboxStats(ctx context.Context) (*OutboxStats, error) {
 // check: the file must be writable (access(2), which also sees a file
 // system remounted read-only), and a write through the connection that
 // commits messages, waiting for the write lock as a commit would, must
-// commit. Give it a short deadline.
+// commit. Give it a short deadline. On PostgreSQL, a server that takes no
+// writes (a standby not yet promoted) is reported as read-only too.
 //
 // While commits fail for lack of space (StorageFull), the probe fails too,
 // and commits only once the file system has room again (space.go): its
 // own small write could succeed on a disk that has none left for mail.
+// That is SQLite's file system; a PostgreSQL server's disk is out of the
+// gateway's sight, and there the probe's own commit decides.
 func (db *DB) ProbeWrite(ctx context.Context) error {
 	if db.eng.name == SQLite {
 		for _, p := range []string{db.path, filepath.Dir(db.path)} {
@@ -81,7 +84,7 @@ func (db *DB) ProbeWrite(ctx context.Context) error {
 	})
 	if err != nil {
 		var se sqlite3.Error
-		if errors.As(err, &se) && se.Code == sqlite3.ErrReadonly {
+		if (errors.As(err, &se) && se.Code == sqlite3.ErrReadonly) || pgReadOnly(err) {
 			return fmt.Errorf("store: the database is read-only: %w", err)
 		}
 		return fmt.Errorf("store: probe: %w", err)

@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -10,14 +9,12 @@ import (
 )
 
 func TestOutbox(t *testing.T) {
-	dir := t.TempDir()
-	keys := testKeys(t)
-	path := filepath.Join(dir, "securetextd.db")
-	db, err := Open(path, keys)
+	keys, opts := testKeys(t), testOptions(t)
+	ctx := t.Context()
+	db, err := OpenWith(ctx, opts, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := t.Context()
 	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	now := t0
 	db.Now = func() time.Time { return now }
@@ -121,7 +118,7 @@ func TestOutbox(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err = Open(path, keys)
+	db, err = OpenWith(ctx, opts, keys)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,3 +109,11 @@ func pgDiskFull(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "53100"
 }
+
+// pgReadOnly reports whether err is PostgreSQL's read_only_sql_transaction
+// (SQLSTATE 25006): the server takes no writes, being a standby not yet
+// promoted or a database set default_transaction_read_only.
+func pgReadOnly(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "25006"
+}

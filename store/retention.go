@@ -37,7 +37,9 @@ type PurgeResult struct {
 //
 // The database runs with secure_delete, so SQLite zeroes the freed pages;
 // Purge then checkpoints the WAL and truncates it, so that the deleted
-// ciphertext is in neither file. Finished outbox jobs past the retention
+// ciphertext is in neither file. PostgreSQL has no such setting: a deleted
+// row stays in the server's files, as it was, until VACUUM reuses its
+// space; it is still sealed. Finished outbox jobs past the retention
 // period are deleted too: their sealed payloads hold link tokens.
 //
 // The REST API's idempotency records go once IdempotencyWindow has passed,

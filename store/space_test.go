@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,10 +13,10 @@ import (
 	"github.com/securetextd/securetextd"
 )
 
-// TestStorageFullRemembered: a commit that fails for lack of space is remembered,
-// with its time; other failures change nothing; the next commit that
-// succeeds clears it. While it is set, the readiness probe fails, and
-// commits (clearing it) only once the file system has room.
+// TestStorageFullRemembered: a commit that fails for lack of space is
+// remembered, with its time; other failures change nothing; the next
+// commit that succeeds clears it, the readiness probe's included when
+// there is room (TestProbeWaitsForRoom).
 func TestStorageFullRemembered(t *testing.T) {
 	db := openTestDB(t)
 	ctx := t.Context()
@@ -25,7 +26,7 @@ func TestStorageFullRemembered(t *testing.T) {
 		t.Fatal("full at start")
 	}
 
-	// A commit that runs out of space, as SQLite reports it.
+	// A commit that runs out of space, as the file system reports it.
 	errFull := fmt.Errorf("disk: %w", syscall.ENOSPC)
 	err := db.update(ctx, func(*sql.Tx) error { return errFull })
 	wantCode(t, err, securetextd.ESTORAGE)
@@ -38,17 +39,8 @@ func TestStorageFullRemembered(t *testing.T) {
 		t.Fatal("a failure not about space cleared it")
 	}
 
-	// The probe fails while there is no room to speak of...
-	db.space.room = 1 << 62
-	err = db.ProbeWrite(ctx)
-	if err == nil || !strings.Contains(err.Error(), "commits fail for lack of space (last at 2026-11-23T10:00:00Z") {
-		t.Fatalf("ProbeWrite = %v; want a failure that says commits fail for lack of space", err)
-	}
-	wantCode(t, err, securetextd.ESTORAGE)
-	if _, full := db.StorageFull(); !full {
-		t.Fatal("a failed probe cleared it")
-	}
-	// ...and commits, which clears it, once there is.
+	// The probe commits, which clears it (with any room at all on
+	// SQLite's file system: TestProbeWaitsForRoom).
 	db.space.room = 1
 	if err := db.ProbeWrite(ctx); err != nil {
 		t.Fatalf("ProbeWrite with room = %v", err)
@@ -68,5 +60,38 @@ func TestStorageFullRemembered(t *testing.T) {
 	commitTest(t, db, &securetextd.Message{Sender: "a@example.org"}, nil, "+12125550101")
 	if _, full := db.StorageFull(); full {
 		t.Fatal("a message committed, and it is still set")
+	}
+}
+
+// TestProbeWaitsForRoom: while commits fail for lack of space, the
+// readiness probe fails, and commits (clearing it) only once the file
+// system that holds the database has room. It opens SQLite whatever the
+// tests' engine: a PostgreSQL server's disk is out of the gateway's sight,
+// and there the probe's own commit decides.
+func TestProbeWaitsForRoom(t *testing.T) {
+	db := openTestStore(t, Options{Driver: SQLite, Path: filepath.Join(t.TempDir(), "securetextd.db")}, testKeys(t))
+	ctx := t.Context()
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	db.Now = func() time.Time { return t0 }
+	err := db.update(ctx, func(*sql.Tx) error { return fmt.Errorf("disk: %w", syscall.ENOSPC) })
+	wantCode(t, err, securetextd.ESTORAGE)
+
+	// The probe fails while there is no room to speak of...
+	db.space.room = 1 << 62
+	err = db.ProbeWrite(ctx)
+	if err == nil || !strings.Contains(err.Error(), "commits fail for lack of space (last at 2026-11-23T10:00:00Z") {
+		t.Fatalf("ProbeWrite = %v; want a failure that says commits fail for lack of space", err)
+	}
+	wantCode(t, err, securetextd.ESTORAGE)
+	if _, full := db.StorageFull(); !full {
+		t.Fatal("a failed probe cleared it")
+	}
+	// ...and commits, which clears it, once there is.
+	db.space.room = 1
+	if err := db.ProbeWrite(ctx); err != nil {
+		t.Fatalf("ProbeWrite with room = %v", err)
+	}
+	if _, full := db.StorageFull(); full {
+		t.Fatal("still full after the probe committed")
 	}
 }
