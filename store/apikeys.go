@@ -50,11 +50,14 @@ func (db *DB) CreateAPIKey(ctx context.Context, sender, name string) (string, *s
 		}
 		now := db.Now()
 		k.Created = fromNanos(nanos(now))
-		return tx.QueryRowContext(ctx, `
-			INSERT INTO api_keys (id, key_hash, prefix, sender, name, created)
-			VALUES ((SELECT coalesce(max(id), 0) + 1 FROM api_keys), ?, ?, ?, ?, ?)
-			RETURNING id`,
-			hash[:], k.Prefix, sender, k.Name, nanos(now)).Scan(&k.ID)
+		var err error
+		if k.ID, err = db.nextID(ctx, tx, "api_keys"); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx,
+			`INSERT INTO api_keys (id, key_hash, prefix, sender, name, created) VALUES (?, ?, ?, ?, ?, ?)`,
+			k.ID, hash[:], k.Prefix, sender, k.Name, nanos(now))
+		return err
 	})
 	if err != nil {
 		return "", nil, wrap("create api key", err)

@@ -94,13 +94,12 @@ func (db *DB) audit(ctx context.Context, tx *sql.Tx, ev securetextd.AuditEvent) 
 	}
 	ev.Time = fromNanos(nanos(ev.Time))
 
-	var seq int64
-	prev := make([]byte, sha256.Size)
-	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	head, err := db.chainHead(ctx, tx)
+	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	ev.Seq = seq + 1
+	prev := head.hash
+	ev.Seq = head.seq + 1
 	ev.Hash = auditHash(prev, ev)
 	_, err = tx.ExecContext(ctx, `
 		INSERT INTO audit (seq, time, event, actor, conversation_id, message_id, client, user_agent, detail, prev, hash)
@@ -110,6 +109,7 @@ func (db *DB) audit(ctx context.Context, tx *sql.Tx, ev securetextd.AuditEvent) 
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
+	db.appended(tx, ev.Seq, ev.Hash)
 	return nil
 }
 

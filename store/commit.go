@@ -183,14 +183,14 @@ func (d *Draft) commit(ctx context.Context, op string, m *securetextd.Message, l
 	err = d.db.updateGrouped(ctx, func(tx *sql.Tx) error {
 		// The message's id, reserved in this transaction: its manifest
 		// and its parts' file keys are sealed for it (place.go).
-		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM messages`).Scan(&id); err != nil {
+		var err error
+		if id, err = d.db.nextID(ctx, tx, "messages"); err != nil {
 			return err
 		}
 		// The parts' blobs: commit those written out as pending, create
 		// the others (their ids reserved too), each with its header for
 		// its place; then write the chunks still queued.
 		blobs := make([]int64, len(d.parts))
-		var next int64 // the next blob id to make, once reserved
 		for i, p := range d.parts {
 			if p.blobID != 0 {
 				header, err := newHeader(p.fileKey, d.db.data.recipient.at(partPlace{id, i, p.blobID}))
@@ -211,12 +211,9 @@ func (d *Draft) commit(ctx context.Context, op string, m *securetextd.Message, l
 				blobs[i] = p.blobID
 				continue
 			}
-			if next == 0 {
-				if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM blobs`).Scan(&next); err != nil {
-					return err
-				}
+			if blobs[i], err = d.db.nextID(ctx, tx, "blobs"); err != nil {
+				return err
 			}
-			blobs[i], next = next, next+1
 			header, err := newHeader(p.fileKey, d.db.data.recipient.at(partPlace{id, i, blobs[i]}))
 			if err != nil {
 				return fmt.Errorf("part %d: %w", i, err)
@@ -269,11 +266,13 @@ func (d *Draft) commit(ctx context.Context, op string, m *securetextd.Message, l
 // message, with a fresh link and the job that texts it.
 func (db *DB) startConversation(ctx context.Context, tx *sql.Tx, phone securetextd.Phone, sender string, message int64, now time.Time) (*securetextd.Conversation, error) {
 	c := &securetextd.Conversation{Phone: phone, Sender: sender, Created: now, LastActivity: now}
-	if err := tx.QueryRowContext(ctx, `
-		INSERT INTO conversations (id, phone, sender, created, last_activity)
-		VALUES ((SELECT coalesce(max(id), 0) + 1 FROM conversations), ?, ?, ?, ?)
-		RETURNING id`,
-		phone, sender, nanos(now), nanos(now)).Scan(&c.ID); err != nil {
+	var err error
+	if c.ID, err = db.nextID(ctx, tx, "conversations"); err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO conversations (id, phone, sender, created, last_activity) VALUES (?, ?, ?, ?, ?)`,
+		c.ID, phone, sender, nanos(now), nanos(now)); err != nil {
 		return nil, err
 	}
 	if err := db.addToConversation(ctx, tx, c, message, now); err != nil {

@@ -116,6 +116,9 @@ type DB struct {
 	// writeTxs counts the write transactions begun (update and group
 	// commits), so that tests can show what never takes the writer.
 	writeTxs atomic.Int64
+	// memo keeps what the write transaction holding the lock has read of
+	// ids and the audit chain (txmemo.go).
+	memo txMemo
 	// writeHeld adds up how long write transactions held the write lock,
 	// in nanoseconds: from the lock taken to the commit's return.
 	writeHeld atomic.Int64

@@ -276,11 +276,13 @@ func (w *draftWriter) write(batch []queuedChunk) error {
 				id = created[c.part]
 			}
 			if id == 0 {
-				if err := tx.QueryRowContext(ctx, `
-					INSERT INTO blobs (id, state, chunk_size, created)
-					VALUES ((SELECT coalesce(max(id), 0) + 1 FROM blobs), 'pending', ?, ?)
-					RETURNING id`,
-					chunkSize, nanos(w.db.Now())).Scan(&id); err != nil {
+				var err error
+				if id, err = w.db.nextID(ctx, tx, "blobs"); err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx,
+					`INSERT INTO blobs (id, state, chunk_size, created) VALUES (?, 'pending', ?, ?)`,
+					id, chunkSize, nanos(w.db.Now())); err != nil {
 					return err
 				}
 				created[c.part] = id

@@ -115,7 +115,7 @@ func (db *DB) runGroup(batch []*groupReq) {
 		if single {
 			errs[i] = r.fn(tx)
 		} else {
-			errs[i] = inSavepoint(tx, r.fn)
+			errs[i] = db.inSavepoint(tx, r.fn)
 		}
 		if errs[i] == nil {
 			ok++
@@ -148,12 +148,15 @@ func (db *DB) runGroup(batch []*groupReq) {
 	}
 }
 
-// inSavepoint runs fn so that its failure undoes only what fn did.
-func inSavepoint(tx *sql.Tx, fn func(tx *sql.Tx) error) error {
+// inSavepoint runs fn so that its failure undoes only what fn did, the
+// memo of ids and the audit chain's head included (txmemo.go).
+func (db *DB) inSavepoint(tx *sql.Tx, fn func(tx *sql.Tx) error) error {
 	if _, err := tx.Exec("SAVEPOINT one_commit"); err != nil {
 		return err
 	}
+	memo := db.saveMemo()
 	if err := fn(tx); err != nil {
+		db.restoreMemo(memo)
 		if _, rerr := tx.Exec("ROLLBACK TO one_commit"); rerr != nil {
 			return errors.Join(err, rerr)
 		}

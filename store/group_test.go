@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -68,5 +70,73 @@ func TestGroupCommit(t *testing.T) {
 	}
 	if orphans != 0 {
 		t.Errorf("%d blobs without a part", orphans)
+	}
+}
+
+// TestGroupCommitMemo fails every third of many grouped commits after it
+// appended to the audit trail and queued a job: the ids and the chain's
+// head that the transaction remembers (txmemo.go) go back with the
+// savepoint, so the trail still verifies, with one row per commit that
+// stood, and the jobs that stood open under their ids.
+func TestGroupCommitMemo(t *testing.T) {
+	db := openTestDB(t)
+	ctx := context.Background()
+	const n = 90
+	var wg sync.WaitGroup
+	errFail := fmt.Errorf("fails on purpose")
+	var jobs sync.Map
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var id int64
+			err := db.updateGrouped(ctx, func(tx *sql.Tx) error {
+				if err := db.audit(ctx, tx, securetextd.AuditEvent{Event: "test.grouped", Actor: fmt.Sprint(i)}); err != nil {
+					return err
+				}
+				var err error
+				if id, err = db.addJob(ctx, tx, "test", []byte(fmt.Sprint("payload ", i)), db.Now()); err != nil {
+					return err
+				}
+				if i%3 == 0 {
+					return errFail
+				}
+				return nil
+			})
+			switch {
+			case err == nil:
+				jobs.Store(id, i)
+			case i%3 == 0 && errors.Is(err, errFail):
+			default:
+				t.Errorf("commit %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	check, err := db.VerifyAudit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if check.Problem != "" {
+		t.Fatalf("the audit trail does not verify: %s", check.Problem)
+	}
+	if got, want := count(t, db, "audit"), n-n/3; got != want {
+		t.Errorf("%d audit rows, want %d", got, want)
+	}
+	seen := 0
+	jobs.Range(func(k, v any) bool {
+		seen++
+		var sealed []byte
+		if err := db.read.QueryRow(`SELECT payload FROM jobs WHERE id = ?`, k).Scan(&sealed); err != nil {
+			t.Fatalf("job %v: %v", k, err)
+		}
+		plain, err := db.open(sealed, payloadPlace(k.(int64)))
+		if err != nil || string(plain) != fmt.Sprint("payload ", v) {
+			t.Errorf("job %v: %q, %v", k, plain, err)
+		}
+		return true
+	})
+	if seen != n-n/3 {
+		t.Errorf("%d jobs stood, want %d", seen, n-n/3)
 	}
 }

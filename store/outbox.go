@@ -39,12 +39,11 @@ const (
 // text row is never taken for the new job's, and a payload from an old
 // backup never opens in a new row.
 func (db *DB) addJob(ctx context.Context, tx *sql.Tx, kind string, payload []byte, now time.Time) (int64, error) {
-	var id int64
-	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM (
-		SELECT max(id) AS id FROM jobs UNION ALL SELECT max(job_id) FROM texts) AS ids`).Scan(&id); err != nil {
+	id, err := db.nextID(ctx, tx, "jobs")
+	if err != nil {
 		return 0, err
 	}
-	_, err := tx.ExecContext(ctx, `
+	_, err = tx.ExecContext(ctx, `
 		INSERT INTO jobs (id, kind, payload, next_attempt, created, updated)
 		VALUES (?, ?, ?, ?, ?, ?)`,
 		id, kind, db.seal(payload, payloadPlace(id)), nanos(now), nanos(now), nanos(now))
