@@ -302,12 +302,9 @@ const gogcVariant = "GOGC=400"
 // gatewayConfig is the gateway's configuration for the bench: plain-text
 // AUTH on loopback (TLS is not what is measured), texts to the fake
 // Vonage server, replies to files.
-func gatewayConfig(smtpAddr, portalAddr, vonageURL string, rate float64, extra string) string {
-	return gatewayConfigStore(smtpAddr, portalAddr, vonageURL, rate, "", extra)
-}
-
-// gatewayConfigStore is gatewayConfig with more [store] keys (the engine).
-func gatewayConfigStore(smtpAddr, portalAddr, vonageURL string, rate float64, store, extra string) string {
+//
+// store holds more [store] keys (the engine), extra more sections.
+func gatewayConfig(smtpAddr, portalAddr, vonageURL string, rate float64, store, extra string) string {
 	return fmt.Sprintf(`[smtp]
 submission_listen = %q
 allow_insecure_auth = true
@@ -346,7 +343,7 @@ func startGateway(bin, root, name, vonageURL string, rate float64) *gateway {
 func startGatewayStore(bin, root, name, vonageURL string, rate float64, store string) *gateway {
 	dir := mustMkdir(root, name)
 	g := &gateway{dir: dir, config: filepath.Join(dir, "securetextd.toml"), smtp: freeAddr(), portal: freeAddr()}
-	if err := os.WriteFile(g.config, []byte(gatewayConfigStore(g.smtp, g.portal, vonageURL, rate, store, "")), 0o600); err != nil {
+	if err := os.WriteFile(g.config, []byte(gatewayConfig(g.smtp, g.portal, vonageURL, rate, store, "")), 0o600); err != nil {
 		fatalf("%v", err)
 	}
 	cmd := exec.Command(bin, "user", "add", benchUser, "--config", g.config, "--password-stdin")
