@@ -137,7 +137,9 @@ type Job struct {
 	// it out claimed (for a lease): the outbox records the job's outcome
 	// only from the holder of its latest claim, so a worker whose lease
 	// ran out, and whose job another took over, cannot undo what that
-	// one did. Zero for a job read without claiming it.
+	// one did. Zero for a job handed out without a claim (read, or taken
+	// when a SQLite store's full disk could not record a claim): its
+	// outcome is recorded whoever holds it.
 	Claim int64
 }
 

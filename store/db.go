@@ -123,6 +123,8 @@ type DB struct {
 	node    string
 	serving *os.File
 	locks   *sql.DB
+	// slots remembers the SMS rate's row for a full disk (smsrate.go).
+	slots slotMemory
 }
 
 // Open opens the SQLite database at path, creating it (readable by its

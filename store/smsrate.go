@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -23,6 +25,46 @@ import (
 // once the slot has come (notify/slots.go), so that no lease has to cover
 // the wait.
 
+// slotMemory is what a SQLite store's one serving process knows of the
+// rate's row: the theoretical arrival time it last wrote. When the disk is
+// full, a slot cannot be written; the process, which alone sends texts
+// from the file (StartNode), then keeps the rate in memory from there, and
+// writes resume from the later of the two.
+type slotMemory struct {
+	mu  sync.Mutex
+	tat int64
+}
+
+// note remembers tat, when later than what it knows.
+func (m *slotMemory) note(tat int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.tat = max(m.tat, tat)
+}
+
+// undo forgets the slot of interval before tat, if tat is the last it
+// noted: the slot was given back.
+func (m *slotMemory) undo(tat, interval int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.tat == tat {
+		m.tat = tat - interval
+	}
+}
+
+// after is now, or the time it last noted if later.
+func (m *slotMemory) after(now int64) int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return max(m.tat, now)
+}
+
+// spaceless reports whether err is SQLite's full disk, which the slots
+// outlive in memory.
+func (db *DB) spaceless(err error) bool {
+	return db.eng.name == SQLite && errors.Is(err, errStorageFull)
+}
+
 // TakeTextSlot takes the next slot for a text at one text per interval and
 // returns when it begins: now, or later when other texts, on this node or
 // another, have taken the slots before it. The caller sends no earlier.
@@ -31,14 +73,22 @@ func (db *DB) TakeTextSlot(ctx context.Context, now time.Time, interval time.Dur
 		return time.Time{}, fmt.Errorf("store: take text slot: interval %v must be positive", interval)
 	}
 	var tat int64
+	from := nanos(now)
+	if db.eng.name == SQLite {
+		from = db.slots.after(from)
+	}
 	err := db.updateRows(ctx, func(tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, `
 			UPDATE sms_rate SET tat = (CASE WHEN tat > CAST(? AS BIGINT) THEN tat ELSE CAST(? AS BIGINT) END) + CAST(? AS BIGINT)
-			WHERE id = 1 RETURNING tat`, nanos(now), nanos(now), int64(interval)).Scan(&tat)
+			WHERE id = 1 RETURNING tat`, from, from, int64(interval)).Scan(&tat)
 	})
+	if db.spaceless(err) {
+		tat, err = from+int64(interval), nil
+	}
 	if err != nil {
 		return time.Time{}, fmt.Errorf("store: take text slot: %w", err)
 	}
+	db.slots.note(tat)
 	return fromNanos(tat - int64(interval)), nil
 }
 
@@ -52,6 +102,12 @@ func (db *DB) ReturnTextSlot(ctx context.Context, slot time.Time, interval time.
 			nanos(slot), nanos(slot)+int64(interval))
 		return err
 	})
+	if db.eng.name == SQLite {
+		db.slots.undo(nanos(slot)+int64(interval), int64(interval))
+		if db.spaceless(err) {
+			err = nil
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("store: return text slot: %w", err)
 	}
@@ -67,6 +123,12 @@ func (db *DB) HoldTexts(ctx context.Context, until time.Time) error {
 			nanos(until), nanos(until))
 		return err
 	})
+	if db.eng.name == SQLite {
+		db.slots.note(nanos(until))
+		if db.spaceless(err) {
+			err = nil
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("store: hold texts: %w", err)
 	}

@@ -70,6 +70,11 @@ func TestTextSlots(t *testing.T) {
 		t.Fatal(err)
 	}
 	take(a, now, 3*time.Second)
+	s = take(a, now, 4*time.Second) // given back by the node that took it
+	if err := a.ReturnTextSlot(ctx, s, interval); err != nil {
+		t.Fatal(err)
+	}
+	take(a, now, 4*time.Second)
 	take(b, now.Add(time.Minute), time.Minute) // a quiet spell
 
 	if err := a.HoldTexts(ctx, now.Add(10*time.Minute)); err != nil {
