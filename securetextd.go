@@ -133,6 +133,14 @@ type Job struct {
 	Payload  []byte
 	Attempts int // attempts made before this one
 	Created  time.Time
+	// Claim numbers the worker's hold on the job when the outbox handed
+	// it out claimed (for a lease): the outbox records the job's outcome
+	// only from the holder of its latest claim, so a worker whose lease
+	// ran out, and whose job another took over, cannot undo what that
+	// one did. Zero for a job handed out without a claim (read, or taken
+	// when a SQLite store's full disk could not record a claim): its
+	// outcome is recorded whoever holds it.
+	Claim int64
 }
 
 // Recipient is the account of a phone number on the portal: one password

@@ -1,10 +1,6 @@
 package notify
 
-import (
-	"sync/atomic"
-
-	"golang.org/x/time/rate"
-)
+import "sync/atomic"
 
 // Metrics counts what the workers do, for monitoring. cmd/securetextd
 // passes a Prometheus implementation; a nil Metrics counts nothing.
@@ -42,8 +38,7 @@ type LiveText struct{ p atomic.Pointer[TextSettings] }
 // Set makes s the settings of the next text.
 func (l *LiveText) Set(s TextSettings) { l.p.Store(&s) }
 
-// textSettings returns the template and organization for the next text,
-// and applies a changed rate to the limiter.
+// textSettings returns the template and organization for the next text.
 func (w *worker) textSettings() (*Template, string) {
 	if w.Live == nil {
 		return w.Template, w.Org
@@ -51,9 +46,6 @@ func (w *worker) textSettings() (*Template, string) {
 	s := w.Live.p.Load()
 	if s == nil {
 		return w.Template, w.Org
-	}
-	if s.Rate > 0 && rate.Limit(s.Rate) != w.limiter.Limit() {
-		w.limiter.SetLimit(rate.Limit(s.Rate))
 	}
 	tmpl, org := s.Template, s.Org
 	if tmpl == nil {
@@ -63,4 +55,14 @@ func (w *worker) textSettings() (*Template, string) {
 		org = w.Org
 	}
 	return tmpl, org
+}
+
+// rate is the most texts sent per second, as reloaded last.
+func (w *worker) rate() float64 {
+	if w.Live != nil {
+		if s := w.Live.p.Load(); s != nil && s.Rate > 0 {
+			return s.Rate
+		}
+	}
+	return w.Rate
 }

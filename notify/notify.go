@@ -22,25 +22,38 @@ import (
 // Outbox is the queue of work the worker drains. The store implements it:
 // a job is committed in the same transaction as the message it notifies
 // about, so a message that was acknowledged is never left unnotified.
+//
+// Workers claim jobs for a lease (lease.go): any number of them, on one
+// node or on several that share the store, drain it side by side, and a
+// job is worked on by one at a time.
 type Outbox interface {
-	// NextJobExcept returns the pending job of one of kinds that is due at
-	// now and has waited longest, passing over the jobs whose ids are in
-	// except, or an *securetextd.Error with Code ENOTFOUND when none is
-	// due. No kinds means any kind; a Worker always names its kinds.
-	NextJobExcept(ctx context.Context, now time.Time, except []int64, kinds ...string) (*securetextd.Job, error)
+	// ClaimJob claims the pending job of one of kinds that is due at now,
+	// has waited longest and is not held by another worker, passing over
+	// the jobs whose ids are in except, and holds it until now + lease:
+	// no other claim hands it out meanwhile. It returns an
+	// *securetextd.Error with Code ENOTFOUND when none is due. No kinds
+	// means any kind; a Worker always names its kinds.
+	ClaimJob(ctx context.Context, now time.Time, lease time.Duration, except []int64, kinds ...string) (*securetextd.Job, error)
 	// NextDueExcept returns when the earliest pending job of one of kinds,
-	// not in except, falls due, and false when there is no such job.
+	// not in except, falls due (a claimed one: when its lease ends), and
+	// false when there is no such job.
 	NextDueExcept(ctx context.Context, except []int64, kinds ...string) (time.Time, bool, error)
-	// CompleteJob records that the job was carried out.
-	CompleteJob(ctx context.Context, id int64) error
-	// RetryJob counts a failed attempt and makes the job due again at at.
-	RetryJob(ctx context.Context, id int64, at time.Time, reason string) error
-	// FailJob gives up on the job for good.
-	FailJob(ctx context.Context, id int64, reason string) error
+	// CompleteClaim records that the claimed job was carried out.
+	CompleteClaim(ctx context.Context, job *securetextd.Job) error
+	// RetryClaim counts a failed attempt and makes the job due again at at.
+	RetryClaim(ctx context.Context, job *securetextd.Job, at time.Time, reason string) error
+	// FailClaim gives up on the job for good.
+	FailClaim(ctx context.Context, job *securetextd.Job, reason string) error
+	// Each of the three is an *securetextd.Error with Code ECONFLICT when
+	// the job is no longer pending, or was claimed again by another
+	// worker after this claim's lease ran out: the outcome is then the
+	// other worker's to record.
+
 	// Wake returns a channel that is closed when the next job is
-	// committed (of any kind), so that workers need not poll. Every
-	// waiter wakes; the channel is then replaced, so a worker calls Wake
-	// again each time it waits, before it asks NextDue.
+	// committed (of any kind) by this process, so that workers need not
+	// poll. Every waiter wakes; the channel is then replaced, so a worker
+	// calls Wake again each time it waits, before it asks NextDue. Jobs
+	// that other processes commit are found by polling (Worker.Poll).
 	Wake() <-chan struct{}
 }
 

@@ -184,17 +184,17 @@ func TestVonageTracked(t *testing.T) {
 	}
 }
 
-// trackingOutbox is a fakeOutbox that keeps the ids CompleteText gets.
+// trackingOutbox is a fakeOutbox that keeps the ids CompleteTextClaim gets.
 type trackingOutbox struct {
 	*fakeOutbox
 	ids map[int64][]string
 }
 
-func (o *trackingOutbox) CompleteText(ctx context.Context, id int64, providerIDs []string) error {
+func (o *trackingOutbox) CompleteTextClaim(ctx context.Context, job *securetextd.Job, providerIDs []string) error {
 	o.mu.Lock()
-	o.ids[id] = providerIDs
+	o.ids[job.ID] = providerIDs
 	o.mu.Unlock()
-	return o.CompleteJob(ctx, id)
+	return o.CompleteClaim(ctx, job)
 }
 
 // trackingSMS is a fakeSMS that tracks texts: it gives each an id and

@@ -127,7 +127,8 @@ func (w *worker) heldIDs() []int64 {
 
 // retryable reports whether writing an outcome that failed with err may
 // work later. A job that is gone, or no longer pending (finished by a
-// write that reported an error after it committed), will stay so.
+// write that reported an error after it committed), will stay so; so will
+// a job claimed again by another worker once this one's lease ran out.
 func retryable(err error) bool {
 	switch securetextd.ErrorCode(err) {
 	case securetextd.ENOTFOUND, securetextd.ECONFLICT:

@@ -22,10 +22,10 @@ type TrackingSMSProvider interface {
 }
 
 // TextRecorder is an Outbox that keeps the provider's ids of a text when
-// it completes the job. *store.DB implements it; an Outbox without it has
-// its text jobs completed with CompleteJob.
+// it completes the claimed job. *store.DB implements it; an Outbox without
+// it has its text jobs completed with CompleteClaim.
 type TextRecorder interface {
-	CompleteText(ctx context.Context, id int64, providerIDs []string) error
+	CompleteTextClaim(ctx context.Context, job *securetextd.Job, providerIDs []string) error
 }
 
 // sendSMS sends a text job's text, through SendTrackedSMS when the
@@ -44,7 +44,7 @@ func (w *worker) sendSMS(ctx context.Context, job *securetextd.Job, to securetex
 // text when the outbox keeps them.
 func (w *worker) complete(ctx context.Context, job *securetextd.Job, ids []string) error {
 	if r, ok := w.Outbox.(TextRecorder); ok && job.Kind == securetextd.JobKindText {
-		return r.CompleteText(ctx, job.ID, ids)
+		return r.CompleteTextClaim(ctx, job, ids)
 	}
-	return w.Outbox.CompleteJob(ctx, job.ID)
+	return w.Outbox.CompleteClaim(ctx, job)
 }

@@ -10,8 +10,6 @@ import (
 	"slices"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/securetextd/securetextd"
 )
 
@@ -48,13 +46,17 @@ var mailKinds = []string{securetextd.JobKindReply, securetextd.JobKindReset,
 //	texts := &notify.Worker{Outbox: db, SMS: sms, Org: org, PublicURL: url, Rate: rate}
 //	mail := &notify.Worker{Outbox: db, Mail: mailer}
 //
-// Workers that run at once must take disjoint Kinds: the outbox hands a
-// due job to whoever asks.
+// Any number of workers may drain one outbox, in one process or in
+// several nodes that share the store: each job is claimed for a lease, by
+// one worker at a time (lease.go), and the SMS rate holds across them when
+// the outbox keeps the send slots (slots.go).
 //
 // Delivery is at least once. A job is complete only when the provider or
 // the relay has accepted it. If recording that fails, this process holds
 // the outcome and writes it again, and never carries the job out twice
-// (record.go); only a crash before the outcome is recorded repeats it.
+// (record.go); only a crash before the outcome is recorded repeats it,
+// or, on a cluster, an outcome held past its lease, once another node has
+// taken the job over.
 type Worker struct {
 	Outbox Outbox
 	// Kinds lists the job kinds this worker takes. Empty means every kind
@@ -88,21 +90,28 @@ type Worker struct {
 	// Logger receives one line per outcome; Run adds component=notify.
 	// Nil discards.
 	Logger *slog.Logger
+	// Poll, if positive, bounds how long an idle worker waits before it
+	// looks at the outbox again: for nodes that share a store, where Wake
+	// hears only this process's commits, and a job that a dead node held
+	// falls due when its lease ends. Zero waits for Wake and for the next
+	// job known to be due.
+	Poll time.Duration
 }
 
 // worker is a Worker's configuration with its defaults applied, and the
 // state of one Run.
 type worker struct {
 	Worker
-	kinds   []string
-	link    func(token string) string
-	limiter *rate.Limiter
-	log     *slog.Logger
+	kinds []string
+	// texts is set when the worker takes texts; other are its other
+	// kinds; slots are the send slots of texts (slots.go).
+	texts bool
+	other []string
+	slots TextSlots
+	link  func(token string) string
+	log   *slog.Logger
 	// ids are the provider's ids of the text just sent (tracking.go).
 	ids []string
-	// throttled is when the SMS provider, which asked to slow down, takes
-	// texts again: none is sent before.
-	throttled time.Time
 	// held are outcomes the outbox could not record yet, oldest first;
 	// recordFails counts the failed rounds of writing them, and recordAt
 	// is when to try again (record.go).
@@ -176,8 +185,19 @@ func (w *Worker) Run(ctx context.Context) error {
 		r.log = slog.New(slog.DiscardHandler)
 	}
 	r.log = r.log.With("component", "notify")
+	for _, k := range r.kinds {
+		if k == securetextd.JobKindText {
+			r.texts = true
+		} else {
+			r.other = append(r.other, k)
+		}
+	}
 	// A burst of one: the first text goes at once, the next after 1/Rate.
-	r.limiter = rate.NewLimiter(rate.Limit(r.Rate), 1)
+	if s, ok := w.Outbox.(TextSlots); ok {
+		r.slots = s
+	} else {
+		r.slots = &localSlots{}
+	}
 	r.link = func(token string) string { return linkFor(r.PublicURL, url.PathEscape(token)) }
 	r.run(ctx)
 	return nil
@@ -193,7 +213,7 @@ func (w *worker) run(ctx context.Context) {
 			sleep(ctx, time.Until(w.recordAt), nil)
 			continue
 		}
-		job, err := w.Outbox.NextJobExcept(ctx, time.Now(), w.heldIDs(), w.kinds...)
+		job, err := w.next(ctx) // slots.go
 		switch {
 		case securetextd.ErrorCode(err) == securetextd.ENOTFOUND:
 			w.idle(ctx)
@@ -226,13 +246,19 @@ func (w *worker) idle(ctx context.Context) {
 			w.log.Error("outbox: next due", "err", err)
 			sleep(ctx, storePause, nil)
 		}
-	case !ok:
+	case !ok && w.Poll <= 0:
 		select {
 		case <-wake:
 		case <-ctx.Done():
 		}
+	case !ok:
+		sleep(ctx, w.Poll, wake)
 	default:
-		sleep(ctx, max(time.Until(due), minIdle), wake)
+		d := max(time.Until(due), minIdle)
+		if w.Poll > 0 {
+			d = min(d, w.Poll)
+		}
+		sleep(ctx, d, wake)
 	}
 }
 
@@ -247,10 +273,13 @@ func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) {
 	}
 }
 
-// handle carries out one job and records its outcome.
+// handle carries out one job and records its outcome. The send is cut
+// short before the job's lease ends (lease.go).
 func (w *worker) handle(ctx context.Context, job *securetextd.Job) {
 	attempt := job.Attempts + 1
 	log := w.log.With("job", job.ID, "kind", job.Kind, "attempt", attempt)
+	sctx, cancel := context.WithTimeout(ctx, sendLimit(job.Kind))
+	defer cancel()
 	what, err := "mail", error(nil)
 	switch {
 	case !slices.Contains(w.kinds, job.Kind):
@@ -263,13 +292,12 @@ func (w *worker) handle(ctx context.Context, job *securetextd.Job) {
 		err = fmt.Errorf("outbox handed a %q job to a worker for %v", job.Kind, w.kinds)
 	case job.Kind == securetextd.JobKindText:
 		what = "text"
-		var stop bool
-		log, stop, err = w.text(ctx, log, job)
-		if stop {
-			return // shutting down; the job stays due
-		}
+		log, err = w.text(sctx, log, job)
 	default:
-		err = w.Mail.Send(ctx, job)
+		err = w.Mail.Send(sctx, job)
+	}
+	if err != nil && ctx.Err() == nil && sctx.Err() != nil {
+		err = fmt.Errorf("%w (cut short after %v, before the job's lease ends)", err, sendLimit(job.Kind))
 	}
 	switch {
 	case err == nil:
@@ -278,62 +306,53 @@ func (w *worker) handle(ctx context.Context, job *securetextd.Job) {
 		ids := w.ids // the provider's ids of a text, for complete
 		w.record(ctx, log, job.ID, OutcomeSent, func(ctx context.Context) error { return w.complete(ctx, job, ids) })
 	case IsPermanent(err):
-		w.fail(ctx, log, job.ID, err.Error())
+		w.fail(ctx, log, job, err.Error())
 		w.count(job.Kind, OutcomeFailed)
 	case ctx.Err() != nil:
 		// Cut short by shutdown: due again at once on the next start.
 		log.Warn(what+" interrupted by shutdown", "err", err)
 		at := time.Now()
 		w.record(ctx, log, job.ID, OutcomeRetried, func(ctx context.Context) error {
-			return w.Outbox.RetryJob(ctx, job.ID, at, "interrupted by shutdown: "+err.Error())
+			return w.Outbox.RetryClaim(ctx, job, at, "interrupted by shutdown: "+err.Error())
 		})
 	default:
 		delay := w.backoff(attempt)
 		var te *ThrottledError
 		if errors.As(err, &te) && te.After > 0 {
 			// The provider said when: the job is not tried before
-			// then, and neither is any other text (throttling is
-			// account-wide).
+			// then, and neither is any other text, on any node
+			// (throttling is account-wide).
 			delay = te.After
-			w.throttled = time.Now().Add(te.After)
+			w.hold(ctx, time.Now().Add(te.After))
 		}
 		log.Warn(what+" failed; will retry", "err", err, "delay", delay)
 		at := time.Now().Add(delay)
 		w.record(ctx, log, job.ID, OutcomeRetried, func(ctx context.Context) error {
-			return w.Outbox.RetryJob(ctx, job.ID, at, err.Error())
+			return w.Outbox.RetryClaim(ctx, job, at, err.Error())
 		})
 		w.count(job.Kind, OutcomeRetried)
 	}
 }
 
-// text renders and sends a text job, at the worker's rate. It returns the
-// logger with the masked phone added, and stop when ctx ended before the
-// send began.
-func (w *worker) text(ctx context.Context, log *slog.Logger, job *securetextd.Job) (_ *slog.Logger, stop bool, _ error) {
+// text renders and sends a text job. Its slot of the SMS rate has come
+// already (next, slots.go). It returns the logger with the masked phone
+// added.
+func (w *worker) text(ctx context.Context, log *slog.Logger, job *securetextd.Job) (*slog.Logger, error) {
 	var tj securetextd.TextJob
 	if err := json.Unmarshal(job.Payload, &tj); err != nil {
-		return log, false, &PermanentError{Reason: fmt.Sprintf("unreadable text job: %v", err)}
+		return log, &PermanentError{Reason: fmt.Sprintf("unreadable text job: %v", err)}
 	}
 	if tj.To == "" || tj.Token == "" {
-		return log, false, &PermanentError{Reason: "text job without phone or token"}
+		return log, &PermanentError{Reason: "text job without phone or token"}
 	}
 	log = log.With("to", tj.To.Masked())
 	tmpl, org := w.textSettings() // reloadable (metrics.go)
-	if d := time.Until(w.throttled); d > 0 {
-		log.Info("text waits: the provider asked to slow down", "delay", d)
-		if sleep(ctx, d, nil); ctx.Err() != nil {
-			return log, true, nil
-		}
-	}
-	if err := w.limiter.Wait(ctx); err != nil {
-		return log, true, nil
-	}
-	return log, false, w.sendSMS(ctx, job, tj.To, tmpl.Render(org, w.link(tj.Token)))
+	return log, w.sendSMS(ctx, job, tj.To, tmpl.Render(org, w.link(tj.Token)))
 }
 
-func (w *worker) fail(ctx context.Context, log *slog.Logger, id int64, reason string) {
+func (w *worker) fail(ctx context.Context, log *slog.Logger, job *securetextd.Job, reason string) {
 	log.Error("job failed; giving up", "reason", reason)
-	w.record(ctx, log, id, OutcomeFailed, func(ctx context.Context) error { return w.Outbox.FailJob(ctx, id, reason) })
+	w.record(ctx, log, job.ID, OutcomeFailed, func(ctx context.Context) error { return w.Outbox.FailClaim(ctx, job, reason) })
 }
 
 // backoff returns the wait after failed attempt n (counting from 1):

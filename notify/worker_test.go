@@ -20,9 +20,10 @@ type fakeOutbox struct {
 	jobs    []*fakeJob
 	nextID  int64
 	wake    chan struct{} // closed and replaced on each add
-	failing int           // NextJob calls that fail before it works again
+	failing int           // ClaimJob calls that fail before it works again
 	calls   []time.Time
-	// ignoreKinds makes NextJob hand out jobs of any kind, as a confused
+	leases  []time.Duration // the lease of each claim
+	// ignoreKinds makes ClaimJob hand out jobs of any kind, as a confused
 	// store would.
 	ignoreKinds bool
 	// writeErr, when set, is what every write of an outcome returns, as a
@@ -83,10 +84,11 @@ func ofKind(j *fakeJob, kinds []string) bool {
 	return len(kinds) == 0 || slices.Contains(kinds, j.job.Kind)
 }
 
-func (o *fakeOutbox) NextJobExcept(ctx context.Context, now time.Time, except []int64, kinds ...string) (*securetextd.Job, error) {
+func (o *fakeOutbox) ClaimJob(ctx context.Context, now time.Time, lease time.Duration, except []int64, kinds ...string) (*securetextd.Job, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.calls = append(o.calls, now)
+	o.leases = append(o.leases, lease)
 	if o.failing > 0 {
 		o.failing--
 		return nil, errors.New("database is locked")
@@ -118,41 +120,41 @@ func (o *fakeOutbox) NextDueExcept(ctx context.Context, except []int64, kinds ..
 	return due, found, nil
 }
 
-func (o *fakeOutbox) CompleteJob(ctx context.Context, id int64) error {
+func (o *fakeOutbox) CompleteClaim(ctx context.Context, job *securetextd.Job) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.writes++
 	if o.writeErr != nil {
 		return o.writeErr
 	}
-	j := o.find(id)
+	j := o.find(job.ID)
 	j.state = "done"
 	j.completed++
 	return nil
 }
 
-func (o *fakeOutbox) RetryJob(ctx context.Context, id int64, at time.Time, reason string) error {
+func (o *fakeOutbox) RetryClaim(ctx context.Context, job *securetextd.Job, at time.Time, reason string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.writes++
 	if o.writeErr != nil {
 		return o.writeErr
 	}
-	j := o.find(id)
+	j := o.find(job.ID)
 	j.job.Attempts++
 	j.due = at
 	j.retries = append(j.retries, at)
 	return nil
 }
 
-func (o *fakeOutbox) FailJob(ctx context.Context, id int64, reason string) error {
+func (o *fakeOutbox) FailClaim(ctx context.Context, job *securetextd.Job, reason string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.writes++
 	if o.writeErr != nil {
 		return o.writeErr
 	}
-	j := o.find(id)
+	j := o.find(job.ID)
 	j.state = "failed"
 	j.failures = append(j.failures, reason)
 	return nil
@@ -456,7 +458,7 @@ func TestWorkerStoreError(t *testing.T) {
 		o.mu.Lock()
 		defer o.mu.Unlock()
 		if len(o.calls) > 10 {
-			t.Errorf("NextJob called %d times in a minute: a hot loop", len(o.calls))
+			t.Errorf("ClaimJob called %d times in a minute: a hot loop", len(o.calls))
 		}
 	})
 }

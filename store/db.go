@@ -124,6 +124,14 @@ type DB struct {
 	writeHeld atomic.Int64
 	// space remembers a commit that failed for lack of space (space.go).
 	space spaceState
+	// node names this process in the sweep log; serving is the lock of
+	// a SQLite store's serving process, locks the connections that hold
+	// PostgreSQL's sweep locks (node.go, sweep.go).
+	node    string
+	serving *os.File
+	locks   *sql.DB
+	// slots remembers the SMS rate's row for a full disk (smsrate.go).
+	slots slotMemory
 }
 
 // Open opens the SQLite database at path, creating it (readable by its
@@ -147,6 +155,7 @@ func OpenWith(ctx context.Context, opts Options, keys *Keyring) (*DB, error) {
 		keys:          keys,
 		wake:          make(chan struct{}),
 		hashing:       make(chan struct{}, runtime.NumCPU()),
+		node:          newNodeName(),
 	}
 	var err error
 	switch opts.Driver {
@@ -188,6 +197,12 @@ func OpenWith(ctx context.Context, opts Options, keys *Keyring) (*DB, error) {
 	if err := db.read.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	if db.eng.name == Postgres {
+		if db.locks, err = openLocks(opts.DSN); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store: open: %w", err)
+		}
 	}
 	if unbound {
 		// Migration 0006: bind what was sealed before to its place.
@@ -245,6 +260,7 @@ func (db *DB) Close() error {
 		errs = append(errs, db.read.Close())
 	}
 	errs = append(errs, db.write.Close())
+	errs = append(errs, db.closeNode())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}

@@ -28,7 +28,7 @@ import (
 // taken first in each write transaction, so that statements after it, at
 // READ COMMITTED, see every write committed before; readers are never
 // blocked by it. Work that needs no such order — claiming an outbox job —
-// uses row locks instead (FOR UPDATE SKIP LOCKED, outbox.go), so that it
+// uses row locks instead (FOR UPDATE SKIP LOCKED, claim.go), so that it
 // does not wait behind commits.
 
 // Engine names, as store.driver takes them.

@@ -282,40 +282,6 @@ func (db *DB) addMailJob(ctx context.Context, tx *sql.Tx, kind string, mj secure
 	return err
 }
 
-// CompleteText records that text job id was sent, with the provider's ids
-// of it (one per SMS segment), which its delivery reports will quote. It is
-// CompleteJob otherwise. The ids are kept first, in a transaction of their
-// own, so that a report that arrives at once finds its text; if that
-// fails, the job is completed all the same (sending the text again would
-// be worse than a report found by its client-ref only), and the error
-// says so.
-func (db *DB) CompleteText(ctx context.Context, id int64, providerIDs []string) error {
-	var idsErr error
-	if len(providerIDs) > 0 {
-		idsErr = db.update(ctx, func(tx *sql.Tx) error {
-			for _, p := range providerIDs {
-				if p == "" || len(p) > 100 {
-					continue
-				}
-				if _, err := tx.ExecContext(ctx, `
-					INSERT INTO text_ids (provider_id, job_id)
-					SELECT CAST(? AS TEXT), job_id FROM texts WHERE job_id = ?
-					ON CONFLICT DO NOTHING`, p, id); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
-	if err := db.CompleteJob(ctx, id); err != nil {
-		return err
-	}
-	if idsErr != nil {
-		return fmt.Errorf("store: complete text %d: sent, but its provider ids were not kept: %w", id, idsErr)
-	}
-	return nil
-}
-
 // RecordDelivery records what a provider's delivery report says of a
 // text, found by the job id it echoes (r.Ref) or by its id for the text
 // (r.ProviderID). Delivered is final; a failure is recorded once, unless

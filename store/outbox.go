@@ -18,10 +18,9 @@ import (
 // completes them ("done") or gives up ("failed"). Payloads are sealed: a
 // text's payload carries its link token, a reset email's its reset token.
 //
-// Several workers may drain the outbox side by side as long as each takes
-// its own kinds of job (texts for the SMS worker; replies and resets for
-// the mail worker): NextJob does not lease the job it returns, so two
-// workers asking for the same kind would both get it.
+// Workers take jobs with ClaimJob (claim.go), which leases each job to
+// one worker at a time, on this node or any other that shares the
+// database; NextJob only reads, for tests and reports.
 
 // Job states, as JobState reports them.
 const (
@@ -52,8 +51,9 @@ func (db *DB) addJob(ctx context.Context, tx *sql.Tx, kind string, payload []byt
 
 // NextJob returns the pending job, of one of kinds, that has been due
 // longest at now (the earliest next attempt, then the oldest), with its
-// payload opened. No kinds means any kind. It is an ENOTFOUND error when no
-// such job is due.
+// payload opened, without claiming it: a job claimed by a worker whose
+// lease has not run out is not due. No kinds means any kind. It is an
+// ENOTFOUND error when no such job is due. Workers use ClaimJob.
 //
 //	job, err := db.NextJob(ctx, time.Now(), securetextd.JobKindReply, securetextd.JobKindReset)
 func (db *DB) NextJob(ctx context.Context, now time.Time, kinds ...string) (*securetextd.Job, error) {
@@ -69,10 +69,10 @@ func (db *DB) NextJobExcept(ctx context.Context, now time.Time, except []int64, 
 	j := &securetextd.Job{}
 	var sealed []byte
 	var created int64
-	args = append(append([]any{nanos(now)}, args...), xargs...)
+	args = append(append([]any{nanos(now), nanos(now)}, args...), xargs...)
 	err := db.read.QueryRowContext(ctx, `
 		SELECT id, kind, payload, attempts, created FROM jobs
-		WHERE state = 'pending' AND next_attempt <= ?`+filter+xfilter+`
+		WHERE state = 'pending' AND next_attempt <= ? AND lease_until <= ?`+filter+xfilter+`
 		ORDER BY next_attempt, id LIMIT 1`, args...).Scan(&j.ID, &j.Kind, &sealed, &j.Attempts, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, securetextd.Errorf(securetextd.ENOTFOUND, "No job is due.")
@@ -88,7 +88,8 @@ func (db *DB) NextJobExcept(ctx context.Context, now time.Time, except []int64, 
 }
 
 // NextDue returns when the earliest pending job of one of kinds (any kind
-// if none are given) is due, and false if there is no such job.
+// if none are given) is due, and false if there is no such job. A claimed
+// job is due when its lease runs out, unless its outcome comes first.
 func (db *DB) NextDue(ctx context.Context, kinds ...string) (time.Time, bool, error) {
 	return db.NextDueExcept(ctx, nil, kinds...)
 }
@@ -99,7 +100,8 @@ func (db *DB) NextDueExcept(ctx context.Context, except []int64, kinds ...string
 	xfilter, xargs := inFilter("id", true, except)
 	var next sql.NullInt64
 	if err := db.read.QueryRowContext(ctx,
-		`SELECT min(next_attempt) FROM jobs WHERE state = 'pending'`+filter+xfilter, append(args, xargs...)...).Scan(&next); err != nil {
+		`SELECT min(CASE WHEN lease_until > next_attempt THEN lease_until ELSE next_attempt END)
+		FROM jobs WHERE state = 'pending'`+filter+xfilter, append(args, xargs...)...).Scan(&next); err != nil {
 		return time.Time{}, false, fmt.Errorf("store: next due: %w", err)
 	}
 	if !next.Valid {
@@ -125,55 +127,61 @@ func inFilter[T any](column string, not bool, vals []T) (string, []any) {
 	return " AND " + column + op + strings.Repeat(", ?", len(vals)-1) + ")", args
 }
 
-// CompleteJob records that job id was carried out.
+// CompleteJob records that job id was carried out, whoever holds it: for
+// operators and tests. A worker records the outcome of the job it claimed
+// with CompleteClaim.
 func (db *DB) CompleteJob(ctx context.Context, id int64) error {
-	return db.finishAttempt(ctx, "complete job", id, JobDone, nil, "")
+	return db.finishAttempt(ctx, "complete job", id, 0, JobDone, nil, "")
 }
 
 // RetryJob counts a failed attempt at job id, records why, and makes it
 // due again at at. reason is kept in clear and shown to operators: it must
-// not quote the payload.
+// not quote the payload. Like CompleteJob, it does not ask who holds the
+// job; a worker uses RetryClaim.
 func (db *DB) RetryJob(ctx context.Context, id int64, at time.Time, reason string) error {
-	return db.finishAttempt(ctx, "retry job", id, JobPending, &at, reason)
+	return db.finishAttempt(ctx, "retry job", id, 0, JobPending, &at, reason)
 }
 
 // FailJob counts a last attempt at job id and gives up on it for good,
-// recording why.
+// recording why. A worker uses FailClaim.
 func (db *DB) FailJob(ctx context.Context, id int64, reason string) error {
-	return db.finishAttempt(ctx, "fail job", id, JobFailed, nil, reason)
+	return db.finishAttempt(ctx, "fail job", id, 0, JobFailed, nil, reason)
 }
 
 // finishAttempt counts an attempt at a pending job and moves it to state,
-// due again at next if next is not nil. It is an ENOTFOUND error if there is
-// no such job and an ECONFLICT error if the job is no longer pending.
-func (db *DB) finishAttempt(ctx context.Context, op string, id int64, state string, next *time.Time, reason string) error {
+// due again at next if next is not nil, ending any claim on it. With a
+// claim other than 0, only while that is the job's latest claim (see
+// ClaimJob). It is an ENOTFOUND error if there is no such job and an
+// ECONFLICT error if the job is no longer pending or was claimed again.
+//
+// The claim is checked in the UPDATE itself: on PostgreSQL a claim does
+// not take the write lock, and one that locked the row first makes this
+// UPDATE wait for it and then see its new claim.
+func (db *DB) finishAttempt(ctx context.Context, op string, id, claim int64, state string, next *time.Time, reason string) error {
 	queued := false // a job finished made another (lifecycle.go)
 	err := db.update(ctx, func(tx *sql.Tx) error {
-		var current string
-		err := tx.QueryRowContext(ctx, `SELECT state FROM jobs WHERE id = ?`, id).Scan(&current)
-		if errors.Is(err, sql.ErrNoRows) {
-			return securetextd.Errorf(securetextd.ENOTFOUND, "No job %d.", id)
-		}
-		if err != nil {
-			return err
-		}
-		if current != JobPending {
-			return securetextd.Errorf(securetextd.ECONFLICT, "Job %d is %s already.", id, current)
-		}
 		var at sql.NullInt64
 		if next != nil {
 			at = sql.NullInt64{Int64: nanos(*next), Valid: true}
 		}
-		_, err = tx.ExecContext(ctx, `
+		res, err := tx.ExecContext(ctx, `
 			UPDATE jobs SET
 				state = ?,
 				attempts = attempts + 1,
 				next_attempt = coalesce(?, next_attempt),
 				last_error = ?,
-				updated = ?
-			WHERE id = ?`, state, at, reason, nanos(db.Now()), id)
+				updated = ?,
+				lease_until = 0
+			WHERE id = ? AND state = 'pending' AND (CAST(? AS BIGINT) = 0 OR claims = ?)`,
+			state, at, reason, nanos(db.Now()), id, claim, claim)
 		if err != nil {
 			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if err != nil {
+				return err
+			}
+			return whyNotFinished(ctx, tx, id)
 		}
 		queued, err = db.jobFinished(ctx, tx, id, state, reason)
 		return err
@@ -182,6 +190,23 @@ func (db *DB) finishAttempt(ctx context.Context, op string, id int64, state stri
 		db.wakeUp()
 	}
 	return wrap(fmt.Sprintf("%s %d", op, id), err)
+}
+
+// whyNotFinished explains why job id could not be finished: gone, no
+// longer pending, or claimed again since.
+func whyNotFinished(ctx context.Context, tx *sql.Tx, id int64) error {
+	var current string
+	err := tx.QueryRowContext(ctx, `SELECT state FROM jobs WHERE id = ?`, id).Scan(&current)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return securetextd.Errorf(securetextd.ENOTFOUND, "No job %d.", id)
+	case err != nil:
+		return err
+	case current != JobPending:
+		return securetextd.Errorf(securetextd.ECONFLICT, "Job %d is %s already.", id, current)
+	}
+	return securetextd.Errorf(securetextd.ECONFLICT,
+		"Job %d was claimed again after this claim's lease ran out: its outcome is the new holder's to record.", id)
 }
 
 // Wake returns a channel that is closed once a commit adds jobs, so that

@@ -140,16 +140,21 @@ func (m *Main) sweepLifecycle(ctx context.Context) error {
 	defer t.Stop()
 	var logged time.Time
 	for {
-		if n, err := m.db.ExpireConversations(ctx); err != nil {
-			m.Logger.Error("expire", "err", err)
-		} else if n > 0 {
-			m.Logger.Info("conversations expired", "count", n)
-		}
-		if res, err := m.db.Purge(ctx); err != nil {
-			m.Logger.Error("purge", "err", err)
-		} else if res.Messages > 0 {
-			m.Logger.Info("content purged", "messages", res.Messages, "jobs", res.Jobs, "checkpointed", res.Checkpointed)
-		}
+		// Each on one node at a time (sweeps.go).
+		m.sweep(ctx, store.SweepExpire, func(ctx context.Context) error {
+			n, err := m.db.ExpireConversations(ctx)
+			if n > 0 {
+				m.Logger.Info("conversations expired", "count", n)
+			}
+			return err
+		})
+		m.sweep(ctx, store.SweepPurge, func(ctx context.Context) error {
+			res, err := m.db.Purge(ctx)
+			if res.Messages > 0 {
+				m.Logger.Info("content purged", "messages", res.Messages, "jobs", res.Jobs, "checkpointed", res.Checkpointed)
+			}
+			return err
+		})
 		if n, err := sweepMailDir(ctx, m.Config, m.db.Now()); err != nil { // mail_cli.go
 			m.Logger.Error("purge mail.dir", "err", err)
 		} else if n > 0 {
@@ -214,13 +219,25 @@ func runPurge(args []string, stdout io.Writer) error {
 	}
 	defer db.Close()
 	ctx := operator(context.Background())
-	expired, err := db.ExpireConversations(ctx)
+	// As the daemon's sweeps, and never beside them (sweeps.go).
+	var expired int
+	var res store.PurgeResult
+	ranExpire, err := db.Exclusive(ctx, store.SweepExpire, func(ctx context.Context) (err error) {
+		expired, err = db.ExpireConversations(ctx)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	res, err := db.Purge(ctx)
+	ranPurge, err := db.Exclusive(ctx, store.SweepPurge, func(ctx context.Context) (err error) {
+		res, err = db.Purge(ctx)
+		return err
+	})
 	if err != nil {
 		return err
+	}
+	if !ranExpire || !ranPurge {
+		fmt.Fprintf(stdout, "The daemon is sweeping at this moment (on this machine or another node): it does what purge would. Run purge again when it is done to see the counts.\n")
 	}
 	mails, err := sweepMailDir(ctx, cfg, db.Now())
 	if err != nil {

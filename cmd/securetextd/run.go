@@ -79,10 +79,16 @@ func (m *Main) Run(ctx context.Context) error {
 	if keyCreated {
 		log.Info("created a new key file", "path", cfg.Path(cfg.Store.KeyFile))
 	}
-	if n, err := db.SweepOrphans(ctx, time.Now()); err != nil {
+	// SQLite: refuse a second serving process, clear up after the last.
+	st, err := db.StartNode(ctx)
+	if err != nil {
 		return err
-	} else if n > 0 {
-		log.Info("removed unfinished uploads from before a restart", "blobs", n)
+	}
+	if st.Orphans > 0 {
+		log.Info("removed unfinished uploads from before a restart", "blobs", st.Orphans)
+	}
+	if st.Released > 0 {
+		log.Info("released the jobs a stopped process had claimed", "jobs", st.Released)
 	}
 	demoPassword, err := m.ensureDemoAccount(ctx)
 	if err != nil {
@@ -251,8 +257,9 @@ func (m *Main) Run(ctx context.Context) error {
 		Logger:    log,
 		Metrics:   m.ops.metrics,
 		Live:      &m.ops.texts, // reloaded by SIGHUP
+		Poll:      outboxPoll(db),
 	}
-	mail := &notify.Worker{Outbox: db, Mail: mailer, Logger: log, Metrics: m.ops.metrics}
+	mail := &notify.Worker{Outbox: db, Mail: mailer, Logger: log, Metrics: m.ops.metrics, Poll: outboxPoll(db)}
 	// The goroutines get the servers as values: Close clears the fields.
 	submission, relaySrv, portalSrv := m.submission, m.relay, m.portal
 	m.goServe("smtp", func() error { return submission.Serve(subL) })
@@ -290,7 +297,8 @@ func (m *Main) goServe(name string, f func() error) {
 }
 
 // sweepOrphans removes, every hour, the sealed chunks of uploads that never
-// finished (a client that vanished mid-DATA), once they are an hour old.
+// finished (a client that vanished mid-DATA), once they are an hour old:
+// older than any upload under way, on this node or another.
 func (m *Main) sweepOrphans(ctx context.Context) error {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -299,9 +307,10 @@ func (m *Main) sweepOrphans(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			if _, err := m.db.SweepOrphans(ctx, time.Now().Add(-time.Hour)); err != nil {
-				m.Logger.Error("sweep", "err", err)
-			}
+			m.sweep(ctx, store.SweepOrphans, func(ctx context.Context) error { // sweeps.go
+				_, err := m.db.SweepOrphans(ctx, time.Now().Add(-time.Hour))
+				return err
+			})
 		}
 	}
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"time"
+
+	"github.com/securetextd/securetextd/store"
 )
 
 // maxSessionSweepEvery bounds how long an ended portal session (idle too
@@ -31,14 +33,12 @@ func (m *Main) sweepSessions(ctx context.Context) error {
 		case <-t.C:
 		}
 		idle, lifetime := m.ops.portal.Load().SessionLimits()
-		n, err := m.db.SweepSessions(ctx, idle, lifetime)
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case err != nil:
-			m.Logger.Error("session sweep", "err", err)
-		case n > 0:
-			m.Logger.Debug("ended sessions swept", "sessions", n)
-		}
+		m.sweep(ctx, store.SweepSessions, func(ctx context.Context) error { // one node at a time (sweeps.go)
+			n, err := m.db.SweepSessions(ctx, idle, lifetime)
+			if n > 0 {
+				m.Logger.Debug("ended sessions swept", "sessions", n)
+			}
+			return err
+		})
 	}
 }
