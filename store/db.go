@@ -117,6 +117,9 @@ type DB struct {
 	writeTxs atomic.Int64
 	// space remembers a commit that failed for lack of space (space.go).
 	space spaceState
+	// limitKeys, when set by a test, bounds each kind of shared limit key
+	// below its cap (strikes.go, authfailures.go).
+	limitKeys int
 }
 
 // Open opens the SQLite database at path, creating it (readable by its
