@@ -22,7 +22,10 @@ import (
 // by primary key (StrikesLocked), and clearing a key after a success first
 // reads whether there is anything to clear (ForgetStrikes). Only a strike
 // writes, and strikes are what the limits are there to make rare; it
-// shares a grouped commit with whatever else is committing.
+// shares a grouped commit with whatever else is committing. The one kind
+// struck on ordinary requests, the audit-flood count, is struck in the
+// commit of the audit row it counts (AuditUnlessFlooded): no transaction
+// of its own.
 //
 // Each kind of key holds at most maxStrikeKeys rows. A strike against a
 // key that has no row yet first deletes the rows that count nothing any
