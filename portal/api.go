@@ -139,6 +139,22 @@ type API struct {
 	limiters map[int64]*keyLimiter
 }
 
+// maxLimiterKeys bounds the keys whose request rate is remembered: past
+// it, those quiet for a minute are forgotten.
+const maxLimiterKeys = 10_000
+
+// The request rate of each key (APIConfig.Rate and Burst) is kept in this
+// node's memory, unlike the portal's lockouts: it bounds the work one
+// integrator's software makes this node do (decoding JSON, sealing files
+// of up to 100 MiB), as the node's connection cap does, and counting it
+// in the database would add a write transaction to every request, reads
+// of reports included. With several nodes behind a load balancer a key
+// may make Rate requests a second on each. What a key can cause is
+// limited for the whole cluster where it matters, in the database, in the
+// transaction that commits a message: the sender's texts a day and each
+// phone's texts an hour (store/limits.go). A key that authenticates is
+// known, so its entries cannot be multiplied by a flood.
+
 type keyLimiter struct {
 	l    *rate.Limiter
 	last time.Time

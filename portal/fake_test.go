@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/store"
 )
 
 // fakeStore is the store in memory, keeping the contracts of Store: errors
@@ -32,8 +33,9 @@ type fakeStore struct {
 	resets     map[string]*fakeReset
 	mailed     map[securetextd.Phone]string // the last reset token "emailed"
 	calls      []string
-	saveErr    error // the error SaveReply last saw
-	failLinks  error // returned by ConversationByToken when set
+	saveErr    error                     // the error SaveReply last saw
+	failLinks  error                     // returned by ConversationByToken when set
+	strikes    map[string]*store.Strikes // by kind and key
 
 	read atomic.Int64 // bytes read through OpenPart's readers
 }
@@ -56,6 +58,7 @@ func newFakeStore() *fakeStore {
 		sessions:   make(map[string]*securetextd.Session),
 		resets:     make(map[string]*fakeReset),
 		mailed:     make(map[securetextd.Phone]string),
+		strikes:    make(map[string]*store.Strikes),
 	}
 }
 
@@ -367,4 +370,66 @@ func (f *fakeStore) partContent(msgID int64, idx int) []byte {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.content[msgID][idx]
+}
+
+// The limits follow the store's own rule (store.Strikes), in memory, on
+// the test's clock; they are not recorded as calls: they read no data.
+
+func (f *fakeStore) StrikesLocked(ctx context.Context, kind string, keys ...string) (time.Duration, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	var wait time.Duration
+	for _, k := range keys {
+		if s := f.strikes[kind+" "+k]; s != nil {
+			if u := s.LockedUntil(now); !u.IsZero() {
+				wait = max(wait, u.Sub(now))
+			}
+		}
+	}
+	return wait, nil
+}
+
+func (f *fakeStore) Strike(ctx context.Context, kind string, r store.StrikeRule, keys ...string) (time.Duration, int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.strikeLocked(kind, r, keys)
+}
+
+func (f *fakeStore) strikeLocked(kind string, r store.StrikeRule, keys []string) (time.Duration, int, error) {
+	now := time.Now()
+	var wait time.Duration
+	left := r.Max
+	for _, k := range keys {
+		s := f.strikes[kind+" "+k]
+		if s == nil {
+			s = &store.Strikes{}
+			f.strikes[kind+" "+k] = s
+		}
+		u, l := s.Strike(now, r)
+		if !u.IsZero() {
+			wait = max(wait, u.Sub(now))
+		}
+		left = min(left, l)
+	}
+	return wait, left, nil
+}
+
+func (f *fakeStore) StrikeUnlessLocked(ctx context.Context, kind string, r store.StrikeRule, keys ...string) (bool, error) {
+	if wait, _ := f.StrikesLocked(ctx, kind, keys...); wait > 0 {
+		return false, nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, _, err := f.strikeLocked(kind, r, keys)
+	return true, err
+}
+
+func (f *fakeStore) ForgetStrikes(ctx context.Context, kind string, keys ...string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, k := range keys {
+		delete(f.strikes, kind+" "+k)
+	}
+	return nil
 }

@@ -4,9 +4,9 @@ import (
 	"context"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/store"
 )
 
 // Lifecycle is what the portal needs of the store to run the information
@@ -22,6 +22,9 @@ type Lifecycle interface {
 	// Audit appends an event to the audit trail; an empty Client or
 	// UserAgent is taken from the request's securetextd.Origin.
 	Audit(ctx context.Context, ev securetextd.AuditEvent) error
+	// AuditUnlessFlooded appends an event unless key was struck r.Max
+	// times within r.Window, and reports whether it did.
+	AuditUnlessFlooded(ctx context.Context, ev securetextd.AuditEvent, key string, r store.StrikeRule) (bool, error)
 	// MarkViewed records that the recipient was shown messages of a
 	// conversation, and queues the read receipts of first views.
 	MarkViewed(ctx context.Context, conversationID int64, messageIDs []int64) error
@@ -62,29 +65,30 @@ func (s *Server) checkAccess(r *http.Request, conv *securetextd.Conversation) er
 	return s.life.ConversationAccess(r.Context(), conv.ID)
 }
 
-// auditPerMinute bounds the rows of one event about one conversation that
-// one client address can add in a minute with requests that show no
-// content (a link fetched in a loop, a login form posted while locked):
-// past it they are logged, not recorded, so that whoever holds a link
-// cannot fill the disk. Events that show content are always recorded.
-const auditPerMinute = 30
-
-// audit records an event about conv (nil: none) done by its recipient.
-// The event's failure is logged and does not stop the request: it is for
+// audit records an event about conv (nil: none) done by its recipient,
+// unless the client has caused auditPerMinute rows of the same event
+// about the same conversation within the last minute (counted in the
+// store, with the row, so that the limit holds across nodes). The
+// event's failure is logged and does not stop the request: it is for
 // events that show no content (a link opened, a login). Events that show
 // content are recorded before it is shown, and their failure fails the
 // request (auditOrFail).
 func (s *Server) audit(r *http.Request, event string, conv *securetextd.Conversation, detail string) {
-	key := event + " " + clientKey(r)
-	if conv != nil {
-		key += " " + strconv.FormatInt(conv.ID, 10)
-	}
-	if !s.auditFlood.allow(time.Now(), key) {
-		s.logger.Warn("audit: too many events, not recorded", "event", event, "addr", clientKey(r))
+	if s.life == nil {
 		return
 	}
-	if err := s.auditOrFail(r, event, conv, 0, detail); err != nil {
+	key := event + " " + clientKey(r)
+	ev := securetextd.AuditEvent{Event: event, Detail: detail}
+	if conv != nil {
+		key += " " + strconv.FormatInt(conv.ID, 10)
+		ev.Actor, ev.ConversationID = string(conv.Phone), conv.ID
+	}
+	recorded, err := s.life.AuditUnlessFlooded(r.Context(), ev, key, auditFloodRule)
+	switch {
+	case err != nil:
 		s.logger.Error("audit", "event", event, "err", err)
+	case !recorded:
+		s.logger.Warn("audit: too many events, not recorded", "event", event, "addr", clientKey(r))
 	}
 }
 

@@ -116,28 +116,6 @@ func TestIdleTimeoutAndLifetime(t *testing.T) {
 	})
 }
 
-func TestLimiterStaysBounded(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	l := newLimiter(3, time.Minute, 100)
-	for range 3 {
-		l.strike(now, "victim")
-	}
-	for i := range 1000 {
-		l.strike(now.Add(time.Duration(i)*time.Millisecond), "k"+strconv.Itoa(i))
-	}
-	if len(l.keys) > 100 {
-		t.Errorf("%d keys kept", len(l.keys))
-	}
-	if l.lockedUntil(now.Add(time.Second), "victim").IsZero() {
-		t.Error("a flood of keys lifted a lockout")
-	}
-	// Quiet keys are swept once their window has passed.
-	l.strike(now.Add(time.Hour), "late")
-	if len(l.keys) != 1 {
-		t.Errorf("%d keys after an hour", len(l.keys))
-	}
-}
-
 func TestClientKey(t *testing.T) {
 	for addr, want := range map[string]string{
 		"192.0.2.1:443":                   "192.0.2.1",

@@ -3,7 +3,6 @@ package portal
 import (
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/securetextd/securetextd"
 )
@@ -77,9 +76,14 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "link recipient", err)
 		return
 	}
-	if now := time.Now(); !p.Setup {
-		if until := s.loginsLocked(r, now, conv.Phone); !until.IsZero() {
-			p.Locked = waitFor(until.Sub(now))
+	if !p.Setup {
+		wait, err := s.loginsLocked(r, conv.Phone)
+		if err != nil {
+			s.fail(w, r, "link lockout", err)
+			return
+		}
+		if wait > 0 {
+			p.Locked = waitFor(wait)
 		}
 	}
 	s.renderLink(w, http.StatusOK, p)

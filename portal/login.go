@@ -18,33 +18,45 @@ type lockedPage struct {
 // handleLogin checks the password of the link's phone number. Wrong
 // passwords count against the number and against the client address;
 // LockoutFailures of either within LockoutWindow pause logins, even with
-// the right password, until the window has passed.
+// the right password, until the window has passed. The store counts
+// them, so the pause holds on every node and across restarts; a login
+// that follows no failure writes nothing for it.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	token, conv := s.linkConversation(w, r)
 	if conv == nil {
 		return
 	}
-	phoneKey, addrKey := "phone:"+string(conv.Phone), "addr:"+clientKey(r)
-	now := time.Now()
-	if until := s.loginsLocked(r, now, conv.Phone); !until.IsZero() {
+	keys := limitKeys(r, conv.Phone)
+	wait, err := s.loginsLocked(r, conv.Phone)
+	if err != nil {
+		s.fail(w, r, "check lockout", err)
+		return
+	}
+	if wait > 0 {
 		s.logger.Warn("login while locked", "phone", conv.Phone.Masked(), "addr", clientKey(r))
 		s.audit(r, securetextd.AuditLoginLocked, conv, "while locked")
 		s.metrics().Login(LoginLocked)
-		s.renderLocked(w, now, until)
+		s.renderLocked(w, wait)
 		return
 	}
-	err := s.store.AuthenticateRecipient(r.Context(), conv.Phone, r.PostFormValue("password"))
+	err = s.store.AuthenticateRecipient(r.Context(), conv.Phone, r.PostFormValue("password"))
 	switch securetextd.ErrorCode(err) {
 	case "":
 	case securetextd.EUNAUTHORIZED, securetextd.ENOTFOUND:
-		until, left := s.logins.strike(now, phoneKey, addrKey)
-		s.logger.Warn("login failed", "phone", conv.Phone.Masked(), "addr", clientKey(r), "locked", !until.IsZero())
+		// A wrong password that cannot be counted is not answered as
+		// one: a guesser gets no answer the count missed.
+		wait, left, err := s.store.Strike(r.Context(), limitLogin, s.lockoutRule(), keys...)
+		if err != nil {
+			s.fail(w, r, "count wrong password", err)
+			return
+		}
+		s.logger.Warn("login failed", "phone", conv.Phone.Masked(), "addr", clientKey(r), "locked", wait > 0)
 		s.audit(r, securetextd.AuditLoginFailed, conv, "")
 		s.metrics().Login(LoginFailed)
-		if !until.IsZero() {
+		if wait > 0 {
 			s.metrics().Lockout()
-			s.audit(r, securetextd.AuditLoginLocked, conv, "until "+until.UTC().Format(time.RFC3339))
-			s.renderLocked(w, now, until)
+			s.audit(r, securetextd.AuditLoginLocked, conv, "until "+time.Now().Add(wait).UTC().Format(time.RFC3339))
+			s.renderLocked(w, wait)
 			return
 		}
 		p := &linkPage{Token: token, Error: "That password is not right. Try again, or reset it below."}
@@ -57,7 +69,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "authenticate", err)
 		return
 	}
-	s.logins.forget(phoneKey)
+	// The number's count starts afresh; the address's stands, so that an
+	// address guessing many numbers cannot clear its count with a number
+	// of its own.
+	if err := s.store.ForgetStrikes(r.Context(), limitLogin, phoneLimitKey(conv.Phone)); err != nil {
+		s.logger.Error("clear wrong passwords", "phone", conv.Phone.Masked(), "err", err)
+	}
 	if err := s.setSession(w, r, conv.Phone); err != nil {
 		s.fail(w, r, "create session", err)
 		return
@@ -68,19 +85,19 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/c/"+strconv.FormatInt(conv.ID, 10), http.StatusSeeOther)
 }
 
-// renderLocked answers a login while logins are paused.
-func (s *Server) renderLocked(w http.ResponseWriter, now, until time.Time) {
-	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(until.Sub(now).Seconds()))))
+// renderLocked answers a login while logins are paused, for wait more.
+func (s *Server) renderLocked(w http.ResponseWriter, wait time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 	s.render(w, http.StatusTooManyRequests, "locked.html", &lockedPage{
 		layout: layout{Title: "Too many tries"},
-		Wait:   waitFor(until.Sub(now)),
+		Wait:   waitFor(wait),
 	})
 }
 
-// loginsLocked returns until when logins to phone from the request's
-// client are paused, or the zero time. It only reads: a link page may ask.
-func (s *Server) loginsLocked(r *http.Request, now time.Time, phone securetextd.Phone) time.Time {
-	return s.logins.lockedUntil(now, "phone:"+string(phone), "addr:"+clientKey(r))
+// loginsLocked returns how long logins to phone from the request's client
+// stay paused, or 0. It only reads: a link page may ask.
+func (s *Server) loginsLocked(r *http.Request, phone securetextd.Phone) (time.Duration, error) {
+	return s.store.StrikesLocked(r.Context(), limitLogin, limitKeys(r, phone)...)
 }
 
 // waitFor says how long a lockout still lasts, as a patient reads it on a

@@ -8,11 +8,12 @@ import (
 )
 
 // Reconfigure returns a new Server with s's configuration as update
-// changes it, which keeps s's login and reset limiters (with the new
-// limits) and the reads already recorded, so that a configuration reload (SIGHUP) changes the brand,
-// timeouts and limits without lifting a lockout. The caller swaps the new
-// Server in for s; requests under way finish on s. logger is the one given
-// to New.
+// changes it, which keeps the reads already recorded, so that a
+// configuration reload (SIGHUP) changes the brand, timeouts and limits
+// without recording them again. Lockouts need no keeping: the store
+// counts them (limits.go), and the new limits apply to the counts as they
+// stand. The caller swaps the new Server in for s; requests under way
+// finish on s. logger is the one given to New.
 func (s *Server) Reconfigure(update func(*Config), logger *slog.Logger) (*Server, error) {
 	cfg := s.cfg
 	update(&cfg)
@@ -20,9 +21,7 @@ func (s *Server) Reconfigure(update func(*Config), logger *slog.Logger) (*Server
 	if err != nil {
 		return nil, err
 	}
-	s.logins.setLimits(n.cfg.LockoutFailures, n.cfg.LockoutWindow)
-	s.resets.setLimits(n.cfg.LockoutFailures, n.cfg.LockoutWindow)
-	n.logins, n.resets, n.reads = s.logins, s.resets, s.reads
+	n.reads = s.reads
 	return n, nil
 }
 
@@ -30,13 +29,6 @@ func (s *Server) Reconfigure(update func(*Config), logger *slog.Logger) (*Server
 // may last, as s runs now: what the daemon sweeps ended sessions by.
 func (s *Server) SessionLimits() (idle, lifetime time.Duration) {
 	return s.cfg.IdleTimeout, s.cfg.SessionLifetime
-}
-
-// setLimits changes how many strikes within which window lock a key.
-func (l *limiter) setLimits(max int, window time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.max, l.window = max, window
 }
 
 // Pattern returns the pattern of the route that serves r ("GET

@@ -34,6 +34,7 @@ import (
 	"github.com/microcosm-cc/bluemonday"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/store"
 )
 
 // Store is what the portal needs of the store. *store.DB implements it.
@@ -83,6 +84,24 @@ type Store interface {
 	// reader to its end. When a reader fails, nothing is stored and its
 	// error is returned wrapped.
 	SaveReply(ctx context.Context, conversationID int64, parts iter.Seq2[securetextd.Part, io.Reader]) (*securetextd.Message, error)
+
+	// The limits (limits.go), counted in the store so that every node
+	// shares them. Keys name what is counted: "phone:+12125550100",
+	// "addr:192.0.2.1".
+
+	// StrikesLocked returns how long any of keys of kind stays locked, 0
+	// when none is. It only reads.
+	StrikesLocked(ctx context.Context, kind string, keys ...string) (time.Duration, error)
+	// Strike counts a strike against each of keys of kind under r, and
+	// returns how long they are now locked (0: not) and how many strikes
+	// are left before the first of them locks.
+	Strike(ctx context.Context, kind string, r store.StrikeRule, keys ...string) (time.Duration, int, error)
+	// StrikeUnlessLocked counts a strike against each of keys and reports
+	// true; while any of them is locked it counts nothing and reports
+	// false.
+	StrikeUnlessLocked(ctx context.Context, kind string, r store.StrikeRule, keys ...string) (bool, error)
+	// ForgetStrikes clears keys of kind, after a success.
+	ForgetStrikes(ctx context.Context, kind string, keys ...string) error
 }
 
 // Config is what the portal shows and how it is reached. Zero durations
@@ -110,6 +129,7 @@ type Config struct {
 	// LockoutFailures wrong passwords within LockoutWindow, for one phone
 	// number or from one client address, pause logins until the window
 	// has passed (defaults 5 and 15m). Reset requests are limited alike.
+	// The store counts them, for every node that shares it (limits.go).
 	LockoutFailures int
 	LockoutWindow   time.Duration
 	// ResetValidFor is how long a password-reset link works (default 30m).
@@ -212,12 +232,8 @@ type Server struct {
 	brand   []byte             // /brand.css
 	handler http.Handler
 
-	logins *limiter // wrong passwords, per phone and per client address
-	resets *limiter // reset requests, per phone and per client address
-
-	life       Lifecycle // the store, when it runs the lifecycle (lifecycle.go)
-	auditFlood *limiter  // bounds the audit rows a client can cause without content
-	reads      *readLog  // the parts each session was recorded reading (ranges.go)
+	life  Lifecycle // the store, when it runs the lifecycle (lifecycle.go)
+	reads *readLog  // the parts each session was recorded reading (ranges.go)
 
 	routeLookup // which route serves a request, for metrics (ops.go)
 }
@@ -239,11 +255,8 @@ func New(cfg Config, st Store, logger *slog.Logger) (*Server, error) {
 		pages:  pages,
 		policy: newPolicy(),
 		brand:  brandCSS(cfg.Color),
-		logins: newLimiter(cfg.LockoutFailures, cfg.LockoutWindow, maxLimiterKeys),
-		resets: newLimiter(cfg.LockoutFailures, cfg.LockoutWindow, maxLimiterKeys),
 	}
 	s.life, _ = st.(Lifecycle)
-	s.auditFlood = newLimiter(auditPerMinute, time.Minute, maxLimiterKeys)
 	s.reads = newReadLog()
 	mux := http.NewServeMux()
 	s.routes(mux)

@@ -189,6 +189,9 @@ const maxReadLog = 100_000
 // that a read is recorded once per session and part, not once per Range
 // request: a video player makes hundreds. A restart, or a full log,
 // forgets, and the next read is recorded again: more rows, never fewer.
+// It is each node's own: a session whose requests land on two nodes is
+// recorded once on each, which writes a row more and never hides a read,
+// where sharing it would make every Range request ask the database.
 type readLog struct {
 	mu   sync.Mutex
 	seen map[readKey]time.Time

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/store"
 )
 
 func TestNormalizeRange(t *testing.T) {
@@ -239,6 +240,8 @@ type auditFails struct {
 	n    int
 }
 
+var _ Lifecycle = (*auditFails)(nil)
+
 func (a *auditFails) ConversationAccess(context.Context, int64) error { return nil }
 func (a *auditFails) Audit(context.Context, securetextd.AuditEvent) error {
 	if a.fail {
@@ -246,6 +249,9 @@ func (a *auditFails) Audit(context.Context, securetextd.AuditEvent) error {
 	}
 	a.n++
 	return nil
+}
+func (a *auditFails) AuditUnlessFlooded(ctx context.Context, ev securetextd.AuditEvent, _ string, _ store.StrikeRule) (bool, error) {
+	return true, a.Audit(ctx, ev)
 }
 func (a *auditFails) MarkViewed(context.Context, int64, []int64) error { return nil }
 func (a *auditFails) RevocationByToken(context.Context, string) (*securetextd.Conversation, error) {

@@ -39,7 +39,12 @@ func (s *Server) handleResetRequest(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	if !s.resets.allow(time.Now(), "phone:"+string(phone), "addr:"+clientKey(r)) {
+	allowed, err := s.store.StrikeUnlessLocked(r.Context(), limitReset, s.lockoutRule(), limitKeys(r, phone)...)
+	if err != nil {
+		s.logger.Error("reset request limit", "phone", phone.Masked(), "err", err)
+		return
+	}
+	if !allowed {
 		s.logger.Warn("reset request limited", "phone", phone.Masked(), "addr", clientKey(r))
 		return
 	}
@@ -123,8 +128,9 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
 	// mailbox, and reset requests are limited per address too, so an
 	// address cannot clear its count this way more than a few times in a
 	// window.
-	s.logins.forget("phone:" + string(phone))
-	s.logins.forget("addr:" + clientKey(r))
+	if err := s.store.ForgetStrikes(r.Context(), limitLogin, limitKeys(r, phone)...); err != nil {
+		s.logger.Error("clear wrong passwords", "phone", phone.Masked(), "err", err)
+	}
 	s.logger.Info("password reset", "phone", phone.Masked())
 	if err := s.setSession(w, r, phone); err != nil {
 		s.fail(w, r, "create session", err)

@@ -8,7 +8,10 @@ package smtp
 // most Config.IdleTimeout for each command. Beyond the limits a new
 // connection is answered "421 4.7.0 Too many connections" and closed at
 // once, in the accept loop: it never becomes a session, and the accept loop
-// never waits on it.
+// never waits on it. These limits are each node's own, kept in its
+// memory: they bound that machine's file descriptors and goroutines, and
+// a connection is held by one node only. (The AUTH throttle's counts,
+// which must hold whichever node a guesser reaches, are in the store.)
 
 import (
 	"io"

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/store"
 )
 
 // greeting connects to addr from local and returns the connection and the
@@ -179,6 +180,7 @@ func TestIdleTimeout(t *testing.T) {
 	t.Run("submission", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			srv := NewSubmission(cfg, nil, logger)
+			srv.throttle.st = noCounts{} // no store: the throttle counts nothing
 			srv.checkPassword = func(_ context.Context, user, pass string) (*securetextd.Sender, error) {
 				if user == testAccount && pass == testPassword {
 					return &securetextd.Sender{Address: testAccount}, nil
@@ -256,4 +258,16 @@ func TestShutdownClosesIdle(t *testing.T) {
 	if line, _ := r.ReadString('\n'); !strings.HasPrefix(line, "421 ") {
 		t.Errorf("the idle connection got %q, want a 421", line)
 	}
+}
+
+// noCounts is a throttle store that counts nothing, for a listener
+// tested without a store.
+type noCounts struct{}
+
+func (noCounts) AuthFailed(context.Context, store.AuthRule, string, string) (int, int, error) {
+	return 0, 0, nil
+}
+func (noCounts) AuthSucceeded(context.Context, store.AuthRule, string, string) error { return nil }
+func (noCounts) AuthKnown(context.Context, store.AuthRule, string, string) (bool, error) {
+	return false, nil
 }

@@ -120,7 +120,7 @@ func newServer(cfg Config, db *store.DB, logger *slog.Logger, listener string, r
 		cfg:           cfg,
 		db:            db,
 		logger:        logger.With("component", "smtp", "listener", listener),
-		throttle:      newAuthThrottle(),
+		throttle:      newAuthThrottle(db),
 		checkPassword: db.AuthenticateSender,
 		limits:        defaultMIMELimits(),
 		now:           time.Now,

@@ -64,6 +64,13 @@ func newTestServerWith(t *testing.T, mutate func(*Config), setup func(*Server)) 
 	if err := db.CreateSender(t.Context(), testAccount, testPassword); err != nil {
 		t.Fatal(err)
 	}
+	return newTestServerOn(t, db, mutate, setup)
+}
+
+// newTestServerOn is newTestServerWith over db, which holds testAccount:
+// one of several nodes on one database.
+func newTestServerOn(t *testing.T, db *store.DB, mutate func(*Config), setup func(*Server)) *testServer {
+	t.Helper()
 	serverTLS, clientTLS := testCertificate(t)
 	cfg := Config{
 		Hostname:        "gw.test",

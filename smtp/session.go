@@ -69,25 +69,34 @@ func (s *session) authenticate(username, password string) error {
 	if len(username) > maxCredential || len(password) > maxCredential {
 		return errCredentialTooLong
 	}
-	attempt := s.s.throttle.begin(s.remote, username, s.s.now())
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	attempt, err := s.s.throttle.begin(ctx, s.remote, username)
+	if err != nil {
+		s.s.logger.Error("auth throttle: known client not checked", "client", s.remote.String(), "err", err)
+	}
 	if attempt == nil {
 		s.s.logger.Warn("auth refused: too many attempts in progress", "client", s.remote.String())
 		return errAuthBusy
 	}
 	defer attempt.end()
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
 	acct, err := s.s.checkPassword(ctx, username, password)
 	switch securetextd.ErrorCode(err) {
 	case "":
-		attempt.succeed(s.s.now())
+		if err := attempt.succeed(ctx); err != nil {
+			// The login stands; the pair's failures stay counted.
+			s.s.logger.Error("auth throttle: success not recorded", "client", s.remote.String(), "err", err)
+		}
 		s.account = acct
 		s.s.logger.Info("auth ok", "account", acct.Address, "client", s.remote.String())
 		return nil
 	case securetextd.EUNAUTHORIZED:
 		// The attempt stays in progress through the delay: a guesser
 		// gains nothing by hanging up early.
-		delay := attempt.fail(s.s.now())
+		delay, err := attempt.fail(ctx)
+		if err != nil {
+			s.s.logger.Error("auth throttle: failure not counted", "client", s.remote.String(), "err", err)
+		}
 		s.s.logger.Warn("auth failed", "client", s.remote.String(), "delay", delay)
 		s.s.sleep(ctx, delay)
 		return gosmtp.ErrAuthFailed

@@ -1,12 +1,15 @@
 package smtp
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 	"sync"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/securetextd/securetextd/store"
 )
 
 // authThrottle slows down password guessing on the submission listener.
@@ -20,9 +23,9 @@ import (
 // progress at once, an account perAccount; past either, AUTH is answered
 // 454 4.7.0 at once, without a check. So however many connections a
 // guesser opens, from however many addresses, one account sees at most
-// perAccount guesses per maxDelay once the delay has grown, and one
-// address at most perAddr: parallel connections no longer multiply the
-// rate.
+// perAccount guesses per maxDelay on each node once the delay has grown,
+// and one address at most perAddr: parallel connections no longer
+// multiply the rate.
 //
 // Slowing, not locking: nothing here refuses a correct password for good,
 // and a success is answered at once whatever the counts. A guesser who
@@ -38,48 +41,61 @@ import (
 // accounts: a guesser who holds an account of their own cannot reset the
 // counts by logging in to it.
 //
-// Each map is bounded by maxRecords: when one is full, records with
-// nothing left to remember go first, then the one with the fewest
-// failures; a record with a check in progress is never dropped.
+// The counts (failures, and each pair's last success) are kept in the
+// store (store/authfailures.go), which every node of a cluster shares:
+// the delay a guesser meets is the same on every node and survives a
+// restart, and a clinician's client is known on every node. What stays
+// in this node's memory is the checks in progress: each is an argon2id
+// hash on this node's CPU, and the caps bound this machine's work, as the
+// store's own bound on concurrent hashes does. A cluster of N nodes thus
+// runs at most N times perAccount checks of one account at once, each
+// slowed by the cluster's count. The maps hold only checks in progress
+// (an entry goes when its last check ends), so they are bounded by the
+// listener's connections; the store bounds its rows itself.
 type authThrottle struct {
-	window     time.Duration // a failure counts this long after the last one
-	known      time.Duration // how long a success gives its pair a check of its own
+	st         throttleStore
+	rule       store.AuthRule // how long failures count, and a success lasts
 	maxDelay   time.Duration
 	perAddr    int // checks in progress at once from one address
 	perAccount int // checks in progress at once for one account
-	maxRecords int // bound on each map
 
 	mu       sync.Mutex
-	addrs    map[netip.Prefix]*throttleRecord
-	accounts map[string]*throttleRecord
-	pairs    map[throttlePair]*throttleRecord
+	addrs    map[netip.Prefix]int // checks in progress on this node
+	accounts map[string]int
+	pairs    map[throttlePair]int
 }
 
-// throttleRecord is what the throttle knows of an address, an account, or
-// an address's use of an account.
-type throttleRecord struct {
-	failures int
-	inFlight int       // checks in progress, their delays included
-	last     time.Time // the last failure
-	success  time.Time // pairs only: the last success
+// throttleStore keeps the throttle's counts where every node sees them.
+// *store.DB implements it.
+type throttleStore interface {
+	// AuthFailed counts a failed login by client for account, and
+	// returns the failures now counted against each.
+	AuthFailed(ctx context.Context, r store.AuthRule, client, account string) (byClient, byAccount int, err error)
+	// AuthSucceeded takes the pair's own failures off every count and
+	// records the success.
+	AuthSucceeded(ctx context.Context, r store.AuthRule, client, account string) error
+	// AuthKnown reports whether client logged in to account within
+	// r.Known.
+	AuthKnown(ctx context.Context, r store.AuthRule, client, account string) (bool, error)
 }
+
+var _ throttleStore = (*store.DB)(nil)
 
 type throttlePair struct {
 	addr    netip.Prefix
 	account string
 }
 
-func newAuthThrottle() *authThrottle {
+func newAuthThrottle(st throttleStore) *authThrottle {
 	return &authThrottle{
-		window:     15 * time.Minute,
-		known:      24 * time.Hour,
+		st:         st,
+		rule:       store.AuthRule{Window: 15 * time.Minute, Known: 24 * time.Hour},
 		maxDelay:   10 * time.Second,
 		perAddr:    10,
 		perAccount: 3,
-		maxRecords: 10000,
-		addrs:      make(map[netip.Prefix]*throttleRecord),
-		accounts:   make(map[string]*throttleRecord),
-		pairs:      make(map[throttlePair]*throttleRecord),
+		addrs:      make(map[netip.Prefix]int),
+		accounts:   make(map[string]int),
+		pairs:      make(map[throttlePair]int),
 	}
 }
 
@@ -93,130 +109,87 @@ var errAuthBusy = &gosmtp.SMTPError{
 
 // authAttempt is one password check in progress.
 type authAttempt struct {
-	t                   *authThrottle
-	addr, account, pair *throttleRecord
-	ended               bool
+	t       *authThrottle
+	addr    netip.Prefix
+	account string
+	ended   bool // guarded by t.mu
 }
 
 // begin starts a password check by addr for account, or returns nil when
-// the address or the account has too many in progress. The caller must
-// end the attempt (succeed ends it).
-func (t *authThrottle) begin(addr netip.Addr, account string, now time.Time) *authAttempt {
-	key := clientKey(addr)
-	account = strings.ToLower(strings.TrimSpace(account))
+// the address or the account has too many in progress on this node (and
+// the error, when the store could not say whether the client is known).
+// The caller must end the attempt.
+func (t *authThrottle) begin(ctx context.Context, addr netip.Addr, account string) (*authAttempt, error) {
+	a := &authAttempt{t: t, addr: clientKey(addr), account: strings.ToLower(strings.TrimSpace(account))}
+	pair := throttlePair{a.addr, a.account}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	a := &authAttempt{
-		t:       t,
-		addr:    throttleGet(t, t.addrs, key, now),
-		account: throttleGet(t, t.accounts, account, now),
-		pair:    throttleGet(t, t.pairs, throttlePair{key, account}, now),
+	if t.addrs[a.addr] >= t.perAddr {
+		return nil, nil
 	}
-	known := !a.pair.success.IsZero() && now.Sub(a.pair.success) <= t.known
-	if a.addr.inFlight >= t.perAddr {
-		return nil
+	if t.accounts[a.account] >= t.perAccount {
+		// Only the account's known client may go past its cap, with one
+		// check at a time. The store is asked only then: most logins
+		// never reach the cap.
+		if t.pairs[pair] > 0 {
+			return nil, nil
+		}
+		t.mu.Unlock()
+		known, err := t.st.AuthKnown(ctx, t.rule, a.addr.String(), a.account)
+		t.mu.Lock()
+		if err != nil || !known || t.addrs[a.addr] >= t.perAddr || t.pairs[pair] > 0 {
+			return nil, err
+		}
 	}
-	if a.account.inFlight >= t.perAccount && !(known && a.pair.inFlight == 0) {
-		return nil
-	}
-	for _, r := range a.records() {
-		r.inFlight++
-	}
-	return a
+	t.addrs[a.addr]++
+	t.accounts[a.account]++
+	t.pairs[pair]++
+	return a, nil
 }
 
-func (a *authAttempt) records() [3]*throttleRecord {
-	return [3]*throttleRecord{a.addr, a.account, a.pair}
-}
-
-// fail records that the check failed and returns how long to wait before
-// answering. The attempt stays in progress until end.
-func (a *authAttempt) fail(now time.Time) time.Duration {
+// fail counts the failed check in the store and returns how long to wait
+// before answering: a second for each failure counted against the
+// address or the account (the larger) and each other check of theirs in
+// progress here, up to maxDelay. The attempt stays in progress until end.
+// When the failure cannot be counted, the wait is maxDelay.
+func (a *authAttempt) fail(ctx context.Context) (time.Duration, error) {
+	byAddr, byAccount, err := a.t.st.AuthFailed(ctx, a.t.rule, a.addr.String(), a.account)
+	if err != nil {
+		return a.t.maxDelay, err
+	}
 	a.t.mu.Lock()
 	defer a.t.mu.Unlock()
-	for _, r := range a.records() {
-		r.failures++
-		r.last = now
-	}
 	// This failure, the earlier ones, and the other checks in progress.
-	n := max(a.addr.failures+a.addr.inFlight-1, a.account.failures+a.account.inFlight-1)
-	return min(time.Duration(n)*time.Second, a.t.maxDelay)
+	n := max(byAddr+a.t.addrs[a.addr]-1, byAccount+a.t.accounts[a.account]-1)
+	return min(time.Duration(n)*time.Second, a.t.maxDelay), nil
 }
 
-// succeed records that the check succeeded, and ends the attempt.
-func (a *authAttempt) succeed(now time.Time) {
-	a.t.mu.Lock()
-	defer a.t.mu.Unlock()
-	f := a.pair.failures
-	a.addr.failures = max(0, a.addr.failures-f)
-	a.account.failures = max(0, a.account.failures-f)
-	a.pair.failures = 0
-	a.pair.success = now
-	a.endLocked()
+// succeed records in the store that the check succeeded. The attempt
+// stays in progress until end.
+func (a *authAttempt) succeed(ctx context.Context) error {
+	return a.t.st.AuthSucceeded(ctx, a.t.rule, a.addr.String(), a.account)
 }
 
 // end ends the attempt; later calls do nothing.
 func (a *authAttempt) end() {
-	a.t.mu.Lock()
-	defer a.t.mu.Unlock()
-	a.endLocked()
-}
-
-func (a *authAttempt) endLocked() {
+	t := a.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if a.ended {
 		return
 	}
 	a.ended = true
-	for _, r := range a.records() {
-		r.inFlight--
-	}
+	release(t.addrs, a.addr)
+	release(t.accounts, a.account)
+	release(t.pairs, throttlePair{a.addr, a.account})
 }
 
-// throttleGet returns the record of k in m, made if need be, with failures
-// past the window forgotten. It keeps m within maxRecords.
-func throttleGet[K comparable](t *authThrottle, m map[K]*throttleRecord, k K, now time.Time) *throttleRecord {
-	r := m[k]
-	if r == nil {
-		if len(m) >= t.maxRecords {
-			throttleEvict(t, m, now)
-		}
-		r = &throttleRecord{}
-		m[k] = r
+// release ends one check in progress of k, and forgets k when it was the
+// last.
+func release[K comparable](m map[K]int, k K) {
+	if m[k] <= 1 {
+		delete(m, k)
+		return
 	}
-	if r.failures > 0 && now.Sub(r.last) > t.window {
-		r.failures = 0
-	}
-	return r
-}
-
-// throttleEvict drops the records of m that remember nothing any more, and
-// when that frees no room, the one with the fewest failures (of those,
-// the oldest), keeping pairs that logged in over those that only failed.
-// Records with a check in progress stay.
-func throttleEvict[K comparable](t *authThrottle, m map[K]*throttleRecord, now time.Time) {
-	var victim K
-	var v *throttleRecord
-	weight := func(r *throttleRecord) int {
-		if !r.success.IsZero() && now.Sub(r.success) <= t.known {
-			return r.failures + 1<<30
-		}
-		return r.failures
-	}
-	for k, r := range m {
-		if r.inFlight > 0 {
-			continue
-		}
-		forgotten := (r.failures == 0 || now.Sub(r.last) > t.window) &&
-			(r.success.IsZero() || now.Sub(r.success) > t.known)
-		if forgotten {
-			delete(m, k)
-			continue
-		}
-		if v == nil || weight(r) < weight(v) || (weight(r) == weight(v) && r.last.Before(v.last)) {
-			victim, v = k, r
-		}
-	}
-	if len(m) >= t.maxRecords && v != nil {
-		delete(m, victim)
-	}
+	m[k]--
 }

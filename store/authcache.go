@@ -17,6 +17,17 @@ import (
 // stored hash), a wrong password or an expired entry goes the slow way.
 // Failures are never remembered, so guessing stays as slow as before. The
 // HMAC key never leaves memory; neither does the cache.
+//
+// It is not one of the limits that nodes share (strikes.go,
+// authfailures.go), and it stays in memory on purpose: it limits nothing
+// (a miss only costs the hash that a cacheless gateway would compute), it
+// spares the CPU of the node that did the check, and what it keeps is
+// close to a password: an HMAC under a key that exists only in this
+// process, whose guesses could be checked offline by whoever had both.
+// Written to the database, the key would have to go there too, or be
+// shared among nodes, and a stolen database would confirm guesses at
+// HMAC speed instead of argon2id's. With several nodes, a mail program
+// whose connections land on different nodes is hashed once on each.
 type authCache struct {
 	once    sync.Once
 	key     []byte

@@ -132,6 +132,9 @@ type DB struct {
 	locks   *sql.DB
 	// slots remembers the SMS rate's row for a full disk (smsrate.go).
 	slots slotMemory
+	// limitKeys, when set by a test, bounds each kind of shared limit key
+	// below its cap (strikes.go, authfailures.go).
+	limitKeys int
 }
 
 // Open opens the SQLite database at path, creating it (readable by its

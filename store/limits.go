@@ -28,6 +28,11 @@ import (
 // relays retry 4xx replies on their own, so the message goes out once the
 // window allows it. CheckLimits asks the same question without the
 // message, for a listener that wants to answer at RCPT.
+//
+// They count the messages themselves, in the database, so they hold for
+// every node of a cluster and across restarts with no state of their own:
+// write transactions are serialized on both engines (engine.go), so two
+// nodes cannot both count a window before either commits.
 
 // dayWindow and hourWindow are the windows of the two limits.
 const (

@@ -33,15 +33,16 @@ import (
 
 // Sweep names, as Exclusive and the sweep log know them.
 const (
-	SweepExpire   = "expire"   // ExpireConversations
-	SweepPurge    = "purge"    // Purge
-	SweepOrphans  = "orphans"  // SweepOrphans
-	SweepSessions = "sessions" // SweepSessions
+	SweepExpire    = "expire"   // ExpireConversations
+	SweepPurge     = "purge"    // Purge
+	SweepOrphans   = "orphans"  // SweepOrphans
+	SweepSessions  = "sessions" // SweepSessions
+	SweepLimitRows = "limits"   // SweepLimits
 )
 
 // sweepKeys are the second keys of the sweeps' advisory locks; the first
 // is sweepLockClass. Only the sweeps named here exist.
-var sweepKeys = map[string]int32{SweepExpire: 1, SweepPurge: 2, SweepOrphans: 3, SweepSessions: 4}
+var sweepKeys = map[string]int32{SweepExpire: 1, SweepPurge: 2, SweepOrphans: 3, SweepSessions: 4, SweepLimitRows: 5}
 
 const (
 	// sweepLockClass is the first key of every sweep's advisory lock:

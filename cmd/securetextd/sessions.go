@@ -21,7 +21,10 @@ func sessionSweepEvery(idle time.Duration) time.Duration {
 // sweepSessions deletes the portal's ended sessions on a timer, with the
 // limits the portal runs with now (a reload may change them), so that a
 // lookup of a session never has to: an unknown or ended cookie is
-// answered from the read path, never with a write.
+// answered from the read path, never with a write. It also deletes the
+// rows of the shared limits (lockouts, the AUTH throttle) that have
+// expired, so that a quiet gateway forgets phone numbers and addresses
+// once their counts no longer matter.
 func (m *Main) sweepSessions(ctx context.Context) error {
 	for {
 		idle, _ := m.ops.portal.Load().SessionLimits()
@@ -37,6 +40,15 @@ func (m *Main) sweepSessions(ctx context.Context) error {
 			n, err := m.db.SweepSessions(ctx, idle, lifetime)
 			if n > 0 {
 				m.Logger.Debug("ended sessions swept", "sessions", n)
+			}
+			return err
+		})
+		// The shared limits' rows that count nothing any more, on the
+		// same timer and one node at a time (store.SweepLimits).
+		m.sweep(ctx, store.SweepLimitRows, func(ctx context.Context) error {
+			n, err := m.db.SweepLimits(ctx)
+			if n > 0 {
+				m.Logger.Debug("expired limits swept", "rows", n)
 			}
 			return err
 		})
