@@ -256,15 +256,27 @@ func (c *copier) resumeAt(ctx context.Context) (first int, after []any, err erro
 		case first >= 0 && t.dst > 0:
 			why = fmt.Sprintf("it has rows in %s but not every row of %s, which a copy fills first", t.name, c.tables[first].name)
 		case t.dst > 0:
-			last, same, err := c.sameRowAt(ctx, t, t.dst-1)
+			last, _, same, err := c.destHas(ctx, t, t.dst-1)
 			if err != nil {
 				return 0, nil, err
 			}
 			if !same {
 				why = fmt.Sprintf("its row %s of %s is not the source's", keyString(t.key, last), t.name)
-			} else if t.dst < t.src {
-				after = last
+				break
 			}
+			if t.dst == t.src {
+				break
+			}
+			// The rows of a table cut short are the first of the
+			// source's: the one after the last is not there yet.
+			next, has, _, err := c.destHas(ctx, t, t.dst)
+			if err != nil {
+				return 0, nil, err
+			}
+			if has {
+				why = fmt.Sprintf("it has row %s of %s, but not all the rows before it", keyString(t.key, next), t.name)
+			}
+			after = last
 		}
 		if why != "" {
 			return 0, nil, fmt.Errorf("store copy: the destination already holds data that is not a copy of this source "+
@@ -283,19 +295,20 @@ func (c *copier) resumeAt(ctx context.Context) (first int, after []any, err erro
 	return first, after, nil
 }
 
-// sameRowAt reads the source's row at offset n of t (in key order), and
-// reports its key and whether the destination holds the same row.
-func (c *copier) sameRowAt(ctx context.Context, t *tableState, n int64) (key []any, same bool, err error) {
+// destHas reads the source's row at offset n of t (in key order), and
+// reports its key, whether the destination has a row with that key, and
+// whether that row is the same.
+func (c *copier) destHas(ctx context.Context, t *tableState, n int64) (key []any, has, same bool, err error) {
 	row, err := c.src.rowAt(ctx, t, n)
 	if err != nil {
-		return nil, false, fmt.Errorf("store copy: source: %w", err)
+		return nil, false, false, fmt.Errorf("store copy: source: %w", err)
 	}
 	key = t.keyOf(row)
 	theirs, err := c.dst.rowByKey(ctx, t, key)
 	if err != nil {
-		return nil, false, fmt.Errorf("store copy: destination: %w", err)
+		return nil, false, false, fmt.Errorf("store copy: destination: %w", err)
 	}
-	return key, theirs != nil && slices.Equal(encodeRow(nil, row), encodeRow(nil, theirs)), nil
+	return key, theirs != nil, theirs != nil && slices.Equal(encodeRow(nil, row), encodeRow(nil, theirs)), nil
 }
 
 // copyTable copies the rows of t after the key after (nil: all), batch by

@@ -119,17 +119,20 @@ func (db *DB) notRunning(ctx context.Context) error {
 		return nil
 	}
 	var n int
-	var clients string
+	var clients, pids string
 	err := db.read.QueryRowContext(ctx, `
-		SELECT count(*), coalesce(string_agg(DISTINCT coalesce(host(client_addr), 'a local socket'), ', '), '')
+		SELECT count(*),
+			coalesce(string_agg(DISTINCT coalesce(host(client_addr), 'a local socket'), ', '), ''),
+			coalesce(string_agg(CAST(pid AS TEXT), ', ' ORDER BY pid), '')
 		FROM pg_stat_activity
-		WHERE datname = current_database() AND application_name = ?`, gatewayApp).Scan(&n, &clients)
+		WHERE datname = current_database() AND application_name = ?`, gatewayApp).Scan(&n, &clients, &pids)
 	if err != nil {
 		return unreachable(err)
 	}
 	if n > 0 {
-		return fmt.Errorf("%d securetextd %s connected to the database (from %s): stop every gateway node (and any securetextd command using it) first",
-			n, plural(int64(n), "session is", "sessions are"), clients)
+		return fmt.Errorf("%d securetextd %s connected to the database (from %s): stop every gateway node (and any securetextd command using it) first; "+
+			"a node that died without closing its connection leaves its session until PostgreSQL notices: end it with pg_terminate_backend(pid) (pid %s)",
+			n, plural(int64(n), "session is", "sessions are"), clients, pids)
 	}
 	return nil
 }

@@ -355,7 +355,6 @@ func TestCopyResume(t *testing.T) {
 				copied += res.Copied
 			}
 			if err == nil {
-				t.Logf("%s → %s: %d runs", dir.from.Driver, dir.to.Driver, run+1)
 				break
 			}
 			if !errors.Is(err, errStop) && !errors.Is(err, context.Canceled) {
