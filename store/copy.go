@@ -220,8 +220,8 @@ func (c *copier) run(ctx context.Context) (*CopyResult, error) {
 	var bad []string
 	for _, t := range res.Tables {
 		if !t.OK() {
-			bad = append(bad, fmt.Sprintf("%s (source %d rows, digest %s; destination %d rows, digest %s)",
-				t.Table, t.Rows, short(t.Digest), t.DestRows, short(t.DestDigest)))
+			bad = append(bad, fmt.Sprintf("%s (source %s, digest %s; destination %s, digest %s)",
+				t.Table, rowCount(t.Rows), short(t.Digest), rowCount(t.DestRows), short(t.DestDigest)))
 		}
 	}
 	if len(bad) > 0 {
@@ -241,7 +241,7 @@ func (c *copier) resumeAt(ctx context.Context) (first int, after []any, err erro
 	var found []string
 	for _, t := range c.tables {
 		if t.dst > 0 {
-			found = append(found, fmt.Sprintf("%s (%d %s)", t.name, t.dst, plural(t.dst, "row", "rows")))
+			found = append(found, fmt.Sprintf("%s (%s)", t.name, rowCount(t.dst)))
 		}
 	}
 	if len(found) == 0 {
@@ -252,7 +252,7 @@ func (c *copier) resumeAt(ctx context.Context) (first int, after []any, err erro
 	for i, t := range c.tables {
 		switch {
 		case t.dst > t.src:
-			why = fmt.Sprintf("it has %d rows in %s, the source %d", t.dst, t.name, t.src)
+			why = fmt.Sprintf("it has %s in %s, the source %d", rowCount(t.dst), t.name, t.src)
 		case first >= 0 && t.dst > 0:
 			why = fmt.Sprintf("it has rows in %s but not every row of %s, which a copy fills first", t.name, c.tables[first].name)
 		case t.dst > 0:
@@ -408,6 +408,9 @@ func keyString(names []string, key []any) string {
 	}
 	return "(" + strings.Join(names, ", ") + ")=(" + strings.Join(vals, ", ") + ")"
 }
+
+// rowCount says "1 row" or "n rows".
+func rowCount(n int64) string { return fmt.Sprintf("%d %s", n, plural(n, "row", "rows")) }
 
 func plural(n int64, one, many string) string {
 	if n == 1 {

@@ -65,12 +65,15 @@ func runStore(args []string, stdout io.Writer) error {
 	for _, t := range res.Tables {
 		rows += t.Rows
 	}
-	verb := "copied"
-	if res.Resumed {
-		verb = "carried on a copy cut short, and copied"
+	switch {
+	case res.Copied == 0 && res.Resumed:
+		fmt.Fprintf(stdout, "\nThe copy is good: it was complete; this run checked it")
+	case res.Resumed:
+		fmt.Fprintf(stdout, "\nThe copy is good: this run carried on a copy cut short, and copied %d rows", res.Copied)
+	default:
+		fmt.Fprintf(stdout, "\nThe copy is good: this run copied %d rows", res.Copied)
 	}
-	fmt.Fprintf(stdout, "\nThe copy is good: this run %s %d rows; all %d tables (%d rows) have the same count and digest on both sides.\n",
-		verb, res.Copied, len(res.Tables), rows)
+	fmt.Fprintf(stdout, "; all %d tables (%d rows) have the same count and digest on both sides.\n", len(res.Tables), rows)
 	fmt.Fprintf(stdout, "Start the gateway with --config %s and the same key file; keep the source until you have checked it (securetextd audit verify --config %s).\n", *to, *to)
 	return nil
 }
