@@ -92,17 +92,17 @@ func describeStore(c Config) string {
 	return fmt.Sprintf("the PostgreSQL database %s on %s", strings.TrimPrefix(u.Path, "/"), u.Host)
 }
 
-// copyReporter prints a line when a table is done, and every few seconds
-// during a long one.
+// copyReporter prints a line when a table is copied, and every few
+// seconds during a long table, copied or checked.
 func copyReporter(w io.Writer) func(store.CopyProgress) {
-	var last time.Time
+	last := time.Now()
 	stage := ""
 	return func(p store.CopyProgress) {
 		if p.Stage != stage {
 			stage = p.Stage
 			fmt.Fprintf(w, "%s:\n", map[string]string{"copy": "Copying", "check": "Checking both sides"}[stage])
 		}
-		if p.Done < p.Rows && time.Since(last) < 5*time.Second {
+		if (p.Stage == "check" || p.Done < p.Rows) && time.Since(last) < 5*time.Second {
 			return
 		}
 		last = time.Now()
@@ -114,7 +114,7 @@ func copyReporter(w io.Writer) func(store.CopyProgress) {
 func printCopyCheck(w io.Writer, res *store.CopyResult) {
 	fmt.Fprintln(w, "\nThe check (rows, and the sum of each row's SHA-256):")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  TABLE\tROWS\tDIGEST\t")
+	fmt.Fprintln(tw, "  TABLE\tROWS\tDIGEST\tBOTH SIDES")
 	for _, t := range res.Tables {
 		verdict := "same"
 		if !t.OK() {
