@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 )
 
@@ -22,6 +23,7 @@ const (
 	colInt  colKind = iota + 1 // INTEGER, BIGINT
 	colText                    // TEXT
 	colBlob                    // BLOB, BYTEA
+	colReal                    // REAL, DOUBLE PRECISION
 )
 
 // column is a column of a table being copied.
@@ -34,8 +36,10 @@ type column struct {
 // PostgreSQL's information_schema give it.
 func kindOf(typ string) (colKind, bool) {
 	switch strings.ToLower(typ) {
-	case "integer", "bigint", "smallint":
+	case "integer", "int", "bigint", "smallint":
 		return colInt, true
+	case "real", "double precision":
+		return colReal, true
 	case "text":
 		return colText, true
 	case "blob", "bytea":
@@ -266,6 +270,14 @@ func normalize(v any, k colKind) (any, error) {
 		if k == colInt {
 			return v, nil
 		}
+	case float64:
+		if k == colReal {
+			return v, nil
+		}
+	case float32:
+		if k == colReal {
+			return float64(v), nil
+		}
 	case string:
 		switch k {
 		case colText:
@@ -295,6 +307,8 @@ func (k colKind) String() string {
 		return "text"
 	case colBlob:
 		return "byte string"
+	case colReal:
+		return "real number"
 	}
 	return "?"
 }
@@ -379,8 +393,9 @@ func addDigest(sum *[32]byte, d []byte) {
 }
 
 // writeRow writes the canonical encoding of a row to w: per column, in
-// order, a tag — 0 NULL, 1 integer, 2 text, 3 byte string — then an
-// integer's 8 bytes big-endian, or a string's length (uvarint) and bytes.
+// order, a tag — 0 NULL, 1 integer, 2 text, 3 byte string, 4 real — then
+// an integer's 8 bytes big-endian (a real's IEEE 754 bits), or a string's
+// length (uvarint) and bytes.
 func writeRow(w io.Writer, row []any) {
 	var head [1 + binary.MaxVarintLen64]byte
 	for _, v := range row {
@@ -390,6 +405,10 @@ func writeRow(w io.Writer, row []any) {
 		case int64:
 			head[0] = 1
 			binary.BigEndian.PutUint64(head[1:], uint64(v))
+			w.Write(head[:9])
+		case float64:
+			head[0] = 4
+			binary.BigEndian.PutUint64(head[1:], math.Float64bits(v))
 			w.Write(head[:9])
 		case string:
 			head[0] = 2
