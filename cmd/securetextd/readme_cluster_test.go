@@ -94,6 +94,17 @@ func TestClusterNginxAsInREADME(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The nodes' configuration it shows is valid, given an SMS provider.
+	node := regexp.MustCompile("(?s)\\*\\*Every node\\*\\*.*?```toml\n(.*?)```").FindSubmatch(readme)
+	if node == nil {
+		t.Fatal("the README shows no configuration for every node")
+	}
+	sms := "\n[sms]\nprovider = \"vonage\"\n[sms.vonage]\napi_key = \"abcd1234\"\napi_secret = \"s3cret-s3cret\"\nfrom = \"Clinic\"\n"
+	if cfg, err := ParseConfig(append(node[1], sms...), t.TempDir()); err != nil {
+		t.Errorf("the README's configuration of every node: %v", err)
+	} else if o := cfg.storeOptions(); o.Driver != store.Postgres || len(cfg.Portal.TrustedProxies) != 1 {
+		t.Errorf("the README's configuration of every node: store %+v, trusted proxies %v", o, cfg.Portal.TrustedProxies)
+	}
 	block := regexp.MustCompile("(?s)```nginx\n(load_module .*?)```").FindSubmatch(readme)
 	if block == nil {
 		t.Fatal("the README shows no nginx.conf that loads the stream module")
