@@ -7,15 +7,17 @@ set -eu
 # command:package pairs the test suite needs: curl runs the README's first
 # message, gcc builds SQLite, chromium drives the portal's browser tests,
 # postfix relays signed mail (signed by python3-dkim's dkimsign) to us,
-# nginx is the reverse proxy in front of the portal, postgresql the second
-# store engine (internal/pgtest runs a private server of it).
-needs="curl:curl gcc:gcc chromium:chromium /usr/sbin/postfix:postfix /usr/bin/dkimsign:python3-dkim /usr/sbin/nginx:nginx"
+# nginx is the reverse proxy in front of the portal, and with its stream
+# module (a file, not a command) in front of the README's cluster;
+# postgresql is the second store engine (internal/pgtest runs a private
+# server of it).
+needs="curl:curl gcc:gcc chromium:chromium /usr/sbin/postfix:postfix /usr/bin/dkimsign:python3-dkim /usr/sbin/nginx:nginx /usr/lib/nginx/modules/ngx_stream_module.so:libnginx-mod-stream"
 
 missing=""
 for pair in $needs; do
 	cmd=${pair%%:*}
 	pkg=${pair#*:}
-	command -v "$cmd" >/dev/null 2>&1 || missing="$missing $pkg"
+	command -v "$cmd" >/dev/null 2>&1 || [ -e "$cmd" ] || missing="$missing $pkg"
 done
 # Debian keeps PostgreSQL's programs under a directory per version.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"

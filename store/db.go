@@ -152,10 +152,45 @@ func OpenWith(ctx context.Context, opts Options, keys *Keyring) (*DB, error) {
 	if keys == nil {
 		return nil, errors.New("store: open: no keyring")
 	}
+	db, err := openSchema(ctx, opts, gatewayApp)
+	if err != nil {
+		return nil, err
+	}
+	db.keys = keys
+	unbound, err := db.bindPending(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := db.loadDataKeys(ctx, unbound); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if db.eng.name == Postgres {
+		// The connections that hold the sweeps' locks (sweep.go).
+		if db.locks, err = openLocks(opts.DSN); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store: open: %w", err)
+		}
+	}
+	if unbound {
+		// Migration 0006: bind what was sealed before to its place.
+		if err := db.bindAll(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return db, nil
+}
+
+// openSchema opens the store that opts describe and brings its schema up
+// to date, without its keys: the migrations seal nothing. OpenWith goes on
+// from there; store copy (copy.go) makes its destination so, and no data
+// key with it. app names PostgreSQL's sessions (see gatewayApp).
+func openSchema(ctx context.Context, opts Options, app string) (*DB, error) {
 	db := &DB{
 		Now:           time.Now,
 		MessageIDHost: defaultMessageIDHost,
-		keys:          keys,
 		wake:          make(chan struct{}),
 		hashing:       make(chan struct{}, runtime.NumCPU()),
 		node:          newNodeName(),
@@ -169,7 +204,7 @@ func OpenWith(ctx context.Context, opts Options, keys *Keyring) (*DB, error) {
 		}
 	case Postgres:
 		db.eng, db.dsn = postgresEngine, opts.DSN
-		if db.write, err = openPostgres(opts.DSN, opts.MaxConns); err != nil {
+		if db.write, err = openPostgres(opts.DSN, opts.MaxConns, app); err != nil {
 			return nil, fmt.Errorf("store: open: %w", err)
 		}
 		db.read = db.write
@@ -177,15 +212,6 @@ func OpenWith(ctx context.Context, opts Options, keys *Keyring) (*DB, error) {
 		return nil, fmt.Errorf("store: open: no engine %q (want %q or %q)", opts.Driver, SQLite, Postgres)
 	}
 	if err := db.migrate(ctx); err != nil {
-		db.write.Close()
-		return nil, err
-	}
-	unbound, err := db.bindPending(ctx)
-	if err != nil {
-		db.write.Close()
-		return nil, err
-	}
-	if err := db.loadDataKeys(ctx, unbound); err != nil {
 		db.write.Close()
 		return nil, err
 	}
@@ -200,19 +226,6 @@ func OpenWith(ctx context.Context, opts Options, keys *Keyring) (*DB, error) {
 	if err := db.read.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: open: %w", err)
-	}
-	if db.eng.name == Postgres {
-		if db.locks, err = openLocks(opts.DSN); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("store: open: %w", err)
-		}
-	}
-	if unbound {
-		// Migration 0006: bind what was sealed before to its place.
-		if err := db.bindAll(ctx); err != nil {
-			db.Close()
-			return nil, err
-		}
 	}
 	return db, nil
 }

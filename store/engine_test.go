@@ -34,7 +34,7 @@ func tamper(t testing.TB, db *DB, statements ...string) {
 // placeholders: the connection does not rebind them.
 func tamperAt(t testing.TB, opts Options, statements ...string) {
 	t.Helper()
-	pool := openRaw(t, opts)
+	pool := openOutsider(t, opts)
 	defer pool.Close()
 	conn, err := pool.Conn(t.Context())
 	if err != nil {
@@ -51,10 +51,10 @@ func tamperAt(t testing.TB, opts Options, statements ...string) {
 	}
 }
 
-// openRaw opens the store at opts without the gateway's settings and
+// openOutsider opens the store at opts without the gateway's settings and
 // placeholders: on SQLite, the database file with SQLite's defaults; on
 // PostgreSQL, pgx's own driver. The caller closes it.
-func openRaw(t testing.TB, opts Options) *sql.DB {
+func openOutsider(t testing.TB, opts Options) *sql.DB {
 	t.Helper()
 	var raw *sql.DB
 	var err error

@@ -16,8 +16,9 @@ import (
 )
 
 // openPostgres opens a pool of connections to the PostgreSQL database at
-// dsn, whose queries are written with "?" placeholders (see rebind).
-func openPostgres(dsn string, maxConns int) (*sql.DB, error) {
+// dsn, whose queries are written with "?" placeholders (see rebind). app
+// names its sessions (pg_stat_activity): gatewayApp, or copyApp.
+func openPostgres(dsn string, maxConns int, app string) (*sql.DB, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		// pgx's message quotes the URL, password and all.
@@ -26,7 +27,7 @@ func openPostgres(dsn string, maxConns int) (*sql.DB, error) {
 	if maxConns <= 0 {
 		maxConns = DefaultMaxConns
 	}
-	cfg.RuntimeParams["application_name"] = "securetextd"
+	cfg.RuntimeParams["application_name"] = app
 	// A statement that waits longer than this on a lock or a dying server
 	// fails, and its SMTP client is told to try again, rather than hold
 	// its session open.
@@ -37,6 +38,14 @@ func openPostgres(dsn string, maxConns int) (*sql.DB, error) {
 	db.SetMaxIdleConns(maxConns)
 	return db, nil
 }
+
+// The application names of the store's PostgreSQL sessions: store copy
+// refuses a database that gateways (or other commands) are connected to,
+// which it tells from its own sessions by their name.
+const (
+	gatewayApp = "securetextd"
+	copyApp    = "securetextd store copy"
+)
 
 // rebindConnector makes connections that rewrite "?" placeholders into
 // "$n" before pgx sees a query, so that the store's SQL is one text for

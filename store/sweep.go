@@ -64,7 +64,7 @@ const (
 // its own work needs, and never kept idle, so that a lock can outlive
 // neither its sweep nor its connection.
 func openLocks(dsn string) (*sql.DB, error) {
-	locks, err := openPostgres(dsn, maxSweepConns)
+	locks, err := openPostgres(dsn, maxSweepConns, gatewayApp)
 	if err != nil {
 		return nil, err
 	}

@@ -215,6 +215,9 @@ func manualFor(cmd string) string {
 	if m, ok := lifecycleManuals[cmd]; ok { // lifecycle.go
 		return m
 	}
+	if m, ok := storeManuals[cmd]; ok { // store_cli.go
+		return m
+	}
 	var lines []string
 	for l := range strings.SplitSeq(usage, "\n") {
 		if strings.HasPrefix(strings.TrimSpace(l), "securetextd "+cmd+" ") || strings.TrimSpace(l) == "securetextd "+cmd {

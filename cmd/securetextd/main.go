@@ -40,6 +40,7 @@ Usage:
   securetextd apikey create|list|revoke [--sender ADDRESS] [ID] [--config FILE]
   securetextd mail list|show [FILE] [--config FILE]
   securetextd backup --out FILE [--config FILE]
+  securetextd store copy --from CONFIG --to CONFIG
   securetextd rekey [--config FILE]
   securetextd doctor [--config FILE]
   securetextd help COMMAND
@@ -85,6 +86,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return runBackup(rest, stdout)
 	case "rekey":
 		return runRekey(rest, stdout)
+	case "store":
+		return runStore(rest, stdout)
 	case "doctor":
 		return runDoctor(rest, stdout)
 	case "serve":
