@@ -27,6 +27,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/securetextd/securetextd/internal/need"
 )
 
 // The fault tests run the gateway in process against peers that fail the
@@ -565,9 +567,7 @@ func countRows(t *testing.T, m *Main, query string, n *int) {
 // daemon takes mail without a restart.
 func TestDiskFull(t *testing.T) {
 	t.Parallel()
-	if os.Geteuid() != 0 {
-		t.Fatal("TestDiskFull mounts a tmpfs: run the tests as root (make test in the development container)")
-	}
+	need.Root(t, "to mount a tmpfs")
 	mnt := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=24m,mode=0700", "tmpfs", mnt).CombinedOutput(); err != nil {
 		t.Fatalf("mount tmpfs: %v: %s", err, out)

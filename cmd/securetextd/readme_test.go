@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/securetextd/securetextd/internal/need"
 )
 
 // syncBuffer is a bytes.Buffer safe for the daemon's goroutines.
@@ -41,9 +43,7 @@ func (s *syncBuffer) String() string {
 // recipient, and read the reply with the README's `mail list` and `mail
 // show` commands.
 func TestFirstMessageAsInREADME(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Fatal("curl is needed (make test installs it): ", err)
-	}
+	need.Program(t, "curl", "curl")
 	example, err := os.ReadFile(filepath.Join("..", "..", "config.example.toml"))
 	if err != nil {
 		t.Fatal(err)
