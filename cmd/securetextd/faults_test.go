@@ -247,7 +247,7 @@ func TestSMSProviderFaults(t *testing.T) {
 	})
 	relay := newTestRelay(t)
 	dir := t.TempDir()
-	m := startFaultMain(t, faultConfigText(vonage.URL, relay.addr, dir, rate), dir, relay.client)
+	m := startFaultMain(t, withTestEngine(t, faultConfigText(vonage.URL, relay.addr, dir, rate)), dir, relay.client)
 
 	phones := []string{"12125550101", "12125550102", "12125550103", "12125550104", "12125550105", "12125550106"}
 	for _, p := range phones {
@@ -318,7 +318,7 @@ func TestSMSPermanentFailure(t *testing.T) {
 	})
 	relay := newTestRelay(t)
 	dir := t.TempDir()
-	m := startFaultMain(t, faultConfigText(vonage.URL, relay.addr, dir, 10), dir, relay.client)
+	m := startFaultMain(t, withTestEngine(t, faultConfigText(vonage.URL, relay.addr, dir, 10)), dir, relay.client)
 	if err := submitPlain(t, m.SubmissionAddr, barred[1:], "Scan results", 1000); err != nil {
 		t.Fatal(err)
 	}
@@ -398,7 +398,7 @@ func TestMailRelayFaults(t *testing.T) {
 
 			vonage := newFakeVonage(t)
 			dir := t.TempDir()
-			m := startFaultMain(t, faultConfigText(vonage.URL, addr, dir, 10), dir, clientTLS)
+			m := startFaultMain(t, withTestEngine(t, faultConfigText(vonage.URL, addr, dir, 10)), dir, clientTLS)
 			// The sender asks for a read receipt (as Outlook's "Request a
 			// read receipt" does).
 			if err := submitPlain(t, m.SubmissionAddr, "2125550121", "Lab results", 1000,
@@ -551,12 +551,7 @@ func replyViaPortal(t *testing.T, base, token, text string) {
 
 func countRows(t *testing.T, m *Main, query string, n *int) {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+m.Config.Path(m.Config.Store.Path)+"?mode=ro&_busy_timeout=10000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.QueryRow(query).Scan(n); err != nil {
+	if err := rawDB(t, m.Config).QueryRow(query).Scan(n); err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
 }
@@ -581,6 +576,7 @@ func TestDiskFull(t *testing.T) {
 	vonage := newFakeVonage(t)
 	relay := newTestRelay(t)
 	dir := t.TempDir()
+	// The store stays on SQLite: what fills up is its file system.
 	cfgText := faultConfigText(vonage.URL, relay.addr, mnt, 10)
 	m := startFaultMain(t, cfgText, dir, relay.client)
 	if err := submitPlain(t, m.SubmissionAddr, "2125550131", "Before", 1000); err != nil {

@@ -95,6 +95,7 @@ func TestTextsWhileDiskFull(t *testing.T) {
 	vonage := newGatedVonage(t, first)
 	relay := newTestRelay(t)
 	dir := t.TempDir()
+	// The store stays on SQLite: what fills up is its file system.
 	cfg, err := ParseConfig([]byte(faultConfigText(vonage.URL, relay.addr, mnt, 10)), dir)
 	if err != nil {
 		t.Fatal(err)

@@ -111,7 +111,7 @@ func clientFrom(t *testing.T, base, local string) *portalClient {
 // and the audit trail names each client, not the proxy.
 func TestBehindProxy(t *testing.T) {
 	vonage := newFakeVonage(t)
-	text := strings.Replace(testConfigText(vonage.URL), "[portal]\n", "[portal]\ntrusted_proxies = [\"127.0.0.1/32\"]\n", 1)
+	text := strings.Replace(testConfigText(t, vonage.URL), "[portal]\n", "[portal]\ntrusted_proxies = [\"127.0.0.1/32\"]\n", 1)
 	cfg, err := ParseConfig([]byte(text), t.TempDir())
 	if err != nil {
 		t.Fatal(err)

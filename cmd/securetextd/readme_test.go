@@ -55,7 +55,7 @@ func TestFirstMessageAsInREADME(t *testing.T) {
 	).Replace(string(example))
 	// Written to a file, for the README's commands to name.
 	cfgPath := filepath.Join(t.TempDir(), "config.example.toml")
-	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(withTestEngine(t, text)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := LoadConfig(cfgPath)
