@@ -53,7 +53,10 @@ func TestDatabaseDown(t *testing.T) {
 			return notFoundIsFine(err)
 		}},
 		{"Recipient", func(ctx context.Context) error { _, err := db.Recipient(ctx, phone); return notFoundIsFine(err) }},
-		{"CheckResetToken", func(ctx context.Context) error { _, err := db.CheckResetToken(ctx, "unknown-reset-token"); return notFoundIsFine(err) }},
+		{"CheckResetToken", func(ctx context.Context) error {
+			_, err := db.CheckResetToken(ctx, "unknown-reset-token")
+			return notFoundIsFine(err)
+		}},
 		{"AuthenticateAPIKey", func(ctx context.Context) error {
 			_, err := db.AuthenticateAPIKey(ctx, securetextd.APIKeyPrefix+"unknown")
 			if securetextd.ErrorCode(err) == securetextd.EUNAUTHORIZED {
