@@ -42,7 +42,12 @@ func crashKills(t *testing.T) int {
 // its own.
 func crashConfigText(t testing.TB, vonageURL string) string {
 	t.Helper()
-	return withTestEngine(t, fmt.Sprintf(`
+	return withTestEngine(t, crashConfigBase(vonageURL))
+}
+
+// crashConfigBase is crashConfigText with the store on SQLite.
+func crashConfigBase(vonageURL string) string {
+	return fmt.Sprintf(`
 [smtp]
 submission_listen = "127.0.0.1:0"
 allow_insecure_auth = true
@@ -64,7 +69,7 @@ base_url = %q
 [limits]
 daily_per_sender = 0
 per_phone_per_hour = 0
-`, vonageURL))
+`, vonageURL)
 }
 
 // outcome is what the SMTP client saw of one message.

@@ -48,7 +48,13 @@ func withTestEngine(t testing.TB, text string) string {
 	if !pgtest.Enabled() || strings.Contains(text, `driver = "postgres"`) {
 		return text
 	}
-	keys := fmt.Sprintf("driver = %q\ndsn = %q\n", store.Postgres, testDSN(t))
+	return withPostgres(text, testDSN(t))
+}
+
+// withPostgres returns the configuration text with its store in the
+// PostgreSQL database at dsn.
+func withPostgres(text, dsn string) string {
+	keys := fmt.Sprintf("driver = %q\ndsn = %q\n", store.Postgres, dsn)
 	text = storeEngineKeys.ReplaceAllString(text, "") // as in config.example.toml
 	switch {
 	case strings.HasPrefix(text, "[store]\n"):
