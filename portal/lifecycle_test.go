@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/internal/storetest"
 	"github.com/securetextd/securetextd/store"
 )
 
@@ -44,11 +45,7 @@ func newLiveFixture(t *testing.T, secure bool, secret string) *liveFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(filepath.Join(dir, "db"), keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t, dir, keys) // SQLite, or PostgreSQL (SECURETEXTD_TEST_ENGINE)
 	f := &liveFixture{t: t, db: db, now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 	db.Now = func() time.Time { return f.now }
 	db.Policy = store.Policy{AccessExpiry: 72 * time.Hour, DeliveryNotices: true, FailureNotices: true, ReadReceipts: securetextd.ReceiptsMDN}

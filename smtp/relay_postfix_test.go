@@ -27,6 +27,7 @@ import (
 
 	"github.com/securetextd/securetextd"
 	"github.com/securetextd/securetextd/internal/need"
+	"github.com/securetextd/securetextd/internal/storetest"
 	"github.com/securetextd/securetextd/store"
 )
 
@@ -85,11 +86,7 @@ func TestRelayThroughPostfix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(filepath.Join(dir, "db"), keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t, dir, keys) // SQLite, or PostgreSQL (SECURETEXTD_TEST_ENGINE)
 	serverTLS, _ := testCertificate(t)
 	gw := NewRelay(RelayConfig{
 		Config: Config{

@@ -29,6 +29,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/internal/storetest"
 	"github.com/securetextd/securetextd/store"
 )
 
@@ -114,11 +115,7 @@ func newRelayServer(t *testing.T, d *testDNS, mutate func(*RelayConfig)) *relayS
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(filepath.Join(dir, "db"), keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t, dir, keys) // SQLite, or PostgreSQL (SECURETEXTD_TEST_ENGINE)
 	serverTLS, clientTLS := testCertificate(t)
 	cfg := RelayConfig{
 		Config: Config{

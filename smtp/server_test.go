@@ -24,6 +24,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/internal/storetest"
 	"github.com/securetextd/securetextd/store"
 )
 
@@ -59,11 +60,7 @@ func newTestServerWith(t *testing.T, mutate func(*Config), setup func(*Server)) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(filepath.Join(dir, "db"), keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t, dir, keys) // SQLite, or PostgreSQL (SECURETEXTD_TEST_ENGINE)
 	if err := db.CreateSender(t.Context(), testAccount, testPassword); err != nil {
 		t.Fatal(err)
 	}
