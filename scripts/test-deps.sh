@@ -7,14 +7,21 @@ set -eu
 # command:package pairs the test suite needs: curl runs the README's first
 # message, gcc builds SQLite, chromium drives the portal's browser tests,
 # postfix relays signed mail (signed by python3-dkim's dkimsign) to us,
-# nginx is the reverse proxy in front of the portal.
-needs="curl:curl gcc:gcc chromium:chromium /usr/sbin/postfix:postfix /usr/bin/dkimsign:python3-dkim /usr/sbin/nginx:nginx"
+# nginx is the reverse proxy in front of the portal, postgresql the second
+# store engine (initdb and postgres in /usr/lib/postgresql/VERSION/bin, off
+# PATH: a command may be a glob).
+needs="curl:curl gcc:gcc chromium:chromium /usr/sbin/postfix:postfix /usr/bin/dkimsign:python3-dkim /usr/sbin/nginx:nginx /usr/lib/postgresql/*/bin/initdb:postgresql"
 
 missing=""
 for pair in $needs; do
 	cmd=${pair%%:*}
 	pkg=${pair#*:}
-	command -v "$cmd" >/dev/null 2>&1 || missing="$missing $pkg"
+	found=""
+	case $cmd in
+	*'*'*) for f in $cmd; do [ -x "$f" ] && found=1; done ;;
+	*) command -v "$cmd" >/dev/null 2>&1 && found=1 ;;
+	esac
+	[ -n "$found" ] || missing="$missing $pkg"
 done
 [ -z "$missing" ] && exit 0
 
