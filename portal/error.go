@@ -27,7 +27,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, op string, err err
 		s.renderEnded(w, r, err)
 		return
 	case securetextd.EUNAVAILABLE, securetextd.ESTORAGE:
+		// The database is down or failing over, or the disk is full:
+		// the page asks to come back, and so does Retry-After, for a
+		// proxy or load balancer in front.
 		s.logger.Warn(op, "err", err)
+		w.Header().Set("Retry-After", "60")
 		s.renderMessage(w, r, http.StatusServiceUnavailable, "Try again later",
 			"Busy right now", "Please try again in a few minutes.")
 		return

@@ -9,18 +9,22 @@ set -eu
 # postfix relays signed mail (signed by python3-dkim's dkimsign) to us,
 # nginx is the reverse proxy in front of the portal, and with its stream
 # module (a file, not a command) in front of the README's cluster;
-# postgresql is the second store engine (internal/pgtest runs a private
-# server of it).
-needs="curl:curl gcc:gcc chromium:chromium /usr/sbin/postfix:postfix /usr/bin/dkimsign:python3-dkim /usr/sbin/nginx:nginx /usr/lib/nginx/modules/ngx_stream_module.so:libnginx-mod-stream"
+# postgresql is the second store engine (initdb and postgres in
+# /usr/lib/postgresql/VERSION/bin, off PATH: a command may be a glob).
+needs="curl:curl gcc:gcc chromium:chromium /usr/sbin/postfix:postfix /usr/bin/dkimsign:python3-dkim /usr/sbin/nginx:nginx /usr/lib/nginx/modules/ngx_stream_module.so:libnginx-mod-stream /usr/lib/postgresql/*/bin/initdb:postgresql"
 
 missing=""
 for pair in $needs; do
 	cmd=${pair%%:*}
 	pkg=${pair#*:}
-	command -v "$cmd" >/dev/null 2>&1 || [ -e "$cmd" ] || missing="$missing $pkg"
+	found=""
+	case $cmd in
+	*'*'*) for f in $cmd; do [ -x "$f" ] && found=1; done ;;
+	/*) [ -e "$cmd" ] && found=1 ;;
+	*) command -v "$cmd" >/dev/null 2>&1 && found=1 ;;
+	esac
+	[ -n "$found" ] || missing="$missing $pkg"
 done
-# Debian keeps PostgreSQL's programs under a directory per version.
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

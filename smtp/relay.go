@@ -490,7 +490,7 @@ func (s *relaySession) checkConversations(sender string) error {
 			}
 		case securetextd.ENOTFOUND:
 		default:
-			return s.s.internalError("conversation", s.remote, err)
+			return s.s.replyError("conversation", s.remote, err)
 		}
 		return &gosmtp.SMTPError{
 			Code:         550,

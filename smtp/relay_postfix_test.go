@@ -26,6 +26,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/internal/need"
 	"github.com/securetextd/securetextd/internal/storetest"
 	"github.com/securetextd/securetextd/store"
 )
@@ -37,12 +38,10 @@ import (
 // dkimsign) whose keys the loopback DNS server publishes. Each outcome is
 // read where an administrator would read it: in Postfix's log.
 func TestRelayThroughPostfix(t *testing.T) {
-	postfixCmd := lookTool(t, "postfix", "/usr/sbin/postfix", "postfix")
-	postqueueCmd := lookTool(t, "postqueue", "/usr/sbin/postqueue", "postfix")
-	dkimsign := lookTool(t, "dkimsign", "/usr/bin/dkimsign", "python3-dkim")
-	if os.Geteuid() != 0 {
-		t.Fatal("Postfix's master must start as root: run the tests as root (make test in the development container)")
-	}
+	postfixCmd := need.Program(t, "/usr/sbin/postfix", "postfix")
+	postqueueCmd := need.Program(t, "/usr/sbin/postqueue", "postfix")
+	dkimsign := need.Program(t, "/usr/bin/dkimsign", "python3-dkim")
+	need.Root(t, "to start Postfix's master")
 
 	d := newTestDNS(t)
 	relayZone(d)
@@ -220,18 +219,6 @@ func TestRelayThroughPostfix(t *testing.T) {
 
 // untrustedRcpt is routed through Postfix's "untrusted" transport.
 const untrustedRcpt = "12125550199@secure.text"
-
-func lookTool(t *testing.T, name, path, pkg string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if _, err := os.Stat(path); err == nil {
-		return path
-	}
-	t.Fatalf("%s is needed: install the Debian package %s (make test installs it)", name, pkg)
-	return ""
-}
 
 // postfix is a private Postfix instance: its own configuration, queue and
 // log under one directory, listening on a free loopback port.

@@ -310,6 +310,9 @@ func (s *Server) replyError(op string, client netip.Addr, err error) error {
 	case securetextd.ELIMIT:
 		return &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 5, 3}, Message: msg}
 	case securetextd.EUNAVAILABLE:
+		// The database is down or failing over: the sender keeps the
+		// message and tries again, as after any 4xx.
+		s.logger.Warn("unavailable", "op", op, "err", err, "client", client.String())
 		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: msg}
 	case securetextd.ESTORAGE:
 		// RFC 5321's "insufficient system storage", RFC 3463's "mail

@@ -101,7 +101,8 @@ func (s *session) authenticate(username, password string) error {
 		s.s.sleep(ctx, delay)
 		return gosmtp.ErrAuthFailed
 	}
-	return s.internalError("auth", err)
+	// The database down (451 4.3.0: try again), or an internal error.
+	return s.replyError("auth", err)
 }
 
 func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
@@ -153,7 +154,7 @@ func (s *session) checkConversation(id int64, phone securetextd.Phone) error {
 		}
 	case securetextd.ENOTFOUND:
 	default:
-		return s.internalError("rcpt", err)
+		return s.replyError("rcpt", err)
 	}
 	return &gosmtp.SMTPError{
 		Code:         550,
@@ -235,7 +236,3 @@ func (s *session) Reset() {
 func (s *session) Logout() error { return nil }
 
 func (s *session) replyError(op string, err error) error { return s.s.replyError(op, s.remote, err) }
-
-func (s *session) internalError(op string, err error) error {
-	return s.s.internalError(op, s.remote, err)
-}

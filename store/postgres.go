@@ -45,38 +45,60 @@ func openPostgres(dsn string, maxConns int, app string) (*sql.DB, error) {
 const (
 	gatewayApp = "securetextd"
 	copyApp    = "securetextd store copy"
+	doctorApp  = "securetextd doctor"
 )
 
 // rebindConnector makes connections that rewrite "?" placeholders into
 // "$n" before pgx sees a query, so that the store's SQL is one text for
-// both engines.
+// both engines. Its connections also mark every error that says the
+// server is down or failing over as errUnreachable (see unreachable), at
+// the one place every query passes: a read on a path that wraps its own
+// errors, or a connection that fails to open, is EUNAVAILABLE all the
+// same (SMTP's 451 4.3.0, the portal's try-again page), never an
+// internal error.
 type rebindConnector struct{ driver.Connector }
 
 func (c rebindConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	conn, err := c.Connector.Connect(ctx)
 	if err != nil {
-		return nil, err
+		return nil, unreachable(err)
 	}
 	return &rebindConn{conn.(*stdlib.Conn)}, nil
 }
 
-// rebindConn is a pgx connection whose queries go through rebind.
+// rebindConn is a pgx connection whose queries go through rebind, and
+// whose errors through unreachable. database/sql still sees
+// driver.ErrBadConn in an error so marked (errors.Is), and retries on a
+// new connection as it would.
 type rebindConn struct{ *stdlib.Conn }
 
 func (c *rebindConn) Prepare(query string) (driver.Stmt, error) {
-	return c.Conn.Prepare(rebind(query))
+	st, err := c.Conn.Prepare(rebind(query))
+	return st, unreachable(err)
 }
 
 func (c *rebindConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	return c.Conn.PrepareContext(ctx, rebind(query))
+	st, err := c.Conn.PrepareContext(ctx, rebind(query))
+	return st, unreachable(err)
 }
 
 func (c *rebindConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	return c.Conn.ExecContext(ctx, rebind(query), args)
+	res, err := c.Conn.ExecContext(ctx, rebind(query), args)
+	return res, unreachable(err)
 }
 
 func (c *rebindConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	return c.Conn.QueryContext(ctx, rebind(query), args)
+	rows, err := c.Conn.QueryContext(ctx, rebind(query), args)
+	return rows, unreachable(err)
+}
+
+func (c *rebindConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	tx, err := c.Conn.BeginTx(ctx, opts)
+	return tx, unreachable(err)
+}
+
+func (c *rebindConn) Ping(ctx context.Context) error {
+	return unreachable(c.Conn.Ping(ctx))
 }
 
 // errUnreachable is what an operation says when the database server

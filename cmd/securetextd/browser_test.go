@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -26,6 +25,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/internal/need"
 )
 
 // artifactDir is where the browser tests leave their screenshots:
@@ -41,14 +41,12 @@ func artifactDir(t *testing.T) string {
 	return dir
 }
 
-// newBrowser starts headless Chromium as a phone-sized window. It fails,
-// never skips, when Chromium is missing: make test installs it.
+// newBrowser starts headless Chromium as a phone-sized window. When
+// Chromium is missing it fails (make test installs it), or skips under
+// go test -short.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium is needed for the browser tests (make test installs it): ", err)
-	}
+	path := need.Program(t, "chromium", "chromium")
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
 		chromedp.Headless,

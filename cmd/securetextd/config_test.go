@@ -83,7 +83,7 @@ func TestConfigTypeError(t *testing.T) {
 func TestCommandLine(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "securetextd.toml")
-	if err := os.WriteFile(cfgPath, []byte("[smtp]\ndemo_account = \"\"\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(withTestEngine(t, "[smtp]\ndemo_account = \"\"\n")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	runOK := func(stdin string, args ...string) string {

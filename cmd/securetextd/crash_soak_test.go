@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -41,7 +40,13 @@ func crashKills(t *testing.T) int {
 // loopback (the kills are what is tested, not TLS), texts at once to the
 // fake Vonage server, no limits, since every message goes to a phone of
 // its own.
-func crashConfigText(vonageURL string) string {
+func crashConfigText(t testing.TB, vonageURL string) string {
+	t.Helper()
+	return withTestEngine(t, crashConfigBase(vonageURL))
+}
+
+// crashConfigBase is crashConfigText with the store on SQLite.
+func crashConfigBase(vonageURL string) string {
 	return fmt.Sprintf(`
 [smtp]
 submission_listen = "127.0.0.1:0"
@@ -190,7 +195,7 @@ func TestCrashSafety(t *testing.T) {
 	vonage := newFakeVonage(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "securetextd.toml")
-	if err := os.WriteFile(cfgPath, []byte(crashConfigText(vonage.URL)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(crashConfigText(t, vonage.URL)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := run([]string{"user", "add", "dr.who@clinic.example", "--config", cfgPath, "--password-stdin"},
@@ -201,7 +206,7 @@ func TestCrashSafety(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dbPath := cfg.Path(cfg.Store.Path)
+	raw := rawDB(t, cfg)
 
 	load := &crashLoad{t: t, stop: make(chan struct{})}
 	load.run(4)
@@ -221,10 +226,7 @@ func TestCrashSafety(t *testing.T) {
 		d.cmd.Wait()
 		// Coverage: how often a kill left an upload unfinished.
 		var pending int
-		if ro, err := sql.Open("sqlite3", "file:"+dbPath+"?mode=ro"); err == nil {
-			ro.QueryRow(`SELECT count(*) FROM blobs WHERE state = 'pending'`).Scan(&pending)
-			ro.Close()
-		}
+		raw.QueryRow(`SELECT count(*) FROM blobs WHERE state = 'pending'`).Scan(&pending)
 		if pending > 0 {
 			midUpload++
 		}
@@ -256,15 +258,10 @@ func TestCrashSafety(t *testing.T) {
 	}
 
 	// Wait for the outbox to drain: no text job left pending.
-	ro, err := sql.Open("sqlite3", "file:"+dbPath+"?mode=ro&_busy_timeout=10000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ro.Close()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var pending int
-		if err := ro.QueryRow(`SELECT count(*) FROM jobs WHERE kind = 'text' AND state = 'pending'`).Scan(&pending); err != nil {
+		if err := raw.QueryRow(`SELECT count(*) FROM jobs WHERE kind = 'text' AND state = 'pending'`).Scan(&pending); err != nil {
 			t.Fatal(err)
 		}
 		if pending == 0 {
@@ -275,7 +272,6 @@ func TestCrashSafety(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	ro.Close()
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	if err := d.cmd.Wait(); err != nil {
 		t.Fatalf("daemon exit after SIGTERM: %v", err)
@@ -288,30 +284,30 @@ func TestCrashSafety(t *testing.T) {
 	for _, tx := range vonage.sent() {
 		texts[tx.To]++
 	}
-	checkCrashStore(t, dbPath, cfg.Path(cfg.Store.KeyFile), load.msgs, texts, kills)
+	checkCrashStore(t, cfg, load.msgs, texts, kills)
 }
 
 // checkCrashStore opens the database the daemon left and checks it against
 // what the clients saw and the texts that went out.
-func checkCrashStore(t *testing.T, dbPath, keyPath string, msgs []sentMessage, texts map[string]int, kills int) {
+func checkCrashStore(t *testing.T, cfg Config, msgs []sentMessage, texts map[string]int, kills int) {
 	t.Helper()
-	raw, err := sql.Open("sqlite3", "file:"+dbPath+"?_busy_timeout=10000")
-	if err != nil {
-		t.Fatal(err)
+	raw := rawDB(t, cfg)
+	if cfg.Store.Driver != store.Postgres {
+		// SQLite's file survived the kills whole. (PostgreSQL's server
+		// was never killed; it checks foreign keys on every write.)
+		var integrity string
+		if err := raw.QueryRow(`PRAGMA integrity_check`).Scan(&integrity); err != nil || integrity != "ok" {
+			t.Errorf("PRAGMA integrity_check: %q, %v", integrity, err)
+		}
+		rows, err := raw.Query(`PRAGMA foreign_key_check`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rows.Next() {
+			t.Error("PRAGMA foreign_key_check reports rows")
+		}
+		rows.Close()
 	}
-	defer raw.Close()
-	var integrity string
-	if err := raw.QueryRow(`PRAGMA integrity_check`).Scan(&integrity); err != nil || integrity != "ok" {
-		t.Errorf("PRAGMA integrity_check: %q, %v", integrity, err)
-	}
-	rows, err := raw.Query(`PRAGMA foreign_key_check`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rows.Next() {
-		t.Error("PRAGMA foreign_key_check reports rows")
-	}
-	rows.Close()
 	for _, c := range []struct{ what, query string }{
 		{"pending blobs (an upload cut short, not swept)", `SELECT count(*) FROM blobs WHERE state = 'pending'`},
 		{"committed blobs that no part uses", `SELECT count(*) FROM blobs WHERE state = 'committed' AND id NOT IN (SELECT blob_id FROM parts)`},
@@ -344,11 +340,11 @@ func checkCrashStore(t *testing.T, dbPath, keyPath string, msgs []sentMessage, t
 	prows.Close()
 
 	// The markers, read back through the store with the key.
-	keys, err := store.LoadKeyFile(keyPath)
+	keys, err := store.LoadKeyFile(cfg.Path(cfg.Store.KeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(dbPath, keys)
+	db, err := store.OpenWith(t.Context(), cfg.storeOptions(), keys)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-sasl"
+
+	"github.com/securetextd/securetextd/internal/pgtest"
 )
 
 // TestMain lets a test start this very binary as the daemon: with
@@ -26,6 +28,7 @@ func TestMain(m *testing.M) {
 	findPWCheck = buildPWCheck // password_test.go
 	code := m.Run()
 	removePWCheck()
+	pgtest.StopShared()
 	os.Exit(code)
 }
 
@@ -80,7 +83,7 @@ func TestKillAfterAcceptBeforeText(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(t, dir, vonage.URL)
 	cfgPath := filepath.Join(dir, "securetextd.toml")
-	if err := os.WriteFile(cfgPath, []byte(testConfigText(vonage.URL)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(testConfigText(t, vonage.URL)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := run([]string{"user", "add", "dr.who@clinic.example", "--config", cfgPath, "--password-stdin"},
@@ -125,7 +128,7 @@ func TestSignalShutdown(t *testing.T) {
 	vonage := newFakeVonage(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "securetextd.toml")
-	text := fmt.Sprintf("[smtp]\nsubmission_listen = \"127.0.0.1:0\"\n[portal]\nlisten = \"127.0.0.1:0\"\n[sms]\nprovider = \"vonage\"\n[sms.vonage]\napi_key = \"abcd1234\"\napi_secret = \"x\"\nfrom = \"X\"\nbase_url = %q\n", vonage.URL)
+	text := withTestEngine(t, fmt.Sprintf("[smtp]\nsubmission_listen = \"127.0.0.1:0\"\n[portal]\nlisten = \"127.0.0.1:0\"\n[sms]\nprovider = \"vonage\"\n[sms.vonage]\napi_key = \"abcd1234\"\napi_secret = \"x\"\nfrom = \"X\"\nbase_url = %q\n", vonage.URL))
 	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -112,8 +112,15 @@ func (f *fakeVonage) waitTexts(t *testing.T, n int, within time.Duration) []sent
 }
 
 // testConfigText is the configuration file of a gateway on loopback with
-// texts going to the fake Vonage server.
-func testConfigText(vonageURL string) string {
+// texts going to the fake Vonage server, its store on the tests' engine.
+func testConfigText(t testing.TB, vonageURL string) string {
+	t.Helper()
+	return withTestEngine(t, sqliteConfigText(vonageURL))
+}
+
+// sqliteConfigText is testConfigText with the store on SQLite whatever
+// the tests' engine, for the tests about SQLite's file.
+func sqliteConfigText(vonageURL string) string {
 	return fmt.Sprintf(`
 [smtp]
 submission_listen = "127.0.0.1:0"
@@ -138,7 +145,7 @@ base_url = %q
 // testConfig returns testConfigText parsed, with its data in dir.
 func testConfig(t *testing.T, dir, vonageURL string) Config {
 	t.Helper()
-	cfg, err := ParseConfig([]byte(testConfigText(vonageURL)), dir)
+	cfg, err := ParseConfig([]byte(testConfigText(t, vonageURL)), dir)
 	if err != nil {
 		t.Fatal(err)
 	}

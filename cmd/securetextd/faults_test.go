@@ -27,6 +27,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/securetextd/securetextd/internal/need"
 )
 
 // The fault tests run the gateway in process against peers that fail the
@@ -245,7 +247,7 @@ func TestSMSProviderFaults(t *testing.T) {
 	})
 	relay := newTestRelay(t)
 	dir := t.TempDir()
-	m := startFaultMain(t, faultConfigText(vonage.URL, relay.addr, dir, rate), dir, relay.client)
+	m := startFaultMain(t, withTestEngine(t, faultConfigText(vonage.URL, relay.addr, dir, rate)), dir, relay.client)
 
 	phones := []string{"12125550101", "12125550102", "12125550103", "12125550104", "12125550105", "12125550106"}
 	for _, p := range phones {
@@ -316,7 +318,7 @@ func TestSMSPermanentFailure(t *testing.T) {
 	})
 	relay := newTestRelay(t)
 	dir := t.TempDir()
-	m := startFaultMain(t, faultConfigText(vonage.URL, relay.addr, dir, 10), dir, relay.client)
+	m := startFaultMain(t, withTestEngine(t, faultConfigText(vonage.URL, relay.addr, dir, 10)), dir, relay.client)
 	if err := submitPlain(t, m.SubmissionAddr, barred[1:], "Scan results", 1000); err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +398,7 @@ func TestMailRelayFaults(t *testing.T) {
 
 			vonage := newFakeVonage(t)
 			dir := t.TempDir()
-			m := startFaultMain(t, faultConfigText(vonage.URL, addr, dir, 10), dir, clientTLS)
+			m := startFaultMain(t, withTestEngine(t, faultConfigText(vonage.URL, addr, dir, 10)), dir, clientTLS)
 			// The sender asks for a read receipt (as Outlook's "Request a
 			// read receipt" does).
 			if err := submitPlain(t, m.SubmissionAddr, "2125550121", "Lab results", 1000,
@@ -549,12 +551,7 @@ func replyViaPortal(t *testing.T, base, token, text string) {
 
 func countRows(t *testing.T, m *Main, query string, n *int) {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+m.Config.Path(m.Config.Store.Path)+"?mode=ro&_busy_timeout=10000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.QueryRow(query).Scan(n); err != nil {
+	if err := rawDB(t, m.Config).QueryRow(query).Scan(n); err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
 }
@@ -565,9 +562,7 @@ func countRows(t *testing.T, m *Main, query string, n *int) {
 // daemon takes mail without a restart.
 func TestDiskFull(t *testing.T) {
 	t.Parallel()
-	if os.Geteuid() != 0 {
-		t.Fatal("TestDiskFull mounts a tmpfs: run the tests as root (make test in the development container)")
-	}
+	need.Root(t, "to mount a tmpfs")
 	mnt := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=24m,mode=0700", "tmpfs", mnt).CombinedOutput(); err != nil {
 		t.Fatalf("mount tmpfs: %v: %s", err, out)
@@ -581,6 +576,7 @@ func TestDiskFull(t *testing.T) {
 	vonage := newFakeVonage(t)
 	relay := newTestRelay(t)
 	dir := t.TempDir()
+	// The store stays on SQLite: what fills up is its file system.
 	cfgText := faultConfigText(vonage.URL, relay.addr, mnt, 10)
 	m := startFaultMain(t, cfgText, dir, relay.client)
 	if err := submitPlain(t, m.SubmissionAddr, "2125550131", "Before", 1000); err != nil {

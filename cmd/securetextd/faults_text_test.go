@@ -17,6 +17,8 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/securetextd/securetextd/internal/need"
 )
 
 // gatedVonage speaks Vonage's SMS API and accepts every text, but holds
@@ -67,9 +69,7 @@ func (f *gatedVonage) count(to string) int {
 // when the test ends.
 func mountTmpfs(t *testing.T, size string) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("this test mounts a tmpfs: run the tests as root (make test in the development container)")
-	}
+	need.Root(t, "to mount a tmpfs")
 	mnt := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", mnt).CombinedOutput(); err != nil {
 		t.Fatalf("mount tmpfs: %v: %s", err, out)
@@ -95,6 +95,7 @@ func TestTextsWhileDiskFull(t *testing.T) {
 	vonage := newGatedVonage(t, first)
 	relay := newTestRelay(t)
 	dir := t.TempDir()
+	// The store stays on SQLite: what fills up is its file system.
 	cfg, err := ParseConfig([]byte(faultConfigText(vonage.URL, relay.addr, mnt, 10)), dir)
 	if err != nil {
 		t.Fatal(err)

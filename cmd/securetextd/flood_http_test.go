@@ -17,7 +17,7 @@ import (
 func startCappedMain(t *testing.T, extra string, tune func(*Main)) *Main {
 	t.Helper()
 	vonage := newFakeVonage(t)
-	cfg, err := ParseConfig([]byte(testConfigText(vonage.URL)+extra), t.TempDir())
+	cfg, err := ParseConfig([]byte(testConfigText(t, vonage.URL)+extra), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -123,6 +123,10 @@ DESCRIPTION
     Content stays sealed in the copy: restoring it needs the key file,
     which must be backed up too, and kept apart from the database copies.
 
+    With store.driver = "postgres" it refuses: back the database up with
+    PostgreSQL's own tools (pg_dump, or pg_basebackup with WAL archiving
+    for point-in-time recovery), and the key file beside them.
+
 EXAMPLES
     securetextd backup --config /etc/securetextd/securetextd.toml \
         --out /var/backups/securetextd-$(date +%F).db

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"database/sql"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -21,6 +20,8 @@ import (
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/securetextd/securetextd/store"
 )
 
 // portalClient is a browser without a browser: a cookie jar, and the
@@ -64,7 +65,7 @@ func lifecycleGateway(t *testing.T, extra string) (*Main, *fakeVonage, *testRela
 	relay := newTestRelay(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "securetextd.toml")
-	text := testConfigText(vonage.URL) + "\n" + extra
+	text := testConfigText(t, vonage.URL) + "\n" + extra
 	text = strings.Replace(text, "[sms]\n", "[mail]\nrelay = \""+relay.addr+"\"\n\n[sms]\n", 1)
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
@@ -316,11 +317,8 @@ func TestLifecycleCommands(t *testing.T) {
 	if out, err := cli("audit", "verify"); err != nil || !strings.Contains(out, "The audit trail verifies") {
 		t.Fatalf("verify: %q %v", out, err)
 	}
-	db, err := sql.Open("sqlite3", m.Config.Path(m.Config.Store.Path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := rawDB(t, m.Config)
+	pg := m.Config.Store.Driver == store.Postgres
 	exec := func(q string, args ...any) {
 		t.Helper()
 		if _, err := db.Exec(q, args...); err != nil {
@@ -340,14 +338,20 @@ func TestLifecycleCommands(t *testing.T) {
 			t.Errorf("verify: %q %v, want an error naming %q", out, err, want)
 		}
 	}
-	exec(`DROP TRIGGER audit_no_update`)
-	exec(`DROP TRIGGER audit_no_delete`)
+	placeholder, random32 := "?", "randomblob(32)"
+	if pg {
+		exec(`DROP TRIGGER audit_no_update ON audit`) // updates and deletes
+		placeholder, random32 = "$1", "sha256(random()::text::bytea)"
+	} else {
+		exec(`DROP TRIGGER audit_no_update`)
+		exec(`DROP TRIGGER audit_no_delete`)
+	}
 
 	var actor string
 	db.QueryRow(`SELECT actor FROM audit WHERE seq = 5`).Scan(&actor)
 	exec(`UPDATE audit SET actor = 'nobody' WHERE seq = 5`)
 	verify("row 5 was altered")
-	exec(`UPDATE audit SET actor = ? WHERE seq = 5`, actor)
+	exec(`UPDATE audit SET actor = `+placeholder+` WHERE seq = 5`, actor)
 	verify("")
 
 	exec(`CREATE TABLE saved AS SELECT * FROM audit WHERE seq = 7`)
@@ -361,7 +365,7 @@ func TestLifecycleCommands(t *testing.T) {
 	exec(`UPDATE audit SET seq = seq + 1000 WHERE seq >= 9`)
 	exec(`UPDATE audit SET seq = seq - 999 WHERE seq >= 1009`)
 	exec(`INSERT INTO audit (seq, time, event, actor, prev, hash)
-		SELECT 9, time, 'message.viewed', '+12125550123', hash, randomblob(32) FROM audit WHERE seq = 8`)
+		SELECT 9, time, 'message.viewed', '+12125550123', hash, ` + random32 + ` FROM audit WHERE seq = 8`)
 	verify("row 9 was inserted")
 }
 

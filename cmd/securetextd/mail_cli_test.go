@@ -62,7 +62,7 @@ from = "Clinic"
 func TestMailCommands(t *testing.T) {
 	vonage := newFakeVonage(t)
 	text := strings.NewReplacer("[portal]\n", "[portal]\naccess_expiry = \"1h\"\n", "[store]\n", "[store]\nretention = \"1h\"\n").
-		Replace(testConfigText(vonage.URL)) + "[mail]\nfrom = \"securetextd@clinic.example\"\n"
+		Replace(testConfigText(t, vonage.URL)) + "[mail]\nfrom = \"securetextd@clinic.example\"\n"
 	path := filepath.Join(t.TempDir(), "securetextd.toml")
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)

@@ -126,6 +126,9 @@ func runBackup(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Store.Driver == store.Postgres {
+		return errBackupPostgres(cfg)
+	}
 	start := time.Now()
 	info, err := store.Backup(context.Background(), cfg.Path(cfg.Store.Path), *out)
 	if err != nil {
@@ -257,26 +260,8 @@ func doctor(configPath string, stdout io.Writer, env doctorEnv) error {
 		line("ok", "key file", fmt.Sprintf("%s, mode %#o, seals to %s", keyPath, perm, shortKey(keys.Recipient())))
 	}
 
-	// The database.
-	dbPath := cfg.Path(cfg.Store.Path)
-	have, want, err := store.SchemaVersion(dbPath)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		line("ok", "database", dbPath+" does not exist yet: it is created at the first start")
-	case err != nil:
-		line("FAIL", "database", err.Error())
-	case have > want:
-		line("FAIL", "database", fmt.Sprintf("schema version %d is newer than this program's %d: run the newer securetextd", have, want))
-	case have < want:
-		line("warn", "database", fmt.Sprintf("schema version %d; the next start migrates it to %d (take a backup first)", have, want))
-	default:
-		detail := fmt.Sprintf("%s, schema version %d (current)", dbPath, have)
-		if fi, err := os.Stat(dbPath); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			line("FAIL", "database", fmt.Sprintf("%s has mode %#o: run chmod 600 %s", dbPath, fi.Mode().Perm(), dbPath))
-		} else {
-			line("ok", "database", detail)
-		}
-	}
+	// The database (doctor_store.go).
+	doctorStore(cfg, env.Timeout, line)
 
 	// Exposure of /metrics.
 	if _, private := cfg.opsOnPortal(); cfg.Ops.Listen == "" && !private {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,9 +26,16 @@ import (
 // returns its path and the parsed configuration.
 func writeTestConfig(t *testing.T, vonageURL, extra string) (string, Config) {
 	t.Helper()
+	return writeConfigText(t, testConfigText(t, vonageURL)+extra)
+}
+
+// writeConfigText writes a configuration file in a new directory and
+// returns its path and the parsed configuration.
+func writeConfigText(t *testing.T, text string) (string, Config) {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "securetextd.toml")
-	if err := os.WriteFile(path, []byte(testConfigText(vonageURL)+extra), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := LoadConfig(path)
@@ -146,10 +154,12 @@ func TestKeyRotation(t *testing.T) {
 func testLogger(t *testing.T) *slog.Logger { return slog.New(slog.NewTextHandler(testWriter{t}, nil)) }
 
 // TestBackupCLI takes a backup with the command while the gateway runs
-// and takes messages, and checks the copy.
+// and takes messages, and checks the copy. The command uses SQLite's
+// backup API, so the test runs on SQLite whatever the tests' engine
+// (TestBackupPostgres says what it does on PostgreSQL).
 func TestBackupCLI(t *testing.T) {
 	vonage := newFakeVonage(t)
-	cfgPath, cfg := writeTestConfig(t, vonage.URL, "[limits]\nper_phone_per_hour = 0\ndaily_per_sender = 0\n[api]\nrate = 1000.0\nburst = 1000\n")
+	cfgPath, cfg := writeConfigText(t, sqliteConfigText(vonage.URL)+"[limits]\nper_phone_per_hour = 0\ndaily_per_sender = 0\n[api]\nrate = 1000.0\nburst = 1000\n")
 	m := startMain(t, cfg)
 	if err := m.db.CreateSender(t.Context(), "dr.who@clinic.example", "correct horse battery"); err != nil {
 		t.Fatal(err)
@@ -258,7 +268,13 @@ func TestDoctor(t *testing.T) {
 	if err != nil {
 		t.Fatalf("doctor: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"ok    config:", "ok    key file:", "ok    database:", "schema version", "ok    mail relay", "STARTTLS", "ok    vonage: credentials ok, balance 10.50"} {
+	wants := []string{"ok    config:", "ok    key file:", "ok    database:", "(current)", "ok    mail relay", "STARTTLS", "ok    vonage: credentials ok, balance 10.50"}
+	if cfg.Store.Driver == store.Postgres {
+		wants = append(wants, "ok    database: PostgreSQL at postgres://127.0.0.1:", "answers: PostgreSQL 1")
+	} else {
+		wants = append(wants, "db.sqlite, SQLite 3.")
+	}
+	for _, want := range wants {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("doctor lacks %q:\n%s", want, out.String())
 		}
@@ -266,7 +282,7 @@ func TestDoctor(t *testing.T) {
 
 	// Break it: an open key file, wrong Vonage secret, a relay that is down.
 	os.Chmod(cfg.Path(cfg.Store.KeyFile), 0o644)
-	text := strings.Replace(testConfigText(vonage.URL), "s3cret-s3cret", "wrong", 1) + "[mail]\nrelay = \"127.0.0.1:9\"\n"
+	text := strings.Replace(testConfigText(t, vonage.URL), "s3cret-s3cret", "wrong", 1) + "[mail]\nrelay = \"127.0.0.1:9\"\n"
 	os.WriteFile(cfgPath, []byte(text), 0o600)
 	out.Reset()
 	if err := doctor(cfgPath, &out, doctorEnv{Timeout: 2 * time.Second}); err == nil {
@@ -304,7 +320,7 @@ func TestReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	key, _, _ := m.db.CreateAPIKey(t.Context(), "dr.who@clinic.example", "")
-	text := testConfigText(vonage.URL) + "[brand]\ncolor = \"#aa0000\"\n[api]\nburst = 1\nrate = 0.001\n"
+	text := testConfigText(t, vonage.URL) + "[brand]\ncolor = \"#aa0000\"\n[api]\nburst = 1\nrate = 0.001\n"
 	text = strings.Replace(text, `org = "Test Clinic"`, "org = \"Test Clinic\"\ntemplate = \"{org} wrote to you: {link}\"", 1)
 	text = strings.Replace(text, `listen = "127.0.0.1:0"`, `listen = "127.0.0.1:1"`, 1)
 	os.WriteFile(cfgPath, []byte(text), 0o600)
@@ -356,5 +372,47 @@ func TestSystemdUnit(t *testing.T) {
 		if !strings.Contains(unit, want+"\n") {
 			t.Errorf("the unit lacks %q", want)
 		}
+	}
+}
+
+// TestBackupPostgres: on PostgreSQL, backup refuses, naming PostgreSQL's
+// own tools, and never quotes the DSN's password. No server is needed:
+// the command refuses before it connects.
+func TestBackupPostgres(t *testing.T) {
+	cfgPath, _ := writeConfigText(t, "[store]\ndriver = \"postgres\"\ndsn = \"postgres://securetextd:hunter2-hunter2@db.internal:5432/securetextd?sslmode=verify-full\"\nkey_file = \"data/key.txt\"\n")
+	var out, errb bytes.Buffer
+	err := run([]string{"backup", "--config", cfgPath, "--out", filepath.Join(t.TempDir(), "copy.db")}, strings.NewReader(""), &out, &errb)
+	if err == nil {
+		t.Fatalf("backup on PostgreSQL succeeded: %s", out.String())
+	}
+	all := err.Error() + out.String() + errb.String()
+	for _, want := range []string{"PostgreSQL", "pg_dump", "pg_basebackup", "postgres://db.internal:5432/securetextd", "key.txt"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("backup's refusal lacks %q: %s", want, all)
+		}
+	}
+	if strings.Contains(all, "hunter2") || strings.Contains(all, "sslmode") {
+		t.Errorf("backup quoted the DSN's password or parameters: %s", all)
+	}
+}
+
+// TestDoctorPostgresDown: doctor says that PostgreSQL does not answer,
+// without quoting the DSN's password, and looks at no database file.
+func TestDoctorPostgresDown(t *testing.T) {
+	cfgPath, _ := writeConfigText(t, "[store]\ndriver = \"postgres\"\ndsn = \"postgres://securetextd:hunter2-hunter2@127.0.0.1:1/securetextd?connect_timeout=5\"\nkey_file = \"data/key.txt\"\n")
+	os.Mkdir(filepath.Join(filepath.Dir(cfgPath), "data"), 0o700)
+	runCLI(t, "", "keygen", "--out", filepath.Join(filepath.Dir(cfgPath), "data", "key.txt"))
+	var out bytes.Buffer
+	if err := doctor(cfgPath, &out, doctorEnv{Timeout: 5 * time.Second}); err == nil {
+		t.Errorf("doctor passed with the database down:\n%s", out.String())
+	}
+	if !regexp.MustCompile(`(?m)^FAIL  database: PostgreSQL at postgres://127\.0\.0\.1:1/securetextd: .*unreachable`).MatchString(out.String()) {
+		t.Errorf("doctor does not say that the database is unreachable:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "hunter2") {
+		t.Errorf("doctor quoted the DSN's password:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "sqlite") || strings.Contains(out.String(), "does not exist yet") {
+		t.Errorf("doctor looked for a database file:\n%s", out.String())
 	}
 }

@@ -44,7 +44,7 @@ signature_secret = "0123456789abcdef0123456789abcdef"
 	}{
 		{
 			name:     "development",
-			config:   testConfigText("%s"),
+			config:   testConfigText(t, "%s"),
 			onPortal: []string{"/healthz", "/metrics", "/readyz"},
 		},
 		{
@@ -63,7 +63,7 @@ signature_secret = "0123456789abcdef0123456789abcdef"
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			vonage := newFakeVonage(t)
-			text := strings.ReplaceAll(tc.config, "%s", vonage.URL)
+			text := withTestEngine(t, strings.ReplaceAll(tc.config, "%s", vonage.URL))
 			cfg, err := ParseConfig([]byte(text), t.TempDir())
 			if err != nil {
 				t.Fatal(err)

@@ -48,7 +48,7 @@ func TestUserPasswordStrength(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "securetextd.toml")
 	cfgText := "[smtp]\ndemo_account = \"\"\n[brand]\norg = \"Riverside Clinic\"\n"
-	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(withTestEngine(t, cfgText)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	user := func(stdin string, args ...string) (string, error) {

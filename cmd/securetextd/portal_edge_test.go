@@ -51,7 +51,7 @@ func TestPortalServesHTTPS(t *testing.T) {
 	dir := t.TempDir()
 	_, _, pool := portalCertFiles(t, dir, "portal")
 	path := filepath.Join(dir, "securetextd.toml")
-	text := strings.Replace(testConfigText(vonage.URL), "[portal]\n",
+	text := strings.Replace(testConfigText(t, vonage.URL), "[portal]\n",
 		"[portal]\ntls_cert = \"portal.crt\"\ntls_key = \"portal.key\"\n", 1)
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
@@ -145,13 +145,13 @@ func TestPortalCertificateRefused(t *testing.T) {
 		{"trusted_proxies = [\"0.0.0.0/0\"]\n", `portal.trusted_proxies: "0.0.0.0/0" trusts every address`},
 		{"trusted_proxies = [\"::/0\"]\n", `portal.trusted_proxies: "::/0" trusts every address`},
 	} {
-		text := strings.Replace(testConfigText("http://127.0.0.1:9"), "[portal]\n", "[portal]\n"+tc.extra, 1)
+		text := strings.Replace(testConfigText(t, "http://127.0.0.1:9"), "[portal]\n", "[portal]\n"+tc.extra, 1)
 		_, err := ParseConfig([]byte(text), t.TempDir())
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", strings.TrimSpace(tc.extra), err, tc.want)
 		}
 	}
-	text := strings.Replace(testConfigText("http://127.0.0.1:9"), "[portal]\n", "[portal]\ntrusted_proxies = [\"127.0.0.1/32\", \"2001:db8::/32\"]\n", 1)
+	text := strings.Replace(testConfigText(t, "http://127.0.0.1:9"), "[portal]\n", "[portal]\ntrusted_proxies = [\"127.0.0.1/32\", \"2001:db8::/32\"]\n", 1)
 	if cfg, err := ParseConfig([]byte(text), t.TempDir()); err != nil || len(prefixes(cfg.Portal.TrustedProxies)) != 2 {
 		t.Errorf("good trusted_proxies: %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/internal/need"
 )
 
 // nginxPath is Debian's nginx, which scripts/test-deps.sh installs.
@@ -27,12 +28,7 @@ const nginxPath = "/usr/sbin/nginx"
 // nginx's address. Without nginx the test fails, or skips under -short.
 func startNginx(t *testing.T, upstream string) string {
 	t.Helper()
-	if _, err := os.Stat(nginxPath); err != nil {
-		if testing.Short() {
-			t.Skipf("nginx is missing (%v): make test installs it", err)
-		}
-		t.Fatalf("nginx is needed for the proxy test (make test installs it): %v", err)
-	}
+	nginx := need.Program(t, nginxPath, "nginx")
 	dir := t.TempDir()
 	addr := reserveAddr(t)
 	conf := fmt.Sprintf(`
@@ -64,7 +60,7 @@ http {
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(nginxPath, "-c", path, "-p", dir, "-e", filepath.Join(dir, "error.log"))
+	cmd := exec.Command(nginx, "-c", path, "-p", dir, "-e", filepath.Join(dir, "error.log"))
 	cmd.Stdout, cmd.Stderr = testWriter{t}, testWriter{t}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -115,7 +111,7 @@ func clientFrom(t *testing.T, base, local string) *portalClient {
 // and the audit trail names each client, not the proxy.
 func TestBehindProxy(t *testing.T) {
 	vonage := newFakeVonage(t)
-	text := strings.Replace(testConfigText(vonage.URL), "[portal]\n", "[portal]\ntrusted_proxies = [\"127.0.0.1/32\"]\n", 1)
+	text := strings.Replace(testConfigText(t, vonage.URL), "[portal]\n", "[portal]\ntrusted_proxies = [\"127.0.0.1/32\"]\n", 1)
 	cfg, err := ParseConfig([]byte(text), t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"io/fs"
 	"mime/multipart"
@@ -63,7 +64,7 @@ dir = "mail-out"
 from = "securetextd@clinic.example"
 read_receipts = "always"
 `
-	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(withTestEngine(t, cfgText)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := LoadConfig(path)
@@ -168,13 +169,16 @@ read_receipts = "always"
 		scanned := 0
 		scan := func(root string, markers map[string][]byte) {
 			err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-				if err != nil || d.IsDir() {
+				if err != nil || d.IsDir() || !d.Type().IsRegular() {
 					return err
 				}
 				if strings.HasSuffix(path, ".eml") {
 					t.Errorf("%s: %s is a plain email", when, path)
 				}
 				b, err := os.ReadFile(path)
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil // a file PostgreSQL's server removed meanwhile
+				}
 				if err != nil {
 					return err
 				}
@@ -199,6 +203,13 @@ read_receipts = "always"
 		}
 		scan(dataDir, all)
 		scan(mailDir, all)
+		if cfg.Store.Driver == store.Postgres {
+			// The database is PostgreSQL's: its table files, the
+			// WAL, the server's log.
+			for _, root := range pgFiles(t, cfg) {
+				scan(root, all)
+			}
+		}
 		onPhone := map[string][]byte{"reset token": tokens["reset token"], "withdrawal token": tokens["withdrawal token"]}
 		for k, v := range content {
 			onPhone[k] = v

@@ -66,7 +66,7 @@ func TestClusterNginxAsInREADME(t *testing.T) {
 		t.Fatal(err)
 	}
 	vonage := newFakeVonage(t)
-	text := testConfigText(vonage.URL)
+	text := sqliteConfigText(vonage.URL) // its store becomes PostgreSQL below
 	for old, new := range map[string]string{
 		"[smtp]\n":   fmt.Sprintf("[smtp]\ntls_cert = %q\ntls_key = %q\nmax_connections_per_ip = 1000\n", cert, certKey),
 		"[portal]\n": "[portal]\ntrusted_proxies = [\"127.0.0.1/32\"]\n",

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/securetextd/securetextd/internal/need"
 )
 
 // syncBuffer is a bytes.Buffer safe for the daemon's goroutines.
@@ -41,9 +43,7 @@ func (s *syncBuffer) String() string {
 // recipient, and read the reply with the README's `mail list` and `mail
 // show` commands.
 func TestFirstMessageAsInREADME(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Fatal("curl is needed (make test installs it): ", err)
-	}
+	need.Program(t, "curl", "curl")
 	example, err := os.ReadFile(filepath.Join("..", "..", "config.example.toml"))
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +55,7 @@ func TestFirstMessageAsInREADME(t *testing.T) {
 	).Replace(string(example))
 	// Written to a file, for the README's commands to name.
 	cfgPath := filepath.Join(t.TempDir(), "config.example.toml")
-	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(withTestEngine(t, text)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := LoadConfig(cfgPath)

@@ -14,7 +14,7 @@ import (
 // loopback without AUTH: it is texted like submitted mail.
 func TestRelayListenerWired(t *testing.T) {
 	vonage := newFakeVonage(t)
-	cfg, err := ParseConfig([]byte(testConfigText(vonage.URL)+`
+	cfg, err := ParseConfig([]byte(testConfigText(t, vonage.URL)+`
 [relay]
 listen = "127.0.0.1:0"
 trusted_networks = ["127.0.0.0/8"]

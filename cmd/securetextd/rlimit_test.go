@@ -18,7 +18,7 @@ func TestServeRaisesFileLimit(t *testing.T) {
 	vonage := newFakeVonage(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "securetextd.toml")
-	if err := os.WriteFile(cfgPath, []byte(testConfigText(vonage.URL)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(testConfigText(t, vonage.URL)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// The shell lowers the soft limit and execs the daemon in its place.

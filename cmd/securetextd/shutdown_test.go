@@ -24,7 +24,7 @@ func daemonWithUser(t *testing.T, vonageURL, extra string) (*daemon, Config, str
 	t.Helper()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "securetextd.toml")
-	if err := os.WriteFile(cfgPath, []byte(testConfigText(vonageURL)+extra), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(testConfigText(t, vonageURL)+extra), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := LoadConfig(cfgPath)
@@ -172,11 +172,13 @@ func TestSecondSignal(t *testing.T) {
 // TestReadyzReadOnly runs the daemon as an unprivileged user (root
 // ignores file modes) and makes its database file read-only: /readyz
 // fails, naming the database, and recovers when the mode is restored.
+// It is about SQLite's file, so it runs on SQLite whatever the tests'
+// engine (TestFailover is PostgreSQL's counterpart).
 func TestReadyzReadOnly(t *testing.T) {
 	vonage := newFakeVonage(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "securetextd.toml")
-	if err := os.WriteFile(cfgPath, []byte(testConfigText(vonage.URL)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(sqliteConfigText(vonage.URL)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	bin := os.Args[0]

@@ -27,7 +27,7 @@ func TestSIGTERMDuringStartup(t *testing.T) {
 	vonage := newFakeVonage(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "securetextd.toml")
-	text := testConfigText(vonage.URL) + `
+	text := testConfigText(t, vonage.URL) + `
 [relay]
 listen = "127.0.0.1:0"
 sender_domains = ["clinic.example"]
@@ -78,7 +78,7 @@ listen = "127.0.0.1:0"
 // listeners itself) within the grace period.
 func TestCloseRightAfterRun(t *testing.T) {
 	vonage := newFakeVonage(t)
-	cfg, err := ParseConfig([]byte(testConfigText(vonage.URL)+`
+	cfg, err := ParseConfig([]byte(testConfigText(t, vonage.URL)+`
 [relay]
 listen = "127.0.0.1:0"
 sender_domains = ["clinic.example"]

@@ -30,6 +30,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for the admin connection
+
+	"github.com/securetextd/securetextd/internal/need"
 )
 
 // EngineEnv names the environment variable that picks the tests' engine.
@@ -61,16 +63,18 @@ var (
 	dbCount    atomic.Int64
 )
 
+// initdb is where Debian's postgresql package puts initdb, one directory
+// per major version.
+const initdb = "/usr/lib/postgresql/*/bin/initdb"
+
 // binDir finds the directory of Debian's PostgreSQL programs: the newest
 // version installed.
 func binDir() (string, error) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	for i := len(dirs) - 1; i >= 0; i-- {
-		if _, err := os.Stat(filepath.Join(dirs[i], "initdb")); err == nil {
-			return dirs[i], nil
-		}
+	p, err := need.Lookup(initdb, "postgresql")
+	if err != nil {
+		return "", fmt.Errorf("PostgreSQL: %w", err)
 	}
-	return "", errors.New("PostgreSQL is missing: install the Debian package postgresql (make test installs it)")
+	return filepath.Dir(p), nil
 }
 
 // Need fails t, or skips it under -short, when PostgreSQL is not
@@ -78,10 +82,7 @@ func binDir() (string, error) {
 func Need(t testing.TB) {
 	t.Helper()
 	if _, err := binDir(); err != nil {
-		if testing.Short() {
-			t.Skip(err)
-		}
-		t.Fatal(err)
+		need.Missing(t, err)
 	}
 }
 
