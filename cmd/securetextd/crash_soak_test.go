@@ -96,9 +96,15 @@ type sentMessage struct {
 type crashLoad struct {
 	t    *testing.T
 	addr atomic.Pointer[string] // the running daemon's submission address
-	next atomic.Int64
-	stop chan struct{}
-	wg   sync.WaitGroup
+	// pick, when set, chooses the address of each new connection instead
+	// (nil: none is up); several nodes share the load (cluster_test.go).
+	pick func() *string
+	// small sends only short messages, pause apart on each session.
+	small bool
+	pause time.Duration
+	next  atomic.Int64
+	stop  chan struct{}
+	wg    sync.WaitGroup
 
 	mu   sync.Mutex
 	msgs []sentMessage
@@ -131,6 +137,9 @@ func (l *crashLoad) run(sessions int) {
 // stops.
 func (l *crashLoad) session() {
 	addr := l.addr.Load()
+	if l.pick != nil {
+		addr = l.pick()
+	}
 	if addr == nil {
 		time.Sleep(10 * time.Millisecond)
 		return
@@ -158,7 +167,7 @@ func (l *crashLoad) session() {
 		// flush threshold, so that kills also land while pending blobs
 		// are being written.
 		lines := 1 + int(i%64)*8
-		if i%4 == 0 {
+		if i%4 == 0 && !l.small {
 			lines = 40 << 10
 		}
 		msg := "From: Dr Who <dr.who@clinic.example>\r\n" +
@@ -179,6 +188,7 @@ func (l *crashLoad) session() {
 		if m.outcome == unknown {
 			return
 		}
+		time.Sleep(l.pause)
 	}
 }
 

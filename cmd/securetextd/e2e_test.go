@@ -41,6 +41,7 @@ type fakeVonage struct {
 
 type sentText struct {
 	To, From, Text string
+	At             time.Time // when the fake server got it
 }
 
 func newFakeVonage(t *testing.T) *fakeVonage {
@@ -72,7 +73,7 @@ func newFakeVonage(t *testing.T) *fakeVonage {
 			return
 		}
 		to := r.PostForm.Get("to")
-		f.texts = append(f.texts, sentText{To: to, From: r.PostForm.Get("from"), Text: r.PostForm.Get("text")})
+		f.texts = append(f.texts, sentText{To: to, From: r.PostForm.Get("from"), Text: r.PostForm.Get("text"), At: time.Now()})
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"message-count":"1","messages":[{"to":%q,"message-id":"0A00000%04d","status":"0","remaining-balance":"3.14159265","message-price":"0.03330000","network":"12345"}]}`, to, len(f.texts))
 	}))
