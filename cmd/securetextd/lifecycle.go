@@ -135,7 +135,10 @@ const lifecycleEvery = 10 * time.Minute
 // the retention period, at start and then every lifecycleEvery, and logs
 // the head of the audit trail once a day, so that the logs hold anchors
 // that a later `audit verify --anchor` can check the trail against.
-func (m *Main) sweepLifecycle(ctx context.Context) error {
+//
+// cfg is the configuration the daemon started with: mail.dir and
+// store.retention take a restart, and m.Config is Reload's to change.
+func (m *Main) sweepLifecycle(ctx context.Context, cfg Config) error {
 	t := time.NewTicker(lifecycleEvery)
 	defer t.Stop()
 	var logged time.Time
@@ -155,7 +158,7 @@ func (m *Main) sweepLifecycle(ctx context.Context) error {
 			}
 			return err
 		})
-		if n, err := sweepMailDir(ctx, m.Config, m.db.Now()); err != nil { // mail_cli.go
+		if n, err := sweepMailDir(ctx, cfg, m.db.Now()); err != nil { // mail_cli.go
 			m.Logger.Error("purge mail.dir", "err", err)
 		} else if n > 0 {
 			m.Logger.Info("sealed mail purged", "files", n)

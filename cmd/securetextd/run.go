@@ -276,7 +276,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.goServe("notify-mail", m.ops.running("mail", func() error { return mail.Run(workerCtx) }))
 	m.ops.serve()
 	m.goServe("sweep", func() error { return m.sweepOrphans(workerCtx) })
-	m.goServe("lifecycle", func() error { return m.sweepLifecycle(workerCtx) })
+	m.goServe("lifecycle", func() error { return m.sweepLifecycle(workerCtx, cfg) })
 	m.goServe("sessions", func() error { return m.sweepSessions(workerCtx) })
 
 	log.Info("securetextd started", "version", securetextd.Version,
