@@ -101,7 +101,7 @@ func (db *DB) audit(ctx context.Context, tx *sql.Tx, ev securetextd.AuditEvent) 
 	prev := head.hash
 	ev.Seq = head.seq + 1
 	ev.Hash = auditHash(prev, ev)
-	_, err = tx.ExecContext(ctx, `
+	_, err = tx.ExecContext(later(ctx), `
 		INSERT INTO audit (seq, time, event, actor, conversation_id, message_id, client, user_agent, detail, prev, hash)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		ev.Seq, nanos(ev.Time), ev.Event, ev.Actor, ev.ConversationID, ev.MessageID,

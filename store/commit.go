@@ -218,28 +218,28 @@ func (d *Draft) commit(ctx context.Context, op string, m *securetextd.Message, l
 			if err != nil {
 				return fmt.Errorf("part %d: %w", i, err)
 			}
-			if _, err := tx.ExecContext(ctx,
+			if _, err := tx.ExecContext(later(ctx),
 				`INSERT INTO blobs (id, state, chunk_size, size, header, created) VALUES (?, 'committed', ?, ?, ?, ?)`,
 				blobs[i], chunkSize, p.sealed, header, nanos(now)); err != nil {
 				return err
 			}
 		}
 		for _, c := range d.queue {
-			if _, err := tx.ExecContext(ctx,
+			if _, err := tx.ExecContext(later(ctx),
 				`INSERT INTO chunks (blob_id, seq, data) VALUES (?, ?, ?)`,
 				blobs[c.part.index], c.seq, c.data); err != nil {
 				return err
 			}
 		}
 
-		if _, err := tx.ExecContext(ctx, `
+		if _, err := tx.ExecContext(later(ctx), `
 			INSERT INTO messages (id, direction, sender, received, auth, size, part_count, manifest)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			id, direction, m.Sender, nanos(received), m.Auth, size, len(parts), d.db.seal(plain, manifestPlace(id))); err != nil {
 			return err
 		}
 		for i, p := range parts {
-			if _, err := tx.ExecContext(ctx,
+			if _, err := tx.ExecContext(later(ctx),
 				`INSERT INTO parts (message_id, idx, kind, size, blob_id) VALUES (?, ?, ?, ?, ?)`,
 				id, i, p.Kind, p.Size, blobs[i]); err != nil {
 				return err
@@ -270,7 +270,7 @@ func (db *DB) startConversation(ctx context.Context, tx *sql.Tx, phone securetex
 	if c.ID, err = db.nextID(ctx, tx, "conversations"); err != nil {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx,
+	if _, err := tx.ExecContext(later(ctx),
 		`INSERT INTO conversations (id, phone, sender, created, last_activity) VALUES (?, ?, ?, ?, ?)`,
 		c.ID, phone, sender, nanos(now), nanos(now)); err != nil {
 		return nil, err
@@ -324,14 +324,14 @@ func touchConversation(ctx context.Context, tx *sql.Tx, id int64, now time.Time)
 // addToConversation links message to conversation c, and makes a fresh
 // link token for c with the job that texts it to c.Phone.
 func (db *DB) addToConversation(ctx context.Context, tx *sql.Tx, c *securetextd.Conversation, message int64, now time.Time) error {
-	if _, err := tx.ExecContext(ctx,
+	if _, err := tx.ExecContext(later(ctx),
 		`INSERT INTO conversation_messages (conversation_id, message_id) VALUES (?, ?)`,
 		c.ID, message); err != nil {
 		return err
 	}
 	token := newToken(linkTokenBytes)
 	hash := hashToken(token)
-	if _, err := tx.ExecContext(ctx,
+	if _, err := tx.ExecContext(later(ctx),
 		`INSERT INTO links (token_hash, conversation_id, created) VALUES (?, ?, ?)`,
 		hash[:], c.ID, nanos(now)); err != nil {
 		return err

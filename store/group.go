@@ -149,20 +149,25 @@ func (db *DB) runGroup(batch []*groupReq) {
 }
 
 // inSavepoint runs fn so that its failure undoes only what fn did, the
-// memo of ids and the audit chain's head included (txmemo.go).
+// memo of ids and the audit chain's head included (txmemo.go). The
+// RELEASE sends what fn queued (pipeline.go), so that an error of fn's
+// queued statements is fn's failure too, and rolls back only fn.
 func (db *DB) inSavepoint(tx *sql.Tx, fn func(tx *sql.Tx) error) error {
-	if _, err := tx.Exec("SAVEPOINT one_commit"); err != nil {
+	ctx := context.Background()
+	if _, err := tx.ExecContext(later(ctx), "SAVEPOINT one_commit"); err != nil {
 		return err
 	}
 	memo := db.saveMemo()
-	if err := fn(tx); err != nil {
-		db.restoreMemo(memo)
-		if _, rerr := tx.Exec("ROLLBACK TO one_commit"); rerr != nil {
-			return errors.Join(err, rerr)
+	err := fn(tx)
+	if err == nil {
+		if _, err = tx.ExecContext(ctx, "RELEASE one_commit"); err == nil {
+			return nil
 		}
-		tx.Exec("RELEASE one_commit")
-		return err
 	}
-	_, err := tx.Exec("RELEASE one_commit")
+	db.restoreMemo(memo)
+	if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO one_commit"); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	tx.ExecContext(ctx, "RELEASE one_commit")
 	return err
 }

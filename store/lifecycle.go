@@ -155,7 +155,7 @@ func (db *DB) addTextJob(ctx context.Context, tx *sql.Tx, c *securetextd.Convers
 	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx,
+	if _, err := tx.ExecContext(later(ctx),
 		`INSERT INTO texts (job_id, conversation_id, message_id, updated) VALUES (?, ?, ?, ?)`,
 		job, c.ID, message, nanos(now)); err != nil {
 		return err

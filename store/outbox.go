@@ -42,7 +42,7 @@ func (db *DB) addJob(ctx context.Context, tx *sql.Tx, kind string, payload []byt
 	if err != nil {
 		return 0, err
 	}
-	_, err = tx.ExecContext(ctx, `
+	_, err = tx.ExecContext(later(ctx), `
 		INSERT INTO jobs (id, kind, payload, next_attempt, created, updated)
 		VALUES (?, ?, ?, ?, ?, ?)`,
 		id, kind, db.seal(payload, payloadPlace(id)), nanos(now), nanos(now), nanos(now))

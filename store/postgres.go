@@ -63,38 +63,62 @@ func (c rebindConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, unreachable(err)
 	}
-	return &rebindConn{conn.(*stdlib.Conn)}, nil
+	return &rebindConn{Conn: conn.(*stdlib.Conn)}, nil
 }
 
 // rebindConn is a pgx connection whose queries go through rebind, and
 // whose errors through unreachable. database/sql still sees
 // driver.ErrBadConn in an error so marked (errors.Is), and retries on a
 // new connection as it would.
-type rebindConn struct{ *stdlib.Conn }
+//
+// It also pipelines the statements a transaction marks as not needing
+// their results at once (pipeline.go).
+type rebindConn struct {
+	*stdlib.Conn
+	inTx    bool
+	pending []queued // statements waiting for the next round trip
+}
 
 func (c *rebindConn) Prepare(query string) (driver.Stmt, error) {
-	st, err := c.Conn.Prepare(rebind(query))
-	return st, unreachable(err)
+	return c.PrepareContext(context.Background(), query)
 }
 
 func (c *rebindConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	if _, err := c.flush(ctx, "", nil); err != nil {
+		return nil, unreachable(err)
+	}
 	st, err := c.Conn.PrepareContext(ctx, rebind(query))
 	return st, unreachable(err)
 }
 
 func (c *rebindConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if c.queue(ctx, query, args) {
+		return queuedResult{}, nil
+	}
+	if len(c.pending) > 0 {
+		// The queue and this statement in one round trip.
+		res, err := c.flush(ctx, query, args)
+		return res, unreachable(err)
+	}
 	res, err := c.Conn.ExecContext(ctx, rebind(query), args)
 	return res, unreachable(err)
 }
 
 func (c *rebindConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if _, err := c.flush(ctx, "", nil); err != nil {
+		return nil, unreachable(err)
+	}
 	rows, err := c.Conn.QueryContext(ctx, rebind(query), args)
 	return rows, unreachable(err)
 }
 
 func (c *rebindConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	tx, err := c.Conn.BeginTx(ctx, opts)
-	return tx, unreachable(err)
+	if err != nil {
+		return nil, unreachable(err)
+	}
+	c.inTx, c.pending = true, c.pending[:0]
+	return pipelineTx{Tx: tx, c: c}, nil
 }
 
 func (c *rebindConn) Ping(ctx context.Context) error {
