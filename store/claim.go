@@ -74,8 +74,8 @@ func (db *DB) ClaimJob(ctx context.Context, now time.Time, lease time.Duration, 
 		}
 		found = true
 		return tx.QueryRowContext(ctx,
-			`UPDATE jobs SET claims = claims + 1, lease_until = ? WHERE id = ? RETURNING claims`,
-			nanos(now.Add(lease)), j.ID).Scan(&j.Claim)
+			`UPDATE jobs SET claims = claims + 1, lease_until = ?, claim_node = ? WHERE id = ? RETURNING claims`,
+			nanos(now.Add(lease)), db.nodeLock.key, j.ID).Scan(&j.Claim)
 	})
 	if err != nil && db.eng.name == SQLite && errors.Is(err, errStorageFull) {
 		// One process serves a SQLite file (StartNode), so no other

@@ -132,6 +132,9 @@ type DB struct {
 	locks   *sql.DB
 	// slots remembers the SMS rate's row for a full disk (smsrate.go).
 	slots slotMemory
+	// nodeLock is this node's lock on its key, which tells other nodes
+	// that it lives (liveness.go).
+	nodeLock nodeState
 	// limitKeys, when set by a test, bounds each kind of shared limit key
 	// below its cap (strikes.go, authfailures.go).
 	limitKeys int
@@ -194,6 +197,7 @@ func openSchema(ctx context.Context, opts Options, app string) (*DB, error) {
 		wake:          make(chan struct{}),
 		hashing:       make(chan struct{}, runtime.NumCPU()),
 		node:          newNodeName(),
+		nodeLock:      nodeState{key: newNodeKey()},
 	}
 	var err error
 	switch opts.Driver {

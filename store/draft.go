@@ -280,14 +280,14 @@ func (w *draftWriter) write(batch []queuedChunk) error {
 				if id, err = w.db.nextID(ctx, tx, "blobs"); err != nil {
 					return err
 				}
-				if _, err := tx.ExecContext(ctx,
-					`INSERT INTO blobs (id, state, chunk_size, created) VALUES (?, 'pending', ?, ?)`,
-					id, chunkSize, nanos(w.db.Now())); err != nil {
+				if _, err := tx.ExecContext(later(ctx),
+					`INSERT INTO blobs (id, state, chunk_size, created, node) VALUES (?, 'pending', ?, ?, ?)`,
+					id, chunkSize, nanos(w.db.Now()), w.db.nodeLock.key); err != nil {
 					return err
 				}
 				created[c.part] = id
 			}
-			if _, err := tx.ExecContext(ctx,
+			if _, err := tx.ExecContext(later(ctx),
 				`INSERT INTO chunks (blob_id, seq, data) VALUES (?, ?, ?)`, id, c.seq, c.data); err != nil {
 				return err
 			}

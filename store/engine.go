@@ -80,14 +80,16 @@ var (
 	postgresEngine = &engine{
 		name:       Postgres,
 		migrations: "migrations/postgres",
-		// Any constant works, as long as every node uses the same one:
-		// it is "stxw" in ASCII.
-		lock:       "SELECT pg_advisory_xact_lock(1937012855)",
+		lock:       fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", writeLockKey),
 		readTx:     &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 		skipLocked: " FOR UPDATE SKIP LOCKED",
 		blob:       "BYTEA",
 	}
 )
+
+// writeLockKey is the key of the write lock on PostgreSQL. Any constant
+// works, as long as every node uses the same one: it is "stxw" in ASCII.
+const writeLockKey = 1937012855
 
 // Engine reports the store's engine: SQLite or Postgres.
 func (db *DB) Engine() string { return db.eng.name }

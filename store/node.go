@@ -12,9 +12,10 @@ import (
 
 // Nodes. A gateway node is one serving process (securetextd serve). On
 // PostgreSQL any number of them share the database, and come and go: a
-// node that dies leaves its claimed jobs to be taken over when their
-// leases end (claim.go) and its sweep locks to the server, which frees
-// them with its connections (sweep.go). A SQLite file has one serving
+// node that dies leaves its sweep locks to the server, which frees them
+// with its connections (sweep.go), and its claimed jobs and unfinished
+// uploads to the other nodes, which free them as soon as its node lock
+// is free (liveness.go), or when their leases end (claim.go). A SQLite file has one serving
 // process, which StartNode makes sure of; the commands an operator runs
 // beside it (purge, revoke, user …) open the store without it.
 
@@ -39,12 +40,14 @@ var errLocked = errors.New("locked by another process")
 // process works on the outbox, so it frees the jobs an earlier process
 // claimed and never finished, which would otherwise wait for their leases
 // to end, and deletes the pending blobs of the uploads that were cut
-// short. On PostgreSQL it does nothing: other nodes may be claiming jobs
-// and writing uploads at this moment.
+// short. On PostgreSQL other nodes may be claiming jobs and writing
+// uploads at this moment: it takes the node's own lock, frees only what
+// nodes that are gone left, and goes on doing so until Close
+// (liveness.go).
 func (db *DB) StartNode(ctx context.Context) (NodeStart, error) {
 	var st NodeStart
-	if db.eng.name != SQLite {
-		return st, nil
+	if db.eng.name == Postgres {
+		return db.startPGNode(ctx)
 	}
 	if db.serving == nil {
 		f, err := lockFile(db.path + "-serve.lock")
@@ -87,9 +90,39 @@ func newNodeName() string {
 	return host + "/" + strconv.Itoa(os.Getpid()) + "/" + newToken(3)
 }
 
+// startPGNode takes the node's lock, frees what dead nodes left
+// (liveness.go) and keeps doing both until Close.
+func (db *DB) startPGNode(ctx context.Context) (NodeStart, error) {
+	n := &db.nodeLock
+	if n.stop != nil {
+		return NodeStart{}, nil
+	}
+	if err := db.holdNodeLock(ctx); err != nil {
+		return NodeStart{}, fmt.Errorf("store: start node: %w", err)
+	}
+	st, err := db.Reap(ctx)
+	if err != nil {
+		return st, err
+	}
+	n.stop, n.done = make(chan struct{}), make(chan struct{})
+	go db.keepNode()
+	return st, nil
+}
+
 // closeNode releases what StartNode and the sweeps hold.
 func (db *DB) closeNode() error {
 	var errs []error
+	if n := &db.nodeLock; n.stop != nil {
+		close(n.stop)
+		<-n.done
+		n.stop = nil
+		n.mu.Lock()
+		if n.conn != nil {
+			errs = append(errs, n.conn.Close())
+			n.conn = nil
+		}
+		n.mu.Unlock()
+	}
 	if db.serving != nil {
 		errs = append(errs, db.serving.Close())
 		db.serving = nil

@@ -56,7 +56,7 @@ const (
 	sweepLogKept = 7 * 24 * time.Hour
 	// maxSweepConns bounds the connections that hold sweep locks: one per
 	// sweep.
-	maxSweepConns = 4
+	maxSweepConns = 8
 )
 
 // openLocks opens the connections that hold PostgreSQL's sweep locks:
