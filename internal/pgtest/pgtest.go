@@ -23,6 +23,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -164,6 +165,11 @@ func (s *Server) startServer(bin string) error {
 		"-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200", "-c", "shared_buffers=64MB"}
 	if !s.Durable {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	// PGTEST_SETTINGS adds server settings, for a look inside while
+	// measuring: "shared_preload_libraries=pg_stat_statements track_io_timing=on".
+	for _, kv := range strings.Fields(os.Getenv("PGTEST_SETTINGS")) {
+		args = append(args, "-c", kv)
 	}
 	log, err := os.OpenFile(filepath.Join(s.Dir, "server.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
