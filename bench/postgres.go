@@ -2,12 +2,16 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for the server's statistics
 
 	"github.com/securetextd/securetextd/internal/pgtest"
 )
@@ -23,7 +27,9 @@ const pgGatewayName = "securetextd on PostgreSQL"
 
 // startPGGateway starts the PostgreSQL server and the gateway on it.
 func startPGGateway(bin, work, vonageURL string) (*gateway, *pgtest.Server) {
-	srv, err := pgtest.Start(true)
+	// pg_stat_statements and pg_stat_wal say where the server's time
+	// and writes go (engineRun).
+	srv, err := pgtest.StartWith(true, "shared_preload_libraries=pg_stat_statements")
 	if err != nil {
 		fatalf("%v", err)
 	}
@@ -32,11 +38,18 @@ func startPGGateway(bin, work, vonageURL string) (*gateway, *pgtest.Server) {
 	if err != nil {
 		fatalf("%v", err)
 	}
+	if err := srv.Exec(context.Background(), db, "CREATE EXTENSION pg_stat_statements"); err != nil {
+		fatalf("pg_stat_statements: %v", err)
+	}
+	pgBenchDB = db
 	store := fmt.Sprintf("driver = \"postgres\"\ndsn = %q\n", srv.URL(db))
 	g := startGatewayStore(bin, work, "securetextd-pg", vonageURL, 1, store)
 	g.peer.name = pgGatewayName
 	return g, srv
 }
+
+// pgBenchDB is the PostgreSQL gateway's database.
+var pgBenchDB string
 
 // engineRun is one 1 KiB run against a gateway, with what its store did.
 type engineRun struct {
@@ -44,6 +57,10 @@ type engineRun struct {
 	lockSecs float64       // the write lock's time during the run
 	txs      float64       // write transactions during the run
 	dbCPU    time.Duration // the PostgreSQL server's CPU time; 0 on SQLite
+	// On PostgreSQL: the time its statements ran (pg_stat_statements),
+	// and the WAL it wrote (pg_stat_wal).
+	execMs   float64
+	walBytes float64
 }
 
 // engineResult compares the two engines on small messages.
@@ -63,6 +80,7 @@ func runEngines(rounds int, dur time.Duration, sqlite, pg *gateway, srv *pgtest.
 			before := scrapeStore(g)
 			var db0 time.Duration
 			if g == pg {
+				resetPGStats(srv)
 				db0 = treeCPU(srv.PID())
 			}
 			l := g.peer.run(load{conns: 20, msg: message(1024), dur: dur, from: benchUser, to: constTo})
@@ -70,6 +88,7 @@ func runEngines(rounds int, dur time.Duration, sqlite, pg *gateway, srv *pgtest.
 			run := engineRun{load: l, lockSecs: after.lock - before.lock, txs: after.txs - before.txs}
 			if g == pg {
 				run.dbCPU = treeCPU(srv.PID()) - db0
+				run.execMs, run.walBytes = readPGStats(srv)
 			}
 			res.runs[g.peer.name] = append(res.runs[g.peer.name], run)
 			logf("engines round %d %-26s %7.0f msg/s, write lock %.3f ms/msg, %.1f msg/transaction, database CPU %.3f ms/msg",
@@ -79,6 +98,39 @@ func runEngines(rounds int, dur time.Duration, sqlite, pg *gateway, srv *pgtest.
 	}
 	return res
 }
+
+// resetPGStats zeroes the server's statement and WAL counters.
+func resetPGStats(srv *pgtest.Server) {
+	ctx := context.Background()
+	if err := srv.Exec(ctx, pgBenchDB, "SELECT pg_stat_statements_reset()"); err != nil {
+		fatalf("pg_stat_statements_reset: %v", err)
+	}
+	if err := srv.Exec(ctx, pgBenchDB, "SELECT pg_stat_reset_shared('wal')"); err != nil {
+		fatalf("pg_stat_reset_shared: %v", err)
+	}
+}
+
+// readPGStats reads the time the server's statements ran, in ms, and the
+// WAL it wrote, in bytes, since resetPGStats.
+func readPGStats(srv *pgtest.Server) (execMs, walBytes float64) {
+	db, err := sql.Open("pgx", srv.URL(pgBenchDB))
+	if err != nil {
+		fatalf("%v", err)
+	}
+	defer db.Close()
+	if err := db.QueryRow(`SELECT coalesce(sum(total_exec_time), 0) FROM pg_stat_statements
+		WHERE query NOT LIKE '%pg_stat%'`).Scan(&execMs); err != nil {
+		fatalf("pg_stat_statements: %v", err)
+	}
+	if err := db.QueryRow(`SELECT wal_bytes FROM pg_stat_wal`).Scan(&walBytes); err != nil {
+		fatalf("pg_stat_wal: %v", err)
+	}
+	return execMs, walBytes
+}
+
+func (r engineRun) execPerMsg() float64 { return r.execMs / float64(max(1, r.load.msgs)) }
+
+func (r engineRun) walPerMsg() float64 { return r.walBytes / float64(max(1, r.load.msgs)) }
 
 func (r engineRun) lockPerMsg() float64 {
 	if r.load.msgs == 0 {
@@ -191,11 +243,17 @@ func (rep *report) clusterBounds(b *strings.Builder) {
 	dbCPU := median(each(runs, engineRun.dbCPUPerMsg))
 	lock := median(each(runs, engineRun.lockPerMsg))
 	perTx := median(each(runs, engineRun.msgsPerTx))
+	exec := median(each(runs, engineRun.execPerMsg))
+	wal := median(each(runs, engineRun.walPerMsg))
 	p("### What bounds a node, and how many nodes one database carries\n\n")
 	p("On this machine the node, the database server and the load driver share 2 cores: each message\n")
 	p("costs %s ms of the gateway's CPU and %s ms of the server's, so %s msg/s keeps %s cores busy\n",
 		num(gwCPU), num(dbCPU), num(rate), num(rate*(gwCPU+dbCPU)/1000))
-	p("before the driver's share. A node is bound by CPU here, as the SQLite gateway is.\n\n")
+	p("before the driver's share. A node is bound by CPU here, as the SQLite gateway is, and most of\n")
+	p("it is the server's: of its %s ms per message, the statements themselves ran %s ms\n", num(dbCPU), num(exec))
+	p("(`pg_stat_statements`: a dozen INSERTs, pipelined ahead of the few statements whose answers the\n")
+	p("commit reads); the rest is the server's share of the protocol (one backend process woken per\n")
+	p("round trip), of commits (%s messages share one) and of writing %s KB of WAL per message.\n\n", num(perTx), num(wal/1000))
 	if lock <= 0 || gwCPU <= 0 || dbCPU <= 0 {
 		return
 	}

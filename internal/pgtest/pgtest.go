@@ -49,6 +49,8 @@ type Server struct {
 	// test suites (what they test is the gateway's crashes, not the
 	// server's), on for benchmarks.
 	Durable bool
+	// Settings are more server settings, "name=value" each.
+	Settings []string
 
 	cmd   *exec.Cmd
 	exit  chan error
@@ -109,6 +111,11 @@ func StopShared() {
 // Start makes a new cluster in a temporary directory and starts its
 // server on a free loopback port.
 func Start(durable bool) (*Server, error) {
+	return StartWith(durable)
+}
+
+// StartWith is Start with more server settings, "name=value" each.
+func StartWith(durable bool, settings ...string) (*Server, error) {
 	bin, err := binDir()
 	if err != nil {
 		return nil, err
@@ -117,7 +124,7 @@ func Start(durable bool) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Dir: dir, Durable: durable}
+	s := &Server{Dir: dir, Durable: durable, Settings: settings}
 	if os.Geteuid() == 0 {
 		// The server will not run as root: run it as postgres, which
 		// must be able to reach the directory.
@@ -168,7 +175,7 @@ func (s *Server) startServer(bin string) error {
 	}
 	// PGTEST_SETTINGS adds server settings, for a look inside while
 	// measuring: "shared_preload_libraries=pg_stat_statements track_io_timing=on".
-	for _, kv := range strings.Fields(os.Getenv("PGTEST_SETTINGS")) {
+	for _, kv := range append(s.Settings, strings.Fields(os.Getenv("PGTEST_SETTINGS"))...) {
 		args = append(args, "-c", kv)
 	}
 	log, err := os.OpenFile(filepath.Join(s.Dir, "server.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
