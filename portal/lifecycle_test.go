@@ -11,7 +11,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,15 +36,7 @@ type liveFixture struct {
 
 func newLiveFixture(t *testing.T, secure bool, secret string) *liveFixture {
 	t.Helper()
-	dir := t.TempDir()
-	if _, err := store.WriteKeyFile(filepath.Join(dir, "key"), false); err != nil {
-		t.Fatal(err)
-	}
-	keys, err := store.LoadKeyFile(filepath.Join(dir, "key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := storetest.Open(t, keys)
+	db := storetest.Open(t, storetest.Keys(t))
 	f := &liveFixture{t: t, db: db, now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 	db.Now = func() time.Time { return f.now }
 	db.Policy = store.Policy{AccessExpiry: 72 * time.Hour, DeliveryNotices: true, FailureNotices: true, ReadReceipts: securetextd.ReceiptsMDN}

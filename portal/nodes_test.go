@@ -7,13 +7,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/securetextd/securetextd"
-	"github.com/securetextd/securetextd/internal/pgtest"
+	"github.com/securetextd/securetextd/internal/storetest"
 	"github.com/securetextd/securetextd/store"
 )
 
@@ -22,39 +21,12 @@ import (
 // or a PostgreSQL database when SECURETEXTD_TEST_ENGINE=postgres).
 
 // sharedDB is one database that nodes open handles to.
-type sharedDB struct {
-	t    *testing.T
-	opts store.Options
-	keys *store.Keyring
-}
+type sharedDB struct{ *storetest.Shared }
 
-func newSharedDB(t *testing.T) *sharedDB {
-	t.Helper()
-	dir := t.TempDir()
-	if _, err := store.WriteKeyFile(filepath.Join(dir, "key"), false); err != nil {
-		t.Fatal(err)
-	}
-	keys, err := store.LoadKeyFile(filepath.Join(dir, "key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := store.Options{Driver: store.SQLite, Path: filepath.Join(dir, "db")}
-	if pgtest.Enabled() {
-		opts = store.Options{Driver: store.Postgres, DSN: pgtest.Shared(t).NewDatabase(t)}
-	}
-	return &sharedDB{t: t, opts: opts, keys: keys}
-}
+func newSharedDB(t *testing.T) *sharedDB { return &sharedDB{storetest.NewShared(t)} }
 
 // open opens a handle, closed at the end of the test if not before.
-func (s *sharedDB) open() *store.DB {
-	s.t.Helper()
-	db, err := store.OpenWith(s.t.Context(), s.opts, s.keys)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	s.t.Cleanup(func() { db.Close() })
-	return db
-}
+func (s *sharedDB) open() *store.DB { return s.Open() }
 
 // node is one gateway's portal.
 type node struct {
@@ -65,16 +37,16 @@ type node struct {
 
 // startNode serves a portal over a new handle on s.
 func (s *sharedDB) startNode() *node {
-	s.t.Helper()
+	s.T.Helper()
 	db := s.open()
 	cfg := testConfig()
 	cfg.Secure = false
 	p, err := New(cfg, db, slog.New(slog.DiscardHandler))
 	if err != nil {
-		s.t.Fatal(err)
+		s.T.Fatal(err)
 	}
-	n := &node{t: s.t, db: db, srv: httptest.NewServer(p)}
-	s.t.Cleanup(n.stop)
+	n := &node{t: s.T, db: db, srv: httptest.NewServer(p)}
+	s.T.Cleanup(n.stop)
 	return n
 }
 

@@ -1,13 +1,12 @@
 package smtp
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-sasl"
 
-	"github.com/securetextd/securetextd/internal/pgtest"
+	"github.com/securetextd/securetextd/internal/storetest"
 	"github.com/securetextd/securetextd/store"
 )
 
@@ -18,26 +17,11 @@ import (
 
 // sharedDB is one database, holding testAccount, that nodes open
 // handles to.
-type sharedDB struct {
-	t    *testing.T
-	opts store.Options
-	keys *store.Keyring
-}
+type sharedDB struct{ *storetest.Shared }
 
 func newSharedDB(t *testing.T) *sharedDB {
 	t.Helper()
-	dir := t.TempDir()
-	if _, err := store.WriteKeyFile(filepath.Join(dir, "key"), false); err != nil {
-		t.Fatal(err)
-	}
-	keys, err := store.LoadKeyFile(filepath.Join(dir, "key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &sharedDB{t: t, keys: keys, opts: store.Options{Driver: store.SQLite, Path: filepath.Join(dir, "db")}}
-	if pgtest.Enabled() {
-		s.opts = store.Options{Driver: store.Postgres, DSN: pgtest.Shared(t).NewDatabase(t)}
-	}
+	s := &sharedDB{storetest.NewShared(t)}
 	if err := s.open().CreateSender(t.Context(), testAccount, testPassword); err != nil {
 		t.Fatal(err)
 	}
@@ -45,21 +29,13 @@ func newSharedDB(t *testing.T) *sharedDB {
 }
 
 // open opens a handle, closed at the end of the test if not before.
-func (s *sharedDB) open() *store.DB {
-	s.t.Helper()
-	db, err := store.OpenWith(s.t.Context(), s.opts, s.keys)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	s.t.Cleanup(func() { db.Close() })
-	return db
-}
+func (s *sharedDB) open() *store.DB { return s.Open() }
 
 // node starts a submission server whose failures are held (see
 // heldServer) over a new handle on s.
 func (s *sharedDB) node() *heldServer {
-	s.t.Helper()
-	return newHeldServerOn(s.t, s.open())
+	s.T.Helper()
+	return newHeldServerOn(s.T, s.open())
 }
 
 // stop shuts the node down, as a restart would.

@@ -28,7 +28,6 @@ import (
 	"github.com/securetextd/securetextd"
 	"github.com/securetextd/securetextd/internal/need"
 	"github.com/securetextd/securetextd/internal/storetest"
-	"github.com/securetextd/securetextd/store"
 )
 
 // TestRelayThroughPostfix is issue 4's end-to-end test: a real Postfix
@@ -78,15 +77,7 @@ func TestRelayThroughPostfix(t *testing.T) {
 
 	// The gateway's relay listener: only 127.0.0.1 is trusted, and TLS is
 	// required.
-	dir := t.TempDir()
-	if _, err := store.WriteKeyFile(filepath.Join(dir, "key"), false); err != nil {
-		t.Fatal(err)
-	}
-	keys, err := store.LoadKeyFile(filepath.Join(dir, "key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := storetest.Open(t, keys)
+	db := storetest.Open(t, storetest.Keys(t))
 	serverTLS, _ := testCertificate(t)
 	gw := NewRelay(RelayConfig{
 		Config: Config{

@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -107,15 +106,7 @@ type relayServer struct {
 
 func newRelayServer(t *testing.T, d *testDNS, mutate func(*RelayConfig)) *relayServer {
 	t.Helper()
-	dir := t.TempDir()
-	if _, err := store.WriteKeyFile(filepath.Join(dir, "key"), false); err != nil {
-		t.Fatal(err)
-	}
-	keys, err := store.LoadKeyFile(filepath.Join(dir, "key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := storetest.Open(t, keys)
+	db := storetest.Open(t, storetest.Keys(t))
 	serverTLS, clientTLS := testCertificate(t)
 	cfg := RelayConfig{
 		Config: Config{

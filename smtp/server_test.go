@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -52,15 +51,7 @@ func newTestServer(t *testing.T, mutate func(*Config)) *testServer {
 // before it serves (to replace its password check or its sleep).
 func newTestServerWith(t *testing.T, mutate func(*Config), setup func(*Server)) *testServer {
 	t.Helper()
-	dir := t.TempDir()
-	if _, err := store.WriteKeyFile(filepath.Join(dir, "key"), false); err != nil {
-		t.Fatal(err)
-	}
-	keys, err := store.LoadKeyFile(filepath.Join(dir, "key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := storetest.Open(t, keys)
+	db := storetest.Open(t, storetest.Keys(t))
 	if err := db.CreateSender(t.Context(), testAccount, testPassword); err != nil {
 		t.Fatal(err)
 	}

@@ -166,20 +166,7 @@ func TestCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		var pending int
-		if err := raw.QueryRow(`SELECT count(*) FROM jobs WHERE kind = 'text' AND state = 'pending'`).Scan(&pending); err != nil {
-			t.Fatal(err)
-		}
-		if pending == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d texts still pending three minutes after the load", pending)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitTextsSent(t, raw, 3*time.Minute, "the load")
 	texts := vonage.sent()
 	perPhone := map[string]int{}
 	tokens := map[string]string{} // phone → link token

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -267,21 +268,7 @@ func TestCrashSafety(t *testing.T) {
 		}
 	}
 
-	// Wait for the outbox to drain: no text job left pending.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		var pending int
-		if err := raw.QueryRow(`SELECT count(*) FROM jobs WHERE kind = 'text' AND state = 'pending'`).Scan(&pending); err != nil {
-			t.Fatal(err)
-		}
-		if pending == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d texts still pending a minute after the last start", pending)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitTextsSent(t, raw, time.Minute, "the last start")
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	if err := d.cmd.Wait(); err != nil {
 		t.Fatalf("daemon exit after SIGTERM: %v", err)
@@ -423,6 +410,26 @@ func checkCrashStore(t *testing.T, cfg Config, msgs []sentMessage, texts map[str
 	t.Logf("stored %d messages (%d acknowledged, %d of those without an answer); %d texts sent twice", len(idList), ackedN, unknownStored, dups)
 	if dups > kills {
 		t.Errorf("%d texts went out twice: more than the %d kills can explain", dups, kills)
+	}
+}
+
+// waitTextsSent waits until the outbox in raw holds no pending text job,
+// and fails t if one is still pending after within, counted from since.
+func waitTextsSent(t *testing.T, raw *sql.DB, within time.Duration, since string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		var pending int
+		if err := raw.QueryRow(`SELECT count(*) FROM jobs WHERE kind = 'text' AND state = 'pending'`).Scan(&pending); err != nil {
+			t.Fatal(err)
+		}
+		if pending == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d texts still pending %v after %s", pending, within, since)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -44,3 +44,44 @@ func Open(t testing.TB, keys *store.Keyring) *store.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// Keys writes a classic (not post-quantum: quicker) key file in a
+// temporary directory and loads it.
+func Keys(t testing.TB) *store.Keyring {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "key")
+	if _, err := store.WriteKeyFile(path, false); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := store.LoadKeyFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// Shared is one database that several handles open, as several gateway
+// nodes (or a restarted one) would.
+type Shared struct {
+	T    *testing.T // the test the handles belong to
+	Opts store.Options
+	Keys *store.Keyring
+}
+
+// NewShared makes a new database for t (see Options) with a key file.
+func NewShared(t *testing.T) *Shared {
+	t.Helper()
+	return &Shared{T: t, Opts: Options(t), Keys: Keys(t)}
+}
+
+// Open opens a handle on the shared database, closed when t ends if not
+// before.
+func (s *Shared) Open() *store.DB {
+	s.T.Helper()
+	db, err := store.OpenWith(s.T.Context(), s.Opts, s.Keys)
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	s.T.Cleanup(func() { db.Close() })
+	return db
+}
