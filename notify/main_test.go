@@ -1,14 +1,9 @@
 package notify
 
 import (
-	"os"
 	"testing"
 
 	"github.com/securetextd/securetextd/internal/pgtest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	pgtest.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { pgtest.Main(m) }

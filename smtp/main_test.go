@@ -1,7 +1,6 @@
 package smtp
 
 import (
-	"os"
 	"testing"
 
 	"github.com/securetextd/securetextd/internal/pgtest"
@@ -9,8 +8,4 @@ import (
 
 // TestMain stops the private PostgreSQL server that the tests start when
 // they run on PostgreSQL (SECURETEXTD_TEST_ENGINE=postgres, storetest).
-func TestMain(m *testing.M) {
-	code := m.Run()
-	pgtest.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { pgtest.Main(m) }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -28,11 +27,7 @@ func testKeys(t testing.TB) *Keyring {
 	return k
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	pgtest.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // testOptions says where a test's store lives: a new SQLite file in a
 // temporary directory, or a new database on the private PostgreSQL server

@@ -101,6 +101,16 @@ func Shared(t testing.TB) *Server {
 	return shared
 }
 
+// Main is the TestMain of a package whose tests may use the shared
+// server: it runs them, stops the server and exits.
+//
+//	func TestMain(m *testing.M) { pgtest.Main(m) }
+func Main(m *testing.M) {
+	code := m.Run()
+	StopShared()
+	os.Exit(code)
+}
+
 // StopShared stops the shared server if one was started.
 func StopShared() {
 	if shared != nil {
