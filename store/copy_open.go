@@ -180,19 +180,24 @@ func openSource(ctx context.Context, opts Options) (*DB, error) {
 	return db, nil
 }
 
-func (db *DB) sourceReady(ctx context.Context) error {
+// copyState checks that no gateway uses db, and reads its tables, its
+// schema version and the version this program brings a store to.
+func (db *DB) copyState(ctx context.Context) (tables []string, have, want int, err error) {
 	if err := db.notRunning(ctx); err != nil {
-		return err
+		return nil, 0, 0, err
 	}
-	tables, err := db.tableNames(ctx)
-	if err != nil {
-		return err
+	if tables, err = db.tableNames(ctx); err != nil || len(tables) == 0 {
+		return tables, 0, 0, err
 	}
-	have, err := db.rawSchemaVersion(ctx, tables)
-	if err != nil {
-		return err
+	if have, err = db.rawSchemaVersion(ctx, tables); err != nil {
+		return nil, 0, 0, err
 	}
-	want, err := latestVersion()
+	want, err = latestVersion()
+	return tables, have, want, err
+}
+
+func (db *DB) sourceReady(ctx context.Context) error {
+	_, have, want, err := db.copyState(ctx)
 	if err != nil {
 		return err
 	}
@@ -237,19 +242,8 @@ func openDestination(ctx context.Context, opts Options) (*DB, error) {
 }
 
 func (db *DB) destinationReady(ctx context.Context) error {
-	if err := db.notRunning(ctx); err != nil {
-		return err
-	}
-	tables, err := db.tableNames(ctx)
+	tables, have, want, err := db.copyState(ctx)
 	if err != nil || len(tables) == 0 {
-		return err
-	}
-	have, err := db.rawSchemaVersion(ctx, tables)
-	if err != nil {
-		return err
-	}
-	want, err := latestVersion()
-	if err != nil {
 		return err
 	}
 	if have != want {
