@@ -253,3 +253,13 @@ func runHelp(args []string, stdout io.Writer) (bool, error) {
 	fmt.Fprint(stdout, m)
 	return true, nil
 }
+
+// helpHint is the line printed under a usage error: it names the manual
+// of the command that args tried, or the list of commands. The usage
+// itself would bury the error (issue 16).
+func helpHint(args []string) string {
+	if len(args) > 0 && args[0] != "help" && manualFor(args[0]) != "" {
+		return fmt.Sprintf("run 'securetextd help %s' for usage", args[0])
+	}
+	return "run 'securetextd help' for the list of commands"
+}

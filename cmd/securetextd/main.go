@@ -57,12 +57,13 @@ type errUsage struct{ msg string }
 func (e errUsage) Error() string { return e.msg }
 
 func main() {
-	err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	args := os.Args[1:]
+	err := run(args, os.Stdin, os.Stdout, os.Stderr)
 	var ue errUsage
 	switch {
 	case err == nil:
 	case errors.As(err, &ue):
-		fmt.Fprintf(os.Stderr, "securetextd: %s\n\n%s", ue.msg, usage)
+		fmt.Fprintf(os.Stderr, "securetextd: %s\n%s\n", ue.msg, helpHint(args))
 		os.Exit(2)
 	default:
 		fmt.Fprintf(os.Stderr, "securetextd: %v\n", err)
