@@ -14,9 +14,15 @@ import (
 // output and its exit code.
 func runBinary(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return runBinaryIn(t, t.TempDir(), args...)
+}
+
+// runBinaryIn is runBinary in the working directory dir.
+func runBinaryIn(t *testing.T, dir string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "SECURETEXTD_RUN_MAIN=1")
-	cmd.Dir = t.TempDir()
+	cmd.Dir = dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -246,7 +244,7 @@ func doctor(configPath string, stdout io.Writer, env doctorEnv) error {
 		line("FAIL", "config", name+": "+err.Error())
 		return errors.New("the configuration does not load; fix it first")
 	}
-	line("ok", "config", name)
+	line("ok", "config", name+"; "+doctorConfigDir(cfg, configPath))
 
 	// The key file.
 	keyPath := cfg.Path(cfg.Store.KeyFile)
@@ -274,10 +272,10 @@ func doctor(configPath string, stdout io.Writer, env doctorEnv) error {
 		line("ok", "ops.listen", cfg.Ops.Listen)
 	}
 
-	// The TLS certificate.
-	if cfg.SMTP.TLSCert != "" {
-		doctorCert(cfg, line)
-	}
+	// The TLS certificates, and the brand colour's contrast (doctor_tls.go,
+	// doctor_brand.go).
+	doctorCerts(cfg, time.Now(), line)
+	doctorBrand(cfg.Brand.Color, line)
 
 	// DNS for the relay's policy.
 	if cfg.Relay.Listen != "" {
@@ -308,33 +306,6 @@ func shortKey(k string) string {
 		return k[:20] + "…"
 	}
 	return k
-}
-
-func doctorCert(cfg Config, line func(level, what, detail string)) {
-	b, err := os.ReadFile(cfg.Path(cfg.SMTP.TLSCert))
-	if err != nil {
-		line("FAIL", "tls certificate", err.Error())
-		return
-	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		line("FAIL", "tls certificate", cfg.SMTP.TLSCert+" holds no PEM certificate")
-		return
-	}
-	c, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		line("FAIL", "tls certificate", err.Error())
-		return
-	}
-	left := time.Until(c.NotAfter)
-	switch {
-	case left <= 0:
-		line("FAIL", "tls certificate", "expired on "+c.NotAfter.Format(time.DateOnly)+": renew it, then send SIGHUP")
-	case left < 14*24*time.Hour:
-		line("warn", "tls certificate", fmt.Sprintf("expires in %d days: renew it, then send SIGHUP", int(left.Hours()/24)))
-	default:
-		line("ok", "tls certificate", fmt.Sprintf("%s, valid until %s", c.Subject.CommonName, c.NotAfter.Format(time.DateOnly)))
-	}
 }
 
 // doctorRelayDNS looks up what the relay's policy will ask DNS for: the
