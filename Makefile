@@ -29,7 +29,14 @@ SOAK_KILLS ?= 300
 all: build
 
 ## build: compile bin/securetextd and bin/securetextd-pwcheck (which judges new sender passwords)
+# The first build compiles SQLite's C code (cgo): minutes on a slow
+# machine, while go build prints nothing. build says so first, when go list
+# finds SQLite missing from the build cache.
 build:
+	@if [ "$$($(GO) list -f '{{.Stale}}' github.com/mattn/go-sqlite3 2>/dev/null)" != false ]; then \
+		echo "building bin/securetextd: the first build compiles SQLite (C code, through cgo),"; \
+		echo "which takes a few minutes on a slow machine, with nothing printed meanwhile; later builds take seconds"; \
+	fi
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/securetextd ./cmd/securetextd-pwcheck
 
 ## run: start the gateway on the embedded default (config.example.toml, data under ./data)

@@ -7,17 +7,23 @@ import (
 )
 
 // brandCSS is the stylesheet of the brand colour: the CSP forbids inline
-// styles, so the colour gets a stylesheet of its own. The text on it is
-// black or white, whichever reads better.
+// styles, so the colour gets a stylesheet of its own.
 func brandCSS(color string) []byte {
+	return fmt.Appendf(nil, ":root { --brand: %s; --on-brand: %s; }\n", color, OnBrand(color))
+}
+
+// OnBrand is the colour of the text the portal writes on the brand colour
+// ("#RRGGBB") in the top bar and on buttons: white ("#fff"), or near
+// black ("#111") on a light colour. The brand colour is also the colour
+// of links on the white page. `securetextd doctor` measures both.
+func OnBrand(color string) string {
 	r, _ := strconv.ParseUint(color[1:3], 16, 8)
 	g, _ := strconv.ParseUint(color[3:5], 16, 8)
 	b, _ := strconv.ParseUint(color[5:7], 16, 8)
-	on := "#fff"
 	if 299*r+587*g+114*b > 150_000 { // perceived brightness, 0–255 000
-		on = "#111"
+		return "#111"
 	}
-	return fmt.Appendf(nil, ":root { --brand: %s; --on-brand: %s; }\n", color, on)
+	return "#fff"
 }
 
 // publicCache is the Cache-Control of the stylesheets and the logo: the

@@ -159,14 +159,21 @@ SYNOPSIS
 
 DESCRIPTION
     Checks, one line each, "ok", "warn" or "FAIL" and what to do: the
-    configuration; the key file (mode 0600, readable identities); the
-    database (schema version, mode); whether /metrics is exposed on a
-    public portal listener; the TLS certificate's expiry; the DNS records
-    the relay's policy needs (SPF, DMARC) for each sender domain; the mail
-    relay (connect, EHLO, STARTTLS), or, without one, that mail is kept
-    sealed in mail.dir and not sent; plain .eml files that older versions
-    left in mail.dir (it says how to remove them, and removes nothing);
-    and the Vonage credentials (a balance request, which sends nothing).
+    configuration, and what its relative paths are relative to (the
+    file's directory; for the embedded default, the working directory);
+    the key file (mode 0600, readable identities); the database (schema
+    version, mode); whether /metrics is exposed on a public portal
+    listener; each TLS certificate (smtp.tls_cert, or the self-signed one
+    serve makes when it is empty, and portal.tls_cert): its subject and
+    expiry, a warning 30 days before it, a failure once expired or when
+    it or its key does not load; the contrast of brand.color with the
+    text the portal writes on it and as the colour of links on white
+    (WCAG 2 asks for 4.5:1); the DNS records the relay's policy needs
+    (SPF, DMARC) for each sender domain; the mail relay (connect, EHLO,
+    STARTTLS), or, without one, that mail is kept sealed in mail.dir and
+    not sent; plain .eml files that older versions left in mail.dir (it
+    says how to remove them, and removes nothing); and the Vonage
+    credentials (a balance request, which sends nothing).
 
 EXIT STATUS
     0 when no check failed, 1 otherwise.
@@ -252,4 +259,14 @@ func runHelp(args []string, stdout io.Writer) (bool, error) {
 	}
 	fmt.Fprint(stdout, m)
 	return true, nil
+}
+
+// helpHint is the line printed under a usage error: it names the manual
+// of the command that args tried, or the list of commands. The usage
+// itself would bury the error (issue 16).
+func helpHint(args []string) string {
+	if len(args) > 0 && args[0] != "help" && manualFor(args[0]) != "" {
+		return fmt.Sprintf("run 'securetextd help %s' for usage", args[0])
+	}
+	return "run 'securetextd help' for the list of commands"
 }

@@ -240,7 +240,7 @@ func runPurge(args []string, stdout io.Writer) error {
 		return err
 	}
 	if !ranExpire || !ranPurge {
-		fmt.Fprintf(stdout, "The daemon is sweeping at this moment (on this machine or another node): it does what purge would. Run purge again when it is done to see the counts.\n")
+		fmt.Fprintf(stdout, "the daemon is sweeping at this moment (on this machine or another node): it does what purge would; run purge again when it is done to see the counts.\n")
 	}
 	mails, err := sweepMailDir(ctx, cfg, db.Now())
 	if err != nil {
@@ -249,9 +249,9 @@ func runPurge(args []string, stdout io.Writer) error {
 	if cfg.Store.Retention == 0 {
 		fmt.Fprintf(stdout, "store.retention is 0s: content is kept.\n")
 	}
-	fmt.Fprintf(stdout, "Conversations expired: %d\nMessages purged: %d\nFinished jobs deleted: %d\nSealed emails deleted from mail.dir: %d\n", expired, res.Messages, res.Jobs, mails)
+	fmt.Fprintf(stdout, "conversations expired: %d\nmessages purged: %d\nfinished jobs deleted: %d\nsealed emails deleted from mail.dir: %d\n", expired, res.Messages, res.Jobs, mails)
 	if (res.Messages > 0 || res.Jobs > 0) && !res.Checkpointed {
-		fmt.Fprintf(stdout, "The WAL could not be checkpointed (a reader was busy): the next purge tries again.\n")
+		fmt.Fprintf(stdout, "the WAL could not be checkpointed (a reader was busy): the next purge tries again.\n")
 	}
 	return nil
 }
@@ -289,10 +289,10 @@ func runRevoke(args []string, stdout io.Writer) error {
 			return userError(err)
 		}
 		for _, id := range ids {
-			fmt.Fprintf(stdout, "Withdrew conversation %d\n", id)
+			fmt.Fprintf(stdout, "withdrew conversation %d\n", id)
 		}
 		if len(ids) == 0 {
-			fmt.Fprintf(stdout, "Every conversation of message %d was withdrawn already\n", *message)
+			fmt.Fprintf(stdout, "every conversation of message %d was withdrawn already\n", *message)
 		}
 		return nil
 	}
@@ -301,9 +301,9 @@ func runRevoke(args []string, stdout io.Writer) error {
 		err := db.RevokeConversation(ctx, id)
 		switch securetextd.ErrorCode(err) {
 		case "":
-			fmt.Fprintf(stdout, "Withdrew conversation %d\n", id)
+			fmt.Fprintf(stdout, "withdrew conversation %d\n", id)
 		case securetextd.EREVOKED:
-			fmt.Fprintf(stdout, "Conversation %d was withdrawn already\n", id)
+			fmt.Fprintf(stdout, "conversation %d was withdrawn already\n", id)
 		default:
 			errs = append(errs, fmt.Errorf("conversation %d: %w", id, userError(err)))
 		}
@@ -377,10 +377,10 @@ func verifyAudit(ctx context.Context, db *store.DB, anchor string, stdout io.Wri
 		}
 	}
 	if check.Rows == 0 {
-		fmt.Fprintf(stdout, "The audit trail is empty.\n")
+		fmt.Fprintf(stdout, "the audit trail is empty.\n")
 		return nil
 	}
-	fmt.Fprintf(stdout, "The audit trail verifies: %d rows.\nHead: %d:%s (record it to check later runs with --anchor)\n",
+	fmt.Fprintf(stdout, "the audit trail verifies: %d rows.\nhead: %d:%s (record it to check later runs with --anchor)\n",
 		check.Rows, check.Head.Seq, hex.EncodeToString(check.Head.Hash))
 	return nil
 }
@@ -498,7 +498,7 @@ func runReport(args []string, stdout io.Writer) error {
 		return nil
 	}
 	if len(msgs) == 0 {
-		fmt.Fprintln(stdout, "No messages.")
+		fmt.Fprintln(stdout, "no messages.")
 	}
 	for _, m := range msgs {
 		fmt.Fprintf(stdout, "message %d to %s (conversation %d) from %s, %s: %s\n",

@@ -285,10 +285,10 @@ func TestLifecycleCommands(t *testing.T) {
 	if out, err := cli("revoke", "2"); err != nil || !strings.Contains(out, "withdrawn already") {
 		t.Errorf("revoke 2: %q %v", out, err)
 	}
-	if out, err := cli("revoke", "--message", "1"); err != nil || !strings.Contains(out, "Withdrew conversation 1") {
+	if out, err := cli("revoke", "--message", "1"); err != nil || !strings.Contains(out, "withdrew conversation 1") {
 		t.Errorf("revoke --message 1: %q %v", out, err)
 	}
-	if out, err := cli("purge"); err != nil || !strings.Contains(out, "Messages purged: 0") {
+	if out, err := cli("purge"); err != nil || !strings.Contains(out, "messages purged: 0") {
 		t.Errorf("purge: %q %v", out, err)
 	}
 
@@ -314,7 +314,7 @@ func TestLifecycleCommands(t *testing.T) {
 	}
 
 	// An untouched trail verifies; each tampering is named.
-	if out, err := cli("audit", "verify"); err != nil || !strings.Contains(out, "The audit trail verifies") {
+	if out, err := cli("audit", "verify"); err != nil || !strings.Contains(out, "the audit trail verifies") {
 		t.Fatalf("verify: %q %v", out, err)
 	}
 	db := rawDB(t, m.Config)

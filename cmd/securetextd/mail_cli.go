@@ -62,7 +62,7 @@ func listMail(dir string, keys notify.Opener, stdout io.Writer) error {
 		return err
 	}
 	if len(files) == 0 {
-		fmt.Fprintf(stdout, "No mail in %s.\n", dir)
+		fmt.Fprintf(stdout, "no mail in %s.\n", dir)
 	} else {
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "TIME\tKIND\tTO\tSIZE\tFILE")

@@ -142,7 +142,7 @@ func TestMailCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, _ := notify.ReadMailDir(mailDir, keys)
-	if out := runCLI(t, "", "purge", "--config", path); !strings.Contains(out, "Sealed emails deleted from mail.dir: 1\n") {
+	if out := runCLI(t, "", "purge", "--config", path); !strings.Contains(out, "sealed emails deleted from mail.dir: 1\n") {
 		t.Errorf("purge:\n%s", out)
 	}
 	after, _ := notify.ReadMailDir(mailDir, keys)

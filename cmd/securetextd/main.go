@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 
@@ -57,12 +59,13 @@ type errUsage struct{ msg string }
 func (e errUsage) Error() string { return e.msg }
 
 func main() {
-	err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	args := os.Args[1:]
+	err := run(args, os.Stdin, os.Stdout, os.Stderr)
 	var ue errUsage
 	switch {
 	case err == nil:
 	case errors.As(err, &ue):
-		fmt.Fprintf(os.Stderr, "securetextd: %s\n\n%s", ue.msg, usage)
+		fmt.Fprintf(os.Stderr, "securetextd: %s\n%s\n", ue.msg, helpHint(args))
 		os.Exit(2)
 	default:
 		fmt.Fprintf(os.Stderr, "securetextd: %v\n", err)
@@ -211,7 +214,7 @@ func runKeygen(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Created %s (public key %s)\n", *out, recipient)
+	fmt.Fprintf(stdout, "created %s (public key %s)\n", *out, recipient)
 	return nil
 }
 
@@ -268,7 +271,7 @@ func runUser(args []string, stdin io.Reader, stdout io.Writer) error {
 		if err := db.DeleteSender(ctx, pos[0]); err != nil {
 			return userError(err)
 		}
-		fmt.Fprintf(stdout, "Removed %s\n", pos[0])
+		fmt.Fprintf(stdout, "removed %s\n", pos[0])
 		return auditSender(ctx, db, "removed", pos[0])
 	}
 
@@ -287,16 +290,31 @@ func runUser(args []string, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return userError(err)
 	}
-	fmt.Fprintf(stdout, "Saved %s\n", pos[0])
+	fmt.Fprintf(stdout, "saved %s\n", pos[0])
 	return auditSender(ctx, db, sub, pos[0])
 }
 
-// userError turns a domain error into its message for the operator.
+// userError turns a domain error into its message for the operator. The
+// store words those messages as sentences, for the portal's pages and the
+// API; the command line starts them in lowercase, as its other messages.
 func userError(err error) error {
 	if securetextd.ErrorCode(err) == securetextd.EINTERNAL {
 		return err
 	}
-	return errors.New(securetextd.ErrorMessage(err))
+	return errors.New(lowerFirst(securetextd.ErrorMessage(err)))
+}
+
+// lowerFirst lowercases the first letter of s, unless it begins an
+// acronym ("API key 3 …").
+func lowerFirst(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	if !unicode.IsUpper(r) {
+		return s
+	}
+	if next, _ := utf8.DecodeRuneInString(s[n:]); unicode.IsUpper(next) {
+		return s
+	}
+	return string(unicode.ToLower(r)) + s[n:]
 }
 
 // readPassword reads a new password from the first line of standard input,
@@ -317,13 +335,13 @@ func readPassword(stdin io.Reader, stdout io.Writer, fromStdin bool) (string, er
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return "", errUsage{"standard input is not a terminal: use --password-stdin"}
 	}
-	fmt.Fprint(stdout, "Password: ")
+	fmt.Fprint(stdout, "password: ")
 	p1, err := term.ReadPassword(int(f.Fd()))
 	fmt.Fprintln(stdout)
 	if err != nil {
 		return "", err
 	}
-	fmt.Fprint(stdout, "Password again: ")
+	fmt.Fprint(stdout, "password again: ")
 	p2, err := term.ReadPassword(int(f.Fd()))
 	fmt.Fprintln(stdout)
 	if err != nil {

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -68,8 +66,8 @@ func runAPIKey(args []string, stdout io.Writer) error {
 		if err != nil {
 			return userError(err)
 		}
-		fmt.Fprintf(stdout, "Created API key %d for %s. It is shown only this once:\n\n    %s\n\n", k.ID, k.Sender, token)
-		fmt.Fprintf(stdout, "Send it as \"Authorization: Bearer %s…\". Revoke it with: securetextd apikey revoke %d\n", k.Prefix, k.ID)
+		fmt.Fprintf(stdout, "created API key %d for %s; it is shown only this once:\n\n    %s\n\n", k.ID, k.Sender, token)
+		fmt.Fprintf(stdout, "send it as \"Authorization: Bearer %s…\"; revoke it with: securetextd apikey revoke %d\n", k.Prefix, k.ID)
 	case "list":
 		keys, err := db.ListAPIKeys(ctx, *sender)
 		if err != nil {
@@ -95,7 +93,7 @@ func runAPIKey(args []string, stdout io.Writer) error {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "Revoked %d key(s) of %s\n", n, *sender)
+			fmt.Fprintf(stdout, "revoked %d key(s) of %s\n", n, *sender)
 			return nil
 		}
 		id, err := strconv.ParseInt(pos[0], 10, 64)
@@ -105,7 +103,7 @@ func runAPIKey(args []string, stdout io.Writer) error {
 		if err := db.RevokeAPIKey(ctx, id); err != nil {
 			return userError(err)
 		}
-		fmt.Fprintf(stdout, "Revoked API key %d: the next request with it is refused\n", id)
+		fmt.Fprintf(stdout, "revoked API key %d: the next request with it is refused\n", id)
 	}
 	return nil
 }
@@ -134,9 +132,9 @@ func runBackup(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Backed up %s to %s: %d pages, %d bytes, integrity_check ok, in %s.\n",
+	fmt.Fprintf(stdout, "backed up %s to %s: %d pages, %d bytes, integrity_check ok, in %s.\n",
 		cfg.Path(cfg.Store.Path), *out, info.Pages, info.Bytes, time.Since(start).Round(time.Millisecond))
-	fmt.Fprintf(stdout, "Content in the copy stays sealed: keep a copy of the key file (%s) too, stored apart from it.\n",
+	fmt.Fprintf(stdout, "content in the copy stays sealed: keep a copy of the key file (%s) too, stored apart from it.\n",
 		cfg.Path(cfg.Store.KeyFile))
 	return nil
 }
@@ -147,8 +145,8 @@ func addKey(path string, hybrid bool, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Added a new identity to %s (public key %s); it is first, so it seals from now on, and the\n", path, recipient)
-	fmt.Fprintf(stdout, "older ones still open what they sealed. Next:\n")
+	fmt.Fprintf(stdout, "added a new identity to %s (public key %s); it is first, so it seals from now on, and the\n", path, recipient)
+	fmt.Fprintf(stdout, "older ones still open what they sealed; next:\n")
 	fmt.Fprintf(stdout, "  1. restart securetextd, so that it seals to the new identity;\n")
 	fmt.Fprintf(stdout, "  2. securetextd rekey --config FILE, which re-wraps every file key to it;\n")
 	fmt.Fprintf(stdout, "  3. then remove the older identities from %s.\n", path)
@@ -194,9 +192,9 @@ func runRekey(args []string, stdout io.Writer) error {
 		}
 		return err
 	}
-	fmt.Fprintf(stdout, "Re-wrapped %d message parts (to the newest data key) and %d sealed values (to %s); %d were already current; content was not re-encrypted.\n",
+	fmt.Fprintf(stdout, "re-wrapped %d message parts (to the newest data key) and %d sealed values (to %s); %d were already current; content was not re-encrypted.\n",
 		st.Blobs, st.Values, keys.Recipient(), st.Current)
-	fmt.Fprintf(stdout, "If securetextd was restarted with this key file before this rekey, the older identities can now be\n")
+	fmt.Fprintf(stdout, "if securetextd was restarted with this key file before this rekey, the older identities can now be\n")
 	fmt.Fprintf(stdout, "removed from %s (keep a copy of them until a backup taken after this rekey has been checked).\n",
 		cfg.Path(cfg.Store.KeyFile))
 	return nil
@@ -246,7 +244,7 @@ func doctor(configPath string, stdout io.Writer, env doctorEnv) error {
 		line("FAIL", "config", name+": "+err.Error())
 		return errors.New("the configuration does not load; fix it first")
 	}
-	line("ok", "config", name)
+	line("ok", "config", name+"; "+doctorConfigDir(cfg, configPath))
 
 	// The key file.
 	keyPath := cfg.Path(cfg.Store.KeyFile)
@@ -274,10 +272,10 @@ func doctor(configPath string, stdout io.Writer, env doctorEnv) error {
 		line("ok", "ops.listen", cfg.Ops.Listen)
 	}
 
-	// The TLS certificate.
-	if cfg.SMTP.TLSCert != "" {
-		doctorCert(cfg, line)
-	}
+	// The TLS certificates, and the brand colour's contrast (doctor_tls.go,
+	// doctor_brand.go).
+	doctorCerts(cfg, time.Now(), line)
+	doctorBrand(cfg.Brand.Color, line)
 
 	// DNS for the relay's policy.
 	if cfg.Relay.Listen != "" {
@@ -308,33 +306,6 @@ func shortKey(k string) string {
 		return k[:20] + "…"
 	}
 	return k
-}
-
-func doctorCert(cfg Config, line func(level, what, detail string)) {
-	b, err := os.ReadFile(cfg.Path(cfg.SMTP.TLSCert))
-	if err != nil {
-		line("FAIL", "tls certificate", err.Error())
-		return
-	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		line("FAIL", "tls certificate", cfg.SMTP.TLSCert+" holds no PEM certificate")
-		return
-	}
-	c, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		line("FAIL", "tls certificate", err.Error())
-		return
-	}
-	left := time.Until(c.NotAfter)
-	switch {
-	case left <= 0:
-		line("FAIL", "tls certificate", "expired on "+c.NotAfter.Format(time.DateOnly)+": renew it, then send SIGHUP")
-	case left < 14*24*time.Hour:
-		line("warn", "tls certificate", fmt.Sprintf("expires in %d days: renew it, then send SIGHUP", int(left.Hours()/24)))
-	default:
-		line("ok", "tls certificate", fmt.Sprintf("%s, valid until %s", c.Subject.CommonName, c.NotAfter.Format(time.DateOnly)))
-	}
 }
 
 // doctorRelayDNS looks up what the relay's policy will ask DNS for: the

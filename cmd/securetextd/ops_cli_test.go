@@ -111,7 +111,7 @@ func TestKeyRotation(t *testing.T) {
 	sendOne(m, "sealed to the old key")
 	m.Close(t.Context())
 
-	if out := runCLI(t, "", "keygen", "--out", keyPath); !strings.Contains(out, "Added a new identity") {
+	if out := runCLI(t, "", "keygen", "--out", keyPath); !strings.Contains(out, "added a new identity") {
 		t.Errorf("keygen on an existing file: %s", out)
 	}
 	m = start()
@@ -120,7 +120,7 @@ func TestKeyRotation(t *testing.T) {
 	}
 	sendOne(m, "sealed to the new key")
 	// Online: the gateway keeps running while rekey works.
-	if out := runCLI(t, "", "rekey", "--config", cfgPath); !strings.Contains(out, "Re-wrapped 2 message parts") {
+	if out := runCLI(t, "", "rekey", "--config", cfgPath); !strings.Contains(out, "re-wrapped 2 message parts") {
 		t.Errorf("rekey: %s", out)
 	}
 	sendOne(m, "after the rekey")

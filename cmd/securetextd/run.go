@@ -424,10 +424,10 @@ func (m *Main) printNextSteps(demoPassword string) {
 	w := m.Stdout
 	fmt.Fprintf(w, "\nsecuretextd is running.\n")
 	fmt.Fprintf(w, "  SMTP submission (STARTTLS + AUTH): %s\n", m.SubmissionAddr)
-	fmt.Fprintf(w, "  Recipient portal:                   %s\n", cfg.Portal.PublicURL)
+	fmt.Fprintf(w, "  recipient portal:                   %s\n", cfg.Portal.PublicURL)
 	if demoPassword != "" {
-		fmt.Fprintf(w, "\nCreated the demo sender account %s with the password:\n\n    %s\n\n", cfg.SMTP.DemoAccount, demoPassword)
-		fmt.Fprintf(w, "It is shown only this once. Send a first message with:\n\n")
+		fmt.Fprintf(w, "\ncreated the demo sender account %s with the password:\n\n    %s\n\n", cfg.SMTP.DemoAccount, demoPassword)
+		fmt.Fprintf(w, "it is shown only this once; send a first message with:\n\n")
 		fmt.Fprintf(w, "    curl -sS --url smtp://%s --ssl-reqd --insecure --crlf --user '%s:%s' \\\n", m.SubmissionAddr, cfg.SMTP.DemoAccount, demoPassword)
 		fmt.Fprintf(w, "      --mail-from %s --mail-rcpt 2125550123@%s --upload-file examples/first-message.eml\n\n", cfg.SMTP.DemoAccount, cfg.SMTP.Domain)
 	}
@@ -436,10 +436,10 @@ func (m *Main) printNextSteps(demoPassword string) {
 		if cfg.SMS.ConsoleFile != "" {
 			where = "in " + cfg.Path(cfg.SMS.ConsoleFile)
 		}
-		fmt.Fprintf(w, "Texts are not sent: each appears %s, with its link.\n\n", where)
+		fmt.Fprintf(w, "texts are not sent: each appears %s, with its link.\n\n", where)
 	}
 	if cfg.Mail.Relay == "" {
-		fmt.Fprintf(w, "Mail to senders is not sent: it is kept sealed in %s (securetextd mail list shows it).\n\n", cfg.Path(cfg.Mail.Dir))
+		fmt.Fprintf(w, "mail to senders is not sent: it is kept sealed in %s (securetextd mail list shows it).\n\n", cfg.Path(cfg.Mail.Dir))
 	}
 }
 

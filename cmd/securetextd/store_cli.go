@@ -47,9 +47,9 @@ func runStore(args []string, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	fmt.Fprintf(stdout, "Copying the store in %s\n           into %s.\n", describeStore(src), describeStore(dst))
+	fmt.Fprintf(stdout, "copying the store in %s\n           into %s.\n", describeStore(src), describeStore(dst))
 	if sk, dk := src.Path(src.Store.KeyFile), dst.Path(dst.Store.KeyFile); sk != dk {
-		fmt.Fprintf(stdout, "Note: the copy stays sealed to the key file of --from (%s); --to names %s. Give the gateways of the copy that same key file.\n", sk, dk)
+		fmt.Fprintf(stdout, "note: the copy stays sealed to the key file of --from (%s); --to names %s: give the gateways of the copy that same key file.\n", sk, dk)
 	}
 	res, err := store.Copy(ctx, src.storeOptions(), dst.storeOptions(), copyReporter(stdout))
 	if ctx.Err() != nil {
@@ -67,14 +67,14 @@ func runStore(args []string, stdout io.Writer) error {
 	}
 	switch {
 	case res.Copied == 0 && res.Resumed:
-		fmt.Fprintf(stdout, "\nThe copy is good: it was complete; this run checked it")
+		fmt.Fprintf(stdout, "\nthe copy is good: it was complete; this run checked it")
 	case res.Resumed:
-		fmt.Fprintf(stdout, "\nThe copy is good: this run carried on a copy cut short, and copied %d rows", res.Copied)
+		fmt.Fprintf(stdout, "\nthe copy is good: this run carried on a copy cut short, and copied %d rows", res.Copied)
 	default:
-		fmt.Fprintf(stdout, "\nThe copy is good: this run copied %d rows", res.Copied)
+		fmt.Fprintf(stdout, "\nthe copy is good: this run copied %d rows", res.Copied)
 	}
 	fmt.Fprintf(stdout, "; all %d tables (%d rows) have the same count and digest on both sides.\n", len(res.Tables), rows)
-	fmt.Fprintf(stdout, "Start the gateway with --config %s and the same key file; keep the source until you have checked it (securetextd audit verify --config %s).\n", *to, *to)
+	fmt.Fprintf(stdout, "start the gateway with --config %s and the same key file; keep the source until you have checked it (securetextd audit verify --config %s).\n", *to, *to)
 	return nil
 }
 
@@ -100,7 +100,7 @@ func copyReporter(w io.Writer) func(store.CopyProgress) {
 	return func(p store.CopyProgress) {
 		if p.Stage != stage {
 			stage = p.Stage
-			fmt.Fprintf(w, "%s:\n", map[string]string{"copy": "Copying", "check": "Checking both sides"}[stage])
+			fmt.Fprintf(w, "%s:\n", map[string]string{"copy": "copying", "check": "checking both sides"}[stage])
 		}
 		if (p.Stage == "check" || p.Done < p.Rows) && time.Since(last) < 5*time.Second {
 			return
@@ -112,7 +112,7 @@ func copyReporter(w io.Writer) func(store.CopyProgress) {
 
 // printCopyCheck prints the final check, one line per table.
 func printCopyCheck(w io.Writer, res *store.CopyResult) {
-	fmt.Fprintln(w, "\nThe check (rows, and the sum of each row's SHA-256):")
+	fmt.Fprintln(w, "\nthe check (rows, and the sum of each row's SHA-256):")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  TABLE\tROWS\tDIGEST\tBOTH SIDES")
 	for _, t := range res.Tables {

@@ -74,22 +74,22 @@ func TestStoreCopyCommand(t *testing.T) {
 		t.Fatalf("store copy: %v\n%s", err, out)
 	}
 	for _, want := range []string{
-		"Copying the store in the SQLite file " + filepath.Join(dir, "data", "securetextd.db"),
+		"copying the store in the SQLite file " + filepath.Join(dir, "data", "securetextd.db"),
 		"into the PostgreSQL database " + dbName + " on 127.0.0.1:",
-		"  messages ", "The copy is good: this run copied ",
+		"  messages ", "the copy is good: this run copied ",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("store copy's output lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, "Note: the copy stays sealed") {
+	if strings.Contains(out, "note: the copy stays sealed") {
 		t.Errorf("a note about key files, though both configs name the same:\n%s", out)
 	}
 	if out, err = copyCmd(pgCfg, backCfg); err != nil {
 		t.Fatalf("store copy back: %v\n%s", err, out)
 	}
 	// Run again over a finished copy, it only checks.
-	if out, err = copyCmd(sqliteCfg, pgCfg); err != nil || !strings.Contains(out, "The copy is good: it was complete; this run checked it") {
+	if out, err = copyCmd(sqliteCfg, pgCfg); err != nil || !strings.Contains(out, "the copy is good: it was complete; this run checked it") {
 		t.Errorf("store copy run again: %v\n%s", err, out)
 	}
 
