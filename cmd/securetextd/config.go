@@ -179,11 +179,15 @@ func LoadConfig(path string) (Config, error) {
 }
 
 // ParseConfig decodes a configuration over the defaults and validates it.
-// The error lists every problem found, each naming its key.
+// The error lists every problem found, each naming its key: unknown keys,
+// values of the wrong type (config_check.go) and bad values, in the order
+// of the file. Only a file that is not TOML at all stops at its first
+// error, with its line.
 func ParseConfig(data []byte, dir string) (Config, error) {
 	c := DefaultConfig()
 	c.dir = dir
-	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c)
+	var raw map[string]any
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&raw)
 	if err != nil {
 		var perr toml.ParseError
 		if errors.As(err, &perr) {
@@ -194,22 +198,48 @@ func ParseConfig(data []byte, dir string) (Config, error) {
 		}
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	var problems []string
-	for _, k := range md.Undecoded() {
+	problems, bad := checkKeys(raw, c)
+	// What is left has the types of Config's fields, and decodes.
+	var checked bytes.Buffer
+	if err := toml.NewEncoder(&checked).Encode(raw); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	md2, err := toml.NewDecoder(&checked).Decode(&c)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) && perr.LastKey != "" {
+			err = fmt.Errorf("%s: %s", perr.LastKey, perr.Message)
+		}
+		problems = append(problems, err.Error())
+		return Config{}, &ConfigError{Problems: inFileOrder(problems, md.Keys())}
+	}
+	for _, k := range md2.Undecoded() {
 		problems = append(problems, fmt.Sprintf("%s: unknown key", k))
 	}
-	problems = append(problems, c.validate()...)
+	for _, p := range c.validate() {
+		// A key with the wrong type kept its default: what is wrong is
+		// said already.
+		if key, _, _ := strings.Cut(p, ": "); !slices.ContainsFunc(bad, func(b string) bool {
+			return key == b || strings.HasPrefix(key, b+".")
+		}) {
+			problems = append(problems, p)
+		}
+	}
 	if len(problems) > 0 {
-		return Config{}, &ConfigError{Problems: problems}
+		return Config{}, &ConfigError{Problems: inFileOrder(problems, md.Keys())}
 	}
 	return c, nil
 }
 
-// ConfigError lists everything wrong with a configuration at once.
+// ConfigError lists everything wrong with a configuration at once, one
+// problem a line, each starting with its key.
 type ConfigError struct{ Problems []string }
 
 func (e *ConfigError) Error() string {
-	return "config: " + strings.Join(e.Problems, "\n        ")
+	if len(e.Problems) == 1 {
+		return "config: " + e.Problems[0]
+	}
+	return fmt.Sprintf("config: %d problems:\n  %s", len(e.Problems), strings.Join(e.Problems, "\n  "))
 }
 
 func (c *Config) validate() []string {
