@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"net"
 	"net/mail"
@@ -15,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
 	"github.com/nyaruka/phonenumbers"
 
 	"github.com/securetextd/securetextd"
@@ -180,53 +177,14 @@ func LoadConfig(path string) (Config, error) {
 
 // ParseConfig decodes a configuration over the defaults and validates it.
 // The error lists every problem found, each naming its key: unknown keys,
-// values of the wrong type (config_check.go) and bad values, in the order
-// of the file. Only a file that is not TOML at all stops at its first
-// error, with its line.
+// values of the wrong type and bad values, in the order of the file
+// (config_check.go). Only a file that is not TOML at all stops at its
+// first error, with its line.
 func ParseConfig(data []byte, dir string) (Config, error) {
 	c := DefaultConfig()
 	c.dir = dir
-	var raw map[string]any
-	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&raw)
-	if err != nil {
-		var perr toml.ParseError
-		if errors.As(err, &perr) {
-			if perr.LastKey != "" {
-				return Config{}, fmt.Errorf("config: %s: line %d: %s", perr.LastKey, perr.Position.Line, perr.Message)
-			}
-			return Config{}, fmt.Errorf("config: line %d: %s", perr.Position.Line, perr.Message)
-		}
-		return Config{}, fmt.Errorf("config: %w", err)
-	}
-	problems, bad := checkKeys(raw, c)
-	// What is left has the types of Config's fields, and decodes.
-	var checked bytes.Buffer
-	if err := toml.NewEncoder(&checked).Encode(raw); err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
-	}
-	md2, err := toml.NewDecoder(&checked).Decode(&c)
-	if err != nil {
-		var perr toml.ParseError
-		if errors.As(err, &perr) && perr.LastKey != "" {
-			err = fmt.Errorf("%s: %s", perr.LastKey, perr.Message)
-		}
-		problems = append(problems, err.Error())
-		return Config{}, &ConfigError{Problems: inFileOrder(problems, md.Keys())}
-	}
-	for _, k := range md2.Undecoded() {
-		problems = append(problems, fmt.Sprintf("%s: unknown key", k))
-	}
-	for _, p := range c.validate() {
-		// A key with the wrong type kept its default: what is wrong is
-		// said already.
-		if key, _, _ := strings.Cut(p, ": "); !slices.ContainsFunc(bad, func(b string) bool {
-			return key == b || strings.HasPrefix(key, b+".")
-		}) {
-			problems = append(problems, p)
-		}
-	}
-	if len(problems) > 0 {
-		return Config{}, &ConfigError{Problems: inFileOrder(problems, md.Keys())}
+	if err := c.decode(data); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }
