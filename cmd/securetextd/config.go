@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"net"
 	"net/mail"
@@ -15,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
 	"github.com/nyaruka/phonenumbers"
 
 	"github.com/securetextd/securetextd"
@@ -179,37 +176,28 @@ func LoadConfig(path string) (Config, error) {
 }
 
 // ParseConfig decodes a configuration over the defaults and validates it.
-// The error lists every problem found, each naming its key.
+// The error lists every problem found, each naming its key: unknown keys,
+// values of the wrong type and bad values, in the order of the file
+// (config_check.go). Only a file that is not TOML at all stops at its
+// first error, with its line.
 func ParseConfig(data []byte, dir string) (Config, error) {
 	c := DefaultConfig()
 	c.dir = dir
-	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c)
-	if err != nil {
-		var perr toml.ParseError
-		if errors.As(err, &perr) {
-			if perr.LastKey != "" {
-				return Config{}, fmt.Errorf("config: %s: line %d: %s", perr.LastKey, perr.Position.Line, perr.Message)
-			}
-			return Config{}, fmt.Errorf("config: line %d: %s", perr.Position.Line, perr.Message)
-		}
-		return Config{}, fmt.Errorf("config: %w", err)
-	}
-	var problems []string
-	for _, k := range md.Undecoded() {
-		problems = append(problems, fmt.Sprintf("%s: unknown key", k))
-	}
-	problems = append(problems, c.validate()...)
-	if len(problems) > 0 {
-		return Config{}, &ConfigError{Problems: problems}
+	if err := c.decode(data); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }
 
-// ConfigError lists everything wrong with a configuration at once.
+// ConfigError lists everything wrong with a configuration at once, one
+// problem a line, each starting with its key.
 type ConfigError struct{ Problems []string }
 
 func (e *ConfigError) Error() string {
-	return "config: " + strings.Join(e.Problems, "\n        ")
+	if len(e.Problems) == 1 {
+		return "config: " + e.Problems[0]
+	}
+	return fmt.Sprintf("config: %d problems:\n  %s", len(e.Problems), strings.Join(e.Problems, "\n  "))
 }
 
 func (c *Config) validate() []string {
