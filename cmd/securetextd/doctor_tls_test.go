@@ -167,3 +167,20 @@ func TestDoctorEmbeddedDefault(t *testing.T) {
 		"ok    smtp.tls_cert: empty, so self-signed: " + wd + "/data/tls-selfsigned.crt: subject CN=vm,O=Test Clinic, expires " + expiry(self) + " (in 1825 days)",
 	})
 }
+
+// TestDoctorConfigProblems: doctor lists a configuration's problems under
+// its one FAIL line, without saying "config" twice.
+func TestDoctorConfigProblems(t *testing.T) {
+	wd := t.TempDir()
+	path := filepath.Join(wd, "bad.toml")
+	if err := os.WriteFile(path, []byte("[smtp]\ndomian = \"x\"\nidle_timeout = 15\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout, _, _ := runBinaryIn(t, wd, "doctor", "--config", path)
+	want := "FAIL  config: " + path + ": 2 problems:\n" +
+		"  smtp.domian: unknown key (did you mean smtp.domain?)\n" +
+		"  smtp.idle_timeout: a duration in quotes, with its unit, like \"15s\" or \"15m\", not the bare number 15\n"
+	if stdout != want {
+		t.Errorf("doctor printed\n%s\nwant\n%s", stdout, want)
+	}
+}

@@ -241,7 +241,8 @@ func doctor(configPath string, stdout io.Writer, env doctorEnv) error {
 	}
 	cfg, err := LoadConfig(configPath)
 	if err != nil {
-		line("FAIL", "config", name+": "+err.Error())
+		// A ConfigError says "config: " itself; the line has said it already.
+		line("FAIL", "config", name+": "+strings.TrimPrefix(err.Error(), "config: "))
 		return errors.New("the configuration does not load; fix it first")
 	}
 	line("ok", "config", name+"; "+doctorConfigDir(cfg, configPath))
