@@ -40,6 +40,9 @@ type PhoneRules struct {
 // maxPhoneInput bounds the text handed to the parser.
 const maxPhoneInput = 40
 
+// maxNamedRegions bounds the allowed regions a refusal names.
+const maxNamedRegions = 6
+
 // Parse reads a phone number as a person writes it ("212-555-0123",
 // "+447400123456", "00447400123456") and returns it in E.164 form. Numbers
 // that cannot exist, that are known to be landlines, or that are in a
@@ -86,9 +89,18 @@ func (r PhoneRules) Parse(s string) (Phone, error) {
 		return "", Errorf(EINVALID, "%s is a toll-free, premium or shared-cost number, not a mobile phone", e164)
 	}
 	if !r.allowed(region, n) {
-		names := make([]string, len(r.AllowedCountries))
-		for i, a := range r.AllowedCountries {
-			names[i] = regionName(a)
+		// At most maxNamedRegions, so that the reply stays one short
+		// SMTP line (RFC 5321 allows 512 bytes).
+		var names []string
+		for _, a := range r.AllowedCountries[:min(len(r.AllowedCountries), maxNamedRegions)] {
+			names = append(names, regionName(a))
+		}
+		if more := len(r.AllowedCountries) - len(names); more > 0 {
+			names = append(names, fmt.Sprintf("and %d more", more))
+		}
+		if region == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY { // "001": +870, +881, +882…
+			return "", Errorf(EINVALID, "%s is a number of an international network (+%d), not of a country: this gateway does not send texts there; it sends to: %s",
+				e164, n.GetCountryCode(), strings.Join(names, ", "))
 		}
 		return "", Errorf(EINVALID, "%s is a number in %s, where this gateway does not send texts; it sends to: %s",
 			e164, regionName(region), strings.Join(names, ", "))

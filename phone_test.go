@@ -37,6 +37,7 @@ func TestPhoneRulesRefuse(t *testing.T) {
 		// 07911 1xxxxx is a Guernsey block (Sure), not a GB one.
 		{"+447911123456", "+447911123456 is a number in Guernsey (+44), where this gateway does not send texts; it sends to: United States (+1), Canada (+1)"},
 		{"+4915123456789", "is a number in Germany (+49)"},
+		{"+881612345678", "+881612345678 is a number of an international network (+881), not of a country: this gateway does not send texts there"},
 		{"+442079460000", "landline"},
 		{"+18005550199", "toll-free"},
 		{"+19005550199", "premium"},
@@ -114,5 +115,17 @@ func TestAllowedSharedCallingCode(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("allowed %v, %s: err = %v, want allowed %v", tc.allowed, tc.phone, err, tc.ok)
 		}
+	}
+}
+
+// TestRefusalNamesFewRegions: a long sms.allowed_countries is cut short in
+// a refusal, which must stay one short SMTP reply line.
+func TestRefusalNamesFewRegions(t *testing.T) {
+	rules := PhoneRules{DefaultRegion: "US", AllowedCountries: []string{"US", "CA", "GB", "IE", "FR", "DE", "ES", "IT", "NL"}}
+	_, err := rules.Parse("+48512345678")
+	want := "+48512345678 is a number in Poland (+48), where this gateway does not send texts; it sends to: " +
+		"United States (+1), Canada (+1), United Kingdom (+44), Ireland (+353), France (+33), Germany (+49), and 3 more"
+	if ErrorMessage(err) != want {
+		t.Errorf("got  %q\nwant %q", ErrorMessage(err), want)
 	}
 }
