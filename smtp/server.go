@@ -249,7 +249,7 @@ func (s *Server) parseRecipient(to string) (store.Target, error) {
 			return store.Target{}, &gosmtp.SMTPError{
 				Code:         550,
 				EnhancedCode: gosmtp.EnhancedCode{5, 1, 1},
-				Message:      fmt.Sprintf("Recipient <%s> refused: %q is not a conversation reference", to, local[i+1:]),
+				Message:      fmt.Sprintf("Recipient <%s> refused: %q is not a conversation reference", quoteAddress(to), local[i+1:]),
 			}
 		}
 		local, conversation = local[:i], id

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -13,17 +14,9 @@ import (
 // in every SMTP greeting and ends every Message-ID the gateway makes.
 func (c *Config) validateHostname() []string {
 	if h := c.SMTP.Hostname; h != "" && !validHostname(h) {
-		return []string{"smtp.hostname: " + quoteValue(h) + " is not a host name (letters, digits and hyphens in dot-separated labels, as in \"mx.clinic.example\")"}
+		return []string{fmt.Sprintf("smtp.hostname: %q is not a host name (letters, digits and hyphens in dot-separated labels, as in \"mx.clinic.example\")", h)}
 	}
 	return nil
-}
-
-// quoteValue quotes a configured value for an error message, cut short.
-func quoteValue(s string) string {
-	if len(s) > 80 {
-		s = s[:80] + "…"
-	}
-	return `"` + strings.NewReplacer(`"`, `\"`, "\n", `\n`, "\r", `\r`).Replace(s) + `"`
 }
 
 // validHostname reports whether h is a host name by RFC 1123 (section
