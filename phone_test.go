@@ -32,9 +32,12 @@ func TestPhoneRulesRefuse(t *testing.T) {
 	rules := PhoneRules{DefaultRegion: "US", AllowedCountries: []string{"US", "CA"}}
 	for _, tc := range []struct{ in, why string }{
 		{"2114367789", "cannot be a real phone number"}, // 211 is an N11 service code
-		{"555", "cannot be a real phone number"},
-		{"+447911123456", "country (GG) this gateway does not text"},
-		{"+4915123456789", "country (DE)"},
+		{"555", `"555" has too few digits for a phone number in United States (+1): write the whole number, as in +12015550123`},
+		{"555-0199", `"555-0199" has too few digits for a phone number in United States (+1)`},
+		// 07911 1xxxxx is a Guernsey block (Sure), not a GB one.
+		{"+447911123456", "+447911123456 is a number in Guernsey (+44), where this gateway does not send texts; it sends to: United States (+1), Canada (+1)"},
+		{"+4915123456789", "is a number in Germany (+49)"},
+		{"+881612345678", "+881612345678 is a number of an international network (+881), not of a country: this gateway does not send texts there"},
 		{"+442079460000", "landline"},
 		{"+18005550199", "toll-free"},
 		{"+19005550199", "premium"},
@@ -87,3 +90,42 @@ func TestErrorHelpers(t *testing.T) {
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// TestAllowedSharedCallingCode holds what config.example.toml says of
+// sms.allowed_countries where regions share a calling code: the code's
+// main region allows them all, any other region only itself.
+func TestAllowedSharedCallingCode(t *testing.T) {
+	for _, tc := range []struct {
+		allowed []string
+		phone   string
+		ok      bool
+	}{
+		{[]string{"GB"}, "+447911123456", true},  // Guernsey
+		{[]string{"GB"}, "+447797712345", true},  // Jersey
+		{[]string{"GB"}, "+447924123456", true},  // Isle of Man
+		{[]string{"GG"}, "+447400123456", false}, // United Kingdom
+		{[]string{"GG"}, "+447911123456", true},
+		{[]string{"US"}, "+15062345678", true}, // Canada
+		{[]string{"US"}, "+17872345678", true}, // Puerto Rico
+		{[]string{"US"}, "+18762101234", true}, // Jamaica
+		{[]string{"CA"}, "+12015550123", false},
+		{[]string{"CA"}, "+18762101234", false},
+	} {
+		_, err := PhoneRules{DefaultRegion: "US", AllowedCountries: tc.allowed}.Parse(tc.phone)
+		if (err == nil) != tc.ok {
+			t.Errorf("allowed %v, %s: err = %v, want allowed %v", tc.allowed, tc.phone, err, tc.ok)
+		}
+	}
+}
+
+// TestRefusalNamesFewRegions: a long sms.allowed_countries is cut short in
+// a refusal, which must stay one short SMTP reply line.
+func TestRefusalNamesFewRegions(t *testing.T) {
+	rules := PhoneRules{DefaultRegion: "US", AllowedCountries: []string{"US", "CA", "GB", "IE", "FR", "DE", "ES", "IT", "NL"}}
+	_, err := rules.Parse("+48512345678")
+	want := "+48512345678 is a number in Poland (+48), where this gateway does not send texts; it sends to: " +
+		"United States (+1), Canada (+1), United Kingdom (+44), Ireland (+353), France (+33), Germany (+49), and 3 more"
+	if ErrorMessage(err) != want {
+		t.Errorf("got  %q\nwant %q", ErrorMessage(err), want)
+	}
+}

@@ -71,6 +71,10 @@ type MailConfig struct {
 	// PublicURL is the portal's address; a reset link is
 	// PublicURL + "/reset/" + token.
 	PublicURL string
+	// Hostname is the gateway's name (smtp.hostname): its EHLO to the
+	// relay and the right-hand side of the Message-IDs it makes. Empty,
+	// the EHLO is the host name and Message-IDs end with From's domain.
+	Hostname string
 	// Timeout bounds each step of an SMTP session (connect, each command
 	// and its reply, each write of the message), 30s by default.
 	Timeout time.Duration
@@ -100,7 +104,7 @@ type Mailer struct {
 	st    MailStore
 	log   *slog.Logger
 	hello string // our name in EHLO
-	host  string // the domain of From, for generated Message-IDs
+	host  string // Hostname, or the domain of From: for generated Message-IDs
 }
 
 // NewMailer checks c and returns a Mailer. It does not connect.
@@ -140,6 +144,12 @@ func NewMailer(c MailConfig, st MailStore, logger *slog.Logger) (*Mailer, error)
 	hello, _ := os.Hostname()
 	if hello == "" || strings.ContainsAny(hello, " \r\n") {
 		hello = "localhost"
+	}
+	if c.Hostname != "" {
+		if strings.ContainsAny(c.Hostname, "@<> \r\n") {
+			return nil, fmt.Errorf("mail: hostname %q is not a host name", c.Hostname)
+		}
+		hello, host = c.Hostname, c.Hostname
 	}
 	return &Mailer{c: c, st: st, log: logger.With("component", "mail"), hello: hello, host: host}, nil
 }

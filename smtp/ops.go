@@ -244,7 +244,29 @@ func (t *trackedSession) Data(r io.Reader) error {
 		return t.refused(err)
 	}
 	t.s.metrics().MessageAccepted(t.s.listenerName())
-	return nil
+	return replyAccepted
+}
+
+// replyAccepted is the reply to a message stored, in the gateway's words
+// rather than go-smtp's "OK: queued". go-smtp (v0.25.1, dataErrorToStatus)
+// answers DATA and the last BDAT chunk with the code and text of the
+// *SMTPError that Data returns, whatever the code, and does nothing else
+// with it on an SMTP (not LMTP) server: returning a 250 is how a backend
+// words its acceptance. Only the outermost session (trackedSession)
+// returns it, once the message is committed and counted, so that no
+// wrapper inside takes it for a refusal.
+//
+// go-smtp lets a backend word its refusals and this reply only: the texts
+// of its other successful replies are fixed in conn.go (the greeting's
+// "ESMTP Service Ready", EHLO's "Hello", MAIL's "Roger, accepting mail
+// from", RCPT's "I'll make sure … gets this", 354's "Go ahead", AUTH,
+// STARTTLS, RSET, NOOP, VRFY, QUIT), as are its syntax errors (501
+// "Was expecting RCPT arg syntax of TO:<address>"). docs/go-smtp-replies.patch
+// offers plain words for them upstream.
+var replyAccepted = &gosmtp.SMTPError{
+	Code:         250,
+	EnhancedCode: gosmtp.EnhancedCode{2, 0, 0},
+	Message:      "OK: message stored, texts queued",
 }
 
 func (t *trackedSession) Reset() {

@@ -249,17 +249,24 @@ func (s *Server) parseRecipient(to string) (store.Target, error) {
 			return store.Target{}, &gosmtp.SMTPError{
 				Code:         550,
 				EnhancedCode: gosmtp.EnhancedCode{5, 1, 1},
-				Message:      fmt.Sprintf("Recipient <%s> refused: %q is not a conversation reference", to, local[i+1:]),
+				Message:      fmt.Sprintf("Recipient <%s> refused: %q is not a conversation reference", quoteAddress(to), local[i+1:]),
 			}
 		}
 		local, conversation = local[:i], id
+	}
+	if why := s.notAddressPhone(local); why != "" {
+		return store.Target{}, &gosmtp.SMTPError{
+			Code:         550,
+			EnhancedCode: gosmtp.EnhancedCode{5, 1, 1},
+			Message:      fmt.Sprintf("Recipient <%s> refused: %s", quoteAddress(to), why),
+		}
 	}
 	phone, err := s.cfg.Phones.Parse(local)
 	if err != nil {
 		return store.Target{}, &gosmtp.SMTPError{
 			Code:         550,
 			EnhancedCode: gosmtp.EnhancedCode{5, 1, 1},
-			Message:      fmt.Sprintf("Recipient <%s> refused: %s", to, securetextd.ErrorMessage(err)),
+			Message:      fmt.Sprintf("Recipient <%s> refused: %s%s", quoteAddress(to), securetextd.ErrorMessage(err), s.droppedHint(local)),
 		}
 	}
 	return store.Target{Phone: phone, ConversationID: conversation}, nil

@@ -265,7 +265,7 @@ func TestRecipients(t *testing.T) {
 		{"2125550123@example.com", "Relay access denied"},
 		{"2114367789@secure.text", "cannot be a real phone number"},
 		{"+442079460000@secure.text", "landline"},
-		{"+4915123456789@secure.text", "country (DE)"},
+		{"+4915123456789@secure.text", "a number in Germany (+49)"},
 		{"+18005550199@secure.text", "toll-free"},
 		{"hello@secure.text", "not a phone number"},
 		{"123@secure.text", "phone number"},

@@ -32,6 +32,9 @@ type Config struct {
 		TLSKey            string `toml:"tls_key"`
 		AllowInsecureAuth bool   `toml:"allow_insecure_auth"`
 		DemoAccount       string `toml:"demo_account"`
+		// The name in greetings and Message-IDs; "" is the host's FQDN
+		// (config_hostname.go).
+		Hostname string `toml:"hostname"`
 		// The flood limits, for both listeners (config_smtp.go).
 		MaxConnections      int           `toml:"max_connections"`
 		MaxConnectionsPerIP int           `toml:"max_connections_per_ip"`
@@ -126,6 +129,7 @@ func DefaultConfig() Config {
 	c.SMTP.DefaultRegion = "US"
 	c.SMTP.SubmissionListen = "127.0.0.1:2587"
 	c.SMTP.MaxMessageBytes = 100 << 20
+	c.SMTP.Hostname = "" // the host's FQDN, found at start (config_hostname.go)
 	smtpLimitDefaults(&c)
 	c.Relay.TrustedNetworks = []string{"127.0.0.1/32"}
 	c.Relay.RequireTLS = true
@@ -367,6 +371,7 @@ func (c *Config) validate() []string {
 	}
 	p = append(p, c.validateLifecycle()...)
 	p = append(p, c.validateSMTPLimits()...)
+	p = append(p, c.validateHostname()...)
 	p = append(p, c.validateOps()...)
 	p = append(p, c.validatePortalEdge()...)
 	p = append(p, c.validateHTTP()...)

@@ -105,7 +105,7 @@ func (m *Main) apply(next Config) error {
 			return fmt.Errorf("brand.logo: %w", err)
 		}
 	}
-	hostname, _ := os.Hostname()
+	hostname := m.hostname // smtp.hostname needs a restart
 	cert, _, err := loadOrCreateCertificate(next.Path(next.SMTP.TLSCert), next.Path(next.SMTP.TLSKey),
 		filepath.Dir(m.Config.Path(m.Config.Store.Path)), hostname)
 	if err != nil {

@@ -45,6 +45,9 @@ type Main struct {
 	// health are served on the portal listener.
 	OpsAddr string
 	ops     *opsState // metrics, health, the API, reloads (ops.go)
+	// hostname is the name the gateway goes by (smtp.hostname, or the
+	// host's FQDN), found once at start.
+	hostname string
 
 	db         *store.DB
 	submission *smtp.Server
@@ -98,10 +101,10 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
-	hostname, _ := os.Hostname()
-	if hostname == "" {
-		hostname = "localhost"
-	}
+	// The greeting of both listeners, the self-signed certificate and
+	// every Message-ID the gateway makes name it (config_hostname.go).
+	hostname := cfg.smtpHostname(ctx)
+	m.hostname = hostname
 	db.MessageIDHost = hostname
 	dataDir := filepath.Dir(cfg.Path(cfg.Store.Path))
 	cert, generated, err := loadOrCreateCertificate(cfg.Path(cfg.SMTP.TLSCert), cfg.Path(cfg.SMTP.TLSKey), dataDir, hostname)
@@ -236,6 +239,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Org:        cfg.Org(),
 		Domain:     cfg.SMTP.Domain,
 		PublicURL:  cfg.Portal.PublicURL,
+		Hostname:   hostname,
 	}, db, log)
 	if err != nil {
 		subL.Close()
