@@ -203,6 +203,7 @@ func openSchema(ctx context.Context, opts Options, app string) (*DB, error) {
 	switch opts.Driver {
 	case SQLite, "":
 		db.eng, db.path = sqliteEngine, opts.Path
+		db.space.dir = filepath.Dir(opts.Path)
 		if db.write, err = openSQLiteWriter(opts.Path); err != nil {
 			return nil, err
 		}

@@ -3,7 +3,6 @@ package store
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -30,6 +29,24 @@ type spaceState struct {
 	full bool
 	// room, when not zero, replaces resumeRoom (tests).
 	room int64
+	// dir is the directory of SQLite's file, whose free space decides
+	// when a commit may clear full; empty on PostgreSQL, whose disk the
+	// gateway cannot see (there any commit that succeeds clears it).
+	dir string
+}
+
+// roomy reports whether the file system that holds the database has room
+// enough to take mail again, and how much it has free.
+func (s *spaceState) roomy() (free int64, ok bool) {
+	if s.dir == "" {
+		return 0, true
+	}
+	room := int64(resumeRoom)
+	if s.room != 0 {
+		room = s.room
+	}
+	free, err := freeBytes(s.dir)
+	return free, err == nil && free >= room
 }
 
 // note records the outcome of a commit (err nil: it succeeded). Errors
@@ -39,7 +56,11 @@ func (s *spaceState) note(err error, now time.Time) {
 	switch {
 	case err == nil:
 		s.mu.Lock()
-		s.full = false
+		if s.full {
+			if _, ok := s.roomy(); ok {
+				s.full = false
+			}
+		}
 		s.mu.Unlock()
 	case errors.Is(err, errStorageFull):
 		s.mu.Lock()
@@ -50,7 +71,10 @@ func (s *spaceState) note(err error, now time.Time) {
 
 // StorageFull reports whether the last commit failed because the disk (or
 // SQLite's file) was full, and when it did. The next commit that succeeds
-// clears it.
+// clears it, unless it was a small commit that fit while the file system
+// still has less than resumeRoom free (SQLite: the outbox recording an
+// outcome in a page SQLite already held must not make a gateway that
+// cannot take a message look ready).
 func (db *DB) StorageFull() (at time.Time, full bool) {
 	db.space.mu.Lock()
 	defer db.space.mu.Unlock()
@@ -64,12 +88,10 @@ func (db *DB) checkRoom() error {
 	if !full {
 		return nil
 	}
-	room := int64(resumeRoom)
-	if db.space.room != 0 {
-		room = db.space.room
-	}
-	free, err := freeBytes(filepath.Dir(db.path))
-	if err == nil && free >= room {
+	db.space.mu.Lock()
+	free, ok := db.space.roomy()
+	db.space.mu.Unlock()
+	if ok {
 		return nil
 	}
 	return fmt.Errorf("store: commits fail for lack of space (last at %s, %d MiB free): %w",

@@ -86,6 +86,17 @@ func TestProbeWaitsForRoom(t *testing.T) {
 	if _, full := db.StorageFull(); !full {
 		t.Fatal("a failed probe cleared it")
 	}
+	// A small commit that fits (the outbox recording an outcome) does not
+	// clear it either while there is no room to speak of.
+	if err := db.update(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO ops_probe (id, at) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET at = excluded.at`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, full := db.StorageFull(); !full {
+		t.Fatal("a small commit cleared it with no room on the file system")
+	}
 	// ...and commits, which clears it, once there is.
 	db.space.room = 1
 	if err := db.ProbeWrite(ctx); err != nil {
