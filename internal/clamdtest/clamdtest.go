@@ -254,4 +254,3 @@ func Own(t testing.TB) *Server {
 	t.Cleanup(s.Stop)
 	return s
 }
-
