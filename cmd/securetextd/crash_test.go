@@ -14,6 +14,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 
+	"github.com/securetextd/securetextd/internal/clamdtest"
 	"github.com/securetextd/securetextd/internal/pgtest"
 )
 
@@ -29,6 +30,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	removePWCheck()
 	pgtest.StopShared()
+	clamdtest.StopShared()
 	os.Exit(code)
 }
 
