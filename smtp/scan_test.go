@@ -12,6 +12,7 @@ import (
 
 	"github.com/securetextd/securetextd/clamd"
 	"github.com/securetextd/securetextd/internal/clamdtest"
+	"github.com/securetextd/securetextd/internal/storetest"
 )
 
 // scanningServer is a submission server whose store scans with the
@@ -94,6 +95,30 @@ func TestScanRefusesMalware(t *testing.T) {
 	}
 	if n := countMessages(t, ts.db); n != 1 {
 		t.Fatalf("%d messages stored, want the clean one", n)
+	}
+}
+
+// TestScanRelay: mail from a trusted mail server is scanned too.
+func TestScanRelay(t *testing.T) {
+	c, err := clamd.New(clamdtest.Shared(t).Addr(), 10*time.Second, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := storetest.Open(t, storetest.Keys(t))
+	db.Scanner = c
+	rs := newRelayServerOn(t, newTestDNS(t), db, func(c *RelayConfig) {
+		c.Policy = PolicyTrustedNetwork
+		c.SenderDomains = []string{"clinic.example"}
+	})
+	msg := attachmentMail(map[string][]byte{"eicar.com": clamdtest.EICAR()}, "eicar.com")
+	err = rs.send(testAccount, "2125550123@secure.text", bytes.NewReader(msg))
+	wantCode(t, err, 554, "malware found ("+clamdtest.EICARName+`) in the file "eicar.com"`)
+	if n := countMessages(t, db); n != 0 {
+		t.Fatalf("%d messages stored", n)
+	}
+	clean := attachmentMail(map[string][]byte{"scan.pdf": []byte("%PDF-1.4 clean")}, "scan.pdf")
+	if err := rs.send(testAccount, "2125550123@secure.text", bytes.NewReader(clean)); err != nil {
+		t.Fatalf("a clean message: %v", err)
 	}
 }
 
