@@ -36,8 +36,10 @@ type MalwareError struct {
 	Found    string // the name of the malware, as the scanner gives it
 }
 
+// Error names the part by its index only, so that a log of the error
+// never holds the file's name; ErrorMessage gives the message that names it.
 func (e *MalwareError) Error() string {
-	return "securetextd: " + securetextd.EMALWARE + ": " + e.message()
+	return fmt.Sprintf("securetextd: %s: part %d contains malware (%s)", securetextd.EMALWARE, e.Part, e.Found)
 }
 
 // Unwrap makes ErrorCode and ErrorMessage see an EMALWARE *securetextd.Error.

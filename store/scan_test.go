@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,6 +64,9 @@ func TestScanFinding(t *testing.T) {
 	}
 	if msg, want := securetextd.ErrorMessage(err), `The file "eicar.com" contains malware (`+clamdtest.EICARName+`).`; msg != want {
 		t.Errorf("message %q, want %q", msg, want)
+	}
+	if strings.Contains(err.Error(), "eicar.com") {
+		t.Errorf("the error's text, which a log may hold, names the file: %v", err)
 	}
 	if count(t, db, "chunks") == 0 {
 		t.Fatal("the clean part was not written out before the finding: the test proves less than it says")
