@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"html"
 	"io"
 	"mime/multipart"
@@ -184,15 +185,22 @@ func TestScanGateway(t *testing.T) {
 	if !strings.Contains(string(body), `The file \"eicar.com\" contains malware (`+clamdtest.EICARName+`)`) {
 		t.Errorf("API problem does not name the file: %s", body)
 	}
+	// And as JSON, the file in base64.
+	status, h, body = apiCall(t, "POST", "http://"+g.m.PortalAddr+"/api/v1/messages", g.apiKey, "application/json",
+		strings.NewReader(`{"to": ["2125550123"], "text": "Attached.", "attachments": [{"filename": "eicar.com", "content": "`+base64.StdEncoding.EncodeToString(eicar)+`"}]}`))
+	wantProblem(t, "EICAR by the API, JSON", status, h, body, http.StatusUnprocessableEntity, "malware")
+	if !strings.Contains(string(body), `The file \"eicar.com\"`) {
+		t.Errorf("API problem does not name the file: %s", body)
+	}
 	if n := g.messages(t); n != 2 {
-		t.Fatalf("%d messages after the API's finding, want 2", n)
+		t.Fatalf("%d messages after the API's findings, want 2", n)
 	}
 	if status, _, body := g.apiSend(t, "results.pdf", []byte("%PDF-1.4 clean")); status != http.StatusCreated {
 		t.Fatalf("clean API message: %d %s", status, body)
 	}
 
 	metrics := get(t, http.DefaultClient, "http://"+g.m.PortalAddr+"/metrics", http.StatusOK)
-	for result, least := range map[string]int{"infected": 3, "clean": 6, "error": 0} {
+	for result, least := range map[string]int{"infected": 4, "clean": 6, "error": 0} {
 		m := regexp.MustCompile(`securetextd_scans_total\{result="` + result + `"\} (\d+)`).FindStringSubmatch(metrics)
 		if m == nil {
 			t.Errorf("/metrics has no scans %s", result)
