@@ -68,7 +68,7 @@ func ParseAddress(s string) (network, address string, err error) {
 			return "", "", fmt.Errorf("%q: give tcp:host:port", s)
 		}
 	default:
-		return "", "", fmt.Errorf("%q: the address starts with unix: or tcp:", s)
+		return "", "", fmt.Errorf("%q: the address must start with unix: or tcp: (as in unix:/run/clamav/clamd.ctl)", s)
 	}
 	return network, address, nil
 }

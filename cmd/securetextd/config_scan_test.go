@@ -28,7 +28,7 @@ func TestConfigScan(t *testing.T) {
 		"clamd = \"/run/clamav/clamd.ctl\"":   "scan.clamd: \"/run/clamav/clamd.ctl\" is not unix:/path/to/clamd.ctl or tcp:host:port",
 		"clamd = \"unix:clamd.ctl\"":          "scan.clamd: \"unix:clamd.ctl\": the socket's path must be absolute",
 		"clamd = \"tcp:127.0.0.1\"":           "scan.clamd: \"tcp:127.0.0.1\": give tcp:host:port",
-		"clamd = \"http://127.0.0.1:3310\"":   "scan.clamd: \"http://127.0.0.1:3310\": the address starts with unix: or tcp:",
+		"clamd = \"http://127.0.0.1:3310\"":   "scan.clamd: \"http://127.0.0.1:3310\": the address must start with unix: or tcp: (as in unix:/run/clamav/clamd.ctl)",
 		"timeout = \"0s\"":                    "scan.timeout: 0s is out of range (1s to 10m)",
 		"timeout = \"1h\"":                    "scan.timeout: 1h0m0s is out of range (1s to 10m)",
 		"fail_open = \"yes\"":                 "scan.fail_open",

@@ -252,4 +252,3 @@ func TestScanGatewayDown(t *testing.T) {
 		t.Fatalf("mail once clamd is back: %v", err)
 	}
 }
-
