@@ -106,7 +106,7 @@ func (c *Client) Scan(ctx context.Context) (securetextd.ScanStream, error) {
 		c.logger.Warn("scan failed", "err", err)
 		return nil, err
 	}
-	s := &stream{c: c, conn: conn}
+	s := &stream{c: c, conn: conn, ctx: ctx}
 	s.stop = context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	return s, nil
 }
@@ -153,7 +153,7 @@ func (c *Client) ask(ctx context.Context, name string) (string, error) {
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	reply, err := readReply(conn, c.timeout)
+	reply, err := readReply(ctx, conn, c.timeout)
 	if err != nil {
 		return "", fmt.Errorf("clamd: %s: %w", name, err)
 	}
@@ -170,9 +170,10 @@ func (c *Client) count(result string, d time.Duration) {
 type stream struct {
 	c    *Client
 	conn net.Conn
-	stop func() bool
-	err  error // the first failure: every later call returns it
-	done bool  // Verdict or Abort was called
+	ctx  context.Context
+	stop func() bool // stops the AfterFunc that ends a wait once ctx is done
+	err  error       // the first failure: every later call returns it
+	done bool        // Verdict or Abort was called
 	hdr  [4]byte
 }
 
@@ -189,7 +190,10 @@ func (s *stream) Write(b []byte) (int, error) {
 	for len(b) > 0 {
 		k := min(len(b), maxChunk)
 		binary.BigEndian.PutUint32(s.hdr[:], uint32(k))
-		s.conn.SetWriteDeadline(time.Now().Add(s.c.timeout))
+		if err := s.deadline(s.conn.SetWriteDeadline); err != nil {
+			s.fail(err)
+			return n, s.err
+		}
 		bufs := net.Buffers{s.hdr[:], b[:k]}
 		if _, err := bufs.WriteTo(s.conn); err != nil {
 			s.fail(s.cause(err))
@@ -204,10 +208,22 @@ func (s *stream) Write(b []byte) (int, error) {
 // cause explains a failed write: clamd may have said why before it
 // closed the connection ("INSTREAM size limit exceeded. ERROR").
 func (s *stream) cause(err error) error {
-	if reply, rerr := readReply(s.conn, s.c.timeout); rerr == nil && reply != "" {
+	if reply, rerr := readReply(s.ctx, s.conn, s.c.timeout); rerr == nil && reply != "" {
 		return fmt.Errorf("clamd: %s", strings.TrimSuffix(reply, " ERROR"))
 	}
 	return fmt.Errorf("clamd: sending content: %w", err)
+}
+
+// deadline gives the next wait on clamd its timeout through set, unless
+// the scan's context is done: the context is checked after the deadline
+// is set, as the AfterFunc that ends a wait could otherwise have run just
+// before, its past deadline replaced by this one.
+func (s *stream) deadline(set func(time.Time) error) error {
+	set(time.Now().Add(s.c.timeout))
+	if err := s.ctx.Err(); err != nil {
+		return fmt.Errorf("clamd: %w", err)
+	}
+	return nil
 }
 
 // fail records err as the scan's outcome, counts and logs it, and closes
@@ -235,13 +251,16 @@ func (s *stream) Verdict() (string, error) {
 		return "", errors.New("clamd: the scan is over")
 	}
 	binary.BigEndian.PutUint32(s.hdr[:], 0)
-	s.conn.SetWriteDeadline(time.Now().Add(s.c.timeout))
+	if err := s.deadline(s.conn.SetWriteDeadline); err != nil {
+		s.fail(err)
+		return "", s.err
+	}
 	if _, err := s.conn.Write(s.hdr[:]); err != nil {
 		s.fail(s.cause(err))
 		return "", s.err
 	}
 	start := time.Now()
-	reply, err := readReply(s.conn, s.c.timeout)
+	reply, err := readReply(s.ctx, s.conn, s.c.timeout)
 	took := time.Since(start)
 	if err != nil {
 		s.fail(fmt.Errorf("clamd: waiting for the verdict: %w", err))
@@ -270,9 +289,12 @@ func (s *stream) Abort() {
 }
 
 // readReply reads an answer up to its NUL (or clamd's closing of the
-// connection), waiting at most timeout.
-func readReply(conn net.Conn, timeout time.Duration) (string, error) {
+// connection), waiting at most timeout, and not once ctx is done.
+func readReply(ctx context.Context, conn net.Conn, timeout time.Duration) (string, error) {
 	conn.SetReadDeadline(time.Now().Add(timeout))
+	if err := ctx.Err(); err != nil { // see stream.deadline
+		return "", err
+	}
 	var buf bytes.Buffer
 	b := make([]byte, 512)
 	for buf.Len() <= maxReply {
