@@ -59,31 +59,28 @@ const (
 const (
 	AuditMessageAccepted = "message.accepted" // Detail: how the sender was checked
 	AuditMessageRefused  = "message.refused"  // Detail: the SMTP command and reply code
-	// AuditMessageUnscanned: stored with parts the malware scanner gave
-	// no verdict on, as scan.fail_open allows. Detail: how many parts.
-	AuditMessageUnscanned = "message.unscanned"
-	AuditTextQueued       = "text.queued"
-	AuditTextSent         = "text.sent"
-	AuditTextDelivered    = "text.delivered"
-	AuditTextFailed       = "text.failed" // Detail: why
-	AuditLinkOpened       = "link.opened"
-	AuditPasswordSet      = "password.set"
-	AuditLoginOK          = "login.ok"
-	AuditLoginFailed      = "login.failed"
-	AuditLoginLocked      = "login.locked"
-	AuditMessageViewed    = "message.viewed"
-	AuditDownloaded       = "attachment.downloaded" // Detail: the part
-	AuditReplySent        = "reply.sent"
-	AuditResetRequested   = "reset.requested"
-	AuditResetUsed        = "reset.used"
-	AuditReceiptQueued    = "receipt.queued" // Detail: "mdn" or "read"
-	AuditExpired          = "conversation.expired"
-	AuditRevoked          = "conversation.revoked"
-	AuditPurged           = "content.purged"
-	AuditConfigLoaded     = "config.loaded" // Detail: a fingerprint of the configuration
-	AuditKeyLoaded        = "key.loaded"    // Detail: the public key that seals
-	AuditKeyChanged       = "key.changed"   // Detail: the new public key
-	AuditSenderChanged    = "sender.changed"
+	AuditTextQueued      = "text.queued"
+	AuditTextSent        = "text.sent"
+	AuditTextDelivered   = "text.delivered"
+	AuditTextFailed      = "text.failed" // Detail: why
+	AuditLinkOpened      = "link.opened"
+	AuditPasswordSet     = "password.set"
+	AuditLoginOK         = "login.ok"
+	AuditLoginFailed     = "login.failed"
+	AuditLoginLocked     = "login.locked"
+	AuditMessageViewed   = "message.viewed"
+	AuditDownloaded      = "attachment.downloaded" // Detail: the part
+	AuditReplySent       = "reply.sent"
+	AuditResetRequested  = "reset.requested"
+	AuditResetUsed       = "reset.used"
+	AuditReceiptQueued   = "receipt.queued" // Detail: "mdn" or "read"
+	AuditExpired         = "conversation.expired"
+	AuditRevoked         = "conversation.revoked"
+	AuditPurged          = "content.purged"
+	AuditConfigLoaded    = "config.loaded" // Detail: a fingerprint of the configuration
+	AuditKeyLoaded       = "key.loaded"    // Detail: the public key that seals
+	AuditKeyChanged      = "key.changed"   // Detail: the new public key
+	AuditSenderChanged   = "sender.changed"
 )
 
 // AuditEvent is one row of the audit trail. Seq, Time and Hash are set by

@@ -28,3 +28,7 @@ type ScanStream interface {
 	// Verdict, as a no-op.
 	Abort()
 }
+
+// AuditMessageUnscanned records a message stored with parts the scanner
+// gave no verdict on, as scan.fail_open allows. Detail: how many parts.
+const AuditMessageUnscanned = "message.unscanned"
