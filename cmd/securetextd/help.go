@@ -160,7 +160,8 @@ SYNOPSIS
 DESCRIPTION
     Checks, one line each, "ok", "warn" or "FAIL" and what to do: the
     configuration; the key file (mode 0600, readable identities); the
-    database (schema version, mode); whether /metrics is exposed on a
+    database (schema version, mode); clamd (its version, or a warning
+    that nothing is scanned when scan.clamd is empty); whether /metrics is exposed on a
     public portal listener; the TLS certificate's expiry; the DNS records
     the relay's policy needs (SPF, DMARC) for each sender domain; the mail
     relay (connect, EHLO, STARTTLS), or, without one, that mail is kept
