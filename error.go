@@ -17,6 +17,8 @@ const (
 	ECONFLICT     = "conflict"     // already exists
 	EUNAVAILABLE  = "unavailable"  // temporary failure; try again
 	ESTORAGE      = "storage_full" // the gateway's disk is full; try again later
+	EMALWARE      = "malware"      // the scanner found malware in the content: refused, nothing stored
+	EUNSCANNED    = "unscanned"    // the content could not be scanned for malware; try again
 	EINTERNAL     = "internal"     // a bug or an outside failure: see the log
 )
 

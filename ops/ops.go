@@ -4,7 +4,7 @@
 // The other packages know nothing of Prometheus. Each declares the small
 // interface it reports through (smtp.Metrics, notify.Metrics,
 // portal.Metrics, portal.MessageMetrics), and *Metrics implements them
-// all; cmd/securetextd hands it to each. The registry is made by the
+// all (and clamd.Metrics); cmd/securetextd hands it to each. The registry is made by the
 // caller and passed in: there is no global state, and a test can run two
 // gateways in one process.
 package ops
@@ -44,6 +44,8 @@ type Metrics struct {
 	latency   *prometheus.HistogramVec
 	reloads   *prometheus.CounterVec
 	scrapeErr prometheus.Counter
+	scans     *prometheus.CounterVec
+	scanTime  prometheus.Histogram
 }
 
 // New registers the gateway's metrics, and the Go runtime's and the
@@ -93,9 +95,21 @@ func New(reg *prometheus.Registry, outbox Outbox) *Metrics {
 			Name: "securetextd_outbox_stats_errors_total",
 			Help: "Scrapes whose outbox statistics could not be read.",
 		}),
+		scans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "securetextd_scans_total",
+			Help: "Bodies and files scanned by clamd, by result: clean, infected, or error (clamd down, timed out or refusing).",
+		}, []string{"result"}),
+		scanTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "securetextd_scan_seconds",
+			Help:    "How long clamd took to give its verdict on a body or file once it had been sent (what scanning adds to a client's wait).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
+	}
+	for _, r := range []string{"clean", "infected", "error"} {
+		m.scans.WithLabelValues(r) // shown at 0 before the first scan
 	}
 	reg.MustRegister(m.accepted, m.refused, m.jobs, m.logins, m.lockouts, m.sessions, m.active,
-		m.latency, m.reloads, m.scrapeErr,
+		m.latency, m.reloads, m.scrapeErr, m.scans, m.scanTime,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -113,6 +127,14 @@ func New(reg *prometheus.Registry, outbox Outbox) *Metrics {
 // Handler serves the registry in the Prometheus exposition format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Scanned implements clamd.Metrics. An error has no verdict time.
+func (m *Metrics) Scanned(result string, verdict time.Duration) {
+	m.scans.WithLabelValues(result).Inc()
+	if result != "error" {
+		m.scanTime.Observe(verdict.Seconds())
+	}
 }
 
 // MessageAccepted implements smtp.Metrics and portal.MessageMetrics.

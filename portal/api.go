@@ -381,7 +381,16 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, op string, err error)
 	case securetextd.ECONFLICT:
 		a.problem(w, r, http.StatusConflict, "conflict", "Conflict", msg)
 		return
-	case securetextd.EUNAVAILABLE:
+	case securetextd.EMALWARE:
+		// The message names the file and what was found; the log has
+		// only what was found (the file's name is content).
+		var m *store.MalwareError
+		if errors.As(err, &m) {
+			a.logger.Warn("message refused: malware", "found", m.Found)
+		}
+		a.problem(w, r, http.StatusUnprocessableEntity, "malware", "Malware found", msg+" The message was not sent.")
+		return
+	case securetextd.EUNAVAILABLE, securetextd.EUNSCANNED:
 		w.Header().Set("Retry-After", "60")
 		a.problem(w, r, http.StatusServiceUnavailable, "unavailable", "Unavailable", msg)
 		return

@@ -210,8 +210,9 @@ func (a *API) handleSend(w http.ResponseWriter, r *http.Request, key *securetext
 		a.refuse(w, r, "invalid", http.StatusBadRequest, "malformed-request", "Malformed request", err.Error())
 		return
 	case err != nil:
-		if securetextd.ErrorCode(err) == securetextd.ELIMIT {
-			a.metrics().MessageRefused("api", "limit")
+		switch code := securetextd.ErrorCode(err); code {
+		case securetextd.ELIMIT, securetextd.EMALWARE, securetextd.EUNSCANNED:
+			a.metrics().MessageRefused("api", code)
 		}
 		a.fail(w, r, "read message", err)
 		return

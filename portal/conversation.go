@@ -26,6 +26,7 @@ type conversationPage struct {
 	Messages []messageView
 	MaxReply string
 	Error    string // what was wrong with the last reply
+	Draft    string // the text of a reply that was not sent, given back
 }
 
 type messageView struct {
@@ -101,6 +102,12 @@ func (s *Server) handleConversation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderConversation(w http.ResponseWriter, r *http.Request, status int, conv *securetextd.Conversation, problem string) {
+	s.renderConversationDraft(w, r, status, conv, problem, "")
+}
+
+// renderConversationDraft renders the conversation with a reply that was
+// not sent: what was wrong, and its text back in the form.
+func (s *Server) renderConversationDraft(w http.ResponseWriter, r *http.Request, status int, conv *securetextd.Conversation, problem, draft string) {
 	msgs, err := s.store.ConversationMessages(r.Context(), conv.ID)
 	if err != nil {
 		s.fail(w, r, "conversation messages", err)
@@ -112,6 +119,7 @@ func (s *Server) renderConversation(w http.ResponseWriter, r *http.Request, stat
 		Sender:   conv.Sender,
 		MaxReply: humanSize(s.cfg.MaxReplyBytes),
 		Error:    problem,
+		Draft:    draft,
 	}
 	for _, m := range msgs {
 		v, err := s.messageView(r.Context(), conv.ID, m)

@@ -59,6 +59,9 @@ func (s *Server) handleReply(w http.ResponseWriter, r *http.Request) {
 	}
 	msg, err := s.store.SaveReply(r.Context(), conv.ID, up.all(first))
 	if err != nil {
+		if s.replyRefused(w, r, conv, err, up.text) {
+			return
+		}
 		s.replyFailed(w, r, conv, err)
 		return
 	}
@@ -103,6 +106,7 @@ func (s *Server) replyFailed(w http.ResponseWriter, r *http.Request, conv *secur
 type uploads struct {
 	mr    *multipart.Reader
 	files int
+	text  string // the reply's text, as typed (normalized)
 }
 
 type upload struct {
@@ -168,6 +172,7 @@ func (u *uploads) next() (*upload, error) {
 			if text == "" {
 				continue
 			}
+			u.text = text
 			return &upload{securetextd.Part{Kind: securetextd.PartText, ContentType: "text/plain", Size: int64(len(text))}, strings.NewReader(text)}, nil
 		case "files", "photo":
 			if p.FileName() == "" {

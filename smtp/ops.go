@@ -288,6 +288,10 @@ func refusalReason(err error) string {
 		return "auth"
 	case e == gosmtp.EnhancedCode{5, 1, 1}:
 		return "recipient"
+	case se.Code == 554 && e == gosmtp.EnhancedCode{5, 7, 1}:
+		return "malware" // DATA's only 554 5.7.1 (scan.go)
+	case e == gosmtp.EnhancedCode{4, 7, 1}:
+		return "unscanned"
 	case se.Code == 552 || e == gosmtp.EnhancedCode{5, 3, 4}:
 		return "too_large"
 	case e[0] == 5 && e[1] == 7:

@@ -106,7 +106,12 @@ type relayServer struct {
 
 func newRelayServer(t *testing.T, d *testDNS, mutate func(*RelayConfig)) *relayServer {
 	t.Helper()
-	db := storetest.Open(t, storetest.Keys(t))
+	return newRelayServerOn(t, d, storetest.Open(t, storetest.Keys(t)), mutate)
+}
+
+// newRelayServerOn is newRelayServer over db.
+func newRelayServerOn(t *testing.T, d *testDNS, db *store.DB, mutate func(*RelayConfig)) *relayServer {
+	t.Helper()
 	serverTLS, clientTLS := testCertificate(t)
 	cfg := RelayConfig{
 		Config: Config{

@@ -310,6 +310,15 @@ func (s *Server) replyError(op string, client netip.Addr, err error) error {
 	}
 	msg := securetextd.ErrorMessage(err)
 	switch securetextd.ErrorCode(err) {
+	case securetextd.EMALWARE:
+		return malwareReply(err, client, s.logger)
+	case securetextd.EUNSCANNED:
+		// The scanner is down or timed out: the sending server keeps
+		// the message and tries again (scan.fail_open would have let it
+		// through). The scanner's client logged why.
+		s.logger.Warn("message not scanned", "op", op, "client", client.String())
+		return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 7, 1},
+			Message: "Message not accepted: it could not be checked for malware just now; please try again later"}
 	case securetextd.EINVALID:
 		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message refused: " + msg}
 	case securetextd.ETOOLARGE:

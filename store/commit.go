@@ -245,6 +245,9 @@ func (d *Draft) commit(ctx context.Context, op string, m *securetextd.Message, l
 				return err
 			}
 		}
+		if err := d.auditUnscanned(ctx, tx, id); err != nil {
+			return err
+		}
 		return link(tx, id, now)
 	})
 	if err != nil {

@@ -87,6 +87,13 @@ type DB struct {
 	// host name before use, so that mail programs see a stable domain.
 	MessageIDHost string
 
+	// Scanner, when set, scans every part of every draft for malware as
+	// it is sealed (scan.go). ScanFailOpen lets a part the scanner gives
+	// no verdict on through, audited; otherwise the draft fails with
+	// EUNSCANNED. Set them before use.
+	Scanner      securetextd.Scanner
+	ScanFailOpen bool
+
 	// Policy runs the information lifecycle: access expiry, retention,
 	// notices to senders, limits (see Policy). The zero Policy expires,
 	// purges, mails and limits nothing. Set it before use.

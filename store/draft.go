@@ -51,6 +51,10 @@ type Draft struct {
 	discarded bool
 	// receipt: the sender asked for a read receipt (RequestReadReceipt).
 	receipt bool
+	// scanFailed: the scanner gave no verdict and DB.ScanFailOpen let
+	// the draft go on unscanned from part unscannedFrom (scan.go).
+	scanFailed    bool
+	unscannedFrom int
 }
 
 // draftPart is a part of a draft, and the state of its blob.
@@ -107,6 +111,9 @@ func (d *Draft) CreatePart(p securetextd.Part) (io.WriteCloser, error) {
 	dp.fileKey = catcher.fileKey
 	d.parts = append(d.parts, dp)
 	d.open = w
+	if err := d.startScan(w); err != nil {
+		return nil, err
+	}
 	return w, nil
 }
 
@@ -129,6 +136,7 @@ type partWriter struct {
 	p      *draftPart
 	enc    io.WriteCloser // age's writer, into sink
 	sink   *chunker
+	scan   securetextd.ScanStream // the part's scan, if the store scans (scan.go)
 	closed bool
 }
 
@@ -146,6 +154,9 @@ func (w *partWriter) Write(b []byte) (int, error) {
 	if err != nil {
 		w.d.err = err
 		return n, fmt.Errorf("store: seal part %d: %w", w.p.index, err)
+	}
+	if err := w.d.scanWrite(w, b[:n]); err != nil {
+		return n, err
 	}
 	return n, nil
 }
@@ -176,7 +187,7 @@ func (w *partWriter) Close() error {
 		w.d.err = err
 		return fmt.Errorf("store: seal part %d: %w", w.p.index, err)
 	}
-	return nil
+	return w.d.verdict(w)
 }
 
 // enqueue takes the next chunk of p's blob, and writes the queue out once it
@@ -319,6 +330,10 @@ func (d *Draft) Discard() error {
 	d.forgetKeys()
 	if d.open != nil {
 		d.open.closed = true
+		if d.open.scan != nil {
+			d.open.scan.Abort()
+			d.open.scan = nil
+		}
 		d.open = nil
 	}
 	d.waitWriter() // its failure leaves less to delete

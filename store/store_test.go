@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/internal/clamdtest"
 	"github.com/securetextd/securetextd/internal/pgtest"
 )
 
@@ -27,7 +28,7 @@ func testKeys(t testing.TB) *Keyring {
 	return k
 }
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) { pgtest.Main(m, clamdtest.StopShared) }
 
 // testOptions says where a test's store lives: a new SQLite file in a
 // temporary directory, or a new database on the private PostgreSQL server

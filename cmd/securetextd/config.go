@@ -113,8 +113,9 @@ type Config struct {
 		Format string `toml:"format"`
 		Level  string `toml:"level"`
 	} `toml:"log"`
-	API APIConfig `toml:"api"` // config_ops.go
-	Ops OpsConfig `toml:"ops"`
+	API  APIConfig  `toml:"api"` // config_ops.go
+	Ops  OpsConfig  `toml:"ops"`
+	Scan ScanConfig `toml:"scan"` // config_scan.go
 
 	// dir is the directory relative paths are resolved against.
 	dir string
@@ -161,6 +162,7 @@ func DefaultConfig() Config {
 	lifecycleDefaults(&c)
 	httpDefaults(&c)
 	c.API = defaultAPIConfig()
+	scanDefaults(&c)
 	return c
 }
 
@@ -373,6 +375,7 @@ func (c *Config) validate() []string {
 	p = append(p, c.validateSMTPLimits()...)
 	p = append(p, c.validateHostname()...)
 	p = append(p, c.validateOps()...)
+	p = append(p, c.validateScan()...)
 	p = append(p, c.validatePortalEdge()...)
 	p = append(p, c.validateHTTP()...)
 	p = append(p, c.validateProduction()...) // config_production.go

@@ -14,6 +14,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 
+	"github.com/securetextd/securetextd/internal/clamdtest"
 	"github.com/securetextd/securetextd/internal/pgtest"
 )
 
@@ -28,7 +29,9 @@ func TestMain(m *testing.M) {
 	findPWCheck = buildPWCheck // password_test.go
 	code := m.Run()
 	removePWCheck()
+	removeDaemonBinary() // scan_memory_test.go
 	pgtest.StopShared()
+	clamdtest.StopShared()
 	os.Exit(code)
 }
 
@@ -43,7 +46,15 @@ var startedRE = regexp.MustCompile(`securetextd started.*submission=(\S+) portal
 
 func startDaemon(t testing.TB, cfgPath string) *daemon {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "--config", cfgPath)
+	return startDaemonBinary(t, os.Args[0], cfgPath)
+}
+
+// startDaemonBinary is startDaemon with another binary: bin is this test
+// binary (which runs main when SECURETEXTD_RUN_MAIN=1) or a securetextd
+// built on its own, as the memory tests use one built without -race.
+func startDaemonBinary(t testing.TB, bin, cfgPath string) *daemon {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--config", cfgPath)
 	cmd.Env = append(os.Environ(), "SECURETEXTD_RUN_MAIN=1")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

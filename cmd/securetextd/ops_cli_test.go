@@ -268,7 +268,8 @@ func TestDoctor(t *testing.T) {
 	if err != nil {
 		t.Fatalf("doctor: %v\n%s", err, out.String())
 	}
-	wants := []string{"ok    config:", "ok    key file:", "ok    database:", "(current)", "ok    mail relay", "STARTTLS", "ok    vonage: credentials ok, balance 10.50"}
+	wants := []string{"ok    config:", "ok    key file:", "ok    database:", "(current)", "ok    mail relay", "STARTTLS", "ok    vonage: credentials ok, balance 10.50",
+		"warn  scan.clamd: empty: messages and replies are not scanned for malware"}
 	if cfg.Store.Driver == store.Postgres {
 		wants = append(wants, "ok    database: PostgreSQL at postgres://127.0.0.1:", "answers: PostgreSQL 1")
 	} else {

@@ -106,6 +106,16 @@ func (m *Main) Run(ctx context.Context) error {
 	hostname := cfg.smtpHostname(ctx)
 	m.hostname = hostname
 	db.MessageIDHost = hostname
+	// Malware scanning of every part, as it is sealed (config_scan.go).
+	scanner, err := cfg.scanner(log, m.ops.metrics)
+	if err != nil {
+		return err
+	}
+	if scanner != nil {
+		db.Scanner, db.ScanFailOpen = scanner, cfg.Scan.FailOpen
+	} else {
+		log.Info("malware scanning is off: scan.clamd is empty")
+	}
 	dataDir := filepath.Dir(cfg.Path(cfg.Store.Path))
 	cert, generated, err := loadOrCreateCertificate(cfg.Path(cfg.SMTP.TLSCert), cfg.Path(cfg.SMTP.TLSKey), dataDir, hostname)
 	if err != nil {

@@ -102,12 +102,17 @@ func Shared(t testing.TB) *Server {
 }
 
 // Main is the TestMain of a package whose tests may use the shared
-// server: it runs them, stops the server and exits.
+// server: it runs them, stops the server, calls each of stop (the
+// stopping of other shared servers, such as clamdtest.StopShared) and
+// exits.
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
-func Main(m *testing.M) {
+func Main(m *testing.M, stop ...func()) {
 	code := m.Run()
 	StopShared()
+	for _, f := range stop {
+		f()
+	}
 	os.Exit(code)
 }
 
