@@ -163,8 +163,8 @@ DESCRIPTION
     file's directory; for the embedded default, the working directory);
     the key file (mode 0600, readable identities); the database (schema
     version, mode); clamd (its version, or a warning that nothing is
-    scanned when scan.clamd is empty); whether /metrics is exposed on a public portal
-    listener; each TLS certificate (smtp.tls_cert, or the self-signed one
+    scanned when scan.clamd is empty); whether /metrics is exposed on a
+    public portal listener; each TLS certificate (smtp.tls_cert, or the self-signed one
     serve makes when it is empty, and portal.tls_cert): its subject and
     expiry, a warning 30 days before it, a failure once expired or when
     it or its key does not load; the contrast of brand.color with the
