@@ -68,8 +68,6 @@ func (x *Writer) FileName(i int) string {
 func (x *Writer) WriteMessage(ctx context.Context, w io.Writer, i int) error {
 	m := x.Record.Messages[i]
 	c := x.Record.Conversation
-	var h mail.Header
-	h.SetDate(m.Received)
 	sender := &mail.Address{Name: m.SenderName, Address: m.Sender}
 	to := &mail.Address{Address: x.phoneAddress()}
 	subject := m.Subject
@@ -82,29 +80,34 @@ func (x *Writer) WriteMessage(ctx context.Context, w io.Writer, i int) error {
 			}
 		}
 	}
-	h.SetAddressList("From", []*mail.Address{sender})
-	h.SetAddressList("To", []*mail.Address{to})
-	h.SetSubject(subject)
 	id := m.MessageID
 	if id == "" {
 		id = fmt.Sprintf("securetextd-message-%d@%s", m.ID, x.Domain)
 	}
-	h.SetMessageID(id)
-	if n := len(m.References); n > 0 {
-		h.SetMsgIDList("In-Reply-To", m.References[n-1:])
-		h.SetMsgIDList("References", m.References)
-	}
-	h.Set("X-Securetextd-Conversation", strconv.FormatInt(c.ID, 10))
-	h.Set("X-Securetextd-Message", strconv.FormatInt(m.ID, 10))
 	dir := "inbound"
 	if m.Direction == securetextd.Reply {
 		dir = "reply"
 	}
-	h.Set("X-Securetextd-Direction", dir)
+	// go-message writes the fields last set first: they are set from
+	// the bottom up, so that a reader sees Date, From, To and Subject on
+	// top.
+	var h mail.Header
+	h.SetContentType("multipart/mixed", map[string]string{"boundary": boundary(m.ID)})
 	if m.Auth != "" {
 		h.Set("X-Securetextd-Auth", m.Auth)
 	}
-	h.SetContentType("multipart/mixed", map[string]string{"boundary": boundary(m.ID)})
+	h.Set("X-Securetextd-Direction", dir)
+	h.Set("X-Securetextd-Message", strconv.FormatInt(m.ID, 10))
+	h.Set("X-Securetextd-Conversation", strconv.FormatInt(c.ID, 10))
+	if n := len(m.References); n > 0 {
+		h.SetMsgIDList("References", m.References)
+		h.SetMsgIDList("In-Reply-To", m.References[n-1:])
+	}
+	h.SetMessageID(id)
+	h.SetSubject(subject)
+	h.SetAddressList("To", []*mail.Address{to})
+	h.SetAddressList("From", []*mail.Address{sender})
+	h.SetDate(m.Received)
 	mw, err := message.CreateWriter(w, h.Header)
 	if err != nil {
 		return fmt.Errorf("export: message %d: %w", m.ID, err)

@@ -5,13 +5,13 @@
 set -eu
 
 # command:package pairs the test suite needs: curl runs the README's first
-# message, gcc builds SQLite, chromium drives the portal's browser tests,
+# message, gcc builds SQLite, python3 reads an exported mbox (hold_test.go), chromium drives the portal's browser tests,
 # postfix relays signed mail (signed by python3-dkim's dkimsign) to us,
 # nginx is the reverse proxy in front of the portal, and with its stream
 # module (a file, not a command) in front of the README's cluster;
 # postgresql is the second store engine (initdb and postgres in
 # /usr/lib/postgresql/VERSION/bin, off PATH: a command may be a glob).
-needs="curl:curl gcc:gcc chromium:chromium /usr/sbin/postfix:postfix /usr/bin/dkimsign:python3-dkim /usr/sbin/nginx:nginx /usr/lib/nginx/modules/ngx_stream_module.so:libnginx-mod-stream /usr/lib/postgresql/*/bin/initdb:postgresql"
+needs="curl:curl gcc:gcc python3:python3 chromium:chromium /usr/sbin/postfix:postfix /usr/bin/dkimsign:python3-dkim /usr/sbin/nginx:nginx /usr/lib/nginx/modules/ngx_stream_module.so:libnginx-mod-stream /usr/lib/postgresql/*/bin/initdb:postgresql"
 
 missing=""
 for pair in $needs; do

@@ -70,7 +70,9 @@ func runExport(args []string, stdout io.Writer) error {
 	}
 	x := &export.Writer{Source: db, Record: rec, Domain: cfg.SMTP.Domain}
 	publish := publishFile
-	write := func(dst string) error { return writeExportFile(dst, recipients, func(w io.Writer) error { return x.MBox(ctx, w) }) }
+	write := func(dst string) error {
+		return writeExportFile(dst, recipients, func(w io.Writer) error { return x.MBox(ctx, w) })
+	}
 	if *format == "eml-dir" {
 		publish = publishDir
 		write = func(dst string) error { return writeEMLDir(ctx, dst, x, recipients) }
