@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -456,4 +457,38 @@ func TestHoldAPI(t *testing.T) {
 	wantProblem(t, "an admin key deleting", st, h, b, http.StatusForbidden, "forbidden")
 	st, h, b = call("DELETE", "/conversations/1", sender, "")
 	wantProblem(t, "deleting twice", st, h, b, http.StatusConflict, "conflict")
+}
+
+// TestHoldCommandLine: what the hold, delete and export commands refuse
+// before they open anything, and their manuals.
+func TestHoldCommandLine(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "x.mbox")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"hold", "add", "1", "--reason", "r"}, "needs --by NAME"},
+		{[]string{"hold", "add", "1", "--by", "Pat"}, "needs --reason TEXT"},
+		{[]string{"hold", "add", "one", "--by", "Pat", "--reason", "r"}, `"one" is not a conversation id`},
+		{[]string{"hold", "remove", "1", "--by", "Pat\tLegal"}, "--by: A name is 1 to 128 printable characters."},
+		{[]string{"hold", "list", "1"}, "hold list takes no arguments"},
+		{[]string{"hold", "drop", "1"}, `unknown hold command "drop"`},
+		{[]string{"delete", "1"}, "delete needs --by NAME"},
+		{[]string{"export", "--conversation", "1", "--format", "pdf", "--out", out, "--by", "Pat"}, `--format "pdf": use mbox or eml-dir`},
+		{[]string{"export", "--conversation", "1", "--format", "mbox", "--by", "Pat"}, "export needs --out PATH"},
+		{[]string{"export", "--conversation", "1", "--format", "mbox", "--out", out}, "export needs --by NAME"},
+		{[]string{"export", "--conversation", "1", "--format", "mbox", "--out", out, "--by", "Pat", "--sealed-to", "age1nope"}, "--sealed-to:"},
+	} {
+		err := run(tc.args, nil, io.Discard, io.Discard)
+		var ue errUsage
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want a usage error with %q", tc.args, err, tc.want)
+		}
+	}
+	for _, cmd := range []string{"hold", "delete", "export"} {
+		a := runCLI(t, "", "help", cmd)
+		if !strings.HasPrefix(a, "NAME\n    securetextd "+cmd+" - ") || a != runCLI(t, "", cmd, "--help") {
+			t.Errorf("%s: manual %q", cmd, a)
+		}
+	}
 }
