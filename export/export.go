@@ -21,6 +21,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"mime"
 	"strconv"
 	"strings"
 	"time"
@@ -176,7 +177,7 @@ func (x *Writer) writePart(ctx context.Context, mw *message.Writer, id int64, id
 		} else {
 			h.SetContentType(ctype, nil)
 		}
-		h.SetContentDisposition(disp, params)
+		setDisposition(&h, disp, params)
 		h.Set("Content-Transfer-Encoding", "base64")
 		if p.ContentID != "" {
 			h.Set("Content-ID", "<"+p.ContentID+">")
@@ -197,6 +198,20 @@ func (x *Writer) writePart(ctx context.Context, mw *message.Writer, id int64, id
 		return err
 	}
 	return pw.Close()
+}
+
+// setDisposition sets Content-Disposition with a non-ASCII filename in
+// RFC 2231 form (filename*=utf-8''…), which Python's email package,
+// Thunderbird and go-message all read, where go-message alone would write
+// an RFC 2047 encoded word, which the standard does not allow in a
+// parameter. Content-Type's name keeps go-message's encoded word, for old
+// readers that look only there.
+func setDisposition(h *message.Header, disp string, params map[string]string) {
+	if v := mime.FormatMediaType(disp, params); v != "" {
+		h.Set("Content-Disposition", v)
+		return
+	}
+	h.SetContentDisposition(disp, params)
 }
 
 // writeText adds a small text part with extra header fields (name, value

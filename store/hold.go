@@ -61,7 +61,8 @@ func CheckActor(by string) error {
 
 // PlaceHold puts conversation id under legal hold, placed by by, for
 // reason (sealed; see above). It is an ENOTFOUND error if there is no such
-// conversation, ECONFLICT if it is held already, and EINVALID for an empty
+// conversation, ECONFLICT if it is held already or was deleted, and
+// EINVALID for an empty
 // or overlong reason or a bad name.
 func (db *DB) PlaceHold(ctx context.Context, id int64, reason, by string) error {
 	reason = strings.TrimSpace(reason)
@@ -74,6 +75,14 @@ func (db *DB) PlaceHold(ctx context.Context, id int64, reason, by string) error 
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		if err := conversationExists(ctx, tx, id); err != nil {
 			return err
+		}
+		var deleted bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM conversation_deletes
+			WHERE conversation_id = ? AND done IS NOT NULL)`, id).Scan(&deleted); err != nil {
+			return err
+		}
+		if deleted {
+			return securetextd.Errorf(securetextd.ECONFLICT, "Conversation %d was deleted: there is nothing left to hold.", id)
 		}
 		now := db.Now()
 		res, err := tx.ExecContext(ctx, `

@@ -115,6 +115,9 @@ func TestDeleteDeferredByHold(t *testing.T) {
 	if _, err := db.DeleteConversation(ctx, c1, drWho); securetextd.ErrorCode(err) != securetextd.ECONFLICT {
 		t.Errorf("deleting a deleted conversation: %v", err)
 	}
+	if err := db.PlaceHold(ctx, c1, "too late", "Pat Legal"); securetextd.ErrorCode(err) != securetextd.ECONFLICT {
+		t.Errorf("holding a deleted conversation: %v", err)
+	}
 	res, err = db.DeleteConversation(ctx, c2, drWho)
 	if err != nil || res.Deferred || res.Purged != 1 {
 		t.Fatalf("delete of the other: %+v %v", res, err)

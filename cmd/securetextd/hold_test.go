@@ -42,7 +42,7 @@ func heldConversation(t *testing.T) (*Main, string, map[string]string) {
 	rand.Read(photo)
 	copy(photo, "\xff\xd8\xff\xe0\x00\x10JFIF\x00")
 	sum := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
-	files := map[string]string{"results.pdf": sum(pdf), "scan.jpg": sum(photo)}
+	files := map[string]string{"results.pdf": sum(pdf), "scan é 1.jpg": sum(photo)}
 
 	// "From " starting a body line: the mbox must escape it.
 	msg := "From: Dr Who <dr.who@clinic.example>\r\nTo: 2125550123@secure.text\r\nSubject: Your results\r\n" +
@@ -67,7 +67,7 @@ func heldConversation(t *testing.T) (*Main, string, map[string]string) {
 	if !strings.HasPrefix(conv, "/c/1") {
 		t.Fatalf("setup ended at %q", conv)
 	}
-	p.reply(conv, "Thanks, here is my scan.", "scan.jpg", photo)
+	p.reply(conv, "Thanks, here is my scan.", "scan é 1.jpg", photo)
 	return m, path, files
 }
 
@@ -367,11 +367,11 @@ print(json.dumps(res))
 		t.Fatalf("python said %s", out)
 	}
 	if res.Messages != 2 || len(res.Files) != len(files) {
-		t.Errorf("python read %d messages, files %v", res.Messages, res.Files)
+		t.Errorf("python read %d messages, files %q", res.Messages, res.Files)
 	}
 	for name, sum := range files {
 		if res.Files[name] != sum {
-			t.Errorf("python: %s hashes %s, want %s", name, res.Files[name], sum)
+			t.Errorf("python: %q hashes %s, want %s (it read %q)", name, res.Files[name], sum, res.Files)
 		}
 	}
 }
