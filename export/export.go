@@ -201,7 +201,7 @@ func (x *Writer) writePart(ctx context.Context, mw *message.Writer, id int64, id
 }
 
 // setDisposition sets Content-Disposition with a non-ASCII filename in
-// RFC 2231 form (filename*=utf-8”…), which Python's email package,
+// RFC 2231 form (filename*= with percent-encoded UTF-8), which Python's email package,
 // Thunderbird and go-message all read, where go-message alone would write
 // an RFC 2047 encoded word, which the standard does not allow in a
 // parameter. Content-Type's name keeps go-message's encoded word, for old
