@@ -61,3 +61,27 @@ func TestMboxrd(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMboxrd holds the streaming writer to the reference on any input,
+// written in pieces of any size.
+func FuzzMboxrd(f *testing.F) {
+	for _, s := range []string{"From x\r\n", ">>From y\r\nz\r", "a\rb\nFrom"} {
+		f.Add([]byte(s), uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, in []byte, piece uint8) {
+		n := int(piece)%17 + 1
+		var out bytes.Buffer
+		q := newMboxrd(&out)
+		for p := in; len(p) > 0; {
+			k := min(n, len(p))
+			q.Write(p[:k])
+			p = p[k:]
+		}
+		if err := q.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if want := referenceMboxrd(in); !bytes.Equal(out.Bytes(), want) {
+			t.Fatalf("%q in pieces of %d: %q, want %q", in, n, out.Bytes(), want)
+		}
+	})
+}
