@@ -7,8 +7,8 @@ set -eu
 # command:package pairs the test suite needs: curl runs the README's first
 # message, python3's smtplib is a client that parses addresses as mail
 # programs do and its mailbox reads an exported mbox (hold_test.go), gcc
-# builds SQLite, chromium drives the portal's browser tests, postfix relays signed mail (signed by python3-dkim's dkimsign) to us,
-# nginx is the reverse proxy in front of the portal, and with its stream
+# builds SQLite, chromium drives the portal's browser tests, postfix
+# relays signed mail (signed by python3-dkim's dkimsign) to us, nginx is the reverse proxy in front of the portal, and with its stream
 # module (a file, not a command) in front of the README's cluster;
 # postgresql is the second store engine (initdb and postgres in
 # /usr/lib/postgresql/VERSION/bin, off PATH: a command may be a glob);
