@@ -13,7 +13,8 @@ import (
 
 // CodeValidFor is how long a one-time code works, as its text says. The
 // store holds it to that (store.CodeValidFor); notify does not import
-// the store, so the daemon checks the two agree (TestCodeTextValidity).
+// the store, so the daemon checks that the two agree when it is compiled
+// (cmd/securetextd/config_factor.go).
 const CodeValidFor = 10 * time.Minute
 
 // CodeText is the text that carries a one-time code. It names who is
