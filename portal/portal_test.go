@@ -399,7 +399,7 @@ func TestFlow(t *testing.T) {
 	if resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("fifth wrong password: %d", resp.StatusCode)
 	}
-	mustContain(t, "lockout", body, "Too many wrong passwords", "Try again in 15 minutes.")
+	mustContain(t, "lockout", body, "Too many wrong tries", "Try again in 15 minutes.")
 	resp, _ = b.post("/m/"+tokenA+"/login", url.Values{"password": {password}})
 	if resp.StatusCode != http.StatusTooManyRequests {
 		t.Errorf("right password while locked: %d", resp.StatusCode)
