@@ -698,7 +698,7 @@ func TestReplyOverLimit(t *testing.T) {
 			if w.Code != http.StatusRequestEntityTooLarge {
 				t.Fatalf("%d\n%s", w.Code, w.Body)
 			}
-			mustContain(t, "413", w.Body.String(), "Your reply is over 1.0 MB", "nothing was sent", `href="/c/1#reply"`)
+			mustContain(t, "413", w.Body.String(), "Your reply is over 1.0 MB", "nothing was sent", `action="/c/1/reply"`)
 			var tooBig *http.MaxBytesError
 			if err := f.st.lastSaveErr(); err == nil || !errors.As(err, &tooBig) {
 				t.Errorf("SaveReply saw %v", err)
