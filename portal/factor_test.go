@@ -232,4 +232,3 @@ func TestFactorLockout(t *testing.T) {
 		t.Fatalf("dates still counted after the reset: %v %v", locked, err)
 	}
 }
-
