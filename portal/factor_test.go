@@ -232,3 +232,35 @@ func TestFactorLockout(t *testing.T) {
 		t.Fatalf("dates still counted after the reset: %v %v", locked, err)
 	}
 }
+
+// TestFactorResetNewBrowser: a reset from a browser the account has not
+// seen changes the password but signs nothing in: the link asks that
+// browser for the code first.
+func TestFactorResetNewBrowser(t *testing.T) {
+	f := newFactorFixture(t, "")
+	link := "/m/" + f.token
+	code := f.code()
+	f.do("POST", link+"/verify", url.Values{"code": {code}})
+	f.signIn()
+
+	f.newClient()
+	if err := f.db.RequestPasswordReset(t.Context(), phoneA, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	job, err := f.db.NextJob(t.Context(), f.now, securetextd.JobKindReset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mj securetextd.MailJob
+	json.Unmarshal(job.Payload, &mj)
+	status, body := f.do("POST", "/reset/"+mj.Token, url.Values{"password": {"a brand new password"}, "confirm": {"a brand new password"}})
+	if status != http.StatusOK || !strings.Contains(body, "Your password is changed") || strings.Contains(body, "BODY-MARKER") {
+		t.Fatalf("reset from a new browser: %d %s", status, body)
+	}
+	if status, _ := f.do("GET", "/inbox", nil); status == http.StatusOK {
+		t.Fatal("the reset signed a new browser in without the code")
+	}
+	if _, body := f.do("GET", link, nil); !strings.Contains(body, "Text me a code") {
+		t.Fatalf("the link after the reset: %s", body)
+	}
+}
