@@ -1,9 +1,8 @@
 package notify
 
 import (
+	"slices"
 	"time"
-
-	"github.com/securetextd/securetextd"
 )
 
 // Leases. A worker claims each job for a lease (Outbox.ClaimJob): no other
@@ -42,7 +41,7 @@ const (
 
 // leaseFor is the lease of a job of kind.
 func leaseFor(kind string) time.Duration {
-	if kind == securetextd.JobKindText {
+	if slices.Contains(textKinds, kind) {
 		return textLease
 	}
 	return mailLease

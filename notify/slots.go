@@ -85,10 +85,10 @@ func (w *worker) next(ctx context.Context) (*securetextd.Job, error) {
 			return job, err
 		}
 	}
-	if !w.texts {
+	if len(w.texts) == 0 {
 		return nil, errNoJob
 	}
-	due, ok, err := w.Outbox.NextDueExcept(ctx, held, securetextd.JobKindText)
+	due, ok, err := w.Outbox.NextDueExcept(ctx, held, w.texts...)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +106,7 @@ func (w *worker) next(ctx context.Context) (*securetextd.Job, error) {
 			return nil, ctx.Err()
 		}
 	}
-	job, err := w.Outbox.ClaimJob(ctx, time.Now(), textLease, held, securetextd.JobKindText)
+	job, err := w.Outbox.ClaimJob(ctx, time.Now(), textLease, held, w.texts...)
 	if err != nil {
 		w.returnSlot(ctx, slot, interval)
 		return nil, err

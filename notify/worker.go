@@ -32,6 +32,10 @@ type MailSender interface {
 
 var _ MailSender = (*Mailer)(nil)
 
+// textKinds are the job kinds that an SMSProvider carries out, at the SMS
+// rate: a message's link, and a one-time code (code.go).
+var textKinds = []string{securetextd.JobKindText, securetextd.JobKindCode}
+
 // mailKinds are the job kinds that a MailSender carries out.
 var mailKinds = []string{securetextd.JobKindReply, securetextd.JobKindReset,
 	securetextd.JobKindNotice, securetextd.JobKindMDN, securetextd.JobKindRead, securetextd.JobKindUndelivered}
@@ -60,7 +64,7 @@ var mailKinds = []string{securetextd.JobKindReply, securetextd.JobKindReset,
 type Worker struct {
 	Outbox Outbox
 	// Kinds lists the job kinds this worker takes. Empty means every kind
-	// it has a sender for: securetextd.JobKindText when SMS is set,
+	// it has a sender for: securetextd.JobKindText and JobKindCode when SMS is set,
 	// JobKindReply and JobKindReset when Mail is set.
 	Kinds []string
 	// SMS sends text jobs, Mail sends reply and reset jobs. A worker
@@ -103,9 +107,9 @@ type Worker struct {
 type worker struct {
 	Worker
 	kinds []string
-	// texts is set when the worker takes texts; other are its other
-	// kinds; slots are the send slots of texts (slots.go).
-	texts bool
+	// texts are the kinds of texts the worker takes (textKinds); other
+	// are its other kinds; slots are the send slots of texts (slots.go).
+	texts []string
 	other []string
 	slots TextSlots
 	link  func(token string) string
@@ -135,7 +139,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	r := worker{Worker: *w, kinds: slices.Clone(w.Kinds)}
 	if len(r.kinds) == 0 {
 		if w.SMS != nil {
-			r.kinds = append(r.kinds, securetextd.JobKindText)
+			r.kinds = append(r.kinds, textKinds...)
 		}
 		if w.Mail != nil {
 			r.kinds = append(r.kinds, mailKinds...)
@@ -146,11 +150,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	for _, k := range r.kinds {
 		switch {
-		case k == securetextd.JobKindText:
+		case slices.Contains(textKinds, k):
 			if w.SMS == nil {
 				return errors.New("notify: worker has no sms provider")
 			}
-			if w.PublicURL == "" {
+			if k == securetextd.JobKindText && w.PublicURL == "" {
 				return errors.New("notify: worker has no public url")
 			}
 		case slices.Contains(mailKinds, k):
@@ -186,8 +190,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	r.log = r.log.With("component", "notify")
 	for _, k := range r.kinds {
-		if k == securetextd.JobKindText {
-			r.texts = true
+		if slices.Contains(textKinds, k) {
+			r.texts = append(r.texts, k)
 		} else {
 			r.other = append(r.other, k)
 		}
@@ -283,7 +287,7 @@ func (w *worker) handle(ctx context.Context, job *securetextd.Job) {
 	what, err := "mail", error(nil)
 	switch {
 	case !slices.Contains(w.kinds, job.Kind):
-		if job.Kind != securetextd.JobKindText && !slices.Contains(mailKinds, job.Kind) {
+		if !slices.Contains(textKinds, job.Kind) && !slices.Contains(mailKinds, job.Kind) {
 			err = &PermanentError{Reason: fmt.Sprintf("unknown job kind %q", job.Kind)}
 			break
 		}
@@ -293,6 +297,9 @@ func (w *worker) handle(ctx context.Context, job *securetextd.Job) {
 	case job.Kind == securetextd.JobKindText:
 		what = "text"
 		log, err = w.text(sctx, log, job)
+	case job.Kind == securetextd.JobKindCode:
+		what = "code text"
+		log, err = w.code(sctx, log, job)
 	default:
 		err = w.Mail.Send(sctx, job)
 	}

@@ -59,6 +59,9 @@ type APIStore interface {
 	PlaceHold(ctx context.Context, id int64, reason, by string) error
 	RemoveHold(ctx context.Context, id int64, by string) (*securetextd.DeleteResult, error)
 	ListHolds(ctx context.Context) ([]securetextd.Hold, error)
+	// SetDateOfBirth keeps the date of birth (YYYY-MM-DD) the portal asks
+	// of a recipient (verify.date_of_birth; factor.go).
+	SetDateOfBirth(ctx context.Context, phone securetextd.Phone, dob string) error
 }
 
 // MessageMetrics counts messages accepted and refused, by where they came

@@ -1,15 +1,11 @@
 package portal
 
 import (
-	"bufio"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -17,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/securetextd/securetextd"
 	"github.com/securetextd/securetextd/store"
@@ -37,7 +31,7 @@ const (
 
 // sendRequest is the JSON form of POST /api/v1/messages.
 type sendRequest struct {
-	To          []string         `json:"to"`
+	To          []sendTo         `json:"to"`
 	Subject     string           `json:"subject"`
 	Text        string           `json:"text"`
 	HTML        string           `json:"html"`
@@ -87,54 +81,6 @@ func (discardSink) CreatePart(securetextd.Part) (io.WriteCloser, error) {
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
-
-// submission is a message being read from a request: what it asks for,
-// and a digest of each field, for the request's fingerprint.
-type submission struct {
-	to      []securetextd.Phone
-	subject string
-	text    [32]byte
-	html    [32]byte
-	files   []fileDigest
-	parts   int
-	errs    []fieldError
-}
-
-type fileDigest struct {
-	name, typ string
-	sum       [32]byte
-}
-
-// fingerprint hashes what the request asks for, whatever its encoding
-// (JSON or multipart, field order, base64 line breaks): a retry has the
-// same fingerprint, another request with the same Idempotency-Key does not.
-func (s *submission) fingerprint() [32]byte {
-	h := sha256.New()
-	field := func(b []byte) {
-		binary.Write(h, binary.BigEndian, uint32(len(b)))
-		h.Write(b)
-	}
-	field([]byte("securetextd api message v1"))
-	for _, p := range s.to {
-		field([]byte(p))
-	}
-	field([]byte("subject"))
-	field([]byte(s.subject))
-	field(s.text[:])
-	field(s.html[:])
-	for _, f := range s.files {
-		field([]byte(f.name))
-		field([]byte(f.typ))
-		field(f.sum[:])
-	}
-	var sum [32]byte
-	h.Sum(sum[:0])
-	return sum
-}
-
-func (s *submission) bad(field, format string, args ...any) {
-	s.errs = append(s.errs, fieldError{Field: field, Detail: fmt.Sprintf(format, args...)})
-}
 
 // handleSend stores a message from the API and queues its texts, as mail
 // is: the same phone rules, sealing, outbox and limits. The body is JSON,
@@ -248,6 +194,17 @@ func (a *API) handleSend(w http.ResponseWriter, r *http.Request, key *securetext
 			return http.StatusCreated, body, err
 		}}
 	}
+	// The dates of birth are kept before the message commits, so that no
+	// link to it ever opens without its check. A message that then fails
+	// to commit leaves a date the sender gave all the same.
+	for _, p := range sub.to {
+		if dob, ok := sub.dobs[p]; ok {
+			if err := a.store.SetDateOfBirth(ctx, p, dob); err != nil {
+				a.fail(w, r, "set date of birth", err)
+				return
+			}
+		}
+	}
 	receipt, rec, err := draft.CommitAPI(ctx, m, sub.to, idem)
 	if err != nil {
 		a.metrics().MessageRefused("api", refusalReason(err))
@@ -347,7 +304,11 @@ func (a *API) readJSON(r *http.Request, sub *submission, sink partSink, sealing 
 		return malformed("the body holds more than one JSON value")
 	}
 	for i, to := range req.To {
-		sub.addRecipient(a.cfg.Load().ParsePhone, fmt.Sprintf("to[%d]", i), to)
+		field := fmt.Sprintf("to[%d]", i)
+		sub.addRecipient(a.cfg.Load().ParsePhone, field, to.Phone)
+		if to.Verify != nil && len(sub.to) > 0 && !hasField(sub.errs, field) {
+			sub.addDateOfBirth(field+".verify.date_of_birth", sub.to[len(sub.to)-1], to.Verify.DateOfBirth)
+		}
 	}
 	sub.setSubject(req.Subject)
 	if len(req.Attachments) > maxAPIFiles {
@@ -469,115 +430,6 @@ func readField(p io.Reader, max int) (string, error) {
 		return "", malformed("a field is over %d bytes", max)
 	}
 	return string(b), nil
-}
-
-func (s *submission) addRecipient(parse func(string) (securetextd.Phone, error), field, v string) {
-	p, err := parse(v)
-	if err != nil {
-		s.bad(field, "%s", securetextd.ErrorMessage(err))
-		return
-	}
-	s.to = append(s.to, p)
-}
-
-func (s *submission) setSubject(v string) {
-	if strings.ContainsFunc(v, unicode.IsControl) || !utf8.ValidString(v) {
-		s.bad("subject", "must be one line of text")
-		return
-	}
-	if utf8.RuneCountInString(v) > maxSubjectRunes {
-		s.bad("subject", "must be at most %d characters", maxSubjectRunes)
-		return
-	}
-	s.subject = strings.TrimSpace(v)
-}
-
-// checkSubmission checks what can only be judged once every field is read.
-func (a *API) checkSubmission(s *submission) {
-	max := a.cfg.Load().MaxRecipients
-	switch {
-	case len(s.to) == 0 && !hasField(s.errs, "to"):
-		s.bad("to", "give at least one phone number")
-	case len(s.to) > max:
-		s.bad("to", "at most %d phone numbers in one message", max)
-	}
-}
-
-func hasField(errs []fieldError, prefix string) bool {
-	for _, e := range errs {
-		if strings.HasPrefix(e.Field, prefix) {
-			return true
-		}
-	}
-	return false
-}
-
-// addText writes a text or HTML body to sink: it is read into memory
-// (bounded), made valid UTF-8, and left out when empty.
-func (s *submission) addText(sink partSink, field string, r io.Reader) error {
-	b, err := io.ReadAll(io.LimitReader(r, maxAPITextBytes+1))
-	if err != nil {
-		return err
-	}
-	if len(b) > maxAPITextBytes {
-		s.bad(field, "must be at most %s; send longer content as a file", humanSize(maxAPITextBytes))
-		return nil
-	}
-	text := normalizeText(b)
-	if strings.TrimSpace(text) == "" {
-		return nil
-	}
-	kind, typ, sum := securetextd.PartText, "text/plain", &s.text
-	if field == "html" {
-		kind, typ, sum = securetextd.PartHTML, "text/html", &s.html
-	}
-	*sum = sha256.Sum256([]byte(text))
-	w, err := sink.CreatePart(securetextd.Part{Kind: kind, ContentType: typ})
-	if err != nil {
-		return err
-	}
-	if _, err := io.WriteString(w, text); err != nil {
-		return err
-	}
-	s.parts++
-	return w.Close()
-}
-
-// addFile streams one attachment into sink, hashing it on the way. An
-// undeclared content type is sniffed from the first bytes.
-func (s *submission) addFile(sink partSink, field, name, declared string, r io.Reader) error {
-	br := bufio.NewReaderSize(r, 512)
-	head, err := br.Peek(512)
-	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
-		return err
-	}
-	typ := declaredType(declared)
-	if typ == "" {
-		typ, _, _ = mime.ParseMediaType(http.DetectContentType(head))
-	}
-	clean := cleanFilename(name)
-	if clean == "" {
-		clean = "file-" + strconv.Itoa(len(s.files)+1)
-	}
-	w, err := sink.CreatePart(securetextd.Part{Kind: securetextd.PartAttachment, ContentType: typ, Filename: clean})
-	if err != nil {
-		return err
-	}
-	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(w, h), br); err != nil {
-		return err
-	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	s.files = append(s.files, fileDigest{name: clean, typ: typ, sum: sum32(h)})
-	s.parts++
-	return nil
-}
-
-func sum32(h hash.Hash) (b [32]byte) {
-	h.Sum(b[:0])
-	return b
 }
 
 func maskedList(phones []securetextd.Phone) []string {

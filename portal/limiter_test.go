@@ -151,7 +151,7 @@ func TestLockoutOnLinkPage(t *testing.T) {
 				t.Fatalf("link while locked: %d", w.Code)
 			}
 			mustContain(t, "link while locked", w.Body.String(),
-				"Too many wrong passwords", "signing in is paused", "Try again in 12 minutes.", `href="/reset"`)
+				"Too many wrong tries", "signing in is paused", "Try again in 12 minutes.", `href="/reset"`)
 			mustNotContain(t, "link while locked", w.Body.String(), `type="password"`, "UTC")
 		}
 		for _, c := range f.st.Calls() {

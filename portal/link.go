@@ -17,6 +17,7 @@ type linkPage struct {
 	Left     int    // tries left before a lockout, when few
 	Conflict bool   // a password was set meanwhile
 	Locked   string // logins are paused for this long: "12 minutes"
+	AskDOB   bool   // the sender gave a date of birth: ask it with the first password
 }
 
 // validToken reports whether s can be a token of ours (base64url, not
@@ -76,7 +77,20 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "link recipient", err)
 		return
 	}
-	if !p.Setup {
+	code, err := s.needsCode(r, conv.Phone)
+	if err != nil {
+		s.fail(w, r, "link device", err)
+		return
+	}
+	if p.Setup {
+		if p.AskDOB, err = s.hasDOB(r, conv.Phone); err != nil {
+			s.fail(w, r, "link date of birth", err)
+			return
+		}
+	}
+	// A first password with nothing to check has nothing to guess: only
+	// a step that checks something is paused by the lockout.
+	if !p.Setup || code || p.AskDOB {
 		wait, err := s.loginsLocked(r, conv.Phone)
 		if err != nil {
 			s.fail(w, r, "link lockout", err)
@@ -84,7 +98,14 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 		}
 		if wait > 0 {
 			p.Locked = waitFor(wait)
+			p.Setup = false
 		}
+	}
+	if code && p.Locked == "" {
+		// A browser the account has not seen: the code first. The
+		// page offers to send it; a GET sends nothing (factor.go).
+		s.renderCode(w, http.StatusOK, token, conv, &codePage{})
+		return
 	}
 	s.renderLink(w, http.StatusOK, p)
 }

@@ -27,6 +27,14 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	keys := limitKeys(r, conv.Phone)
+	if code, err := s.needsCode(r, conv.Phone); err != nil {
+		s.fail(w, r, "login device", err)
+		return
+	} else if code {
+		// A browser the account has not seen gives the code first.
+		linkAgain(w, r, token)
+		return
+	}
 	wait, err := s.loginsLocked(r, conv.Phone)
 	if err != nil {
 		s.fail(w, r, "check lockout", err)

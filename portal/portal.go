@@ -149,6 +149,16 @@ type Config struct {
 	// true. See hooks.go.
 	VonageSignatureSecret string
 	VonageSignatureMethod string
+	// SecondFactor is what a browser the account has not seen must give
+	// before the password (factor.go): SecondFactorSMSCode, a code texted
+	// through Codes, or SecondFactorNone ("" is none: a Server on its own
+	// asks for no code; the daemon's default is "sms-code").
+	SecondFactor string
+	// Codes sends and checks the one-time codes of "sms-code".
+	Codes CodeSender
+	// RememberDevice is how long a browser that gave a code is not asked
+	// again (default 30 days).
+	RememberDevice time.Duration
 }
 
 // Defaults of Config.
@@ -214,6 +224,21 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Location == nil {
 		c.Location = time.Local
 	}
+	switch c.SecondFactor {
+	case "", SecondFactorNone:
+		c.SecondFactor = SecondFactorNone
+	case SecondFactorSMSCode:
+		if c.Codes == nil {
+			errs = append(errs, errors.New("portal: second factor \"sms-code\" needs a code sender"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("portal: unknown second factor %q", c.SecondFactor))
+	}
+	if c.RememberDevice == 0 {
+		c.RememberDevice = DefaultRememberDevice
+	} else if c.RememberDevice < 0 {
+		errs = append(errs, errors.New("portal: durations and limits must not be negative"))
+	}
 	if c.VonageSignatureMethod == "" {
 		c.VonageSignatureMethod = "sha256"
 	} else if !ValidVonageSignatureMethod(c.VonageSignatureMethod) {
@@ -232,8 +257,9 @@ type Server struct {
 	brand   []byte             // /brand.css
 	handler http.Handler
 
-	life  Lifecycle // the store, when it runs the lifecycle (lifecycle.go)
-	reads *readLog  // the parts each session was recorded reading (ranges.go)
+	life    Lifecycle // the store, when it runs the lifecycle (lifecycle.go)
+	factors Factors   // the store, when it keeps second factors (factor.go)
+	reads   *readLog  // the parts each session was recorded reading (ranges.go)
 
 	routeLookup // which route serves a request, for metrics (ops.go)
 }
@@ -257,6 +283,10 @@ func New(cfg Config, st Store, logger *slog.Logger) (*Server, error) {
 		brand:  brandCSS(cfg.Color),
 	}
 	s.life, _ = st.(Lifecycle)
+	s.factors, _ = st.(Factors)
+	if cfg.SecondFactor == SecondFactorSMSCode && s.factors == nil {
+		return nil, errors.New("portal: second factor \"sms-code\" needs a store that remembers devices")
+	}
 	s.reads = newReadLog()
 	mux := http.NewServeMux()
 	s.routes(mux)
@@ -280,6 +310,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /m/{token}", s.handleLink)
 	mux.HandleFunc("POST /m/{token}/setup", s.form(s.handleSetup))
 	mux.HandleFunc("POST /m/{token}/login", s.form(s.handleLogin))
+	mux.HandleFunc("POST /m/{token}/code", s.form(s.handleSendCode))
+	mux.HandleFunc("POST /m/{token}/verify", s.form(s.handleVerifyCode))
 	mux.HandleFunc("POST /logout", s.form(s.handleLogout))
 
 	mux.HandleFunc("GET /inbox", s.handleInbox)

@@ -399,7 +399,7 @@ func TestFlow(t *testing.T) {
 	if resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("fifth wrong password: %d", resp.StatusCode)
 	}
-	mustContain(t, "lockout", body, "Too many wrong passwords", "Try again in 15 minutes.")
+	mustContain(t, "lockout", body, "Too many wrong tries", "Try again in 15 minutes.")
 	resp, _ = b.post("/m/"+tokenA+"/login", url.Values{"password": {password}})
 	if resp.StatusCode != http.StatusTooManyRequests {
 		t.Errorf("right password while locked: %d", resp.StatusCode)
@@ -698,7 +698,7 @@ func TestReplyOverLimit(t *testing.T) {
 			if w.Code != http.StatusRequestEntityTooLarge {
 				t.Fatalf("%d\n%s", w.Code, w.Body)
 			}
-			mustContain(t, "413", w.Body.String(), "Your reply is over 1.0 MB", "nothing was sent", `href="/c/1#reply"`)
+			mustContain(t, "413", w.Body.String(), "Your reply is over 1.0 MB", "nothing was sent", `action="/c/1/reply"`)
 			var tooBig *http.MaxBytesError
 			if err := f.st.lastSaveErr(); err == nil || !errors.As(err, &tooBig) {
 				t.Errorf("SaveReply saw %v", err)

@@ -44,13 +44,13 @@ func (s *Server) handleReply(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxReplyBytes+multipartAllowance)
 	mr, err := r.MultipartReader()
 	if err != nil {
-		s.replyFailed(w, r, conv, &replyError{"Your reply could not be read. Go back and send it again."})
+		s.replyFailed(w, r, conv, &replyError{"Your reply could not be read. Send it again."}, "")
 		return
 	}
 	up := &uploads{mr: mr}
 	first, err := up.next()
 	if err != nil {
-		s.replyFailed(w, r, conv, err)
+		s.replyFailed(w, r, conv, err, up.text)
 		return
 	}
 	if first == nil {
@@ -62,40 +62,38 @@ func (s *Server) handleReply(w http.ResponseWriter, r *http.Request) {
 		if s.replyRefused(w, r, conv, err, up.text) {
 			return
 		}
-		s.replyFailed(w, r, conv, err)
+		s.replyFailed(w, r, conv, err, up.text)
 		return
 	}
 	s.logger.Info("reply", "phone", conv.Phone.Masked(), "conversation", conv.ID, "message", msg.ID, "files", up.files)
 	http.Redirect(w, r, "/c/"+strconv.FormatInt(conv.ID, 10)+"#m"+strconv.FormatInt(msg.ID, 10), http.StatusSeeOther)
 }
 
-// replyFailed answers a reply that was not stored.
-func (s *Server) replyFailed(w http.ResponseWriter, r *http.Request, conv *securetextd.Conversation, err error) {
-	back := "/c/" + strconv.FormatInt(conv.ID, 10) + "#reply"
+// replyFailed answers a reply that was not stored. A reply refused for
+// what it holds (too large, too many files, a text too long, unreadable)
+// shows the conversation again, the reason above the form and what was
+// typed back in it, as a malware refusal does (scan.go): the patient
+// loses nothing but the files, which a page cannot choose again for them.
+// Anything else is the store's failure, with its error page.
+func (s *Server) replyFailed(w http.ResponseWriter, r *http.Request, conv *securetextd.Conversation, err error, text string) {
 	var tooBig *http.MaxBytesError
 	var bad *replyError
+	kept := ""
+	if text != "" {
+		kept = " Your text is below."
+	}
 	switch {
 	case errors.As(err, &tooBig) || securetextd.ErrorCode(err) == securetextd.ETOOLARGE:
 		s.logger.Info("reply too large", "phone", conv.Phone.Masked(), "conversation", conv.ID)
-		s.render(w, http.StatusRequestEntityTooLarge, "message.html", &messagePage{
-			layout:   layout{Title: "Reply too large", SignedIn: true},
-			Heading:  "Your reply is too large",
-			Text:     "Your reply is over " + humanSize(s.cfg.MaxReplyBytes) + " in total, so nothing was sent. Send fewer or smaller files: one photo per reply works best on a slow connection.",
-			Href:     back,
-			LinkText: "Back to the conversation",
-		})
+		s.renderConversationDraft(w, r, http.StatusRequestEntityTooLarge, conv,
+			"Your reply is over "+humanSize(s.cfg.MaxReplyBytes)+" in total, so nothing was sent. "+
+				"Send fewer or smaller files: one photo per reply works best on a slow connection."+kept, text)
 	case errors.As(err, &bad) || securetextd.ErrorCode(err) == securetextd.EINVALID:
-		text := securetextd.ErrorMessage(err)
+		problem := securetextd.ErrorMessage(err)
 		if bad != nil {
-			text = bad.msg
+			problem = bad.msg
 		}
-		s.render(w, http.StatusBadRequest, "message.html", &messagePage{
-			layout:   layout{Title: "Reply not sent", SignedIn: true},
-			Heading:  "Your reply was not sent",
-			Text:     text,
-			Href:     back,
-			LinkText: "Back to the conversation",
-		})
+		s.renderConversationDraft(w, r, http.StatusBadRequest, conv, problem+" Nothing was sent."+kept, text)
 	default:
 		s.fail(w, r, "save reply", err)
 	}
@@ -166,6 +164,14 @@ func (u *uploads) next() (*upload, error) {
 				return nil, wrapUploadErr(err)
 			}
 			if len(b) > maxReplyText {
+				// Kept to its limit, in whole characters, for the
+				// form: the patient splits it rather than types it
+				// again.
+				n := maxReplyText
+				for n > 0 && !utf8.RuneStart(b[n]) {
+					n--
+				}
+				u.text = normalizeText(b[:n])
 				return nil, &replyError{"Your text is too long. Send it in several shorter replies, or as a file."}
 			}
 			text := strings.TrimSpace(normalizeText(b))

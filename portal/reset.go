@@ -17,8 +17,9 @@ type resetPage struct {
 // newPasswordPage asks for the new password, behind a reset link.
 type newPasswordPage struct {
 	layout
-	Token string
-	Error string
+	Token  string
+	Error  string
+	AskDOB bool // the sender gave a date of birth: ask it first (factor.go)
 }
 
 func (s *Server) handleResetForm(w http.ResponseWriter, r *http.Request) {
@@ -93,7 +94,12 @@ func (s *Server) handleResetToken(w http.ResponseWriter, r *http.Request) {
 	if phone == "" {
 		return
 	}
-	s.render(w, http.StatusOK, "newpassword.html", &newPasswordPage{layout: layout{Title: "Choose a new password"}, Token: token})
+	askDOB, err := s.hasDOB(r, phone)
+	if err != nil {
+		s.fail(w, r, "reset date of birth", err)
+		return
+	}
+	s.render(w, http.StatusOK, "newpassword.html", &newPasswordPage{layout: layout{Title: "Choose a new password"}, Token: token, AskDOB: askDOB})
 }
 
 // handleResetPassword sets the new password, signs the browser in, and
@@ -103,14 +109,30 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
 	if phone == "" {
 		return
 	}
-	if msg := checkPassword(r.PostFormValue("password"), r.PostFormValue("confirm")); msg != "" {
-		s.render(w, http.StatusBadRequest, "newpassword.html", &newPasswordPage{layout: layout{Title: "Choose a new password"}, Token: token, Error: msg})
+	// The date of birth the sender gave, before anything else: a reset
+	// link in someone else's mailbox opens nothing without it. Wrong
+	// dates count toward the lockout, and on their own count (limitDOB),
+	// since a reset is the way out of a lockout and is not paused by it.
+	askDOB, err := s.hasDOB(r, phone)
+	if err != nil {
+		s.fail(w, r, "reset date of birth", err)
 		return
 	}
-	phone, err := s.store.ResetPassword(r.Context(), token, r.PostFormValue("password"))
+	problem, done := s.checkDOB(w, r, phone, nil)
+	if done {
+		return
+	}
+	if problem == "" {
+		problem = checkPassword(r.PostFormValue("password"), r.PostFormValue("confirm"))
+	}
+	if problem != "" {
+		s.render(w, http.StatusBadRequest, "newpassword.html", &newPasswordPage{layout: layout{Title: "Choose a new password"}, Token: token, Error: problem, AskDOB: askDOB})
+		return
+	}
+	phone, err = s.store.ResetPassword(r.Context(), token, r.PostFormValue("password"))
 	switch securetextd.ErrorCode(err) {
 	case securetextd.EINVALID:
-		s.render(w, http.StatusBadRequest, "newpassword.html", &newPasswordPage{layout: layout{Title: "Choose a new password"}, Token: token, Error: securetextd.ErrorMessage(err)})
+		s.render(w, http.StatusBadRequest, "newpassword.html", &newPasswordPage{layout: layout{Title: "Choose a new password"}, Token: token, Error: securetextd.ErrorMessage(err), AskDOB: askDOB})
 		return
 	case securetextd.ENOTFOUND:
 		// Used meanwhile, or expired while the form was open.
@@ -131,7 +153,29 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
 	if err := s.store.ForgetStrikes(r.Context(), limitLogin, limitKeys(r, phone)...); err != nil {
 		s.logger.Error("clear wrong passwords", "phone", phone.Masked(), "err", err)
 	}
+	if askDOB {
+		// Right, as the reset above needed it: the lockout it may have
+		// followed ends with the others.
+		if err := s.store.ForgetStrikes(r.Context(), limitDOB, phoneLimitKey(phone)); err != nil {
+			s.logger.Error("clear wrong dates of birth", "phone", phone.Masked(), "err", err)
+		}
+	}
 	s.logger.Info("password reset", "phone", phone.Masked())
+	if code, err := s.needsCode(r, phone); err != nil {
+		s.fail(w, r, "reset device", err)
+		return
+	} else if code {
+		// A browser the account has not seen signs in through a link,
+		// which asks for the code: the reset link came by email, and
+		// the code is what proves the phone.
+		s.render(w, http.StatusOK, "message.html", &messagePage{
+			layout:  layout{Title: "Password changed"},
+			Heading: "Your password is changed",
+			Text: "To read your messages on this device, open the link in your latest text message from us. " +
+				"We will text you a code to check that it is you, then ask for your new password.",
+		})
+		return
+	}
 	if err := s.setSession(w, r, phone); err != nil {
 		s.fail(w, r, "create session", err)
 		return

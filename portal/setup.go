@@ -26,12 +26,45 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 		s.renderLink(w, http.StatusConflict, &linkPage{Token: token, Conflict: true})
 		return
 	}
+	// The second factor comes first (factor.go): a browser that owes a
+	// code goes back to the link, which asks for it, and a date of birth
+	// kept for the number must be given right.
+	if code, err := s.needsCode(r, conv.Phone); err != nil {
+		s.fail(w, r, "setup device", err)
+		return
+	} else if code {
+		linkAgain(w, r, token)
+		return
+	}
+	askDOB, err := s.hasDOB(r, conv.Phone)
+	if err != nil {
+		s.fail(w, r, "setup date of birth", err)
+		return
+	}
+	email, _ := checkEmail(r.PostFormValue("email"))
+	if askDOB {
+		if wait, err := s.loginsLocked(r, conv.Phone); err != nil {
+			s.fail(w, r, "check lockout", err)
+			return
+		} else if wait > 0 {
+			s.renderLocked(w, wait)
+			return
+		}
+		problem, done := s.checkDOB(w, r, conv.Phone, conv)
+		if done {
+			return
+		}
+		if problem != "" {
+			s.renderLink(w, http.StatusUnauthorized, &linkPage{Token: token, Setup: true, AskDOB: true, Error: problem, Email: email})
+			return
+		}
+	}
 	email, problem := checkEmail(r.PostFormValue("email"))
 	if msg := checkPassword(r.PostFormValue("password"), r.PostFormValue("confirm")); msg != "" {
 		problem = msg
 	}
 	if problem != "" {
-		s.renderLink(w, http.StatusBadRequest, &linkPage{Token: token, Setup: true, Error: problem, Email: email})
+		s.renderLink(w, http.StatusBadRequest, &linkPage{Token: token, Setup: true, AskDOB: askDOB, Error: problem, Email: email})
 		return
 	}
 	err = s.store.CreateRecipient(r.Context(), conv.Phone, r.PostFormValue("password"), email)
@@ -43,7 +76,7 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 		s.renderLink(w, http.StatusConflict, &linkPage{Token: token, Conflict: true})
 		return
 	case securetextd.EINVALID:
-		s.renderLink(w, http.StatusBadRequest, &linkPage{Token: token, Setup: true, Error: securetextd.ErrorMessage(err), Email: email})
+		s.renderLink(w, http.StatusBadRequest, &linkPage{Token: token, Setup: true, AskDOB: askDOB, Error: securetextd.ErrorMessage(err), Email: email})
 		return
 	default:
 		s.fail(w, r, "create recipient", err)

@@ -83,6 +83,9 @@ var copyTables = []copyTable{
 	{"auth_failures", []string{"kind", "key"}},
 	{"holds", []string{"conversation_id"}},
 	{"conversation_deletes", []string{"conversation_id"}},
+	{"recipient_codes", []string{"phone"}},
+	{"recipient_devices", []string{"token_hash", "phone"}},
+	{"recipient_checks", []string{"phone"}},
 }
 
 // schemaTables are tables that the migrations keep, and that store copy

@@ -27,6 +27,7 @@ type copyFixture struct {
 	apiKey   string
 	reset    string
 	idemKey  string
+	device   string // a remembered browser's token
 	audit    *AuditCheck
 }
 
@@ -150,6 +151,18 @@ func fillStore(t *testing.T, path string) *copyFixture {
 	if _, _, err := db.AuthFailed(ctx, AuthRule{Window: time.Hour, Known: 24 * time.Hour}, "192.0.2.7", "dr.who@clinic.example"); err != nil {
 		t.Fatal(err)
 	}
+	// A one-time code (an HMAC under a key derived from a data key, which
+	// the copy keeps by its id), a remembered browser and a date of
+	// birth: migration 0011's tables.
+	if err := db.SMSCodes().SendCode(ctx, copyOther); err != nil {
+		t.Fatal(err)
+	}
+	if fx.device, err = db.RememberDevice(ctx, copyOther, "", 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetDateOfBirth(ctx, copyOther, "1980-04-27"); err != nil {
+		t.Fatal(err)
+	}
 	for _, tb := range copyTables {
 		if count(t, db, tb.name) == 0 {
 			t.Fatalf("the fixture leaves %s empty: fill it, so that copying it is tested", tb.name)
@@ -167,6 +180,12 @@ func checkStore(t *testing.T, opts Options, fx *copyFixture) {
 	t.Helper()
 	ctx := t.Context()
 	db := openTestStore(t, opts, fx.keys)
+	if known, err := db.KnownDevice(ctx, copyOther, fx.device); err != nil || !known {
+		t.Errorf("%s: the remembered browser is not known in the copy (%v)", opts.Driver, err)
+	}
+	if err := db.CheckDateOfBirth(ctx, copyOther, "1980-04-27"); err != nil {
+		t.Errorf("%s: the date of birth does not check in the copy: %v", opts.Driver, err)
+	}
 	for id, parts := range fx.parts {
 		m, err := db.Message(ctx, id)
 		if err != nil {

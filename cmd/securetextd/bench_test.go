@@ -48,6 +48,7 @@ path = "data/db.sqlite"
 key_file = "data/key.txt"
 [portal]
 listen = "127.0.0.1:0"
+second_factor = "none"
 [sms]
 provider = "console"
 console_file = "texts.jsonl"

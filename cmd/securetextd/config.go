@@ -71,6 +71,9 @@ type Config struct {
 		TLSKey         string   `toml:"tls_key"`
 		TrustedProxies []string `toml:"trusted_proxies"`
 		MaxConnections int      `toml:"max_connections"` // config_http.go
+		// The second factor (config_factor.go).
+		SecondFactor   string        `toml:"second_factor"`
+		RememberDevice time.Duration `toml:"remember_device"`
 	} `toml:"portal"`
 	Brand struct {
 		Org   string `toml:"org"`
@@ -163,6 +166,7 @@ func DefaultConfig() Config {
 	httpDefaults(&c)
 	c.API = defaultAPIConfig()
 	scanDefaults(&c)
+	factorDefaults(&c)
 	return c
 }
 
@@ -376,6 +380,7 @@ func (c *Config) validate() []string {
 	p = append(p, c.validateHostname()...)
 	p = append(p, c.validateOps()...)
 	p = append(p, c.validateScan()...)
+	p = append(p, c.validateFactor()...)
 	p = append(p, c.validatePortalEdge()...)
 	p = append(p, c.validateHTTP()...)
 	p = append(p, c.validateProduction()...) // config_production.go

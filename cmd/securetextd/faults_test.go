@@ -154,6 +154,7 @@ key_file = %q
 [portal]
 listen = "127.0.0.1:0"
 public_url = "http://127.0.0.1:9"
+second_factor = "none"
 [sms]
 provider = "vonage"
 rate = %g

@@ -54,6 +54,7 @@ key_file = "data/key.txt"
 [portal]
 listen = "127.0.0.1:0"
 public_url = "http://127.0.0.1:9"
+second_factor = "none"
 [sms]
 provider = "console"
 console_file = "sms-console.jsonl"

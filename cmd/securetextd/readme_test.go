@@ -110,9 +110,19 @@ func TestFirstMessageAsInREADME(t *testing.T) {
 	}
 	get(t, http.DefaultClient, "http://"+m.PortalAddr+link[1], http.StatusOK)
 
+	// The example asks a new browser for a code first (second_factor =
+	// "sms-code"): texted when asked for, it too appears on the console.
+	p := newPhone(t, m)
+	if path := p.post(link[1]+"/code", nil); path != link[1]+"/code" {
+		t.Fatalf("asking for a code went to %s", path)
+	}
+	code := consoleCode(t, out)
+	if path := p.post(link[1]+"/verify", url.Values{"code": {code}}); path != link[1] {
+		t.Fatalf("the code went to %s, want the link's page", path)
+	}
+
 	// The recipient replies; the reply is kept sealed in mail.dir, and the
 	// README's commands read it.
-	p := newPhone(t, m)
 	conv := p.post(link[1]+"/setup", url.Values{
 		"password": {"maple syrup on pancakes"}, "confirm": {"maple syrup on pancakes"}, "email": {"ana@example.org"},
 	})
@@ -154,5 +164,22 @@ func TestFirstMessageAsInREADME(t *testing.T) {
 	if !strings.Contains(shown, "\r\nSubject: Re: Your lab results\r\n") || !strings.Contains(shown, "Thank you, doctor") ||
 		!strings.Contains(shown, `filename="photo.jpg"`) && !strings.Contains(shown, "filename=photo.jpg") {
 		t.Errorf("mail show:\n%s", shown)
+	}
+}
+
+// consoleCode waits for a one-time code on the console provider's output,
+// as a developer running make run reads it, and returns it.
+func consoleCode(t *testing.T, out *syncBuffer) string {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^\{"to":"\+12125550123","from":"[^"]*","text":"([0-9]{6}) is your `)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			return m[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no code on the console:\n%s", out)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

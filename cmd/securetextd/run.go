@@ -221,6 +221,10 @@ func (m *Main) Run(ctx context.Context) error {
 
 		VonageSignatureSecret: cfg.SMS.Vonage.SignatureSecret,
 		VonageSignatureMethod: cfg.SMS.Vonage.SignatureMethod,
+
+		SecondFactor:   cfg.Portal.SecondFactor,
+		Codes:          db.SMSCodes(),
+		RememberDevice: cfg.Portal.RememberDevice,
 	}, db, log)
 	if err != nil {
 		subL.Close()

@@ -1,0 +1,36 @@
+package securetextd
+
+// The second factor: what proves, beyond holding a link and a password,
+// that the person at the portal is the patient. A one-time code goes to
+// the phone (later, for email recipients, to the mailbox) when a browser
+// the account has not seen signs in, and a date of birth that the sender
+// chose is asked at the first visit and at every password reset.
+
+// CodeJob is what the outbox keeps for one text carrying a one-time code:
+// the phone and the code. The store seals it like every payload; notify
+// renders the text at the moment it sends, at the SMS rate.
+type CodeJob struct {
+	To   Phone  `json:"to"`
+	Code string `json:"code"`
+}
+
+// JobKindCode is the outbox job kind of a CodeJob: a text, sent by the
+// worker that sends texts and held to the same rate.
+const JobKindCode = "code"
+
+// CodeDigits is the length of a one-time code.
+const CodeDigits = 6
+
+// Audit events of the second factor. Detail names the factor
+// (FactorSMSCode, FactorDateOfBirth); none carries the code or the date.
+const (
+	AuditFactorSent   = "factor.sent"   // a code was queued
+	AuditFactorOK     = "factor.ok"     // a factor was given right
+	AuditFactorFailed = "factor.failed" // a factor was given wrong (Detail adds why)
+)
+
+// The factors, as audit details and configuration name them.
+const (
+	FactorSMSCode     = "sms-code"
+	FactorDateOfBirth = "date-of-birth"
+)
