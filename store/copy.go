@@ -81,6 +81,8 @@ var copyTables = []copyTable{
 	{"sweep_log", []string{"seq"}},
 	{"limit_strikes", []string{"kind", "key"}},
 	{"auth_failures", []string{"kind", "key"}},
+	{"sender_recovery_codes", []string{"address", "code_hash"}},
+	{"console_sessions", []string{"token_hash"}},
 }
 
 // schemaTables are tables that the migrations keep, and that store copy
