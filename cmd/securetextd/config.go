@@ -117,6 +117,8 @@ type Config struct {
 	Ops  OpsConfig  `toml:"ops"`
 	Scan ScanConfig `toml:"scan"` // config_scan.go
 
+	Console ConsoleConfig `toml:"console"` // config_console.go
+
 	// dir is the directory relative paths are resolved against.
 	dir string
 }
@@ -163,6 +165,7 @@ func DefaultConfig() Config {
 	httpDefaults(&c)
 	c.API = defaultAPIConfig()
 	scanDefaults(&c)
+	consoleDefaults(&c)
 	return c
 }
 
@@ -377,6 +380,7 @@ func (c *Config) validate() []string {
 	p = append(p, c.validateOps()...)
 	p = append(p, c.validateScan()...)
 	p = append(p, c.validatePortalEdge()...)
+	p = append(p, c.validateConsole()...)
 	p = append(p, c.validateHTTP()...)
 	p = append(p, c.validateProduction()...) // config_production.go
 	return p
