@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,9 @@ import (
 
 	"github.com/securetextd/securetextd"
 )
+
+// blockEnd matches the end of an HTML block, and <br>.
+var blockEnd = regexp.MustCompile(`(?i)</(p|div|li|h[1-6]|tr|blockquote|pre)\s*>|<br\s*/?>`)
 
 // maxBodyShown bounds the body read back onto a message's page; a longer
 // one is cut, and its part is offered as a file.
@@ -149,6 +153,8 @@ func (s *Server) body(r *http.Request, m *securetextd.Message) (string, bool, er
 	}
 	text := strings.ToValidUTF8(string(buf), "\uFFFD")
 	if m.Parts[idx].Kind == securetextd.PartHTML {
+		// The text without markup; a block's end or a <br> ends a line.
+		text = blockEnd.ReplaceAllString(text, "$0\n")
 		text = html.UnescapeString(bluemonday.StrictPolicy().Sanitize(text))
 	}
 	return strings.TrimSpace(text), size > n, nil
