@@ -131,6 +131,8 @@ key_file = "data/key.txt"
 [portal]
 listen = "127.0.0.1:0"
 public_url = "http://127.0.0.1:9"
+[console]
+listen = "127.0.0.1:0"
 [sms]
 provider = "vonage"
 rate = 50
