@@ -242,8 +242,8 @@ func TestTOTP(t *testing.T) {
 	}
 	secret := m[1]
 	code, _, body := b.post("/totp", url.Values{"secret": {secret}, "code": {"000000"}})
-	if code != http.StatusUnprocessableEntity {
-		t.Errorf("a wrong first code: %d", code)
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, secret) {
+		t.Errorf("a wrong first code: %d, the same secret offered again: %v", code, strings.Contains(body, secret))
 	}
 	code, path, body := b.post("/totp", url.Values{"secret": {secret}, "code": {codeAt(t, secret, rg.clock.now())}})
 	codes := codeRE.FindAllStringSubmatch(body, -1)
