@@ -357,4 +357,21 @@ func TestEdge(t *testing.T) {
 	if code, _, _ := b.post("/login", url.Values{"address": {nurse}, "password": {password}}); code != http.StatusTooManyRequests {
 		t.Errorf("the right password while locked: %d", code)
 	}
+	// The lockout is audited once; tries while locked are not, so a
+	// client in a loop cannot fill the audit trail.
+	for range 3 {
+		b.post("/login", url.Values{"address": {nurse}, "password": {"again"}})
+	}
+	n := 0
+	if err := rg.db.AuditTrail(t.Context(), time.Time{}, func(ev securetextd.AuditEvent) error {
+		if ev.Event == securetextd.AuditConsoleLocked {
+			n++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("%d lockouts audited, want 1", n)
+	}
 }

@@ -125,8 +125,9 @@ func (s *Server) locked(w http.ResponseWriter, r *http.Request, keys []string) b
 	if wait <= 0 {
 		return false
 	}
+	// Logged, not audited: the lockout itself was, and a client posting
+	// in a loop while locked must not fill the audit trail.
 	s.logger.Warn("sign-in while locked", "addr", webedge.ClientKey(r))
-	s.audit(r, securetextd.AuditEvent{Event: securetextd.AuditConsoleLocked, Detail: "while locked"})
 	s.renderLocked(w, wait)
 	return true
 }
