@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/securetextd/securetextd/internal/webedge"
 )
 
 // pageCSP allows the portal's own stylesheets and images and nothing else:
@@ -15,24 +17,10 @@ const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-acti
 // numbers, logout).
 const maxFormBytes = 16 << 10
 
-// headers sets the security headers of every response, in one place.
-// Handlers may loosen Cache-Control for public assets and tighten the
-// Content-Security-Policy for downloads; nothing else changes them.
+// headers sets the security headers of every response (webedge.Headers,
+// shared with the console).
 func (s *Server) headers(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", pageCSP)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Cross-Origin-Resource-Policy", "same-origin")
-		h.Set("Cache-Control", "no-store")
-		if s.cfg.Secure {
-			h.Set("Strict-Transport-Security", "max-age=63072000")
-		}
-		next.ServeHTTP(w, r)
-	})
+	return webedge.Headers(s.cfg.Secure, pageCSP, next)
 }
 
 // handleCrossOrigin answers a POST that another site's page sent.

@@ -335,20 +335,3 @@ func (s *Server) routes(mux *http.ServeMux) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handler.ServeHTTP(w, r)
 }
-
-// NewHTTPServer wraps a handler in an http.Server with every timeout set:
-// request headers must arrive within 10 seconds (a client dribbling them,
-// a slowloris, is cut then), a request within 5 minutes, an idle
-// connection is closed after 2, and headers are at most 32 KiB. Serve it
-// on a [LimitListener] to give it a connection cap as well.
-func NewHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       5 * time.Minute, // replies with photos over slow links
-		WriteTimeout:      10 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-}

@@ -14,8 +14,21 @@ set -eu
 # store engine (initdb and postgres in /usr/lib/postgresql/VERSION/bin, off
 # PATH: a command may be a glob); clamd scans for malware
 # (internal/clamdtest runs it privately, with a signature database the tests
-# write: no freshclam, no network).
-needs="curl:curl /usr/bin/python3:python3 gcc:gcc chromium:chromium /usr/sbin/postfix:postfix /usr/bin/dkimsign:python3-dkim /usr/sbin/nginx:nginx /usr/lib/nginx/modules/ngx_stream_module.so:libnginx-mod-stream /usr/lib/postgresql/*/bin/initdb:postgresql /usr/sbin/clamd:clamav-daemon"
+# write: no freshclam, no network); npm fetches axe-core (below).
+needs="npm:npm curl:curl /usr/bin/python3:python3 gcc:gcc chromium:chromium /usr/sbin/postfix:postfix /usr/bin/dkimsign:python3-dkim /usr/sbin/nginx:nginx /usr/lib/nginx/modules/ngx_stream_module.so:libnginx-mod-stream /usr/lib/postgresql/*/bin/initdb:postgresql /usr/sbin/clamd:clamav-daemon"
+
+# axe-core, the accessibility engine the console's browser test runs in
+# each page (WCAG 2.2 A and AA), from the npm registry into .cache/npm of
+# the repository, where the test looks for it (SECURETEXTD_AXE overrides).
+axe_version=4.14.1
+axe_dir="$(cd "$(dirname "$0")/.." && pwd)/.cache/npm"
+install_axe() {
+	[ -f "$axe_dir/node_modules/axe-core/axe.min.js" ] &&
+		grep -q "\"version\": \"$axe_version\"" "$axe_dir/node_modules/axe-core/package.json" && return 0
+	echo "test-deps: installing axe-core $axe_version into $axe_dir"
+	mkdir -p "$axe_dir"
+	npm install --silent --no-save --no-audit --no-fund --prefix "$axe_dir" "axe-core@$axe_version" >/dev/null
+}
 
 missing=""
 for pair in $needs; do
@@ -29,7 +42,10 @@ for pair in $needs; do
 	esac
 	[ -n "$found" ] || missing="$missing $pkg"
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+	install_axe
+	exit 0
+fi
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	echo "test-deps: installing$missing"
@@ -40,6 +56,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	apt-get update -q >/dev/null
 	# shellcheck disable=SC2086
 	apt-get install -y -q --no-install-recommends $missing >/dev/null
+	install_axe
 	exit 0
 fi
 echo "test-deps: the tests need these Debian packages:$missing" >&2

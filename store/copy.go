@@ -86,6 +86,8 @@ var copyTables = []copyTable{
 	{"recipient_codes", []string{"phone"}},
 	{"recipient_devices", []string{"token_hash", "phone"}},
 	{"recipient_checks", []string{"phone"}},
+	{"sender_recovery_codes", []string{"address", "code_hash"}},
+	{"console_sessions", []string{"token_hash"}},
 }
 
 // schemaTables are tables that the migrations keep, and that store copy

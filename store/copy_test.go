@@ -24,6 +24,7 @@ type copyFixture struct {
 	subjects map[int64]string
 	links    map[string]int64 // link token → conversation
 	session  string
+	console  string // a console session's token
 	apiKey   string
 	reset    string
 	idemKey  string
@@ -34,6 +35,8 @@ type copyFixture struct {
 const (
 	copyPassword = "correct horse battery staple"
 	copyOther    = securetextd.Phone("+12125550124")
+	// copyTOTPSecret is the fixture's TOTP secret.
+	copyTOTPSecret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 )
 
 // fillStore makes a SQLite store at path holding a row in every table
@@ -58,6 +61,14 @@ func fillStore(t *testing.T, path string) *copyFixture {
 		t.Fatal(err)
 	}
 	if fx.apiKey, _, err = db.CreateAPIKey(ctx, drWho, "EHR"); err != nil {
+		t.Fatal(err)
+	}
+	// The console's: a TOTP secret sealed for its row, recovery codes, a
+	// console session (migration 0012).
+	if err := db.EnrollTOTP(ctx, drWho, copyTOTPSecret, 7, []string{"AAAA-BBBB-CCCC-DDDD"}); err != nil {
+		t.Fatal(err)
+	}
+	if fx.console, err = db.CreateConsoleSession(ctx, drWho, securetextd.LevelSignedIn); err != nil {
 		t.Fatal(err)
 	}
 	for i, phones := range [][]securetextd.Phone{{patient, copyOther}, {patient}} {
@@ -219,6 +230,12 @@ func checkStore(t *testing.T, opts Options, fx *copyFixture) {
 	}
 	if _, err := db.AuthenticateSender(ctx, drWho, copyPassword); err != nil {
 		t.Errorf("%s: sender login: %v", opts.Driver, err)
+	}
+	if secret, step, err := db.TOTPSecret(ctx, drWho); err != nil || secret != copyTOTPSecret || step != 7 {
+		t.Errorf("%s: TOTP secret: %q %d, %v", opts.Driver, secret, step, err)
+	}
+	if s, err := db.ConsoleSession(ctx, fx.console, time.Hour, 24*time.Hour); err != nil || s.Address != drWho {
+		t.Errorf("%s: console session: %+v, %v", opts.Driver, s, err)
 	}
 	if k, err := db.AuthenticateAPIKey(ctx, fx.apiKey); err != nil || k.Sender != drWho {
 		t.Errorf("%s: API key: %+v, %v", opts.Driver, k, err)

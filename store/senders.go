@@ -176,7 +176,11 @@ func (db *DB) SetSenderPassword(ctx context.Context, address, password string) e
 		if err != nil {
 			return err
 		}
-		return mustAffectOne(res, "No sender %s.", address)
+		if err := mustAffectOne(res, "No sender %s.", address); err != nil {
+			return err
+		}
+		// The console's sign-ins with the old password end (console.go).
+		return endConsoleSessions(ctx, tx, address)
 	})
 	return wrap("set sender password", err)
 }

@@ -55,7 +55,7 @@ func TestUsageErrorText(t *testing.T) {
 			"run 'securetextd help' for the list of commands\n"},
 		{[]string{"help", "frobnicate"}, "securetextd: no manual for \"frobnicate\"\n" +
 			"run 'securetextd help' for the list of commands\n"},
-		{[]string{"user"}, "securetextd: user needs a command: add, list, remove or passwd\n" +
+		{[]string{"user"}, "securetextd: user needs a command: add, list, remove, passwd, admin or totp\n" +
 			"run 'securetextd help user' for usage\n"},
 		{[]string{"user", "add", "a@b.example", "--no-such-flag"}, "securetextd: flag provided but not defined: -no-such-flag\n" +
 			"run 'securetextd help user' for usage\n"},

@@ -120,6 +120,8 @@ type Config struct {
 	Ops  OpsConfig  `toml:"ops"`
 	Scan ScanConfig `toml:"scan"` // config_scan.go
 
+	Console ConsoleConfig `toml:"console"` // config_console.go
+
 	// dir is the directory relative paths are resolved against.
 	dir string
 }
@@ -167,6 +169,7 @@ func DefaultConfig() Config {
 	c.API = defaultAPIConfig()
 	scanDefaults(&c)
 	factorDefaults(&c)
+	consoleDefaults(&c)
 	return c
 }
 
@@ -382,6 +385,7 @@ func (c *Config) validate() []string {
 	p = append(p, c.validateScan()...)
 	p = append(p, c.validateFactor()...)
 	p = append(p, c.validatePortalEdge()...)
+	p = append(p, c.validateConsole()...)
 	p = append(p, c.validateHTTP()...)
 	p = append(p, c.validateProduction()...) // config_production.go
 	return p

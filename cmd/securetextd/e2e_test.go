@@ -134,6 +134,8 @@ public_url = "http://127.0.0.1:9"
 # These tests walk the link and the password; factor_test.go and the
 # README's test walk the code (the default) before them.
 second_factor = "none"
+[console]
+listen = "127.0.0.1:0"
 [sms]
 provider = "vonage"
 rate = 50

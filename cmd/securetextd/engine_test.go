@@ -45,10 +45,20 @@ func testDSN(t testing.TB) string {
 // and dsn naming t's database (testDSN). It changes a text only once.
 func withTestEngine(t testing.TB, text string) string {
 	t.Helper()
+	text = withTestConsole(text)
 	if !pgtest.Enabled() || strings.Contains(text, `driver = "postgres"`) {
 		return text
 	}
 	return withPostgres(text, testDSN(t))
+}
+
+// withTestConsole puts the console (default 127.0.0.1:8081) on a free
+// port, unless the text places it: tests run several gateways at once.
+func withTestConsole(text string) string {
+	if strings.Contains(text, "[console]") {
+		return text
+	}
+	return text + "\n[console]\nlisten = \"127.0.0.1:0\"\n"
 }
 
 // withPostgres returns the configuration text with its store in the

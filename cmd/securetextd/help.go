@@ -73,8 +73,11 @@ OPTIONS
 
 SYNOPSIS
     securetextd user add|passwd ADDRESS [--config FILE] [--password-stdin]
+    securetextd user add ADDRESS --admin [--config FILE] [--password-stdin]
     securetextd user remove ADDRESS [--config FILE]
     securetextd user list [--config FILE]
+    securetextd user admin ADDRESS on|off [--config FILE]
+    securetextd user totp reset ADDRESS --by NAME [--config FILE]
 
 DESCRIPTION
     add makes an account that may submit mail as ADDRESS after SMTP AUTH;
@@ -86,6 +89,14 @@ DESCRIPTION
     keyboard run, or the address or organization's name): the refusal
     says why. A passphrase of four or more unrelated words passes. The
     judge is securetextd-pwcheck, installed beside securetextd.
+
+    The same account signs in to the console (console.listen). An admin
+    (add --admin, or admin ADDRESS on) sees every sender's messages there;
+    console.require_totp = "admins" (the default) makes admins set up an
+    authenticator app (TOTP) at their first sign-in. totp reset clears an
+    account's authenticator and recovery codes, and signs it out of the
+    console: it sets one up again at its next sign-in. --by names who
+    reset it, for the audit trail.
 `,
 	"apikey": `NAME
     securetextd apikey - manage the REST API's keys

@@ -32,6 +32,9 @@ Usage:
   securetextd serve [--config FILE]
   securetextd keygen --out FILE [--x25519]
   securetextd user add|passwd ADDRESS [--config FILE] [--password-stdin]
+  securetextd user add ADDRESS --admin [--config FILE] [--password-stdin]
+  securetextd user admin ADDRESS on|off [--config FILE]
+  securetextd user totp reset ADDRESS --by NAME [--config FILE]
   securetextd user remove ADDRESS [--config FILE]
   securetextd user list [--config FILE]
   securetextd purge [--config FILE]
@@ -230,12 +233,16 @@ func runKeygen(args []string, stdout io.Writer) error {
 
 func runUser(args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errUsage{"user needs a command: add, list, remove or passwd"}
+		return errUsage{"user needs a command: add, list, remove, passwd, admin or totp"}
 	}
 	sub := args[0]
+	if sub == "admin" || sub == "totp" {
+		return runUserConsole(sub, args[1:], stdout) // user_console.go
+	}
 	fs := flag.NewFlagSet("user "+sub, flag.ContinueOnError)
 	configPath := fs.String("config", "", "configuration file")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from standard input")
+	admin := fs.Bool("admin", false, "user add: the account sees every sender's messages in the console")
 	pos, err := parseFlags(fs, args[1:])
 	if err != nil {
 		return err
@@ -247,7 +254,10 @@ func runUser(args []string, stdin io.Reader, stdout io.Writer) error {
 	switch sub {
 	case "add", "list", "remove", "passwd":
 	default:
-		return errUsage{fmt.Sprintf("unknown user command %q: use add, list, remove or passwd", sub)}
+		return errUsage{fmt.Sprintf("unknown user command %q: use add, list, remove, passwd, admin or totp", sub)}
+	}
+	if *admin && sub != "add" {
+		return errUsage{"--admin is for user add; use user admin ADDRESS on|off"}
 	}
 	if len(pos) != wantArgs {
 		if wantArgs == 0 {
@@ -299,6 +309,11 @@ func runUser(args []string, stdin io.Reader, stdout io.Writer) error {
 	}
 	if err != nil {
 		return userError(err)
+	}
+	if *admin {
+		if err := db.SetAdmin(operator(ctx), pos[0], true); err != nil {
+			return userError(err)
+		}
 	}
 	fmt.Fprintf(stdout, "saved %s\n", pos[0])
 	return auditSender(ctx, db, sub, pos[0])

@@ -21,22 +21,29 @@ const maxTrustedProxies = 256
 // portal.trusted_proxies. Whether the certificate can be read is checked
 // when the portal starts (and at each reload), where it is used.
 func (c *Config) validatePortalEdge() []string {
+	return validateEdge("portal", c.Portal.TLSCert, c.Portal.TLSKey, c.Portal.TrustedProxies)
+}
+
+// validateEdge checks the TLS files and trusted proxies of a web
+// listener, section.tls_cert, section.tls_key and
+// section.trusted_proxies: the portal's, or the console's.
+func validateEdge(section, cert, key string, proxies []string) []string {
 	var p []string
 	bad := func(key, format string, args ...any) {
-		p = append(p, key+": "+fmt.Sprintf(format, args...))
+		p = append(p, section+"."+key+": "+fmt.Sprintf(format, args...))
 	}
-	if (c.Portal.TLSCert == "") != (c.Portal.TLSKey == "") {
-		bad("portal.tls_cert", "set both portal.tls_cert and portal.tls_key, or neither")
+	if (cert == "") != (key == "") {
+		bad("tls_cert", "set both %s.tls_cert and %s.tls_key, or neither", section, section)
 	}
-	if len(c.Portal.TrustedProxies) > maxTrustedProxies {
-		bad("portal.trusted_proxies", "%d entries: at most %d", len(c.Portal.TrustedProxies), maxTrustedProxies)
+	if len(proxies) > maxTrustedProxies {
+		bad("trusted_proxies", "%d entries: at most %d", len(proxies), maxTrustedProxies)
 	}
-	for _, n := range c.Portal.TrustedProxies {
+	for _, n := range proxies {
 		switch pr, err := netip.ParsePrefix(n); {
 		case err != nil || pr.Addr().Zone() != "":
-			bad("portal.trusted_proxies", "%q is not a CIDR such as \"127.0.0.1/32\" or \"10.0.0.0/8\"", n)
+			bad("trusted_proxies", "%q is not a CIDR such as \"127.0.0.1/32\" or \"10.0.0.0/8\"", n)
 		case pr.Bits() == 0:
-			bad("portal.trusted_proxies", "%q trusts every address: anyone could then claim to be any client", n)
+			bad("trusted_proxies", "%q trusts every address: anyone could then claim to be any client", n)
 		}
 	}
 	return p

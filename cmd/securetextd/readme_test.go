@@ -52,6 +52,7 @@ func TestFirstMessageAsInREADME(t *testing.T) {
 	text := strings.NewReplacer(
 		`submission_listen = "127.0.0.1:2587"`, `submission_listen = "127.0.0.1:0"`,
 		`listen = "127.0.0.1:8080"`, `listen = "127.0.0.1:0"`,
+		`listen = "127.0.0.1:8081"`, `listen = "127.0.0.1:0"`,
 	).Replace(string(example))
 	// Written to a file, for the README's commands to name.
 	cfgPath := filepath.Join(t.TempDir(), "config.example.toml")

@@ -41,6 +41,8 @@ type Main struct {
 	// known after Run (useful with port 0). RelayAddr is empty without a
 	// relay listener.
 	SubmissionAddr, RelayAddr, PortalAddr string
+	// ConsoleAddr is the console's bound address; empty when it is off.
+	ConsoleAddr string
 	// OpsAddr is the bound [ops] listen address; empty when metrics and
 	// health are served on the portal listener.
 	OpsAddr string
@@ -54,6 +56,7 @@ type Main struct {
 	relay      *smtp.Server
 	portal     *http.Server
 	console    *os.File
+	consoleSrv *consoleServer // the clinician's console (console.go)
 
 	stopWorker context.CancelFunc
 	wg         sync.WaitGroup
@@ -261,6 +264,12 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("mail: %w", err)
 	}
 
+	if err := m.startConsole(cfg, db, log, phones); err != nil {
+		subL.Close()
+		portalL.Close()
+		return err
+	}
+
 	workerCtx, stopWorker := context.WithCancel(context.Background())
 	m.stopWorker = stopWorker
 	// Two drains of the one outbox: texts at the SMS rate, and mail
@@ -367,6 +376,8 @@ func (m *Main) Close(ctx context.Context) error {
 		}
 		m.portal = nil
 	}
+	m.closeConsole(ctx)
+	m.consoleSrv = nil
 	if m.stopWorker != nil {
 		m.stopWorker()
 		m.stopWorker = nil

@@ -41,7 +41,10 @@ func (m *Main) sweepSessions(ctx context.Context) error {
 			if n > 0 {
 				m.Logger.Debug("ended sessions swept", "sessions", n)
 			}
-			return err
+			if err != nil {
+				return err
+			}
+			return m.sweepConsoleSessions(ctx)
 		})
 		// The shared limits' rows that count nothing any more, on the
 		// same timer and one node at a time (store.SweepLimits).

@@ -1,4 +1,4 @@
-package portal
+package webedge
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 // proxy: one attacker's wrong passwords would lock out every patient. The
 // proxy names the client in a header, but anyone can send that header, so
 // it is believed only from a peer inside the configured trusted networks
-// (portal.trusted_proxies), and even then only as far as the chain of
+// (portal.trusted_proxies, console.trusted_proxies), and even then only as far as the chain of
 // trusted hops goes: each proxy appends the address it saw, so the
 // rightmost address that is not itself a trusted proxy is the first one
 // nobody could forge. Anything left of it is the client's own say.
@@ -70,9 +70,9 @@ func clientOf(r *http.Request) client {
 	return peerOf(r.RemoteAddr)
 }
 
-// clientAddr is the client's IP address as the audit trail keeps it: the
+// ClientAddr is the client's IP address as the audit trail keeps it: the
 // whole address.
-func clientAddr(r *http.Request) string {
+func ClientAddr(r *http.Request) string {
 	c := clientOf(r)
 	if !c.addr.IsValid() {
 		return c.raw
@@ -80,9 +80,9 @@ func clientAddr(r *http.Request) string {
 	return c.addr.String()
 }
 
-// clientKey names the client for rate limits: the IPv4 address, or the
+// ClientKey names the client for rate limits: the IPv4 address, or the
 // /64 an IPv6 client can pick addresses from at will.
-func clientKey(r *http.Request) string {
+func ClientKey(r *http.Request) string {
 	c := clientOf(r)
 	switch {
 	case !c.addr.IsValid():

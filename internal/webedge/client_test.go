@@ -1,4 +1,4 @@
-package portal
+package webedge
 
 import (
 	"net/http"
@@ -145,7 +145,7 @@ func TestResolveClient(t *testing.T) {
 func TestResolveClientOnce(t *testing.T) {
 	var addr, key string
 	inner := ResolveClient(nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		addr, key = clientAddr(r), clientKey(r)
+		addr, key = ClientAddr(r), ClientKey(r)
 	}))
 	h := ResolveClient([]netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, inner)
 	r := httptest.NewRequest("GET", "/", nil)

@@ -1,4 +1,4 @@
-package portal
+package webedge
 
 import (
 	"crypto/tls"

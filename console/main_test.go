@@ -1,0 +1,11 @@
+package console
+
+import (
+	"testing"
+
+	"github.com/securetextd/securetextd/internal/pgtest"
+)
+
+// TestMain stops the private PostgreSQL server that the tests start when
+// they run on PostgreSQL (SECURETEXTD_TEST_ENGINE=postgres).
+func TestMain(m *testing.M) { pgtest.Main(m) }
