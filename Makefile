@@ -22,7 +22,7 @@ endif
 # The packages whose tests open a store: make test runs them a second time
 # with the store on PostgreSQL (a private server, internal/pgtest). notify
 # and ops are listed for the tests that will give them a store.
-STORE_PKGS := ./store ./smtp ./portal ./notify ./ops ./cmd/securetextd
+STORE_PKGS := ./store ./smtp ./portal ./console ./notify ./ops ./cmd/securetextd
 # make soak kills the daemon this many times (make test: 20).
 SOAK_KILLS ?= 300
 
