@@ -70,7 +70,7 @@ func (db *DB) NextJobExcept(ctx context.Context, now time.Time, except []int64, 
 	var sealed []byte
 	var created int64
 	args = append(append([]any{nanos(now), nanos(now)}, args...), xargs...)
-	err := db.read.QueryRowContext(ctx, `
+	err := db.read.QueryRowContext(replan(ctx), `
 		SELECT id, kind, payload, attempts, created FROM jobs
 		WHERE state = 'pending' AND next_attempt <= ? AND lease_until <= ?`+filter+xfilter+`
 		ORDER BY next_attempt, id LIMIT 1`, args...).Scan(&j.ID, &j.Kind, &sealed, &j.Attempts, &created)
@@ -99,7 +99,7 @@ func (db *DB) NextDueExcept(ctx context.Context, except []int64, kinds ...string
 	filter, args := inFilter("kind", false, kinds) // no kinds: every job
 	xfilter, xargs := inFilter("id", true, except)
 	var next sql.NullInt64
-	if err := db.read.QueryRowContext(ctx,
+	if err := db.read.QueryRowContext(replan(ctx),
 		`SELECT min(CASE WHEN lease_until > next_attempt THEN lease_until ELSE next_attempt END)
 		FROM jobs WHERE state = 'pending'`+filter+xfilter, append(args, xargs...)...).Scan(&next); err != nil {
 		return time.Time{}, false, fmt.Errorf("store: next due: %w", err)

@@ -108,7 +108,7 @@ func (c *rebindConn) QueryContext(ctx context.Context, query string, args []driv
 	if _, err := c.flush(ctx, "", nil); err != nil {
 		return nil, unreachable(err)
 	}
-	rows, err := c.Conn.QueryContext(ctx, rebind(query), args)
+	rows, err := c.Conn.QueryContext(ctx, rebind(query), planMode(ctx, args))
 	return rows, unreachable(err)
 }
 
