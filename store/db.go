@@ -122,6 +122,8 @@ type DB struct {
 	// writeHeld adds up how long write transactions held the write lock,
 	// in nanoseconds: from the lock taken to the commit's return.
 	writeHeld atomic.Int64
+	// trips counts the round trips to a PostgreSQL server (postgres.go).
+	trips atomic.Int64
 	// space remembers a commit that failed for lack of space (space.go).
 	space spaceState
 	// node names this process in the sweep log; serving is the lock of
@@ -208,7 +210,7 @@ func openSchema(ctx context.Context, opts Options, app string) (*DB, error) {
 		}
 	case Postgres:
 		db.eng, db.dsn = postgresEngine, opts.DSN
-		if db.write, err = openPostgres(opts.DSN, opts.MaxConns, app); err != nil {
+		if db.write, err = openPostgresCounted(opts.DSN, opts.MaxConns, app, &db.trips); err != nil {
 			return nil, fmt.Errorf("store: open: %w", err)
 		}
 		db.read = db.write

@@ -74,6 +74,7 @@ func (c *rebindConn) flush(ctx context.Context, last string, args []driver.Named
 	}
 	n := len(c.pending)
 	c.pending = c.pending[:0]
+	c.trip()
 	br := c.Conn.Conn().SendBatch(ctx, b)
 	var first error
 	var res driver.Result = queuedResult{}
@@ -115,11 +116,13 @@ func (t pipelineTx) Commit() error {
 		t.Tx.Rollback()
 		return unreachable(err)
 	}
+	t.c.trip()
 	return unreachable(t.Tx.Commit())
 }
 
 func (t pipelineTx) Rollback() error {
 	t.c.inTx = false
 	t.c.pending = t.c.pending[:0]
+	t.c.trip()
 	return unreachable(t.Tx.Rollback())
 }
