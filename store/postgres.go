@@ -92,6 +92,8 @@ type rebindConn struct {
 	inTx    bool
 	pending []queued      // statements waiting for the next round trip
 	trips   *atomic.Int64 // counts round trips; nil: not counted
+	begun   bool          // beginLocked began a transaction that BeginTx takes
+	ended   bool          // commitQueued ran the transaction's COMMIT
 }
 
 // trip counts a round trip to the server.
@@ -115,6 +117,10 @@ func (c *rebindConn) PrepareContext(ctx context.Context, query string) (driver.S
 }
 
 func (c *rebindConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if c.inTx && (query == commitStatement || query == mergedCommitStatement) {
+		res, err := c.commitQueued(ctx, query)
+		return res, unreachable(err)
+	}
 	if c.queue(ctx, query, args) {
 		return queuedResult{}, nil
 	}
@@ -138,6 +144,11 @@ func (c *rebindConn) QueryContext(ctx context.Context, query string, args []driv
 }
 
 func (c *rebindConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if c.begun {
+		// beginLocked began it (beginlocked.go).
+		c.begun, c.inTx, c.pending = false, true, c.pending[:0]
+		return pipelineTx{Tx: begunTx{c}, c: c}, nil
+	}
 	c.trip()
 	tx, err := c.Conn.BeginTx(ctx, opts)
 	if err != nil {

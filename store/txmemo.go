@@ -96,6 +96,12 @@ func (m *txMemo) load(ctx context.Context, tx *sql.Tx) error {
 	if err := tx.QueryRowContext(ctx, memoQuery).Scan(&next[0], &next[1], &next[2], &next[3], &next[4], &seq, &hash); err != nil {
 		return err
 	}
+	m.set(next, seq, hash)
+	return nil
+}
+
+// set keeps the answers of memoQuery. The caller holds m.mu.
+func (m *txMemo) set(next [len(idTables)]int64, seq sql.NullInt64, hash []byte) {
 	m.next = make(map[string]int64, len(idTables))
 	for i, t := range idTables {
 		m.next[t] = next[i]
@@ -105,7 +111,6 @@ func (m *txMemo) load(ctx context.Context, tx *sql.Tx) error {
 		h.hash = make([]byte, 32)
 	}
 	m.head = &h
-	return nil
 }
 
 // appended records that tx appended the row seq, hash to the trail.
@@ -115,6 +120,15 @@ func (db *DB) appended(tx *sql.Tx, seq int64, hash []byte) {
 	defer m.mu.Unlock()
 	m.use(tx)
 	m.head = &chainHead{seq: seq, hash: hash}
+}
+
+// preset makes the memo tx's, with the answers of memoQuery read as tx
+// began (beginGroup).
+func (m *txMemo) preset(tx *sql.Tx, next [len(idTables)]int64, seq sql.NullInt64, hash []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.tx = tx
+	m.set(next, seq, hash)
 }
 
 // use makes the memo tx's, forgetting another transaction's.
