@@ -61,8 +61,9 @@ type options struct {
 	// ingest and peers, when set, keep only the ingest measurements
 	// and the servers whose names they match (a quick look at one row).
 	ingest, peers *regexp.Regexp
-	// pgStatements logs, after each PostgreSQL run of the engines
-	// phase, its statements: calls and time per message.
+	// pgStatements logs, after each run of the PostgreSQL gateway in the
+	// ingest and engines phases, its statements: calls and time per
+	// message.
 	pgStatements bool
 }
 
@@ -85,7 +86,7 @@ func main() {
 	phases := flag.String("phases", "ingest,large,profile,latency,portal,postgres", "measurements to run (postgres: the PostgreSQL engine beside SQLite, in ingest and large)")
 	ingest := flag.String("ingest", "", `run only the ingest measurements whose names match this regexp ("^1 KiB")`)
 	peers := flag.String("peers", "", `run the ingest measurements only against the servers whose names match this regexp ("^securetextd")`)
-	flag.BoolVar(&o.pgStatements, "pgstatements", false, "log the PostgreSQL gateway's statements after each engines run: calls and ms per message")
+	flag.BoolVar(&o.pgStatements, "pgstatements", false, "log the PostgreSQL gateway's statements after each of its runs: calls and ms per message")
 	flag.Parse()
 	o.ingest, o.peers = mustRegexp("-ingest", *ingest), mustRegexp("-peers", *peers)
 	o.phases = map[string]bool{}
@@ -191,7 +192,14 @@ func runServers(rep *report, work string, tools tools, vonage *fakeVonage) {
 			}
 			for r := range o.rounds {
 				for _, p := range these {
+					statements := o.pgStatements && pg != nil && p == pg.peer
+					if statements {
+						resetPGStats(pgServer)
+					}
 					res := p.run(load{conns: 20, perConn: c.perConn, bdat: c.bdat, msg: msg, dur: dur, from: benchUser, to: constTo})
+					if statements {
+						logPGStatements(pgServer, res.msgs)
+					}
 					logf("ingest %-28s round %d %-16s %7.0f msg/s %6.2f ms CPU/msg  errors %d %v",
 						c.name, r+1, p.name, res.rate(), res.cpuPerMsg(), res.errs, res.err)
 					rs[p.name] = append(rs[p.name], res)
