@@ -228,7 +228,7 @@ func (d *Draft) CommitAPI(ctx context.Context, m *securetextd.Message, phones []
 	var kept *IdempotentRecord
 	errKept := errors.New("idempotency key already used")
 	receipt := &Receipt{}
-	err = d.commit(ctx, "commit api message", m, func(tx *sql.Tx, message int64, now time.Time) error {
+	err = d.commit(ctx, "commit api message", m, true, func(tx *sql.Tx, message int64, now time.Time) error {
 		kept = nil // link may run again (updateGrouped)
 		sender := normalizeAddress(m.Sender)
 		if idem != nil {

@@ -101,8 +101,9 @@ type DB struct {
 
 	// wake is closed, and replaced by a fresh channel, after a commit adds
 	// outbox jobs: see Wake.
-	wakeMu sync.Mutex
-	wake   chan struct{}
+	wakeMu   sync.Mutex
+	wake     chan struct{}
+	wakeMail chan struct{} // closed only for jobs that may be mail: WakeMail
 	// group joins concurrent message commits into one transaction.
 	group committer
 	// data seals small values (envelope.go) and parts' file keys
@@ -197,6 +198,7 @@ func openSchema(ctx context.Context, opts Options, app string) (*DB, error) {
 		Now:           time.Now,
 		MessageIDHost: defaultMessageIDHost,
 		wake:          make(chan struct{}),
+		wakeMail:      make(chan struct{}),
 		hashing:       make(chan struct{}, runtime.NumCPU()),
 		node:          newNodeName(),
 		nodeLock:      nodeState{key: newNodeKey()},

@@ -227,8 +227,30 @@ func (db *DB) Wake() <-chan struct{} {
 	return db.wake
 }
 
-// wakeUp wakes every holder of a channel from Wake.
+// WakeMail is Wake for the jobs other than texts: its channel is closed
+// once a commit adds jobs that may be mail (a reply, a notice, a read
+// receipt), and not by the commit of an inbound message, which adds only
+// texts. The mail worker so sleeps through a stream of inbound messages,
+// rather than look for mail, and find none, at each of their commits.
+func (db *DB) WakeMail() <-chan struct{} {
+	db.wakeMu.Lock()
+	defer db.wakeMu.Unlock()
+	return db.wakeMail
+}
+
+// wakeUp wakes every holder of a channel from Wake or WakeMail.
 func (db *DB) wakeUp() {
+	db.wakeMu.Lock()
+	defer db.wakeMu.Unlock()
+	close(db.wake)
+	db.wake = make(chan struct{})
+	close(db.wakeMail)
+	db.wakeMail = make(chan struct{})
+}
+
+// wakeUpTexts wakes the holders of a channel from Wake, after a commit
+// that added only text jobs.
+func (db *DB) wakeUpTexts() {
 	db.wakeMu.Lock()
 	defer db.wakeMu.Unlock()
 	close(db.wake)
