@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -57,6 +58,13 @@ type options struct {
 	keep    bool
 	phases  map[string]bool
 	command string
+	// ingest and peers, when set, keep only the ingest measurements
+	// and the servers whose names they match (a quick look at one row).
+	ingest, peers *regexp.Regexp
+	// pgStatements logs, after each run of the PostgreSQL gateway in the
+	// ingest and engines phases, its statements: calls and time per
+	// message.
+	pgStatements bool
 }
 
 func main() {
@@ -76,7 +84,11 @@ func main() {
 	flag.StringVar(&o.out, "out", "BENCHMARKS.md", `file to write the report to ("-": standard output)`)
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, databases, queues)")
 	phases := flag.String("phases", "ingest,large,profile,latency,portal,postgres", "measurements to run (postgres: the PostgreSQL engine beside SQLite, in ingest and large)")
+	ingest := flag.String("ingest", "", `run only the ingest measurements whose names match this regexp ("^1 KiB")`)
+	peers := flag.String("peers", "", `run the ingest measurements only against the servers whose names match this regexp ("^securetextd")`)
+	flag.BoolVar(&o.pgStatements, "pgstatements", false, "log the PostgreSQL gateway's statements after each of its runs: calls and ms per message")
 	flag.Parse()
+	o.ingest, o.peers = mustRegexp("-ingest", *ingest), mustRegexp("-peers", *peers)
 	o.phases = map[string]bool{}
 	for _, p := range strings.Split(*phases, ",") {
 		o.phases[strings.TrimSpace(p)] = true
@@ -159,11 +171,15 @@ func runServers(rep *report, work string, tools tools, vonage *fakeVonage) {
 	}
 
 	if o.phases["ingest"] {
+		peers := matching(o.peers, peers)
 		for _, p := range peers { // warm up: first connections, caches, the Go heap
 			p.run(load{conns: 20, msg: message(1024), dur: time.Second, from: benchUser, to: constTo})
 			between(p)
 		}
 		for _, c := range ingestConfigs {
+			if o.ingest != nil && !o.ingest.MatchString(c.name) {
+				continue
+			}
 			msg := message(c.size)
 			dur := o.dur
 			if c.size >= 1<<20 {
@@ -176,7 +192,14 @@ func runServers(rep *report, work string, tools tools, vonage *fakeVonage) {
 			}
 			for r := range o.rounds {
 				for _, p := range these {
+					statements := o.pgStatements && pg != nil && p == pg.peer
+					if statements {
+						resetPGStats(pgServer)
+					}
 					res := p.run(load{conns: 20, perConn: c.perConn, bdat: c.bdat, msg: msg, dur: dur, from: benchUser, to: constTo})
+					if statements {
+						logPGStatements(pgServer, res.msgs)
+					}
 					logf("ingest %-28s round %d %-16s %7.0f msg/s %6.2f ms CPU/msg  errors %d %v",
 						c.name, r+1, p.name, res.rate(), res.cpuPerMsg(), res.errs, res.err)
 					rs[p.name] = append(rs[p.name], res)
@@ -187,7 +210,7 @@ func runServers(rep *report, work string, tools tools, vonage *fakeVonage) {
 		}
 	}
 	if pg != nil {
-		rep.engines = runEngines(o.rounds, o.dur, gw, pg, pgServer, between)
+		rep.engines = runEngines(o.rounds, o.dur, gw, pg, pgServer, between, o.pgStatements)
 	}
 	if o.phases["profile"] {
 		rep.profiles = profileGateway(work, gw.peer)
@@ -201,6 +224,29 @@ func runServers(rep *report, work string, tools tools, vonage *fakeVonage) {
 	for _, p := range peers {
 		p.stop()
 	}
+}
+
+// mustRegexp compiles a flag's regexp; "" is nil, which matches all.
+func mustRegexp(flag, expr string) *regexp.Regexp {
+	if expr == "" {
+		return nil
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		fatalf("%s: %v", flag, err)
+	}
+	return re
+}
+
+// matching returns the servers whose names re matches (all for nil).
+func matching(re *regexp.Regexp, ps []*peer) []*peer {
+	var out []*peer
+	for _, p := range ps {
+		if re == nil || re.MatchString(p.name) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // chunking returns the servers that offer BDAT.

@@ -73,7 +73,9 @@ type engineResult struct {
 // runEngines sends 1 KiB messages over reused connections to each
 // gateway in turn, rounds times, reading the write lock's time from the
 // gateways' /metrics and the PostgreSQL server's CPU time around each run.
-func runEngines(rounds int, dur time.Duration, sqlite, pg *gateway, srv *pgtest.Server, between func(*peer)) *engineResult {
+// With statements, it logs the server's statements after each PostgreSQL
+// run.
+func runEngines(rounds int, dur time.Duration, sqlite, pg *gateway, srv *pgtest.Server, between func(*peer), statements bool) *engineResult {
 	res := &engineResult{runs: map[string][]engineRun{}}
 	for r := range rounds {
 		for _, g := range []*gateway{sqlite, pg} {
@@ -89,6 +91,9 @@ func runEngines(rounds int, dur time.Duration, sqlite, pg *gateway, srv *pgtest.
 			if g == pg {
 				run.dbCPU = treeCPU(srv.PID()) - db0
 				run.execMs, run.walBytes = readPGStats(srv)
+				if statements {
+					logPGStatements(srv, l.msgs)
+				}
 			}
 			res.runs[g.peer.name] = append(res.runs[g.peer.name], run)
 			logf("engines round %d %-26s %7.0f msg/s, write lock %.3f ms/msg, %.1f msg/transaction, database CPU %.3f ms/msg",
@@ -127,6 +132,36 @@ func readPGStats(srv *pgtest.Server) (execMs, walBytes float64) {
 		fatalf("pg_stat_wal: %v", err)
 	}
 	return execMs, walBytes
+}
+
+// logPGStatements logs the statements the server ran since resetPGStats,
+// most time first: calls and milliseconds per message (msgs of them), and
+// the mean time of one call.
+func logPGStatements(srv *pgtest.Server, msgs int64) {
+	db, err := sql.Open("pgx", srv.URL(pgBenchDB))
+	if err != nil {
+		fatalf("%v", err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT calls, total_exec_time, regexp_replace(left(query, 90), '\s+', ' ', 'g')
+		FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat%' ORDER BY total_exec_time DESC LIMIT 30`)
+	if err != nil {
+		fatalf("pg_stat_statements: %v", err)
+	}
+	defer rows.Close()
+	n := float64(max(1, msgs))
+	var calls, ms float64
+	for rows.Next() {
+		var c int64
+		var t float64
+		var q string
+		if err := rows.Scan(&c, &t, &q); err != nil {
+			fatalf("pg_stat_statements: %v", err)
+		}
+		calls, ms = calls+float64(c), ms+t
+		logf("  %6.3f calls/msg %6.3f ms/msg %7.3f ms/call  %s", float64(c)/n, t/n, t/float64(max(1, c)), q)
+	}
+	logf("  top statements: %.2f calls/msg, %.3f ms/msg", calls/n, ms/n)
 }
 
 func (r engineRun) execPerMsg() float64 { return r.execMs / float64(max(1, r.load.msgs)) }
@@ -193,7 +228,7 @@ func (rep *report) engineSection(b *strings.Builder) {
 	p("## The PostgreSQL engine\n\n")
 	p("The same gateway with `store.driver = \"postgres\"`, on a private PostgreSQL server on the same\n")
 	p("machine and disk, as durable as SQLite's `synchronous=FULL` (fsync and `synchronous_commit`\n")
-	p("on). 20 sessions send 1 KiB messages over reused connections for %v, to each gateway in\n", rep.opts.dur)
+	p("on; `shared_buffers` 64 MB and `pg_stat_statements` loaded, PostgreSQL's defaults otherwise). 20 sessions send 1 KiB messages over reused connections for %v, to each gateway in\n", rep.opts.dur)
 	p("turn, %d rounds. The write lock's time and the write transactions come from each gateway's\n", rep.opts.rounds)
 	p("`/metrics`; the database's CPU time is that of the server's processes.\n\n")
 	p("| store | msg/s (median) | rounds | gateway CPU ms/msg | database CPU ms/msg | write lock ms/msg | msg per transaction | vs SQLite |\n")
@@ -253,9 +288,10 @@ func (rep *report) clusterBounds(b *strings.Builder) {
 	p("before the driver's share. A node is bound by CPU here, as the SQLite gateway is, and most of\n")
 	p("it is the server's: of its %s ms per message, its statements ran %s ms, waits for the write lock\n", num(dbCPU), num(exec))
 	p("left out and row locks and waits for the CPU left in\n")
-	p("(`pg_stat_statements`: a dozen INSERTs, pipelined ahead of the few statements whose answers the\n")
-	p("commit reads); the rest is the server's share of the protocol (one backend process woken per\n")
-	p("round trip), of commits (%s messages share one) and of writing %s KB of WAL per message.\n\n", num(perTx), num(wal/1000))
+	p("(`pg_stat_statements`: each message's dozen rows, merged with those of the other messages of its\n")
+	p("group commit into one INSERT per table and sent with the COMMIT, after BEGIN, the lock and the\n")
+	p("query for the ids, sent together: two round trips per group); the rest is the server's share of\n")
+	p("the protocol, of commits (%s messages share one) and of writing %s KB of WAL per message.\n\n", num(perTx), num(wal/1000))
 	if lock <= 0 || gwCPU <= 0 || dbCPU <= 0 {
 		return
 	}

@@ -57,6 +57,14 @@ type Outbox interface {
 	Wake() <-chan struct{}
 }
 
+// MailWaker is an Outbox whose commits that add only texts need not wake
+// a worker that sends no texts: WakeMail's channel is Wake's for the
+// other kinds of jobs. A worker for mail alone waits on it, and so does
+// not look for work at every inbound message's commit.
+type MailWaker interface {
+	WakeMail() <-chan struct{}
+}
+
 // SMSProvider sends one text.
 //
 // A *PermanentError means that retrying cannot help: the number does not

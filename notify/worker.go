@@ -239,7 +239,7 @@ func (w *worker) run(ctx context.Context) {
 func (w *worker) idle(ctx context.Context) {
 	// Take the channel before asking NextDue, so that a job committed in
 	// between still wakes us.
-	wake := w.Outbox.Wake()
+	wake := w.wakeChan()
 	due, ok, err := w.Outbox.NextDueExcept(ctx, w.heldIDs(), w.kinds...)
 	if len(w.held) > 0 && (!ok || w.recordAt.Before(due)) {
 		due, ok = w.recordAt, true
@@ -264,6 +264,16 @@ func (w *worker) idle(ctx context.Context) {
 		}
 		sleep(ctx, d, wake)
 	}
+}
+
+// wakeChan returns the channel that new work of the worker's kinds
+// closes: WakeMail's for a worker that sends no texts, if the outbox has
+// it, Wake's otherwise.
+func (w *worker) wakeChan() <-chan struct{} {
+	if mw, ok := w.Outbox.(MailWaker); ok && !w.texts {
+		return mw.WakeMail()
+	}
+	return w.Outbox.Wake()
 }
 
 // sleep waits for d, a receive on wake, or ctx, whichever comes first.

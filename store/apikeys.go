@@ -247,7 +247,8 @@ func (d *Draft) CommitAPI(ctx context.Context, m *securetextd.Message, phones []
 	var kept *IdempotentRecord
 	errKept := errors.New("idempotency key already used")
 	receipt := &Receipt{}
-	err = d.commit(ctx, "commit api message", m, func(tx *sql.Tx, message int64, now time.Time) error {
+	err = d.commit(ctx, "commit api message", m, true, func(tx *sql.Tx, message int64, now time.Time) error {
+		kept = nil // link may run again (updateGrouped)
 		sender := normalizeAddress(m.Sender)
 		if idem != nil {
 			rec, err := d.db.lookupIdempotency(ctx, tx, sender, idem.Key, now)

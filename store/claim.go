@@ -61,7 +61,8 @@ func (db *DB) ClaimJob(ctx context.Context, now time.Time, lease time.Duration, 
 	var created int64
 	found := false
 	err := db.updateRows(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `
+		// Planned for the kinds asked: replan.go.
+		err := tx.QueryRowContext(replan(ctx), `
 			SELECT id, kind, payload, attempts, created FROM jobs
 			WHERE state = 'pending' AND next_attempt <= ? AND lease_until <= ?`+filter+xfilter+`
 			ORDER BY next_attempt, id LIMIT 1`+db.eng.skipLocked, args...).

@@ -92,7 +92,7 @@ func (d *Draft) CommitTargets(ctx context.Context, m *securetextd.Message, targe
 		return nil, err
 	}
 	receipt := &Receipt{}
-	err = d.commit(ctx, "commit", m, func(tx *sql.Tx, message int64, now time.Time) error {
+	err = d.commit(ctx, "commit", m, true, func(tx *sql.Tx, message int64, now time.Time) error {
 		receipt.MessageID = message
 		receipt.Conversations = receipt.Conversations[:0]
 		if err := d.db.committing(ctx, tx, d, m, message, targets, now); err != nil {
@@ -124,7 +124,10 @@ func (d *Draft) CommitTargets(ctx context.Context, m *securetextd.Message, targe
 // its conversations and to enqueue the jobs about it. Either all of it is
 // committed or nothing is. On success it fills in m, marks the draft
 // committed and wakes the outbox. op names the caller in errors.
-func (d *Draft) commit(ctx context.Context, op string, m *securetextd.Message, link func(tx *sql.Tx, message int64, now time.Time) error) error {
+//
+// textsOnly says that link adds no jobs but texts, so that the commit
+// wakes the SMS worker and not the mail worker (WakeMail).
+func (d *Draft) commit(ctx context.Context, op string, m *securetextd.Message, textsOnly bool, link func(tx *sql.Tx, message int64, now time.Time) error) error {
 	if err := d.usable(); err != nil {
 		return fmt.Errorf("store: %s: %w", op, err)
 	}
@@ -261,7 +264,11 @@ func (d *Draft) commit(ctx context.Context, op string, m *securetextd.Message, l
 	m.Direction = direction
 	m.Received = received
 	m.Parts = parts
-	d.db.wakeUp()
+	if textsOnly {
+		d.db.wakeUpTexts()
+	} else {
+		d.db.wakeUp()
+	}
 	return nil
 }
 

@@ -108,8 +108,9 @@ type DB struct {
 
 	// wake is closed, and replaced by a fresh channel, after a commit adds
 	// outbox jobs: see Wake.
-	wakeMu sync.Mutex
-	wake   chan struct{}
+	wakeMu   sync.Mutex
+	wake     chan struct{}
+	wakeMail chan struct{} // closed only for jobs that may be mail: WakeMail
 	// group joins concurrent message commits into one transaction.
 	group committer
 	// data seals small values (envelope.go) and parts' file keys
@@ -129,6 +130,8 @@ type DB struct {
 	// writeHeld adds up how long write transactions held the write lock,
 	// in nanoseconds: from the lock taken to the commit's return.
 	writeHeld atomic.Int64
+	// trips counts the round trips to a PostgreSQL server (postgres.go).
+	trips atomic.Int64
 	// space remembers a commit that failed for lack of space (space.go).
 	space spaceState
 	// node names this process in the sweep log; serving is the lock of
@@ -202,6 +205,7 @@ func openSchema(ctx context.Context, opts Options, app string) (*DB, error) {
 		Now:           time.Now,
 		MessageIDHost: defaultMessageIDHost,
 		wake:          make(chan struct{}),
+		wakeMail:      make(chan struct{}),
 		hashing:       make(chan struct{}, runtime.NumCPU()),
 		node:          newNodeName(),
 		nodeLock:      nodeState{key: newNodeKey()},
@@ -216,7 +220,7 @@ func openSchema(ctx context.Context, opts Options, app string) (*DB, error) {
 		}
 	case Postgres:
 		db.eng, db.dsn = postgresEngine, opts.DSN
-		if db.write, err = openPostgres(opts.DSN, opts.MaxConns, app); err != nil {
+		if db.write, err = openPostgresCounted(opts.DSN, opts.MaxConns, app, &db.trips); err != nil {
 			return nil, fmt.Errorf("store: open: %w", err)
 		}
 		db.read = db.write

@@ -69,6 +69,9 @@ type engine struct {
 	skipLocked string
 	// blob is the type of byte strings, for casts.
 	blob string
+	// pipelined says that statements run with later wait for the next
+	// round trip (pipeline.go).
+	pipelined bool
 }
 
 var (
@@ -84,6 +87,7 @@ var (
 		readTx:     &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 		skipLocked: " FOR UPDATE SKIP LOCKED",
 		blob:       "BYTEA",
+		pipelined:  true,
 	}
 )
 

@@ -44,7 +44,9 @@ type committer struct {
 // updateGrouped is update for commits that may share a transaction with
 // others: fn runs in a savepoint of a transaction that may hold other
 // callers' work, and the call returns once that transaction committed (or
-// fn or the commit failed).
+// fn or the commit failed). fn may run more than once, each time in a
+// fresh transaction, the earlier ones rolled back (see runPipelined): it
+// must set what it reports to its caller anew each time.
 func (db *DB) updateGrouped(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	r := &groupReq{ctx: ctx, fn: fn, done: make(chan groupResult, 1)}
 	g := &db.group
@@ -90,11 +92,14 @@ func (db *DB) updateGrouped(ctx context.Context, fn func(tx *sql.Tx) error) erro
 // runGroup commits batch in one transaction and tells each caller how its
 // part went.
 func (db *DB) runGroup(batch []*groupReq) {
+	if len(batch) > 1 && db.eng.pipelined && db.runPipelined(batch) {
+		return
+	}
 	errs := make([]error, len(batch))
 	// A context ended while waiting is that caller's own business; the
 	// transaction itself must not be cut short by one caller leaving.
 	db.writeTxs.Add(1)
-	tx, err := db.beginWrite(context.Background())
+	tx, release, err := db.beginGroup(context.Background())
 	if err != nil {
 		err = storageFull(err)
 		db.space.note(err, db.Now())
@@ -103,6 +108,7 @@ func (db *DB) runGroup(batch []*groupReq) {
 		}
 		return
 	}
+	defer release()
 	defer tx.Rollback()
 	start := time.Now()
 	single := len(batch) == 1
@@ -122,7 +128,7 @@ func (db *DB) runGroup(batch []*groupReq) {
 		}
 	}
 	if ok > 0 {
-		err = tx.Commit()
+		err = db.commitGroup(tx, commitStatement)
 	} else {
 		tx.Rollback()
 	}
@@ -170,4 +176,76 @@ func (db *DB) inSavepoint(tx *sql.Tx, fn func(tx *sql.Tx) error) error {
 	}
 	tx.ExecContext(ctx, "RELEASE one_commit")
 	return err
+}
+
+// runPipelined tries to commit batch as runGroup does, in two round trips
+// to PostgreSQL rather than two or more per commit. The statements a
+// commit queues (pipeline.go) wait until something needs an answer;
+// runGroup sends them at each commit's RELEASE, so that an error among
+// them is that commit's alone, and waits for the server's answer before
+// running the next commit, all under the write lock. Most batches have no
+// error: runPipelined begins with the lock and the memo in one round trip
+// (beginGroup), runs every commit without a savepoint, and sends all
+// their rows with the COMMIT in the other, the rows of each INSERT merged
+// into one statement (mergeRows). If anything fails before the COMMIT (a
+// commit's own check, or a row the server refuses, which it cannot tell
+// whose), it rolls the whole transaction back and reports false, and
+// runGroup commits the batch again the careful way, where each commit
+// stands or falls alone: fn may so run twice, in two transactions, the
+// first rolled back.
+//
+// It reports true when it told every caller how its commit went.
+func (db *DB) runPipelined(batch []*groupReq) bool {
+	ctx := context.Background()
+	db.writeTxs.Add(1)
+	tx, release, err := db.beginGroup(ctx)
+	if err != nil {
+		return false // runGroup tries, and reports why not
+	}
+	defer release()
+	defer tx.Rollback()
+	start := time.Now()
+	defer db.held(start)
+	errs := make([]error, len(batch))
+	ok := 0
+	for i, r := range batch {
+		if errs[i] = r.ctx.Err(); errs[i] != nil {
+			continue
+		}
+		if err := r.fn(tx); err != nil {
+			return false
+		}
+		ok++
+	}
+	if ok == 0 {
+		return false
+	}
+	err = db.commitGroup(tx, mergedCommitStatement)
+	var refused *queuedError
+	if errors.As(err, &refused) {
+		return false // a row the server refused: whose, runGroup tells
+	}
+	space := err
+	for i, r := range batch {
+		if errs[i] == nil {
+			errs[i] = storageFull(err)
+		}
+		r.done <- groupResult{err: errs[i]}
+	}
+	db.space.note(storageFull(space), db.Now())
+	return true
+}
+
+// commitGroup commits tx. On PostgreSQL the statements still queued go
+// with the COMMIT, in one round trip (commitQueued; statement says whether
+// their rows are merged); if the server refused one of them, the error is
+// a *queuedError and tx is still to be rolled back.
+func (db *DB) commitGroup(tx *sql.Tx, statement string) error {
+	if !db.eng.pipelined {
+		return tx.Commit()
+	}
+	if _, err := tx.ExecContext(context.Background(), statement); err != nil {
+		return err
+	}
+	return tx.Commit() // database/sql's bookkeeping: sends nothing
 }

@@ -358,6 +358,7 @@ func findText(ctx context.Context, tx *sql.Tx, r securetextd.DeliveryReport) (jo
 func (db *DB) MarkViewed(ctx context.Context, conversationID int64, messageIDs []int64) error {
 	queued := false
 	err := db.updateGrouped(ctx, func(tx *sql.Tx) error {
+		queued = false // fn may run again (updateGrouped)
 		now := db.Now()
 		var phone string
 		if err := tx.QueryRowContext(ctx, `SELECT phone FROM conversations WHERE id = ?`, conversationID).Scan(&phone); err != nil {

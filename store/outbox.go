@@ -70,7 +70,7 @@ func (db *DB) NextJobExcept(ctx context.Context, now time.Time, except []int64, 
 	var sealed []byte
 	var created int64
 	args = append(append([]any{nanos(now), nanos(now)}, args...), xargs...)
-	err := db.read.QueryRowContext(ctx, `
+	err := db.read.QueryRowContext(replan(ctx), `
 		SELECT id, kind, payload, attempts, created FROM jobs
 		WHERE state = 'pending' AND next_attempt <= ? AND lease_until <= ?`+filter+xfilter+`
 		ORDER BY next_attempt, id LIMIT 1`, args...).Scan(&j.ID, &j.Kind, &sealed, &j.Attempts, &created)
@@ -99,7 +99,7 @@ func (db *DB) NextDueExcept(ctx context.Context, except []int64, kinds ...string
 	filter, args := inFilter("kind", false, kinds) // no kinds: every job
 	xfilter, xargs := inFilter("id", true, except)
 	var next sql.NullInt64
-	if err := db.read.QueryRowContext(ctx,
+	if err := db.read.QueryRowContext(replan(ctx),
 		`SELECT min(CASE WHEN lease_until > next_attempt THEN lease_until ELSE next_attempt END)
 		FROM jobs WHERE state = 'pending'`+filter+xfilter, append(args, xargs...)...).Scan(&next); err != nil {
 		return time.Time{}, false, fmt.Errorf("store: next due: %w", err)
@@ -227,8 +227,30 @@ func (db *DB) Wake() <-chan struct{} {
 	return db.wake
 }
 
-// wakeUp wakes every holder of a channel from Wake.
+// WakeMail is Wake for the jobs other than texts: its channel is closed
+// once a commit adds jobs that may be mail (a reply, a notice, a read
+// receipt), and not by the commit of an inbound message, which adds only
+// texts. The mail worker so sleeps through a stream of inbound messages,
+// rather than look for mail, and find none, at each of their commits.
+func (db *DB) WakeMail() <-chan struct{} {
+	db.wakeMu.Lock()
+	defer db.wakeMu.Unlock()
+	return db.wakeMail
+}
+
+// wakeUp wakes every holder of a channel from Wake or WakeMail.
 func (db *DB) wakeUp() {
+	db.wakeMu.Lock()
+	defer db.wakeMu.Unlock()
+	close(db.wake)
+	db.wake = make(chan struct{})
+	close(db.wakeMail)
+	db.wakeMail = make(chan struct{})
+}
+
+// wakeUpTexts wakes the holders of a channel from Wake, after a commit
+// that added only text jobs.
+func (db *DB) wakeUpTexts() {
 	db.wakeMu.Lock()
 	defer db.wakeMu.Unlock()
 	close(db.wake)

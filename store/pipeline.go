@@ -35,7 +35,8 @@ func later(ctx context.Context) context.Context { return context.WithValue(ctx, 
 
 // queued is a statement waiting in a connection's pipeline.
 type queued struct {
-	query string
+	orig  string // as written, with "?" (see mergeRows)
+	query string // rebound
 	args  []any
 }
 
@@ -55,7 +56,7 @@ func (c *rebindConn) queue(ctx context.Context, query string, args []driver.Name
 	if !c.inTx || ctx.Value(laterKey{}) == nil {
 		return false
 	}
-	c.pending = append(c.pending, queued{query: rebind(query), args: values(args)})
+	c.pending = append(c.pending, queued{orig: query, query: rebind(query), args: values(args)})
 	return true
 }
 
@@ -64,6 +65,9 @@ func (c *rebindConn) queue(ctx context.Context, query string, args []driver.Name
 func (c *rebindConn) flush(ctx context.Context, last string, args []driver.NamedValue) (driver.Result, error) {
 	if len(c.pending) == 0 {
 		return nil, nil
+	}
+	if last == mergedCommitStatement {
+		c.pending = mergeRows(c.pending)
 	}
 	b := &pgx.Batch{}
 	for _, q := range c.pending {
@@ -74,6 +78,7 @@ func (c *rebindConn) flush(ctx context.Context, last string, args []driver.Named
 	}
 	n := len(c.pending)
 	c.pending = c.pending[:0]
+	c.trip()
 	br := c.Conn.Conn().SendBatch(ctx, b)
 	var first error
 	var res driver.Result = queuedResult{}
@@ -81,6 +86,9 @@ func (c *rebindConn) flush(ctx context.Context, last string, args []driver.Named
 		tag, err := br.Exec()
 		if err != nil && first == nil {
 			first = err
+			if i < n {
+				first = &queuedError{err}
+			}
 		}
 		if i == n {
 			res = driver.RowsAffected(tag.RowsAffected())
@@ -90,6 +98,43 @@ func (c *rebindConn) flush(ctx context.Context, last string, args []driver.Named
 		first = err
 	}
 	return res, first
+}
+
+// queuedError is the error of a queued statement, sent ahead of another
+// (see flush).
+type queuedError struct{ err error }
+
+func (e *queuedError) Error() string { return e.err.Error() }
+func (e *queuedError) Unwrap() error { return e.err }
+
+// commitStatement, run with ExecContext in a transaction, sends the
+// queue and the COMMIT in one round trip (commitQueued), where a commit
+// would send them one after the other. mergedCommitStatement does so with
+// the queue's rows merged (mergeRows), for runPipelined, which commits
+// its batch again without if anything fails.
+const (
+	commitStatement       = "COMMIT"
+	mergedCommitStatement = "COMMIT -- rows merged"
+)
+
+// commitQueued sends the queue and COMMIT in one pipeline. An error of a
+// queued statement comes back as a *queuedError, and the transaction is
+// then still open (and failed): roll it back. Otherwise the COMMIT ran,
+// and the transaction is over, committed or not: the transaction's
+// Commit then sends nothing.
+func (c *rebindConn) commitQueued(ctx context.Context, statement string) (driver.Result, error) {
+	var err error
+	if len(c.pending) > 0 {
+		_, err = c.flush(ctx, statement, nil)
+	} else {
+		c.trip()
+		_, err = c.Conn.ExecContext(ctx, commitStatement, nil)
+	}
+	var q *queuedError
+	if !errors.As(err, &q) {
+		c.ended = true
+	}
+	return queuedResult{}, err
 }
 
 // values turns database/sql's arguments into pgx's.
@@ -110,16 +155,26 @@ type pipelineTx struct {
 
 func (t pipelineTx) Commit() error {
 	t.c.inTx = false
+	if t.c.ended {
+		t.c.ended = false // commitQueued sent the COMMIT
+		return nil
+	}
 	if _, err := t.c.flush(context.Background(), "", nil); err != nil {
 		t.c.pending = t.c.pending[:0]
 		t.Tx.Rollback()
 		return unreachable(err)
 	}
+	t.c.trip()
 	return unreachable(t.Tx.Commit())
 }
 
 func (t pipelineTx) Rollback() error {
 	t.c.inTx = false
 	t.c.pending = t.c.pending[:0]
+	if t.c.ended {
+		t.c.ended = false // the COMMIT ran, and failed: nothing to roll back
+		return nil
+	}
+	t.c.trip()
 	return unreachable(t.Tx.Rollback())
 }

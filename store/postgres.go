@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -19,6 +20,12 @@ import (
 // dsn, whose queries are written with "?" placeholders (see rebind). app
 // names its sessions (pg_stat_activity): gatewayApp, or copyApp.
 func openPostgres(dsn string, maxConns int, app string) (*sql.DB, error) {
+	return openPostgresCounted(dsn, maxConns, app, nil)
+}
+
+// openPostgresCounted is openPostgres counting the pool's round trips to
+// the server in trips (nil: not counted).
+func openPostgresCounted(dsn string, maxConns int, app string, trips *atomic.Int64) (*sql.DB, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		// pgx's message quotes the URL, password and all.
@@ -33,7 +40,7 @@ func openPostgres(dsn string, maxConns int, app string) (*sql.DB, error) {
 	// its session open.
 	cfg.RuntimeParams["statement_timeout"] = "60000"
 	cfg.RuntimeParams["idle_in_transaction_session_timeout"] = "120000"
-	db := sql.OpenDB(rebindConnector{stdlib.GetConnector(*cfg)})
+	db := sql.OpenDB(rebindConnector{Connector: stdlib.GetConnector(*cfg), trips: trips})
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	return db, nil
@@ -56,14 +63,21 @@ const (
 // errors, or a connection that fails to open, is EUNAVAILABLE all the
 // same (SMTP's 451 4.3.0, the portal's try-again page), never an
 // internal error.
-type rebindConnector struct{ driver.Connector }
+//
+// A connector given a counter counts its connections' round trips to the
+// server in it: what a commit costs while it holds the write lock
+// (DB.roundTrips).
+type rebindConnector struct {
+	driver.Connector
+	trips *atomic.Int64
+}
 
 func (c rebindConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	conn, err := c.Connector.Connect(ctx)
 	if err != nil {
 		return nil, unreachable(err)
 	}
-	return &rebindConn{Conn: conn.(*stdlib.Conn)}, nil
+	return &rebindConn{Conn: conn.(*stdlib.Conn), trips: c.trips}, nil
 }
 
 // rebindConn is a pgx connection whose queries go through rebind, and
@@ -76,7 +90,17 @@ func (c rebindConnector) Connect(ctx context.Context) (driver.Conn, error) {
 type rebindConn struct {
 	*stdlib.Conn
 	inTx    bool
-	pending []queued // statements waiting for the next round trip
+	pending []queued      // statements waiting for the next round trip
+	trips   *atomic.Int64 // counts round trips; nil: not counted
+	begun   bool          // beginLocked began a transaction that BeginTx takes
+	ended   bool          // commitQueued ran the transaction's COMMIT
+}
+
+// trip counts a round trip to the server.
+func (c *rebindConn) trip() {
+	if c.trips != nil {
+		c.trips.Add(1)
+	}
 }
 
 func (c *rebindConn) Prepare(query string) (driver.Stmt, error) {
@@ -87,11 +111,16 @@ func (c *rebindConn) PrepareContext(ctx context.Context, query string) (driver.S
 	if _, err := c.flush(ctx, "", nil); err != nil {
 		return nil, unreachable(err)
 	}
+	c.trip()
 	st, err := c.Conn.PrepareContext(ctx, rebind(query))
 	return st, unreachable(err)
 }
 
 func (c *rebindConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if c.inTx && (query == commitStatement || query == mergedCommitStatement) {
+		res, err := c.commitQueued(ctx, query)
+		return res, unreachable(err)
+	}
 	if c.queue(ctx, query, args) {
 		return queuedResult{}, nil
 	}
@@ -100,6 +129,7 @@ func (c *rebindConn) ExecContext(ctx context.Context, query string, args []drive
 		res, err := c.flush(ctx, query, args)
 		return res, unreachable(err)
 	}
+	c.trip()
 	res, err := c.Conn.ExecContext(ctx, rebind(query), args)
 	return res, unreachable(err)
 }
@@ -108,11 +138,18 @@ func (c *rebindConn) QueryContext(ctx context.Context, query string, args []driv
 	if _, err := c.flush(ctx, "", nil); err != nil {
 		return nil, unreachable(err)
 	}
-	rows, err := c.Conn.QueryContext(ctx, rebind(query), args)
+	c.trip()
+	rows, err := c.Conn.QueryContext(ctx, rebind(query), planMode(ctx, args))
 	return rows, unreachable(err)
 }
 
 func (c *rebindConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if c.begun {
+		// beginLocked began it (beginlocked.go).
+		c.begun, c.inTx, c.pending = false, true, c.pending[:0]
+		return pipelineTx{Tx: begunTx{c}, c: c}, nil
+	}
+	c.trip()
 	tx, err := c.Conn.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, unreachable(err)
