@@ -270,7 +270,7 @@ func (w *worker) idle(ctx context.Context) {
 // closes: WakeMail's for a worker that sends no texts, if the outbox has
 // it, Wake's otherwise.
 func (w *worker) wakeChan() <-chan struct{} {
-	if mw, ok := w.Outbox.(MailWaker); ok && !w.texts {
+	if mw, ok := w.Outbox.(MailWaker); ok && len(w.texts) == 0 {
 		return mw.WakeMail()
 	}
 	return w.Outbox.Wake()
