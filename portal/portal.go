@@ -232,7 +232,8 @@ type Server struct {
 	brand   []byte             // /brand.css
 	handler http.Handler
 
-	life  Lifecycle // the store, when it runs the lifecycle (lifecycle.go)
+	life     Lifecycle // the store, when it runs the lifecycle (lifecycle.go)
+	accounts Accounts  // the store, when it keeps accounts (account.go)
 	reads *readLog  // the parts each session was recorded reading (ranges.go)
 
 	routeLookup // which route serves a request, for metrics (ops.go)
@@ -257,6 +258,7 @@ func New(cfg Config, st Store, logger *slog.Logger) (*Server, error) {
 		brand:  brandCSS(cfg.Color),
 	}
 	s.life, _ = st.(Lifecycle)
+	s.accounts, _ = st.(Accounts)
 	s.reads = newReadLog()
 	mux := http.NewServeMux()
 	s.routes(mux)
@@ -291,6 +293,14 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /reset", s.form(s.handleResetRequest))
 	mux.HandleFunc("GET /reset/{token}", s.handleResetToken)
 	mux.HandleFunc("POST /reset/{token}", s.form(s.handleResetPassword))
+
+	mux.HandleFunc("GET /account", s.handleAccount)
+	mux.HandleFunc("POST /account/password", s.form(s.handleAccountPassword))
+	mux.HandleFunc("POST /account/email", s.form(s.handleAccountEmail))
+	mux.HandleFunc("POST /account/language", s.form(s.handleAccountLanguage))
+	mux.HandleFunc("POST /account/signout", s.form(s.handleSignOutEverywhere))
+	mux.HandleFunc("GET /confirm/{token}", s.handleConfirmForm)
+	mux.HandleFunc("POST /confirm/{token}", s.form(s.handleConfirm))
 
 	mux.HandleFunc("GET /revoke/{token}", s.handleRevokeForm)
 	mux.HandleFunc("POST /revoke/{token}", s.form(s.handleRevoke))

@@ -19,6 +19,7 @@ type newPasswordPage struct {
 	layout
 	Token string
 	Error string
+	Phone string // E.164: the username of password managers
 }
 
 func (s *Server) handleResetForm(w http.ResponseWriter, r *http.Request) {
@@ -32,9 +33,10 @@ func (s *Server) handleResetForm(w http.ResponseWriter, r *http.Request) {
 // client address and per number.
 func (s *Server) handleResetRequest(w http.ResponseWriter, r *http.Request) {
 	defer s.renderMessage(w, r, http.StatusOK, "Check your email", "Check your email",
-		"If this phone number has an account, we have sent a link to its recovery email address. "+
+		"If this phone number has an account with a confirmed recovery email address, we have sent a link to that address. "+
 			"The link works for "+minutes(s.cfg.ResetValidFor)+" and only once. "+
-			"No email? Check the number you typed, and your spam folder.")
+			"No email? Check the number you typed, and your spam folder. "+
+			"If you never confirmed an email address, no link can be sent: ask whoever sent you the message to have your account reset.")
 	phone, err := s.cfg.ParsePhone(strings.TrimSpace(r.PostFormValue("phone")))
 	if err != nil {
 		return
@@ -93,7 +95,7 @@ func (s *Server) handleResetToken(w http.ResponseWriter, r *http.Request) {
 	if phone == "" {
 		return
 	}
-	s.render(w, http.StatusOK, "newpassword.html", &newPasswordPage{layout: layout{Title: "Choose a new password"}, Token: token})
+	s.render(w, http.StatusOK, "newpassword.html", &newPasswordPage{layout: layout{Title: "Choose a new password"}, Token: token, Phone: string(phone)})
 }
 
 // handleResetPassword sets the new password, signs the browser in, and
@@ -104,13 +106,13 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if msg := checkPassword(r.PostFormValue("password"), r.PostFormValue("confirm")); msg != "" {
-		s.render(w, http.StatusBadRequest, "newpassword.html", &newPasswordPage{layout: layout{Title: "Choose a new password"}, Token: token, Error: msg})
+		s.render(w, http.StatusBadRequest, "newpassword.html", &newPasswordPage{layout: layout{Title: "Choose a new password"}, Token: token, Error: msg, Phone: string(phone)})
 		return
 	}
 	phone, err := s.store.ResetPassword(r.Context(), token, r.PostFormValue("password"))
 	switch securetextd.ErrorCode(err) {
 	case securetextd.EINVALID:
-		s.render(w, http.StatusBadRequest, "newpassword.html", &newPasswordPage{layout: layout{Title: "Choose a new password"}, Token: token, Error: securetextd.ErrorMessage(err)})
+		s.render(w, http.StatusBadRequest, "newpassword.html", &newPasswordPage{layout: layout{Title: "Choose a new password"}, Token: token, Error: securetextd.ErrorMessage(err), Phone: string(phone)})
 		return
 	case securetextd.ENOTFOUND:
 		// Used meanwhile, or expired while the form was open.
@@ -136,6 +138,7 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "create session", err)
 		return
 	}
+	s.recordSignIn(r, phone)
 	http.Redirect(w, r, "/inbox", http.StatusSeeOther)
 }
 
