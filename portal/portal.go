@@ -234,7 +234,7 @@ type Server struct {
 
 	life     Lifecycle // the store, when it runs the lifecycle (lifecycle.go)
 	accounts Accounts  // the store, when it keeps accounts (account.go)
-	reads *readLog  // the parts each session was recorded reading (ranges.go)
+	reads    *readLog  // the parts each session was recorded reading (ranges.go)
 
 	routeLookup // which route serves a request, for metrics (ops.go)
 }
