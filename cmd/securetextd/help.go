@@ -197,8 +197,8 @@ DESCRIPTION
     of JSON (kind, job, recipient), then the message.
 
     list shows one line per email, oldest first: when it was written, its
-    kind (reply, reset, notice, mdn, read, undelivered), its recipient,
-    its size on disk, and its FILE. show writes the message of FILE (a
+    kind (reply, reset, confirm, notice, mdn, read, undelivered), its
+    recipient, its size on disk, and its FILE. show writes the message of FILE (a
     name that list shows, or a path) to standard output, as RFC 5322: save
     it as a .eml file to open it in a mail program. Both need the key file.
 
