@@ -21,7 +21,7 @@ const ConfirmValidFor = 7 * 24 * time.Hour
 // Audit events of accounts. The operator's commands are recorded with the
 // actor "operator:NAME" (--by NAME).
 const (
-	AuditConfirmSent         = "recovery.confirm_sent" // Detail: the address, masked
+	AuditConfirmSent         = "recovery.confirm_sent"
 	AuditRecoveryConfirmed   = "recovery.confirmed"
 	AuditPasswordChanged     = "password.changed"
 	AuditLanguageSet         = "language.set" // Detail: the tag

@@ -72,9 +72,8 @@ func (db *DB) requestConfirmation(ctx context.Context, tx *sql.Tx, phone securet
 	if _, err := db.addJob(ctx, tx, securetextd.JobKindConfirm, payload, now); err != nil {
 		return err
 	}
-	return db.audit(ctx, tx, securetextd.AuditEvent{
-		Event: securetextd.AuditConfirmSent, Actor: string(phone), Detail: MaskAddress(address),
-	})
+	// The address stays out of the trail: it is sealed everywhere else.
+	return db.audit(ctx, tx, securetextd.AuditEvent{Event: securetextd.AuditConfirmSent, Actor: string(phone)})
 }
 
 // SetRecoveryAddress makes address the recovery address phone's account
@@ -153,9 +152,7 @@ func (db *DB) ConfirmRecoveryAddress(ctx context.Context, token string) (securet
 		if _, err := tx.ExecContext(ctx, `DELETE FROM confirm_tokens WHERE phone = ?`, phone); err != nil {
 			return err
 		}
-		return db.audit(ctx, tx, securetextd.AuditEvent{
-			Event: securetextd.AuditRecoveryConfirmed, Actor: string(phone), Detail: MaskAddress(string(address)),
-		})
+		return db.audit(ctx, tx, securetextd.AuditEvent{Event: securetextd.AuditRecoveryConfirmed, Actor: string(phone)})
 	})
 	if err != nil {
 		return "", wrap("confirm recovery address", err)

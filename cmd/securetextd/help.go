@@ -234,8 +234,10 @@ DESCRIPTION
     show     One account: the above, the recovery address masked, an
              address waiting for confirmation, the language chosen, the
              sessions and the latest sign-ins (device and network).
-    unlock   Lifts the pause after too many wrong passwords or reset
-             requests, at once.
+    unlock   Lifts the pause of the number after too many wrong passwords
+             or reset requests, at once. Wrong passwords are counted per
+             client address too: a pause of the patient's own address
+             ends with its window (portal.lockout_window).
     reset    Clears the password and the recovery address, ends every
              session and lifts any pause. The next visit of any link to
              the number sets the account up again, as a first visit.
