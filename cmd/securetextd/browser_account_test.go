@@ -17,13 +17,14 @@ import (
 // managers), confirms the recovery address from the real email, finds the
 // account page from the conversation, sees the sign-in, changes the
 // password, changes the address (the old one stays in force until the
-// new one is confirmed), chooses Spanish, and signs out of every device.
+// new one is confirmed), chooses Spanish, and signs out of every device;
+// then the operator's `recipient reset` makes the next link visit a first
+// visit again.
 func TestBrowserAccountPage(t *testing.T) {
 	ctx := newBrowser(t)
 	vonage := newFakeVonage(t)
 	relay := newTestRelay(t)
-	dir := t.TempDir()
-	cfg := testConfig(t, dir, vonage.URL)
+	cfgPath, cfg := writeTestConfig(t, vonage.URL, "") // a file, for the operator's command
 	cfg.Mail.Relay = relay.addr
 	cfg.SMS.Org = "North Clinic"
 	m := &Main{Config: cfg, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)), MailTLS: relay.client}
@@ -157,4 +158,29 @@ func TestBrowserAccountPage(t *testing.T) {
 	if body := pageText(t, ctx); !strings.Contains(body, "You are not signed in") {
 		t.Errorf("this browser after signing out everywhere: %s", body)
 	}
+
+	// The operator resets the account, with the daemon running: the link
+	// asks for a new password, as at the first visit.
+	if out := runCLI(t, "", "recipient", "reset", "212-555-0123", "--by", "jane", "--config", cfgPath); !strings.Contains(out, "sets the account up again") {
+		t.Errorf("recipient reset: %s", out)
+	}
+	navigate(t, ctx, base+"/m/"+link)
+	if body := pageText(t, ctx); !strings.Contains(body, "choose a password") {
+		t.Fatalf("the link after an operator's reset: %s", body)
+	}
+	shot(t, ctx, "acct-06-after-operator-reset")
+	step(t, ctx, "set up again",
+		chromedp.SendKeys(chromedp.ID("password"), "pancakes on a sunday"),
+		chromedp.SendKeys(chromedp.ID("confirm"), "pancakes on a sunday"))
+	submit(t, ctx, "main form button[type=submit]")
+	if body := pageText(t, ctx); !strings.Contains(body, "Your results are in.") {
+		t.Fatalf("after setting up again: %s", body)
+	}
+	if err := m.db.AuthenticateRecipient(t.Context(), phone, "pancakes on a sunday"); err != nil {
+		t.Errorf("the new password: %v", err)
+	}
+	if err := m.db.AuthenticateRecipient(t.Context(), phone, "a brand new long passphrase"); err == nil {
+		t.Error("the password from before the reset still works")
+	}
+	confirmed("")
 }
