@@ -11,7 +11,7 @@ export CGO_ENABLED := 1
 FUZZ_TARGETS := .:FuzzPhoneRulesParse ./smtp:FuzzWalkMessage ./smtp:FuzzCRLFReader ./notify:FuzzTemplate \
 	./smtp:FuzzRelayFrom ./portal:FuzzReplyForm ./portal:FuzzSetupForm ./portal:FuzzFindURLs ./smtp:FuzzBase64Reader \
 	./portal:FuzzResolveClient \
-	./store:FuzzHeaderFormat
+	./store:FuzzHeaderFormat ./export:FuzzMboxrd
 FUZZTIME ?= 20s
 # make test fuzzes each target too: 20 s in CI (CI=true), 3 s otherwise.
 ifeq ($(CI),true)

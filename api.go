@@ -14,6 +14,9 @@ type APIKey struct {
 	Created  time.Time
 	LastUsed time.Time // zero: never used
 	Revoked  time.Time // zero: live
+	// Admin keys place and remove legal holds; they cannot send. Sender
+	// is then the account answerable for the key.
+	Admin bool
 }
 
 // APIKeyPrefix starts every API key, so that a leaked key is easy to find

@@ -52,6 +52,13 @@ type APIStore interface {
 	Conversation(ctx context.Context, id int64) (*securetextd.Conversation, error)
 	// RevokeConversation withdraws a conversation: EREVOKED if it was.
 	RevokeConversation(ctx context.Context, id int64) error
+	// DeleteConversation deletes a conversation, or records the delete
+	// until its hold is removed (api_hold.go).
+	DeleteConversation(ctx context.Context, id int64, by string) (securetextd.DeleteResult, error)
+	// PlaceHold, RemoveHold and ListHolds manage legal holds.
+	PlaceHold(ctx context.Context, id int64, reason, by string) error
+	RemoveHold(ctx context.Context, id int64, by string) (*securetextd.DeleteResult, error)
+	ListHolds(ctx context.Context) ([]securetextd.Hold, error)
 }
 
 // MessageMetrics counts messages accepted and refused, by where they came
@@ -175,6 +182,10 @@ func (a *API) apiRoutes() []apiRoute {
 		{"POST /api/v1/messages", a.authed(a.handleSend), false},
 		{"GET /api/v1/messages/{id}", a.authed(a.handleReport), false},
 		{"POST /api/v1/conversations/{id}/revoke", a.authed(a.handleRevoke), false},
+		{"DELETE /api/v1/conversations/{id}", a.authed(a.handleDeleteConversation), false},
+		{"POST /api/v1/conversations/{id}/hold", a.adminOnly(a.handlePlaceHold), false},
+		{"DELETE /api/v1/conversations/{id}/hold", a.adminOnly(a.handleRemoveHold), false},
+		{"GET /api/v1/holds", a.adminOnly(a.handleListHolds), false},
 	}
 }
 
@@ -260,8 +271,17 @@ func (a *API) handleNoRoute(w http.ResponseWriter, r *http.Request) {
 // apiKeyContext is the key a request was authenticated with.
 type apiKeyContext struct{}
 
-// authed checks the request's API key and the key's rate limit before h.
+// authed checks the request's API key and the key's rate limit before h:
+// a sender's key; adminOnly an admin key (api_hold.go).
 func (a *API) authed(h func(http.ResponseWriter, *http.Request, *securetextd.APIKey)) http.HandlerFunc {
+	return a.authedAs(false, h)
+}
+
+func (a *API) adminOnly(h func(http.ResponseWriter, *http.Request, *securetextd.APIKey)) http.HandlerFunc {
+	return a.authedAs(true, h)
+}
+
+func (a *API) authedAs(admin bool, h func(http.ResponseWriter, *http.Request, *securetextd.APIKey)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
@@ -280,6 +300,14 @@ func (a *API) authed(h func(http.ResponseWriter, *http.Request, *securetextd.API
 				return
 			}
 			a.fail(w, r, "authenticate api key", err)
+			return
+		}
+		if key.Admin != admin {
+			detail := "This route needs an admin key (securetextd apikey create --admin)."
+			if key.Admin {
+				detail = "This is an admin key: it manages legal holds, and cannot send or read messages."
+			}
+			a.problem(w, r, http.StatusForbidden, "forbidden", "Forbidden", detail)
 			return
 		}
 		if wait := a.reserve(key.ID); wait > 0 {

@@ -35,10 +35,21 @@ const (
 // this once and cannot be read back. name is a note for operators. It is
 // an ENOTFOUND error if there is no such sender.
 func (db *DB) CreateAPIKey(ctx context.Context, sender, name string) (string, *securetextd.APIKey, error) {
+	return db.createAPIKey(ctx, sender, name, false)
+}
+
+// CreateAdminKey makes an admin key, answerable to sender's account: it
+// places and removes legal holds through the API, and cannot send. As
+// CreateAPIKey otherwise.
+func (db *DB) CreateAdminKey(ctx context.Context, sender, name string) (string, *securetextd.APIKey, error) {
+	return db.createAPIKey(ctx, sender, name, true)
+}
+
+func (db *DB) createAPIKey(ctx context.Context, sender, name string, admin bool) (string, *securetextd.APIKey, error) {
 	sender = normalizeAddress(sender)
 	token := securetextd.APIKeyPrefix + newToken(apiKeyBytes)
 	hash := sha256.Sum256([]byte(token))
-	k := &securetextd.APIKey{Prefix: token[:apiKeyShown], Sender: sender, Name: strings.TrimSpace(name)}
+	k := &securetextd.APIKey{Prefix: token[:apiKeyShown], Sender: sender, Name: strings.TrimSpace(name), Admin: admin}
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		var exists bool
 		if err := tx.QueryRowContext(ctx,
@@ -55,8 +66,8 @@ func (db *DB) CreateAPIKey(ctx context.Context, sender, name string) (string, *s
 			return err
 		}
 		_, err = tx.ExecContext(ctx,
-			`INSERT INTO api_keys (id, key_hash, prefix, sender, name, created) VALUES (?, ?, ?, ?, ?, ?)`,
-			k.ID, hash[:], k.Prefix, sender, k.Name, nanos(now))
+			`INSERT INTO api_keys (id, key_hash, prefix, sender, name, created, admin) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			k.ID, hash[:], k.Prefix, sender, k.Name, nanos(now), flag(admin))
 		return err
 	})
 	if err != nil {
@@ -71,7 +82,7 @@ func (db *DB) ListAPIKeys(ctx context.Context, sender string) ([]securetextd.API
 	var keys []securetextd.APIKey
 	err := db.view(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `
-			SELECT id, prefix, sender, name, created, last_used, revoked FROM api_keys
+			SELECT id, prefix, sender, name, created, last_used, revoked, admin FROM api_keys
 			WHERE ? = '' OR sender = ? ORDER BY id`, normalizeAddress(sender), normalizeAddress(sender))
 		if err != nil {
 			return err
@@ -92,11 +103,19 @@ func (db *DB) ListAPIKeys(ctx context.Context, sender string) ([]securetextd.API
 	return keys, nil
 }
 
+// flag is a boolean as the schema keeps it: 1 or 0.
+func flag(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func scanAPIKey(row interface{ Scan(...any) error }) (*securetextd.APIKey, error) {
 	k := &securetextd.APIKey{}
 	var created int64
 	var lastUsed, revoked sql.NullInt64
-	if err := row.Scan(&k.ID, &k.Prefix, &k.Sender, &k.Name, &created, &lastUsed, &revoked); err != nil {
+	if err := row.Scan(&k.ID, &k.Prefix, &k.Sender, &k.Name, &created, &lastUsed, &revoked, &k.Admin); err != nil {
 		return nil, err
 	}
 	k.Created = fromNanos(created)
@@ -155,7 +174,7 @@ func (db *DB) AuthenticateAPIKey(ctx context.Context, token string) (*securetext
 	}
 	hash := sha256.Sum256([]byte(token))
 	k, err := scanAPIKey(db.read.QueryRowContext(ctx, `
-		SELECT id, prefix, sender, name, created, last_used, revoked FROM api_keys
+		SELECT id, prefix, sender, name, created, last_used, revoked, admin FROM api_keys
 		WHERE key_hash = ?`, hash[:]))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, refused

@@ -83,6 +83,8 @@ var copyTables = []copyTable{
 	{"sweep_log", []string{"seq"}},
 	{"limit_strikes", []string{"kind", "key"}},
 	{"auth_failures", []string{"kind", "key"}},
+	{"holds", []string{"conversation_id"}},
+	{"conversation_deletes", []string{"conversation_id"}},
 }
 
 // schemaTables are tables that the migrations keep, and that store copy

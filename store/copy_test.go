@@ -123,6 +123,21 @@ func fillStore(t *testing.T, path string) *copyFixture {
 	}
 	fx.parts[m.ID] = [][]byte{[]byte("Thank you."), photo}
 	fx.subjects[m.ID] = m.Subject
+	// A legal hold, its reason sealed for its row, and the delete it
+	// defers, which withdraws the conversation: migration 0010's tables.
+	// Its link no longer opens, so checkStore does not try it.
+	for tok, c := range fx.links {
+		if c2, err := db.ConversationByToken(ctx, tok); err != nil || c2.Phone != copyOther {
+			continue
+		}
+		if err := db.PlaceHold(ctx, c, "Subpoena 17", "Pat Legal"); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := db.DeleteConversation(ctx, c, drWho); err != nil || !res.Deferred {
+			t.Fatalf("deferred delete: %+v %v", res, err)
+		}
+		delete(fx.links, tok)
+	}
 	// More audit rows than one INSERT statement writes (insertGroup).
 	for i := range insertGroup + 8 {
 		if err := db.Audit(ctx, securetextd.AuditEvent{Event: securetextd.AuditResetRequested, Actor: "operator", Detail: itoa(int64(i))}); err != nil {
@@ -207,6 +222,10 @@ func checkStore(t *testing.T, opts Options, fx *copyFixture) {
 	// mails it a link.
 	if err := db.RequestPasswordReset(ctx, patient, time.Hour); err != nil {
 		t.Errorf("%s: reset: %v", opts.Driver, err)
+	}
+	// The hold's reason (sealed for its row) opens; its delete waits.
+	if holds, err := db.ListHolds(ctx); err != nil || len(holds) != 1 || holds[0].Reason != "Subpoena 17" || !holds[0].DeletePending {
+		t.Errorf("%s: holds %+v, %v", opts.Driver, holds, err)
 	}
 	// The outbox's sealed payloads open, and a new message gets the next
 	// ids.

@@ -28,7 +28,8 @@ type PurgeResult struct {
 }
 
 // Purge deletes the content of every message received more than
-// Policy.Retention ago (nothing when Retention is zero): its parts, with
+// Policy.Retention ago (nothing when Retention is zero), except a message
+// of a conversation under legal hold (hold.go): its parts, with
 // the sealed chunks of each (the parts_shred trigger), and its sealed
 // manifest (subject, names, filenames). What the audit trail and reports
 // need stays: the message row (sender, time, size, how it was checked),
@@ -95,13 +96,13 @@ func (db *DB) purgeBatch(ctx context.Context) (int, error) {
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		now := db.Now()
 		ids, err := queryIDs(ctx, tx, `
-			SELECT id FROM messages WHERE purged IS NULL AND received < ?
+			SELECT id FROM messages WHERE purged IS NULL AND received < ? AND `+notHeld+`
 			ORDER BY received LIMIT ?`, nanos(now.Add(-db.Policy.Retention)), purgeBatch)
 		if err != nil {
 			return err
 		}
 		for _, id := range ids {
-			if err := db.purgeMessage(ctx, tx, id, now); err != nil {
+			if err := db.purgeMessage(ctx, tx, id, "system", now); err != nil {
 				return fmt.Errorf("message %d: %w", id, err)
 			}
 		}
@@ -111,7 +112,9 @@ func (db *DB) purgeBatch(ctx context.Context) (int, error) {
 	return n, err
 }
 
-func (db *DB) purgeMessage(ctx context.Context, tx *sql.Tx, id int64, now time.Time) error {
+// purgeMessage deletes the content of message id, recording a
+// content.purged event by actor for each of its conversations.
+func (db *DB) purgeMessage(ctx context.Context, tx *sql.Tx, id int64, actor string, now time.Time) error {
 	var convs []int64
 	rows, err := tx.QueryContext(ctx, `SELECT conversation_id FROM conversation_messages WHERE message_id = ? ORDER BY conversation_id`, id)
 	if err != nil {
@@ -143,7 +146,7 @@ func (db *DB) purgeMessage(ctx context.Context, tx *sql.Tx, id int64, now time.T
 	}
 	for _, c := range convs {
 		if err := db.audit(ctx, tx, securetextd.AuditEvent{
-			Time: now, Event: securetextd.AuditPurged, Actor: "system", ConversationID: c, MessageID: id,
+			Time: now, Event: securetextd.AuditPurged, Actor: actor, ConversationID: c, MessageID: id,
 		}); err != nil {
 			return err
 		}

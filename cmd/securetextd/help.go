@@ -91,7 +91,7 @@ DESCRIPTION
     securetextd apikey - manage the REST API's keys
 
 SYNOPSIS
-    securetextd apikey create --sender ADDRESS [--name NOTE] [--config FILE]
+    securetextd apikey create --sender ADDRESS [--name NOTE] [--admin] [--config FILE]
     securetextd apikey list [--sender ADDRESS] [--config FILE]
     securetextd apikey revoke ID [--config FILE]
     securetextd apikey revoke --sender ADDRESS [--config FILE]
@@ -103,6 +103,11 @@ DESCRIPTION
     only its SHA-256 and its first 12 characters, which list shows. revoke
     refuses the next request made with the key (or with every key of the
     sender). The daemon need not be restarted.
+
+    --admin makes an admin key instead, answerable to the --sender
+    account: it places, removes and lists legal holds through
+    /api/v1/conversations/{id}/hold and /api/v1/holds, and cannot send
+    or read messages.
 
 EXAMPLES
     securetextd apikey create --sender dr.jones@clinic.example --name "EHR"
@@ -273,6 +278,9 @@ func manualFor(cmd string) string {
 		return m
 	}
 	if m, ok := storeManuals[cmd]; ok { // store_cli.go
+		return m
+	}
+	if m, ok := holdManuals[cmd]; ok { // hold_cli.go
 		return m
 	}
 	var lines []string

@@ -36,6 +36,10 @@ Usage:
   securetextd user list [--config FILE]
   securetextd purge [--config FILE]
   securetextd revoke [--config FILE] CONVERSATION... | --message ID
+  securetextd hold add|remove CONVERSATION --by NAME [--reason TEXT] [--config FILE]
+  securetextd hold list [--config FILE]
+  securetextd delete CONVERSATION --by NAME [--config FILE]
+  securetextd export --conversation N --format mbox|eml-dir --out PATH --by NAME [--sealed-to AGE_RECIPIENT]
   securetextd audit verify [--config FILE] [--anchor SEQ:HASH]
   securetextd audit export [--config FILE] [--since TIME] [--format jsonl|csv]
   securetextd report [--config FILE] [--sender ADDRESS] [--since TIME] [--json]
@@ -104,6 +108,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return runPurge(rest, stdout)
 	case "revoke":
 		return runRevoke(rest, stdout)
+	case "hold":
+		return runHold(rest, stdout)
+	case "delete":
+		return runDelete(rest, stdout)
+	case "export":
+		return runExport(rest, stdout)
 	case "audit":
 		return runAudit(rest, stdout)
 	case "report":

@@ -35,6 +35,7 @@ func runAPIKey(args []string, stdout io.Writer) error {
 	configPath := fs.String("config", "", "configuration file")
 	sender := fs.String("sender", "", "the sender account the key sends as")
 	name := fs.String("name", "", "a note: what uses the key")
+	admin := fs.Bool("admin", false, "an admin key: places and removes legal holds, cannot send")
 	pos, err := parseFlags(fs, args[1:])
 	if err != nil {
 		return err
@@ -62,7 +63,11 @@ func runAPIKey(args []string, stdout io.Writer) error {
 
 	switch sub {
 	case "create":
-		token, k, err := db.CreateAPIKey(ctx, *sender, *name)
+		create := db.CreateAPIKey
+		if *admin {
+			create = db.CreateAdminKey
+		}
+		token, k, err := create(ctx, *sender, *name)
 		if err != nil {
 			return userError(err)
 		}
@@ -82,6 +87,9 @@ func runAPIKey(args []string, stdout io.Writer) error {
 			}
 			if !k.Revoked.IsZero() {
 				state = "revoked " + k.Revoked.UTC().Format(time.RFC3339)
+			}
+			if k.Admin {
+				state += " (admin)"
 			}
 			fmt.Fprintf(tw, "%d\t%s…\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Prefix, k.Sender, k.Name,
 				k.Created.UTC().Format(time.RFC3339), last, state)
