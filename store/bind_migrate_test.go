@@ -274,7 +274,7 @@ func checkLegacyContent(t *testing.T, db *DB, ls *legacyStore) {
 		t.Errorf("text job: %v %+v", err, j)
 	}
 	for phone, to := range map[securetextd.Phone]string{legacyPhone: "patient@example.org", legacyOtherPhone: "other@example.org"} {
-		// An address kept from before migration 0010 was never confirmed
+		// An address kept from before migration 0011 was never confirmed
 		// (no reset goes to it), but it opens, for the account page.
 		if a, err := db.Account(ctx, phone); err != nil || a.Recovery != to || a.Confirmed {
 			t.Errorf("account of %s: %+v, %v", phone.Masked(), a, err)

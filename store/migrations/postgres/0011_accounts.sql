@@ -1,4 +1,4 @@
--- Accounts that never lock a patient out for good, as SQLite's 0010:
+-- Accounts that never lock a patient out for good, as SQLite's 0011:
 -- confirmed recovery addresses, the chosen language, recent sign-ins.
 ALTER TABLE recipients ADD COLUMN recovery_confirmed BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE recipients ADD COLUMN pending_email BYTEA;
