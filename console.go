@@ -5,9 +5,10 @@ import "time"
 // The clinician's console (console/) is where a sender account signs in
 // to see what it sent. These are its domain words.
 
-// Account is a sender account as the console sees it: who, whether it
-// sees every sender's messages, and whether its second factor is set.
-type Account struct {
+// SenderAccount is a sender account as the console sees it: who, whether
+// it sees every sender's messages, and whether its second factor is set.
+// (A patient's account is an Account.)
+type SenderAccount struct {
 	Address string
 	Created time.Time
 	// Admin accounts see every sender's messages.

@@ -41,7 +41,7 @@ type Store interface {
 	// when either is wrong.
 	AuthenticateSender(ctx context.Context, address, password string) (*securetextd.Sender, error)
 	// Account returns an account, or ENOTFOUND.
-	Account(ctx context.Context, address string) (*securetextd.Account, error)
+	SenderAccount(ctx context.Context, address string) (*securetextd.SenderAccount, error)
 
 	CreateConsoleSession(ctx context.Context, address string, level int) (string, error)
 	ConsoleSession(ctx context.Context, token string, idle, absolute time.Duration) (*securetextd.ConsoleSession, error)

@@ -44,7 +44,7 @@ func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 }
 
 // requiresTOTP says whether console.require_totp covers a.
-func (s *Server) requiresTOTP(a *securetextd.Account) bool {
+func (s *Server) requiresTOTP(a *securetextd.SenderAccount) bool {
 	switch s.cfg.RequireTOTP {
 	case RequireAll:
 		return true
@@ -80,7 +80,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "authenticate", err)
 		return
 	}
-	acct, err := s.store.Account(ctx, address)
+	acct, err := s.store.SenderAccount(ctx, address)
 	if err != nil {
 		s.fail(w, r, "account", err)
 		return

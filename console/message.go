@@ -58,7 +58,7 @@ type historyRow struct {
 // ownMessage returns message id when the account may see it (its own, or
 // any for an admin), or answers 404 and returns nil: another sender's
 // message looks like no message.
-func (s *Server) ownMessage(w http.ResponseWriter, r *http.Request, acct *securetextd.Account) *securetextd.Message {
+func (s *Server) ownMessage(w http.ResponseWriter, r *http.Request, acct *securetextd.SenderAccount) *securetextd.Message {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
 		s.handleNotFound(w, r)

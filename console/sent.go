@@ -135,7 +135,7 @@ func (s *Server) handleSent(w http.ResponseWriter, r *http.Request) {
 
 // query reads the Sent page's filter into a query, or words what is
 // wrong with it.
-func (s *Server) query(acct *securetextd.Account, p *sentPage) (securetextd.SentQuery, string) {
+func (s *Server) query(acct *securetextd.SenderAccount, p *sentPage) (securetextd.SentQuery, string) {
 	var q securetextd.SentQuery
 	if !acct.Admin {
 		q.Sender = acct.Address

@@ -80,7 +80,7 @@ func (s *Server) session(r *http.Request) (*securetextd.ConsoleSession, error) {
 // the request itself (to the sign-in page, or an error) and returns nil.
 // The request's context then carries the account as the origin of the
 // audit events it causes.
-func (s *Server) signedIn(w http.ResponseWriter, r *http.Request) (*securetextd.Account, *http.Request) {
+func (s *Server) signedIn(w http.ResponseWriter, r *http.Request) (*securetextd.SenderAccount, *http.Request) {
 	sess, err := s.session(r)
 	if err != nil {
 		s.fail(w, r, "session", err)
@@ -90,7 +90,7 @@ func (s *Server) signedIn(w http.ResponseWriter, r *http.Request) (*securetextd.
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return nil, r
 	}
-	acct, err := s.store.Account(r.Context(), sess.Address)
+	acct, err := s.store.SenderAccount(r.Context(), sess.Address)
 	if err != nil {
 		if securetextd.ErrorCode(err) == securetextd.ENOTFOUND {
 			// The account was removed while signed in.
@@ -109,6 +109,6 @@ func origin(r *http.Request, address string) securetextd.Origin {
 }
 
 // layoutFor is the layout of a signed-in page.
-func layoutFor(a *securetextd.Account, title string) layout {
+func layoutFor(a *securetextd.SenderAccount, title string) layout {
 	return layout{Title: title, Account: a.Address, Admin: a.Admin}
 }

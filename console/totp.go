@@ -182,7 +182,7 @@ type recoveryPage struct {
 // enrolSession returns the session and account that may enrol TOTP: a
 // signed-in one, or one that passed the password and must enrol before
 // it goes on. Otherwise it answers the request and returns nil.
-func (s *Server) enrolSession(w http.ResponseWriter, r *http.Request) (*securetextd.ConsoleSession, *securetextd.Account) {
+func (s *Server) enrolSession(w http.ResponseWriter, r *http.Request) (*securetextd.ConsoleSession, *securetextd.SenderAccount) {
 	sess, err := s.session(r)
 	if err != nil {
 		s.fail(w, r, "session", err)
@@ -192,7 +192,7 @@ func (s *Server) enrolSession(w http.ResponseWriter, r *http.Request) (*securete
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return nil, nil
 	}
-	acct, err := s.store.Account(r.Context(), sess.Address)
+	acct, err := s.store.SenderAccount(r.Context(), sess.Address)
 	if err != nil {
 		s.fail(w, r, "account", err)
 		return nil, nil
@@ -213,7 +213,7 @@ func (s *Server) handleEnrolForm(w http.ResponseWriter, r *http.Request) {
 	s.renderEnrol(w, r, http.StatusOK, sess, acct, secret, "")
 }
 
-func (s *Server) renderEnrol(w http.ResponseWriter, r *http.Request, status int, sess *securetextd.ConsoleSession, acct *securetextd.Account, secret, problem string) {
+func (s *Server) renderEnrol(w http.ResponseWriter, r *http.Request, status int, sess *securetextd.ConsoleSession, acct *securetextd.SenderAccount, secret, problem string) {
 	qr, err := s.qrCode(acct.Address, secret)
 	if err != nil {
 		s.fail(w, r, "qr code", err)

@@ -91,6 +91,8 @@ const resetValidity = 30 * time.Minute
 //     reply's files attached;
 //   - JobKindReset: a password-reset link, to a recipient's recovery
 //     address;
+//   - JobKindConfirm: a link that confirms a recovery address, to that
+//     address (confirm.go);
 //   - JobKindNotice, JobKindMDN, JobKindRead, JobKindUndelivered: what
 //     became of a message (texted, displayed, not delivered), to its
 //     sender, threaded under it (receipts.go).
@@ -186,6 +188,8 @@ func (m *Mailer) Send(ctx context.Context, job *securetextd.Job) error {
 		msg, err = m.reply(ctx, mj)
 	case securetextd.JobKindReset:
 		msg, err = m.reset(mj)
+	case securetextd.JobKindConfirm:
+		msg, err = m.confirm(mj)
 	default:
 		// The sender's notices: receipts.go.
 		msg, err = m.notice(ctx, job, mj)

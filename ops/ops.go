@@ -253,7 +253,7 @@ func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 		c.errs.Inc()
 		return
 	}
-	for _, kind := range []string{securetextd.JobKindText, securetextd.JobKindReply, securetextd.JobKindReset} {
+	for _, kind := range []string{securetextd.JobKindText, securetextd.JobKindReply, securetextd.JobKindReset, securetextd.JobKindConfirm} {
 		if _, ok := st.Pending[kind]; !ok {
 			st.Pending[kind] = 0 // the usual kinds show even at zero
 		}

@@ -28,5 +28,6 @@ func NewHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 	return webedge.NewHTTPServer(h, logger)
 }
 
-func clientAddr(r *http.Request) string { return webedge.ClientAddr(r) }
-func clientKey(r *http.Request) string  { return webedge.ClientKey(r) }
+func clientAddr(r *http.Request) string   { return webedge.ClientAddr(r) }
+func clientKey(r *http.Request) string    { return webedge.ClientKey(r) }
+func clientIP(r *http.Request) netip.Addr { return webedge.ClientIP(r) }

@@ -18,6 +18,8 @@ type linkPage struct {
 	Conflict bool   // a password was set meanwhile
 	Locked   string // logins are paused for this long: "12 minutes"
 	AskDOB   bool   // the sender gave a date of birth: ask it with the first password
+	Phone    string // the number, E.164: the username of password managers
+	NoReset  bool   // no confirmed recovery address: ask the sender
 }
 
 // validToken reports whether s can be a token of ours (base64url, not
@@ -107,7 +109,7 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 		s.renderCode(w, http.StatusOK, token, conv, &codePage{})
 		return
 	}
-	s.renderLink(w, http.StatusOK, p)
+	s.renderLink(w, r, http.StatusOK, conv.Phone, p)
 }
 
 // needsSetup reports whether phone has no password yet.
@@ -119,7 +121,33 @@ func (s *Server) needsSetup(r *http.Request, phone securetextd.Phone) (bool, err
 	return false, err
 }
 
-func (s *Server) renderLink(w http.ResponseWriter, status int, p *linkPage) {
+// noReset reports whether phone's account has no confirmed recovery
+// address, so that a reset cannot help and the page says to ask the
+// sender instead. Whoever holds a link to the number may learn it.
+func (s *Server) noReset(r *http.Request, phone securetextd.Phone) (bool, error) {
+	if s.accounts == nil {
+		return false, nil
+	}
+	a, err := s.accounts.Account(r.Context(), phone)
+	if securetextd.ErrorCode(err) == securetextd.ENOTFOUND {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !a.Confirmed, nil
+}
+
+// renderLink renders the link page of phone's conversation.
+func (s *Server) renderLink(w http.ResponseWriter, r *http.Request, status int, phone securetextd.Phone, p *linkPage) {
+	p.Phone = string(phone)
+	if !p.Setup {
+		var err error
+		if p.NoReset, err = s.noReset(r, phone); err != nil {
+			// The page still works; it offers a reset that may not come.
+			s.logger.Error("link account", "phone", phone.Masked(), "err", err)
+		}
+	}
 	switch {
 	case p.Setup:
 		p.Title = "Choose a password"

@@ -71,7 +71,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		if left <= 2 {
 			p.Left = left
 		}
-		s.renderLink(w, http.StatusUnauthorized, p)
+		s.renderLink(w, r, http.StatusUnauthorized, conv.Phone, p)
 		return
 	default:
 		s.fail(w, r, "authenticate", err)
@@ -87,6 +87,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "create session", err)
 		return
 	}
+	s.recordSignIn(r, conv.Phone)
 	s.logger.Info("login", "phone", conv.Phone.Masked(), "conversation", conv.ID)
 	s.audit(r, securetextd.AuditLoginOK, conv, "")
 	s.metrics().Login(LoginOK)

@@ -103,6 +103,19 @@ func texted(t *testing.T, db *store.DB, phone securetextd.Phone) string {
 	if err := db.CreateRecipient(t.Context(), phone, password, "ana@example.org"); err != nil {
 		t.Fatal(err)
 	}
+	// Resets go only to a confirmed address: confirm it.
+	confirm, err := db.NextJob(t.Context(), time.Now().Add(time.Hour), securetextd.JobKindConfirm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mj securetextd.MailJob
+	json.Unmarshal(confirm.Payload, &mj)
+	if _, err := db.ConfirmRecoveryAddress(t.Context(), mj.Token); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CompleteJob(t.Context(), confirm.ID); err != nil {
+		t.Fatal(err)
+	}
 	return tj.Token
 }
 

@@ -257,9 +257,10 @@ type Server struct {
 	brand   []byte             // /brand.css
 	handler http.Handler
 
-	life    Lifecycle // the store, when it runs the lifecycle (lifecycle.go)
-	factors Factors   // the store, when it keeps second factors (factor.go)
-	reads   *readLog  // the parts each session was recorded reading (ranges.go)
+	life     Lifecycle // the store, when it runs the lifecycle (lifecycle.go)
+	factors  Factors   // the store, when it keeps second factors (factor.go)
+	accounts Accounts  // the store, when it keeps accounts (account.go)
+	reads    *readLog  // the parts each session was recorded reading (ranges.go)
 
 	routeLookup // which route serves a request, for metrics (ops.go)
 }
@@ -287,6 +288,7 @@ func New(cfg Config, st Store, logger *slog.Logger) (*Server, error) {
 	if cfg.SecondFactor == SecondFactorSMSCode && s.factors == nil {
 		return nil, errors.New("portal: second factor \"sms-code\" needs a store that remembers devices")
 	}
+	s.accounts, _ = st.(Accounts)
 	s.reads = newReadLog()
 	mux := http.NewServeMux()
 	s.routes(mux)
@@ -323,6 +325,14 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /reset", s.form(s.handleResetRequest))
 	mux.HandleFunc("GET /reset/{token}", s.handleResetToken)
 	mux.HandleFunc("POST /reset/{token}", s.form(s.handleResetPassword))
+
+	mux.HandleFunc("GET /account", s.handleAccount)
+	mux.HandleFunc("POST /account/password", s.form(s.handleAccountPassword))
+	mux.HandleFunc("POST /account/email", s.form(s.handleAccountEmail))
+	mux.HandleFunc("POST /account/language", s.form(s.handleAccountLanguage))
+	mux.HandleFunc("POST /account/signout", s.form(s.handleSignOutEverywhere))
+	mux.HandleFunc("GET /confirm/{token}", s.handleConfirmForm)
+	mux.HandleFunc("POST /confirm/{token}", s.form(s.handleConfirm))
 
 	mux.HandleFunc("GET /revoke/{token}", s.handleRevokeForm)
 	mux.HandleFunc("POST /revoke/{token}", s.form(s.handleRevoke))

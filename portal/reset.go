@@ -19,7 +19,8 @@ type newPasswordPage struct {
 	layout
 	Token  string
 	Error  string
-	AskDOB bool // the sender gave a date of birth: ask it first (factor.go)
+	AskDOB bool   // the sender gave a date of birth: ask it first (factor.go)
+	Phone  string // E.164: the username of password managers
 }
 
 func (s *Server) handleResetForm(w http.ResponseWriter, r *http.Request) {
@@ -33,9 +34,10 @@ func (s *Server) handleResetForm(w http.ResponseWriter, r *http.Request) {
 // client address and per number.
 func (s *Server) handleResetRequest(w http.ResponseWriter, r *http.Request) {
 	defer s.renderMessage(w, r, http.StatusOK, "Check your email", "Check your email",
-		"If this phone number has an account, we have sent a link to its recovery email address. "+
+		"If this phone number has an account with a confirmed recovery email address, we have sent a link to that address. "+
 			"The link works for "+minutes(s.cfg.ResetValidFor)+" and only once. "+
-			"No email? Check the number you typed, and your spam folder.")
+			"No email? Check the number you typed, and your spam folder. "+
+			"If you never confirmed an email address, no link can be sent: ask whoever sent you the message to have your account reset.")
 	phone, err := s.cfg.ParsePhone(strings.TrimSpace(r.PostFormValue("phone")))
 	if err != nil {
 		return
@@ -99,7 +101,7 @@ func (s *Server) handleResetToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "reset date of birth", err)
 		return
 	}
-	s.render(w, http.StatusOK, "newpassword.html", &newPasswordPage{layout: layout{Title: "Choose a new password"}, Token: token, AskDOB: askDOB})
+	s.render(w, http.StatusOK, "newpassword.html", &newPasswordPage{layout: layout{Title: "Choose a new password"}, Token: token, AskDOB: askDOB, Phone: string(phone)})
 }
 
 // handleResetPassword sets the new password, signs the browser in, and
@@ -118,6 +120,7 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "reset date of birth", err)
 		return
 	}
+	username := string(phone) // for the forms below, whatever ResetPassword returns
 	problem, done := s.checkDOB(w, r, phone, nil)
 	if done {
 		return
@@ -126,13 +129,13 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
 		problem = checkPassword(r.PostFormValue("password"), r.PostFormValue("confirm"))
 	}
 	if problem != "" {
-		s.render(w, http.StatusBadRequest, "newpassword.html", &newPasswordPage{layout: layout{Title: "Choose a new password"}, Token: token, Error: problem, AskDOB: askDOB})
+		s.render(w, http.StatusBadRequest, "newpassword.html", &newPasswordPage{layout: layout{Title: "Choose a new password"}, Token: token, Error: problem, AskDOB: askDOB, Phone: username})
 		return
 	}
 	phone, err = s.store.ResetPassword(r.Context(), token, r.PostFormValue("password"))
 	switch securetextd.ErrorCode(err) {
 	case securetextd.EINVALID:
-		s.render(w, http.StatusBadRequest, "newpassword.html", &newPasswordPage{layout: layout{Title: "Choose a new password"}, Token: token, Error: securetextd.ErrorMessage(err), AskDOB: askDOB})
+		s.render(w, http.StatusBadRequest, "newpassword.html", &newPasswordPage{layout: layout{Title: "Choose a new password"}, Token: token, Error: securetextd.ErrorMessage(err), AskDOB: askDOB, Phone: username})
 		return
 	case securetextd.ENOTFOUND:
 		// Used meanwhile, or expired while the form was open.
@@ -180,6 +183,7 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "create session", err)
 		return
 	}
+	s.recordSignIn(r, phone)
 	http.Redirect(w, r, "/inbox", http.StatusSeeOther)
 }
 

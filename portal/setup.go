@@ -3,12 +3,15 @@ package portal
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/securetextd/securetextd"
 )
 
 // handleSetup sets the first password of the link's phone number, with a
-// recovery address, and signs the browser in. The account belongs to the
+// recovery address if one is given (the store mails it a confirmation
+// link; resets go to it only once it is confirmed), and signs the browser
+// in. The account belongs to the
 // number: every later link to it asks for the same password.
 func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 	token, conv := s.linkConversation(w, r)
@@ -23,7 +26,7 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !setup {
-		s.renderLink(w, http.StatusConflict, &linkPage{Token: token, Conflict: true})
+		s.renderLink(w, r, http.StatusConflict, conv.Phone, &linkPage{Token: token, Conflict: true})
 		return
 	}
 	// The second factor comes first (factor.go): a browser that owes a
@@ -41,7 +44,7 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "setup date of birth", err)
 		return
 	}
-	email, _ := checkEmail(r.PostFormValue("email"))
+	email := strings.TrimSpace(r.PostFormValue("email"))
 	if askDOB {
 		if wait, err := s.loginsLocked(r, conv.Phone); err != nil {
 			s.fail(w, r, "check lockout", err)
@@ -55,16 +58,20 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if problem != "" {
-			s.renderLink(w, http.StatusUnauthorized, &linkPage{Token: token, Setup: true, AskDOB: true, Error: problem, Email: email})
+			s.renderLink(w, r, http.StatusUnauthorized, conv.Phone, &linkPage{Token: token, Setup: true, AskDOB: true, Error: problem, Email: email})
 			return
 		}
 	}
-	email, problem := checkEmail(r.PostFormValue("email"))
+	// The address may be left out: the page says what that means.
+	problem := ""
+	if email != "" {
+		email, problem = checkEmail(email)
+	}
 	if msg := checkPassword(r.PostFormValue("password"), r.PostFormValue("confirm")); msg != "" {
 		problem = msg
 	}
 	if problem != "" {
-		s.renderLink(w, http.StatusBadRequest, &linkPage{Token: token, Setup: true, AskDOB: askDOB, Error: problem, Email: email})
+		s.renderLink(w, r, http.StatusBadRequest, conv.Phone, &linkPage{Token: token, Setup: true, AskDOB: askDOB, Error: problem, Email: email})
 		return
 	}
 	err = s.store.CreateRecipient(r.Context(), conv.Phone, r.PostFormValue("password"), email)
@@ -73,19 +80,20 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 	case securetextd.ECONFLICT:
 		// Set meanwhile, in another tab or by someone else holding the
 		// link: the password that was set is the one that counts.
-		s.renderLink(w, http.StatusConflict, &linkPage{Token: token, Conflict: true})
+		s.renderLink(w, r, http.StatusConflict, conv.Phone, &linkPage{Token: token, Conflict: true})
 		return
 	case securetextd.EINVALID:
-		s.renderLink(w, http.StatusBadRequest, &linkPage{Token: token, Setup: true, AskDOB: askDOB, Error: securetextd.ErrorMessage(err), Email: email})
+		s.renderLink(w, r, http.StatusBadRequest, conv.Phone, &linkPage{Token: token, Setup: true, AskDOB: askDOB, Error: securetextd.ErrorMessage(err), Email: email})
 		return
 	default:
 		s.fail(w, r, "create recipient", err)
 		return
 	}
-	s.logger.Info("password set", "phone", conv.Phone.Masked(), "conversation", conv.ID)
+	s.logger.Info("password set", "phone", conv.Phone.Masked(), "conversation", conv.ID, "recovery", email != "")
 	if err := s.setSession(w, r, conv.Phone); err != nil {
 		s.fail(w, r, "create session", err)
 		return
 	}
+	s.recordSignIn(r, conv.Phone)
 	http.Redirect(w, r, "/c/"+strconv.FormatInt(conv.ID, 10), http.StatusSeeOther)
 }

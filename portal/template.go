@@ -64,6 +64,7 @@ type layout struct {
 	Logo     bool
 	Title    string
 	SignedIn bool // shows the inbox link and the log-out button
+	Account  bool // shows the account link (signed in, with accounts)
 }
 
 func (l *layout) base() *layout { return l }
@@ -77,6 +78,7 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, p page) 
 	l := p.base()
 	l.Org = s.cfg.Org
 	l.Logo = len(s.cfg.Logo) > 0
+	l.Account = l.SignedIn && s.accounts != nil
 	t, ok := s.pages[name]
 	buf := pageBuffers.Get().(*bytes.Buffer)
 	defer putPageBuffer(buf)

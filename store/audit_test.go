@@ -124,7 +124,7 @@ func TestAuditEvents(t *testing.T) {
 	}
 	want := []string{
 		securetextd.AuditMessageAccepted, securetextd.AuditTextQueued, securetextd.AuditTextSent,
-		securetextd.AuditPasswordSet, securetextd.AuditReceiptQueued, securetextd.AuditMessageViewed,
+		securetextd.AuditPasswordSet, securetextd.AuditConfirmSent, securetextd.AuditReceiptQueued, securetextd.AuditMessageViewed,
 		securetextd.AuditReplySent, securetextd.AuditRevoked,
 	}
 	if got := events(t, db); strings.Join(got, " ") != strings.Join(want, " ") {

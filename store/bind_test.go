@@ -103,6 +103,7 @@ func TestSealedValueInAnotherRow(t *testing.T) {
 			if err := db.CreateRecipient(ctx, patient, "another long password", "patient@example.org"); err != nil {
 				t.Fatal(err)
 			}
+			confirmRecovery(t, db)
 			tamper(t, db, fmt.Sprintf(
 				`UPDATE recipients SET recovery_email = (SELECT recovery_email FROM recipients WHERE phone = '%s') WHERE phone = '%s'`, mallory, patient))
 			err := db.RequestPasswordReset(ctx, patient, time.Hour)

@@ -18,10 +18,10 @@ import (
 // but complete the second factor, which starts a new session, with a new
 // token, at securetextd.LevelSignedIn.
 
-// Account returns the sender account of address, or ENOTFOUND.
-func (db *DB) Account(ctx context.Context, address string) (*securetextd.Account, error) {
+// SenderAccount returns the sender account of address, or ENOTFOUND.
+func (db *DB) SenderAccount(ctx context.Context, address string) (*securetextd.SenderAccount, error) {
 	address = normalizeAddress(address)
-	var a securetextd.Account
+	var a securetextd.SenderAccount
 	var created, admin int64
 	var totp bool
 	err := db.read.QueryRowContext(ctx,

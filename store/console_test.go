@@ -34,7 +34,7 @@ func TestTOTPStore(t *testing.T) {
 	if _, err := db.ConsoleSession(ctx, token, time.Hour, time.Hour); securetextd.ErrorCode(err) != securetextd.ENOTFOUND {
 		t.Errorf("a session from before the enrolment lives on: %v", err)
 	}
-	a, err := db.Account(ctx, drWho)
+	a, err := db.SenderAccount(ctx, drWho)
 	if err != nil || !a.TOTP || a.Admin {
 		t.Fatalf("account %+v, %v", a, err)
 	}
@@ -154,13 +154,13 @@ func TestConsoleSessions(t *testing.T) {
 	if err := db.SetAdmin(ctx, "DR.WHO@clinic.example", true); err != nil {
 		t.Fatal(err)
 	}
-	if a, _ := db.Account(ctx, drWho); !a.Admin {
+	if a, _ := db.SenderAccount(ctx, drWho); !a.Admin {
 		t.Error("not an admin after SetAdmin on")
 	}
 	if err := db.SetAdmin(ctx, drWho, false); err != nil {
 		t.Fatal(err)
 	}
-	if a, _ := db.Account(ctx, drWho); a.Admin {
+	if a, _ := db.SenderAccount(ctx, drWho); a.Admin {
 		t.Error("an admin after SetAdmin off")
 	}
 	wantCode(t, db.SetAdmin(ctx, "nobody@clinic.example", true), securetextd.ENOTFOUND)

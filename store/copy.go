@@ -70,6 +70,8 @@ var copyTables = []copyTable{
 	{"recipients", []string{"phone"}},
 	{"sessions", []string{"token_hash"}},
 	{"reset_tokens", []string{"token_hash"}},
+	{"confirm_tokens", []string{"token_hash"}},
+	{"sign_ins", []string{"phone", "at"}},
 	{"texts", []string{"job_id"}},
 	{"text_ids", []string{"provider_id"}},
 	{"revoke_tokens", []string{"token_hash"}},

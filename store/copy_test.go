@@ -95,6 +95,14 @@ func fillStore(t *testing.T, path string) *copyFixture {
 	if err := db.CreateRecipient(ctx, patient, copyPassword, "patient@home.example"); err != nil {
 		t.Fatal(err)
 	}
+	confirmRecovery(t, db)
+	// A new address waiting for its confirmation (a token), and a sign-in.
+	if err := db.SetRecoveryAddress(ctx, patient, "patient@new.example"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RecordSignIn(ctx, patient, securetextd.SignIn{Device: "Firefox on Android", Network: "198.51.100.0/24"}); err != nil {
+		t.Fatal(err)
+	}
 	if fx.session, err = db.CreateSession(ctx, patient); err != nil {
 		t.Fatal(err)
 	}

@@ -73,6 +73,23 @@ func TestNothingInClear(t *testing.T) {
 	if err := db.CreateRecipient(ctx, phone, "RECIPIENT-PASSWORD-MARKER-42", "RECOVERY-MARKER-8a8a@example.org"); err != nil {
 		t.Fatal(err)
 	}
+	// Its confirmation, a new address waiting for its own, and a sign-in.
+	for _, m := range mailJobs(t, db, securetextd.JobKindConfirm) {
+		markers = append(markers, m.Token)
+		if _, err := db.ConfirmRecoveryAddress(ctx, m.Token); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.SetRecoveryAddress(ctx, phone, "PENDING-MARKER-5e5e@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mailJobs(t, db, securetextd.JobKindConfirm) {
+		markers = append(markers, m.Token)
+	}
+	if err := db.RecordSignIn(ctx, phone, securetextd.SignIn{Device: "DEVICE-MARKER-7f7f", Network: "NETWORK-MARKER-9a9a"}); err != nil {
+		t.Fatal(err)
+	}
+	markers = append(markers, "PENDING-MARKER-5e5e", "DEVICE-MARKER-7f7f", "NETWORK-MARKER-9a9a")
 	if err := db.RequestPasswordReset(ctx, phone, time.Hour); err != nil {
 		t.Fatal(err)
 	}

@@ -21,13 +21,16 @@ import (
 // ties a name to a patient's phone number.
 
 // Recipient returns the account of phone. It is an ENOTFOUND error if the
-// number has none yet, which is how the portal knows to ask for a new
-// password rather than for the password.
+// number has none yet, or none with a password (an operator reset it),
+// which is how the portal knows to ask for a new password rather than for
+// the password.
 func (db *DB) Recipient(ctx context.Context, phone securetextd.Phone) (*securetextd.Recipient, error) {
 	var created int64
+	var password string
 	err := db.read.QueryRowContext(ctx,
-		`SELECT created FROM recipients WHERE phone = ?`, phone).Scan(&created)
-	if errors.Is(err, sql.ErrNoRows) {
+		`SELECT created, password FROM recipients WHERE phone = ?`, phone).Scan(&created, &password)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && password == "") {
+		// An account an operator reset is set up again, as a new one.
 		return nil, securetextd.Errorf(securetextd.ENOTFOUND, "No account for this number.")
 	}
 	if err != nil {
@@ -38,43 +41,64 @@ func (db *DB) Recipient(ctx context.Context, phone securetextd.Phone) (*securete
 
 // CreateRecipient makes the account of phone with a password of at least
 // MinPasswordLen characters, and recoveryEmail, a bare address where reset
-// links will go, or "" for none (then a forgotten password cannot be
-// reset). The address is sealed before it is stored. It is an ECONFLICT
-// error if the number has an account already, and an EINVALID error if an
-// argument is unfit, with a message the recipient can act on.
+// links will go once it is confirmed, or "" for none (then a forgotten
+// password cannot be reset: an operator must reset the account). The
+// address is sealed and waits for its confirmation: the same transaction
+// queues the email with the link (see SetRecoveryAddress). It is an
+// ECONFLICT error if the number has an account already, and an EINVALID
+// error if an argument is unfit, with a message the recipient can act on.
+//
+// An account that an operator reset (no password) is set up again: its
+// creation time and language stay.
 func (db *DB) CreateRecipient(ctx context.Context, phone securetextd.Phone, password, recoveryEmail string) error {
 	if !isE164(string(phone)) {
 		return securetextd.Errorf(securetextd.EINVALID, "%q is not a phone number in E.164 form", phone)
 	}
-	var sealed []byte // NULL when there is no address
+	var address string
 	if recoveryEmail != "" {
-		address, err := parseRecoveryAddress(recoveryEmail)
-		if err != nil {
+		var err error
+		if address, err = parseRecoveryAddress(recoveryEmail); err != nil {
 			return err
 		}
-		sealed = db.seal([]byte(address), recoveryPlace(string(phone)))
 	}
 	encoded, err := db.newPasswordHash(ctx, password)
 	if err != nil {
 		return wrap("create recipient", err)
 	}
 	err = db.update(ctx, func(tx *sql.Tx) error {
-		var exists bool
-		if err := tx.QueryRowContext(ctx,
-			`SELECT EXISTS (SELECT 1 FROM recipients WHERE phone = ?)`, phone).Scan(&exists); err != nil {
-			return err
-		}
-		if exists {
+		var current string
+		err := tx.QueryRowContext(ctx,
+			`SELECT password FROM recipients WHERE phone = ?`, phone).Scan(&current)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			_, err = tx.ExecContext(ctx,
+				`INSERT INTO recipients (phone, password, created) VALUES (?, ?, ?)`,
+				phone, encoded, nanos(db.Now()))
+		case err != nil:
+		case current != "":
 			return securetextd.Errorf(securetextd.ECONFLICT, "This number has a password already.")
+		default:
+			_, err = tx.ExecContext(ctx,
+				`UPDATE recipients SET password = ? WHERE phone = ? AND password = ''`, encoded, phone)
 		}
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO recipients (phone, password, recovery_email, created) VALUES (?, ?, ?, ?)`,
-			phone, encoded, sealed, nanos(db.Now())); err != nil {
+		if err != nil {
 			return err
 		}
-		return db.audit(ctx, tx, securetextd.AuditEvent{Event: securetextd.AuditPasswordSet, Actor: string(phone)})
+		if err := db.audit(ctx, tx, securetextd.AuditEvent{Event: securetextd.AuditPasswordSet, Actor: string(phone)}); err != nil {
+			return err
+		}
+		if address == "" {
+			return nil
+		}
+		return db.requestConfirmation(ctx, tx, phone, address)
 	})
-	return wrap("create recipient "+phone.Masked(), err)
+	if err != nil {
+		return wrap("create recipient "+phone.Masked(), err)
+	}
+	if address != "" {
+		db.wakeUp()
+	}
+	return nil
 }
 
 // AuthenticateRecipient checks the password of phone's account. A number
@@ -85,7 +109,7 @@ func (db *DB) AuthenticateRecipient(ctx context.Context, phone securetextd.Phone
 	var encoded string
 	err := db.read.QueryRowContext(ctx,
 		`SELECT password FROM recipients WHERE phone = ?`, phone).Scan(&encoded)
-	known := err == nil
+	known := err == nil && encoded != "" // "": reset by an operator
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("store: authenticate recipient %s: %w", phone.Masked(), err)
 	}
@@ -110,15 +134,17 @@ func (db *DB) SetRecipientPassword(ctx context.Context, phone securetextd.Phone,
 	}
 	err = db.update(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
-			`UPDATE recipients SET password = ? WHERE phone = ?`, encoded, phone)
+			`UPDATE recipients SET password = ? WHERE phone = ? AND password <> ''`, encoded, phone)
 		if err != nil {
 			return err
 		}
 		if err := mustAffectOne(res, "No account for this number."); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE phone = ?`, phone)
-		return err
+		if _, err := db.signOutEverywhere(ctx, tx, phone); err != nil {
+			return err
+		}
+		return db.audit(ctx, tx, securetextd.AuditEvent{Event: securetextd.AuditPasswordChanged, Actor: string(phone)})
 	})
 	return wrap("set recipient password "+phone.Masked(), err)
 }
@@ -130,8 +156,8 @@ func (db *DB) SetRecipientPassword(ctx context.Context, phone securetextd.Phone,
 // stay valid until used or expired; expired tokens of every phone are
 // deleted on the way.
 //
-// When phone has no account, or the account no recovery address, it does
-// nothing and returns nil: the portal shows the same page either way, and
+// When phone has no account, or the account no confirmed recovery
+// address, it does nothing and returns nil: the portal shows the same page either way, and
 // a stranger learns nothing about the number. (The time taken still
 // differs by one commit; a portal that must hide even that should not wait
 // for the answer.)
@@ -147,11 +173,15 @@ func (db *DB) RequestPasswordReset(ctx context.Context, phone securetextd.Phone,
 			return err
 		}
 		var sealed []byte
+		var confirmed int64
 		err := tx.QueryRowContext(ctx,
-			`SELECT recovery_email FROM recipients WHERE phone = ?`, phone).Scan(&sealed)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && sealed == nil) {
+			`SELECT recovery_email, recovery_confirmed FROM recipients WHERE phone = ? AND password <> ''`,
+			phone).Scan(&sealed, &confirmed)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && (sealed == nil || confirmed == 0)) {
+			// An address nobody confirmed may hold a typo, or someone
+			// else's mailbox: it is sent nothing.
 			return db.audit(ctx, tx, securetextd.AuditEvent{
-				Event: securetextd.AuditResetRequested, Actor: string(phone), Detail: "no account or no recovery address",
+				Event: securetextd.AuditResetRequested, Actor: string(phone), Detail: "no account or no confirmed recovery address",
 			})
 		}
 		if err != nil {
@@ -242,13 +272,11 @@ func (db *DB) ResetPassword(ctx context.Context, token, newPassword string) (sec
 		} else if n != 1 {
 			return errResetToken()
 		}
-		for _, q := range []string{
-			`DELETE FROM reset_tokens WHERE phone = ?`,
-			`DELETE FROM sessions WHERE phone = ?`,
-		} {
-			if _, err := tx.ExecContext(ctx, q, phone); err != nil {
-				return err
-			}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM reset_tokens WHERE phone = ?`, phone); err != nil {
+			return err
+		}
+		if _, err := db.signOutEverywhere(ctx, tx, phone); err != nil {
+			return err
 		}
 		return db.audit(ctx, tx, securetextd.AuditEvent{Event: securetextd.AuditResetUsed, Actor: string(phone)})
 	})

@@ -457,6 +457,7 @@ func TestNextJobKinds(t *testing.T) {
 	if err := db.CreateRecipient(ctx, phone, "correct horse battery", "pat@example.com"); err != nil {
 		t.Fatal(err)
 	}
+	confirmRecovery(t, db)
 	c := commitTest(t, db, &securetextd.Message{Sender: "dr@clinic.example"}, nil, phone).Conversations[0]
 	now = now.Add(time.Second)
 	if _, err := db.SaveReply(ctx, c.ID, replyParts(textPart("ok"))); err != nil {

@@ -213,8 +213,8 @@ DESCRIPTION
     of JSON (kind, job, recipient), then the message.
 
     list shows one line per email, oldest first: when it was written, its
-    kind (reply, reset, notice, mdn, read, undelivered), its recipient,
-    its size on disk, and its FILE. show writes the message of FILE (a
+    kind (reply, reset, confirm, notice, mdn, read, undelivered), its
+    recipient, its size on disk, and its FILE. show writes the message of FILE (a
     name that list shows, or a path) to standard output, as RFC 5322: save
     it as a .eml file to open it in a mail program. Both need the key file.
 
@@ -225,6 +225,51 @@ DESCRIPTION
 EXAMPLES
     securetextd mail list --config config.example.toml
     securetextd mail show 20261123T100000.123456789Z-17.eml.age --config config.example.toml > reply.eml
+`,
+	"recipient": `NAME
+    securetextd recipient - see and repair the accounts of phone numbers
+
+SYNOPSIS
+    securetextd recipient list --by NAME [--full] [--config FILE]
+    securetextd recipient show PHONE --by NAME [--config FILE]
+    securetextd recipient unlock PHONE --by NAME [--config FILE]
+    securetextd recipient reset PHONE --by NAME [--config FILE]
+    securetextd recipient delete PHONE --by NAME [--config FILE]
+
+DESCRIPTION
+    Each phone number that opened a link has an account on the portal:
+    one password, and a recovery email address where reset links go once
+    its owner has confirmed it. These commands help a patient who cannot
+    get in. Each records who ran it (--by NAME, required) in the audit
+    trail, as the actor "operator:NAME".
+
+    list     One line per account: the phone number (masked unless
+             --full), when the account was made, when it was last seen,
+             its recovery address (none, not confirmed, confirmed), and
+             whether signing in is paused after wrong passwords.
+    show     One account: the above, the recovery address masked, an
+             address waiting for confirmation, the language chosen, the
+             sessions and the latest sign-ins (device and network).
+    unlock   Lifts the pause of the number after too many wrong passwords
+             or reset requests, at once. Wrong passwords are counted per
+             client address too: a pause of the patient's own address
+             ends with its window (portal.lockout_window).
+    reset    Clears the password and the recovery address, ends every
+             session and lifts any pause. The next visit of any link to
+             the number sets the account up again, as a first visit.
+             For a patient who forgot the password and never confirmed
+             an address. Make sure, first, that you are speaking with the
+             patient.
+    delete   Deletes the account and its sessions. Its conversations stay
+             until store.retention ends them; a later link asks for a new
+             password.
+
+    PHONE is read as the gateway reads recipients: E.164, or a national
+    number of smtp.default_region.
+
+EXAMPLES
+    securetextd recipient list --by jane
+    securetextd recipient reset 212-555-0123 --by jane --config /etc/securetextd.toml
 `,
 	"version": `NAME
     securetextd version - print the version

@@ -48,6 +48,7 @@ Usage:
   securetextd report [--config FILE] [--sender ADDRESS] [--since TIME] [--json]
   securetextd apikey create|list|revoke [--sender ADDRESS] [ID] [--config FILE]
   securetextd mail list|show [FILE] [--config FILE]
+  securetextd recipient list|show|unlock|reset|delete [PHONE] --by NAME [--full] [--config FILE]
   securetextd backup --out FILE [--config FILE]
   securetextd store copy --from CONFIG --to CONFIG
   securetextd rekey [--config FILE]
@@ -122,6 +123,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return runReport(rest, stdout)
 	case "mail":
 		return runMail(rest, stdout)
+	case "recipient":
+		return runRecipient(rest, stdout)
 	case "version":
 		fmt.Fprintf(stdout, "securetextd %s\n", securetextd.Version)
 		return nil

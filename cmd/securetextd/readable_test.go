@@ -134,6 +134,15 @@ read_receipts = "always"
 	}
 	p.reply(conv, "Thank you. REPLYMARKERÉ8W", "PHOTONAMEMARKER3V.jpg", photo)
 
+	// The recovery address is confirmed through the link of the email
+	// that the mail directory holds sealed; only then does a reset go.
+	confirmMail := waitMail(t, mailDir, keys, "confirm")
+	confirmToken := confirmLinkRE.FindStringSubmatch(confirmMail)
+	if confirmToken == nil {
+		t.Fatalf("no confirmation link in\n%s", confirmMail)
+	}
+	p.post("/confirm/"+confirmToken[1], url.Values{})
+
 	// A password reset, through the link of the email that the mail
 	// directory holds sealed.
 	p.post("/reset", url.Values{"phone": {"212-555-0123"}})
@@ -164,6 +173,7 @@ read_receipts = "always"
 
 	tokens := map[string][]byte{
 		"link token": []byte(linkToken), "reset token": []byte(resetToken[1]), "withdrawal token": []byte(revokeToken[1]),
+		"confirmation token": []byte(confirmToken[1]),
 	}
 	check := func(when string) {
 		t.Helper()

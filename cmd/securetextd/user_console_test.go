@@ -43,7 +43,7 @@ func TestUserConsoleCommands(t *testing.T) {
 	}
 	defer db.Close()
 	for addr, admin := range map[string]bool{"dr.who@clinic.example": true, "boss@clinic.example": false} {
-		a, err := db.Account(ctx, addr)
+		a, err := db.SenderAccount(ctx, addr)
 		if err != nil || a.Admin != admin || a.TOTP {
 			t.Errorf("%s: %+v, %v", addr, a, err)
 		}

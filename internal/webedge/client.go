@@ -70,6 +70,10 @@ func clientOf(r *http.Request) client {
 	return peerOf(r.RemoteAddr)
 }
 
+// ClientIP is the client's IP address, not valid when the peer's address
+// could not be read (a unix socket, say).
+func ClientIP(r *http.Request) netip.Addr { return clientOf(r).addr }
+
 // ClientAddr is the client's IP address as the audit trail keeps it: the
 // whole address.
 func ClientAddr(r *http.Request) string {
