@@ -196,6 +196,7 @@ func TestFactorLockout(t *testing.T) {
 	}
 
 	// A reset asks the date again; five wrong ones stop it.
+	f.confirmRecovery()
 	if err := f.db.RequestPasswordReset(t.Context(), phoneA, time.Hour); err != nil {
 		t.Fatal(err)
 	}
@@ -242,6 +243,7 @@ func TestFactorResetNewBrowser(t *testing.T) {
 	code := f.code()
 	f.do("POST", link+"/verify", url.Values{"code": {code}})
 	f.signIn()
+	f.confirmRecovery()
 
 	f.newClient()
 	if err := f.db.RequestPasswordReset(t.Context(), phoneA, time.Hour); err != nil {

@@ -252,10 +252,14 @@ func (db *DB) mustHaveAccount(ctx context.Context, tx *sql.Tx, phone securetextd
 	return nil
 }
 
-// deleteAccountRows signs phone out everywhere, deletes its reset and
-// confirmation tokens and any code not yet given, and lifts its lockout.
+// deleteAccountRows signs phone out everywhere, forgets its browsers,
+// deletes its reset and confirmation tokens and any code not yet given,
+// and lifts its lockout.
 func (db *DB) deleteAccountRows(ctx context.Context, tx *sql.Tx, phone securetextd.Phone) error {
 	if _, err := db.signOutEverywhere(ctx, tx, phone); err != nil {
+		return err
+	}
+	if err := db.forgetDevices(ctx, tx, phone); err != nil {
 		return err
 	}
 	for _, q := range []string{

@@ -219,16 +219,21 @@ func (db *DB) SetRecipientLanguage(ctx context.Context, phone securetextd.Phone,
 }
 
 // SignOutEverywhere ends every session of phone's account, in every
-// browser, the caller's included, and returns how many there were. It is
-// the one place where "every device" is ended: whatever else a browser
-// can hold to stay signed in (a remembered device) is revoked in
-// signOutEverywhere too, so that a password change, a reset, the
-// patient's button and the operator's reset all revoke it.
+// browser, the caller's included, and forgets every remembered browser
+// (devices.go), so that each must pass the second factor again; it returns
+// how many sessions there were. The patient's button and the operator's
+// reset and delete do this. A password change or reset ends the sessions
+// (signOutEverywhere) but keeps the remembered browsers: a browser the
+// account has not seen is asked for the code after a reset anyway, and the
+// patient's own is spared a text.
 func (db *DB) SignOutEverywhere(ctx context.Context, phone securetextd.Phone) (int, error) {
 	var n int
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		var err error
 		if n, err = db.signOutEverywhere(ctx, tx, phone); err != nil {
+			return err
+		}
+		if err := db.forgetDevices(ctx, tx, phone); err != nil {
 			return err
 		}
 		return db.audit(ctx, tx, securetextd.AuditEvent{
@@ -241,14 +246,9 @@ func (db *DB) SignOutEverywhere(ctx context.Context, phone securetextd.Phone) (i
 	return n, nil
 }
 
-// signOutEverywhere is SignOutEverywhere inside tx, without its audit
-// event: callers record their own.
+// signOutEverywhere ends phone's sessions inside tx, without an audit
+// event (callers record their own) and without forgetting devices.
 func (db *DB) signOutEverywhere(ctx context.Context, tx *sql.Tx, phone securetextd.Phone) (int, error) {
-	// Remembered browsers (devices.go) go too: each would skip the second
-	// factor, and one may be the browser the patient fears is not theirs.
-	if _, err := tx.ExecContext(ctx, `DELETE FROM recipient_devices WHERE phone = ?`, phone); err != nil {
-		return 0, err
-	}
 	res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE phone = ?`, phone)
 	if err != nil {
 		return 0, err
@@ -266,4 +266,10 @@ func MaskAddress(address string) string {
 	}
 	r := []rune(local)
 	return string(r[0]) + "…@" + domain
+}
+
+// forgetDevices forgets every browser remembered for phone, inside tx.
+func (db *DB) forgetDevices(ctx context.Context, tx *sql.Tx, phone securetextd.Phone) error {
+	_, err := tx.ExecContext(ctx, `DELETE FROM recipient_devices WHERE phone = ?`, phone)
+	return err
 }

@@ -267,6 +267,23 @@ func TestDevices(t *testing.T) {
 	if known(codePhone, tok3) || known(codePhone, tok4) {
 		t.Fatal("a device is known after ForgetDevices")
 	}
+
+	// The patient's "sign out of every device" forgets them too; the other
+	// number keeps its own.
+	tok5, err := db.RememberDevice(ctx, codePhone, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok6, err := db.RememberDevice(ctx, other, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SignOutEverywhere(ctx, codePhone); err != nil {
+		t.Fatal(err)
+	}
+	if known(codePhone, tok5) || !known(other, tok6) {
+		t.Fatal("SignOutEverywhere: the number's browsers not forgotten, or another number's forgotten")
+	}
 }
 
 // TestDateOfBirth: kept as argon2id only, checked exactly, the latest

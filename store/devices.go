@@ -80,8 +80,9 @@ func (db *DB) KnownDevice(ctx context.Context, phone securetextd.Phone, token st
 }
 
 // ForgetDevices forgets every browser remembered for phone, and returns
-// how many it forgot: each asks for a code again at its next sign-in. It
-// is what "sign out of every device" calls, beside ending the sessions.
+// how many it forgot: each asks for a code again at its next sign-in.
+// SignOutEverywhere (the patient's "sign out of every device") and the
+// operator's reset and delete forget them in their own transactions.
 func (db *DB) ForgetDevices(ctx context.Context, phone securetextd.Phone) (int, error) {
 	var n int64
 	err := db.update(ctx, func(tx *sql.Tx) error {
