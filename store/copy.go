@@ -83,6 +83,7 @@ var copyTables = []copyTable{
 	{"auth_failures", []string{"kind", "key"}},
 	{"holds", []string{"conversation_id"}},
 	{"conversation_deletes", []string{"conversation_id"}},
+	{"text_fallbacks", []string{"job_id"}},
 }
 
 // schemaTables are tables that the migrations keep, and that store copy

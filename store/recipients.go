@@ -43,7 +43,7 @@ func (db *DB) Recipient(ctx context.Context, phone securetextd.Phone) (*securete
 // error if the number has an account already, and an EINVALID error if an
 // argument is unfit, with a message the recipient can act on.
 func (db *DB) CreateRecipient(ctx context.Context, phone securetextd.Phone, password, recoveryEmail string) error {
-	if !isE164(string(phone)) {
+	if !validRecipient(phone) {
 		return securetextd.Errorf(securetextd.EINVALID, "%q is not a phone number in E.164 form", phone)
 	}
 	var sealed []byte // NULL when there is no address
