@@ -33,7 +33,7 @@ type MailSender interface {
 var _ MailSender = (*Mailer)(nil)
 
 // mailKinds are the job kinds that a MailSender carries out.
-var mailKinds = []string{securetextd.JobKindReply, securetextd.JobKindReset,
+var mailKinds = []string{securetextd.JobKindEmail, securetextd.JobKindReply, securetextd.JobKindReset,
 	securetextd.JobKindNotice, securetextd.JobKindMDN, securetextd.JobKindRead, securetextd.JobKindUndelivered}
 
 // Worker drains the outbox: it takes each job of its kinds as it falls
