@@ -210,3 +210,15 @@ var noticeHTML = template.Must(template.New("notice").Parse(`<!DOCTYPE html>
 </td></tr></table></td></tr></table>
 </body></html>
 `))
+
+// replyTo is the address that answers into conversation conv, for the
+// Reply-To of the emails that carry its recipient's replies:
+// <phone digits>+<id>@Domain, or email+<id>@Domain for an email
+// recipient, whose address cannot stand in a local part (the smtp
+// package reads both).
+func (m *Mailer) replyTo(conv *securetextd.Conversation) string {
+	if conv.Phone.IsEmail() {
+		return fmt.Sprintf("email+%d@%s", conv.ID, m.c.Domain)
+	}
+	return fmt.Sprintf("%s+%d@%s", conv.Phone.Digits(), conv.ID, m.c.Domain)
+}

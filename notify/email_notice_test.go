@@ -163,3 +163,26 @@ func tlsFor(r *testRelay) *tls.Config {
 	}
 	return &tls.Config{RootCAs: r.pool}
 }
+
+// TestReplyFromEmailRecipient: the email that carries an email
+// recipient's reply to the sender answers into the conversation through
+// email+<id>@domain, which the smtp package reads.
+func TestReplyFromEmailRecipient(t *testing.T) {
+	r := startRelay(t, relayOptions{tls: true})
+	st := newMailStore(t, "Your results", "photo.jpg")
+	st.conv.Phone = "jane@example.net"
+	if err := relayMailer(t, r, st).Send(t.Context(), replyJob(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	got := r.received()
+	if len(got) != 1 {
+		t.Fatalf("relayed %d", len(got))
+	}
+	p := parseMail(t, got[0].data)
+	if v := p.header.Get("Reply-To"); v != "<email+42@secure.text>" {
+		t.Errorf("Reply-To %q", v)
+	}
+	if !strings.Contains(p.text, "by jane@example.net") {
+		t.Errorf("reply text %q", p.text)
+	}
+}

@@ -268,9 +268,7 @@ func (m *Mailer) reply(ctx context.Context, mj securetextd.MailJob) (*outgoing, 
 		rcpt.Name = oneLine(orig.SenderName)
 	}
 	h.SetAddressList("To", []*mail.Address{rcpt})
-	h.SetAddressList("Reply-To", []*mail.Address{{
-		Address: fmt.Sprintf("%s+%d@%s", conv.Phone.Digits(), conv.ID, m.c.Domain),
-	}})
+	h.SetAddressList("Reply-To", []*mail.Address{{Address: m.replyTo(conv)}})
 	var subject string
 	var refs []string
 	if orig != nil {

@@ -175,8 +175,11 @@ func (m *Mailer) writeMDN(w io.Writer, h mail.Header, conv *securetextd.Conversa
 		return err
 	}
 	// The recipient is the gateway's address for the phone, as the
-	// sender's mail named it: <digits>@domain.
+	// sender's mail named it: <digits>@domain; an email recipient's own.
 	recipient := "rfc822;" + conv.Phone.Digits() + "@" + m.c.Domain
+	if conv.Phone.IsEmail() {
+		recipient = "rfc822;" + string(conv.Phone)
+	}
 	fields := []string{
 		"Reporting-UA: " + m.hello + "; securetextd " + oneLine(securetextd.Version),
 		"Original-Recipient: " + recipient,
