@@ -37,7 +37,7 @@ const (
 
 // sendRequest is the JSON form of POST /api/v1/messages.
 type sendRequest struct {
-	To          []string         `json:"to"`
+	To          []apiTo          `json:"to"` // api_email.go
 	Subject     string           `json:"subject"`
 	Text        string           `json:"text"`
 	HTML        string           `json:"html"`
@@ -92,6 +92,8 @@ func (nopCloser) Close() error { return nil }
 // and a digest of each field, for the request's fingerprint.
 type submission struct {
 	to      []securetextd.Phone
+	// fallbacks holds, beside each of to, its fallback address or "".
+	fallbacks []string
 	subject string
 	text    [32]byte
 	html    [32]byte
@@ -115,8 +117,11 @@ func (s *submission) fingerprint() [32]byte {
 		h.Write(b)
 	}
 	field([]byte("securetextd api message v1"))
-	for _, p := range s.to {
+	for i, p := range s.to {
 		field([]byte(p))
+		if i < len(s.fallbacks) && s.fallbacks[i] != "" {
+			field([]byte("fallback " + s.fallbacks[i]))
+		}
 	}
 	field([]byte("subject"))
 	field([]byte(s.subject))
@@ -248,7 +253,7 @@ func (a *API) handleSend(w http.ResponseWriter, r *http.Request, key *securetext
 			return http.StatusCreated, body, err
 		}}
 	}
-	receipt, rec, err := draft.CommitAPI(ctx, m, sub.to, idem)
+	receipt, rec, err := draft.CommitAPITargets(ctx, m, sub.targets(), idem)
 	if err != nil {
 		a.metrics().MessageRefused("api", refusalReason(err))
 		a.fail(w, r, "commit", err)
@@ -347,7 +352,12 @@ func (a *API) readJSON(r *http.Request, sub *submission, sink partSink, sealing 
 		return malformed("the body holds more than one JSON value")
 	}
 	for i, to := range req.To {
-		sub.addRecipient(a.cfg.Load().ParsePhone, fmt.Sprintf("to[%d]", i), to)
+		cfg := a.cfg.Load()
+		n := len(sub.to)
+		sub.addRecipient(cfg.parseRecipient, fmt.Sprintf("to[%d]", i), to.To)
+		if len(sub.to) > n {
+			sub.addFallback(cfg.EmailRecipients, fmt.Sprintf("to[%d].fallback_email", i), to.FallbackEmail)
+		}
 	}
 	sub.setSubject(req.Subject)
 	if len(req.Attachments) > maxAPIFiles {
@@ -358,11 +368,7 @@ func (a *API) readJSON(r *http.Request, sub *submission, sink partSink, sealing 
 		return nil
 	}
 	if sealing {
-		targets := make([]store.Target, len(sub.to))
-		for i, p := range sub.to {
-			targets[i] = store.Target{Phone: p}
-		}
-		if err := a.store.CheckLimits(r.Context(), key.Sender, targets); err != nil {
+		if err := a.store.CheckLimits(r.Context(), key.Sender, sub.targets()); err != nil {
 			return err
 		}
 	}
@@ -428,7 +434,7 @@ func (a *API) readMultipart(r *http.Request, boundary string, sub *submission, s
 			}
 			for v := range strings.SplitSeq(b, ",") {
 				if v = strings.TrimSpace(v); v != "" {
-					sub.addRecipient(a.cfg.Load().ParsePhone, "to["+strconv.Itoa(n)+"]", v)
+					sub.addRecipient(a.cfg.Load().parseRecipient, "to["+strconv.Itoa(n)+"]", v)
 					n++
 				}
 			}
@@ -478,6 +484,16 @@ func (s *submission) addRecipient(parse func(string) (securetextd.Phone, error),
 		return
 	}
 	s.to = append(s.to, p)
+	s.fallbacks = append(s.fallbacks, "")
+}
+
+// targets are the store's targets of the submission.
+func (s *submission) targets() []store.Target {
+	targets := make([]store.Target, len(s.to))
+	for i, p := range s.to {
+		targets[i] = store.Target{Phone: p, Fallback: s.fallbacks[i]}
+	}
+	return targets
 }
 
 func (s *submission) setSubject(v string) {
@@ -497,9 +513,9 @@ func (a *API) checkSubmission(s *submission) {
 	max := a.cfg.Load().MaxRecipients
 	switch {
 	case len(s.to) == 0 && !hasField(s.errs, "to"):
-		s.bad("to", "give at least one phone number")
+		s.bad("to", "give at least one phone number or email address")
 	case len(s.to) > max:
-		s.bad("to", "at most %d phone numbers in one message", max)
+		s.bad("to", "at most %d recipients in one message", max)
 	}
 }
 

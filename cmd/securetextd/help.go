@@ -238,6 +238,9 @@ func manualFor(cmd string) string {
 	if m, ok := holdManuals[cmd]; ok { // hold_cli.go
 		return m
 	}
+	if m, ok := dkimManuals[cmd]; ok { // dkim_cli.go
+		return m
+	}
 	var lines []string
 	for l := range strings.SplitSeq(usage, "\n") {
 		if strings.HasPrefix(strings.TrimSpace(l), "securetextd "+cmd+" ") || strings.TrimSpace(l) == "securetextd "+cmd {

@@ -45,6 +45,7 @@ Usage:
   securetextd report [--config FILE] [--sender ADDRESS] [--since TIME] [--json]
   securetextd apikey create|list|revoke [--sender ADDRESS] [ID] [--config FILE]
   securetextd mail list|show [FILE] [--config FILE]
+  securetextd dkim keygen --out FILE [--algorithm rsa|ed25519] [--config FILE]
   securetextd backup --out FILE [--config FILE]
   securetextd store copy --from CONFIG --to CONFIG
   securetextd rekey [--config FILE]
@@ -119,6 +120,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return runReport(rest, stdout)
 	case "mail":
 		return runMail(rest, stdout)
+	case "dkim":
+		return runDKIM(rest, stdout) // dkim_cli.go
 	case "version":
 		fmt.Fprintf(stdout, "securetextd %s\n", securetextd.Version)
 		return nil
