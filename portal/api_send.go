@@ -91,15 +91,16 @@ func (nopCloser) Close() error { return nil }
 // submission is a message being read from a request: what it asks for,
 // and a digest of each field, for the request's fingerprint.
 type submission struct {
-	to []securetextd.Phone
+	to      []securetextd.Phone
+	subject string
+	text    [32]byte
+	html    [32]byte
+	files   []fileDigest
+	parts   int
+	errs    []fieldError
+
 	// fallbacks holds, beside each of to, its fallback address or "".
 	fallbacks []string
-	subject   string
-	text      [32]byte
-	html      [32]byte
-	files     []fileDigest
-	parts     int
-	errs      []fieldError
 }
 
 type fileDigest struct {
