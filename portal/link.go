@@ -17,6 +17,10 @@ type linkPage struct {
 	Left     int    // tries left before a lockout, when few
 	Conflict bool   // a password was set meanwhile
 	Locked   string // logins are paused for this long: "12 minutes"
+
+	// ByEmail is set for an email recipient, whose account is their
+	// address rather than a phone number.
+	ByEmail bool
 }
 
 // validToken reports whether s can be a token of ours (base64url, not
@@ -70,11 +74,16 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/c/"+strconv.FormatInt(conv.ID, 10), http.StatusSeeOther)
 		return
 	}
-	p := &linkPage{Token: token}
+	p := &linkPage{Token: token, ByEmail: conv.Phone.IsEmail()}
 	p.Setup, err = s.needsSetup(r, conv.Phone)
 	if err != nil {
 		s.fail(w, r, "link recipient", err)
 		return
+	}
+	if p.Setup && p.ByEmail {
+		// An email recipient's own address is where a reset link goes
+		// unless they give another.
+		p.Email = string(conv.Phone)
 	}
 	if !p.Setup {
 		wait, err := s.loginsLocked(r, conv.Phone)

@@ -345,7 +345,7 @@ func (db *DB) addToConversation(ctx context.Context, tx *sql.Tx, c *securetextd.
 	if err != nil {
 		return err
 	}
-	return db.addLinkJob(ctx, tx, c, c.Phone, message, token, fallback, now)
+	return db.addLinkJob(ctx, tx, c, c.Sender, c.Phone, message, token, fallback, now)
 }
 
 // checkTargets returns targets without repeats, or an EINVALID error if

@@ -68,8 +68,8 @@ func newLink(ctx context.Context, tx *sql.Tx, conv int64, now time.Time) (string
 // addLinkJob adds the outbox job that brings conversation c's link token
 // to to about message: a text to a phone, a notice email to an address;
 // with its row in texts and, for a text, its fallback address sealed
-// beside it; and records text.queued.
-func (db *DB) addLinkJob(ctx context.Context, tx *sql.Tx, c *securetextd.Conversation, to securetextd.Phone, message int64, token, fallback string, now time.Time) error {
+// beside it; and records text.queued by actor.
+func (db *DB) addLinkJob(ctx context.Context, tx *sql.Tx, c *securetextd.Conversation, actor string, to securetextd.Phone, message int64, token, fallback string, now time.Time) error {
 	kind := securetextd.JobKindText
 	if to.IsEmail() {
 		kind, fallback = securetextd.JobKindEmail, ""
@@ -95,7 +95,7 @@ func (db *DB) addLinkJob(ctx context.Context, tx *sql.Tx, c *securetextd.Convers
 		}
 	}
 	return db.audit(ctx, tx, securetextd.AuditEvent{
-		Time: now, Event: securetextd.AuditTextQueued, Actor: c.Sender,
+		Time: now, Event: securetextd.AuditTextQueued, Actor: actor,
 		ConversationID: c.ID, MessageID: message, Detail: "to=" + to.Masked(),
 	})
 }
@@ -150,5 +150,5 @@ func (db *DB) fallBack(ctx context.Context, tx *sql.Tx, job, conv, message int64
 	}); err != nil {
 		return false, err
 	}
-	return true, db.addLinkJob(ctx, tx, c, to, message, token, "", now)
+	return true, db.addLinkJob(ctx, tx, c, "system", to, message, token, "", now)
 }
