@@ -186,3 +186,22 @@ func TestReplyFromEmailRecipient(t *testing.T) {
 		t.Errorf("reply text %q", p.text)
 	}
 }
+
+// TestNoticeOfEmailRecipient: the sender's delivery notice of a message
+// to an email recipient says it was emailed, not texted.
+func TestNoticeOfEmailRecipient(t *testing.T) {
+	r := startRelay(t, relayOptions{tls: true})
+	st := newMailStore(t, "Your results", "x.jpg")
+	st.conv.Phone = "jane@example.net"
+	job := noticeJob(t, securetextd.JobKindNotice, securetextd.MailJob{MessageID: 1, ConversationID: 42, Token: "REVOKETOKEN123"})
+	if err := relayMailer(t, r, st).Send(t.Context(), job); err != nil {
+		t.Fatal(err)
+	}
+	p := parseMail(t, r.received()[0].data)
+	if s, _ := p.header.Subject(); s != "Sent: Your results" {
+		t.Errorf("Subject %q", s)
+	}
+	if !strings.Contains(p.text, "was emailed to j***@example.net at") || !strings.Contains(p.text, "Sent to the wrong address") {
+		t.Errorf("notice:\n%s", p.text)
+	}
+}
