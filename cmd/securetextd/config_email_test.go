@@ -6,10 +6,15 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/securetextd/securetextd/internal/dnstest"
 )
 
 // TestConfigEmail checks the email recipients' keys: the defaults, a DKIM
@@ -79,5 +84,48 @@ func TestConfigEmail(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want %q", text, err, want)
 		}
+	}
+}
+
+// TestDoctorDKIM: doctor finds the notices' DKIM key published, another
+// key published, none, or no key while email recipients are on.
+func TestDoctorDKIM(t *testing.T) {
+	dir := t.TempDir()
+	var out strings.Builder
+	if err := run([]string{"dkim", "keygen", "--out", filepath.Join(dir, "k.pem"), "--selector", "s1", "--domain", "clinic.example"}, nil, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	var record string
+	for _, m := range regexp.MustCompile(`"([^"]*)"`).FindAllStringSubmatch(out.String(), -1) {
+		record += m[1]
+	}
+	dns := dnstest.New(t)
+	check := func(text string) string {
+		t.Helper()
+		cfg, err := ParseConfig([]byte(text), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		doctorDKIM(cfg, 5*time.Second, func(level, what, detail string) { fmt.Fprintf(&b, "%s %s: %s\n", level, what, detail) })
+		return b.String()
+	}
+	signed := fmt.Sprintf("[relay]\ndns_server = %q\n[mail]\nfrom = \"securetextd@clinic.example\"\ndkim_domain = \"clinic.example\"\ndkim_selector = \"s1\"\ndkim_key = \"k.pem\"\n", dns.Addr())
+	if got := check(signed); !strings.HasPrefix(got, "FAIL mail.dkim_key: no DKIM record at s1._domainkey.clinic.example") {
+		t.Errorf("unpublished: %s", got)
+	}
+	dns.Set("s1._domainkey.clinic.example", record)
+	if got := check(signed); !strings.HasPrefix(got, "ok mail.dkim_key: the notices are signed as clinic.example") {
+		t.Errorf("published: %s", got)
+	}
+	dns.Set("s1._domainkey.clinic.example", "v=DKIM1; k=ed25519; p=WfKAct8sS1dJ8Msb59LKH+jPV6Gff7BRYMJ43h1yOX8=")
+	if got := check(signed); !strings.Contains(got, "publishes another key than k.pem") {
+		t.Errorf("another key: %s", got)
+	}
+	if got := check("[email_recipients]\nenabled = true\n"); !strings.HasPrefix(got, "warn mail.dkim_key: empty") {
+		t.Errorf("unsigned: %s", got)
+	}
+	if got := check(""); got != "" {
+		t.Errorf("off: %s", got)
 	}
 }
