@@ -360,7 +360,7 @@ func checkTargets(targets []Target) ([]Target, error) {
 	seen := make(map[Target]bool, len(targets))
 	for _, t := range targets {
 		if !validRecipient(t.Phone) {
-			return nil, securetextd.Errorf(securetextd.EINVALID, "%q is not a phone number in E.164 form", t.Phone)
+			return nil, securetextd.Errorf(securetextd.EINVALID, "%q is not a phone number in E.164 form, nor an email address in lowercase", t.Phone)
 		}
 		if err := checkFallback(t); err != nil {
 			return nil, err

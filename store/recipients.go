@@ -44,7 +44,7 @@ func (db *DB) Recipient(ctx context.Context, phone securetextd.Phone) (*securete
 // argument is unfit, with a message the recipient can act on.
 func (db *DB) CreateRecipient(ctx context.Context, phone securetextd.Phone, password, recoveryEmail string) error {
 	if !validRecipient(phone) {
-		return securetextd.Errorf(securetextd.EINVALID, "%q is not a phone number in E.164 form", phone)
+		return securetextd.Errorf(securetextd.EINVALID, "%q is not a phone number in E.164 form, nor an email address in lowercase", phone)
 	}
 	var sealed []byte // NULL when there is no address
 	if recoveryEmail != "" {
