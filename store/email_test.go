@@ -41,6 +41,9 @@ func TestEmailRecipient(t *testing.T) {
 	if n := countEvent(t, db, securetextd.AuditTextQueued); n != 2 {
 		t.Errorf("%d text.queued, want 2", n)
 	}
+	// A carrier's report never names a notice email.
+	err = db.RecordDelivery(ctx, securetextd.DeliveryReport{Ref: itoa(emails[0].ID), Status: "failed", Failed: true})
+	wantCode(t, err, securetextd.ENOTFOUND)
 	// The link opens the conversation, and the address sets a password
 	// as a phone does.
 	c, err := db.ConversationByToken(ctx, tj.Token)

@@ -326,7 +326,9 @@ func findText(ctx context.Context, tx *sql.Tx, r securetextd.DeliveryReport) (jo
 	err = sql.ErrNoRows
 	if ref, perr := strconv.ParseInt(r.Ref, 10, 64); perr == nil && ref > 0 {
 		err = tx.QueryRowContext(ctx,
-			`SELECT job_id, conversation_id, message_id FROM texts WHERE job_id = ?`, ref).Scan(&job, &conv, &message)
+			`SELECT job_id, conversation_id, message_id FROM texts WHERE job_id = ?
+			AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = texts.job_id AND j.kind = ?)`, // a notice email has no carrier
+			ref, securetextd.JobKindEmail).Scan(&job, &conv, &message)
 	}
 	if errors.Is(err, sql.ErrNoRows) && r.ProviderID != "" {
 		err = tx.QueryRowContext(ctx, `
