@@ -368,8 +368,9 @@ func checkTargets(targets []Target) ([]Target, error) {
 		if t.ConversationID < 0 {
 			return nil, securetextd.Errorf(securetextd.EINVALID, "unknown conversation")
 		}
-		if !seen[t] {
-			seen[t] = true
+		// A recipient named twice counts once, with the first fallback.
+		if key := (Target{Phone: t.Phone, ConversationID: t.ConversationID}); !seen[key] {
+			seen[key] = true
 			out = append(out, t)
 		}
 	}
