@@ -10,13 +10,28 @@ import (
 	"golang.org/x/text/language/display"
 )
 
-// Phone is a phone number in E.164 form: "+12125550123".
+// Phone names a recipient: a phone number in E.164 form, "+12125550123",
+// or, where email recipients are enabled, an email address in lowercase,
+// "jane@example.net" (IsEmail; ParseEmail makes one). A recipient's
+// account, conversations, sessions, limits and audit rows are keyed by
+// this one string whichever it is; only how the link reaches the
+// recipient differs (a text, or a notice email).
 type Phone string
 
+// IsEmail reports whether p is an email address rather than a number.
+func (p Phone) IsEmail() bool { return strings.Contains(string(p), "@") }
+
 // Masked returns the number with its middle digits hidden, for logs:
-// "+1212*****23".
+// "+1212*****23"; an address keeps its first character and its domain:
+// "j***@example.net".
 func (p Phone) Masked() string {
 	s := string(p)
+	if at := strings.LastIndexByte(s, '@'); at >= 0 {
+		if at == 0 {
+			return "***" + s[at:]
+		}
+		return s[:1] + "***" + s[at:]
+	}
 	if len(s) < 7 {
 		return strings.Repeat("*", len(s))
 	}

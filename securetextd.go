@@ -125,6 +125,12 @@ type TextJob struct {
 // JobKindText is the outbox job kind of a TextJob.
 const JobKindText = "text"
 
+// JobKindEmail is the outbox job kind of a TextJob whose To is an email
+// address: the notice email that gives an email recipient the link, as a
+// text gives it to a phone. It goes through the mail drain, and carries
+// no subject, body or filename of the message.
+const JobKindEmail = "email"
+
 // Job is one unit of work in the outbox: a text to send, later an email.
 // Payload is the opened (decrypted) form of what the store keeps sealed.
 type Job struct {

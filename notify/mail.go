@@ -78,6 +78,12 @@ type MailConfig struct {
 	// Timeout bounds each step of an SMTP session (connect, each command
 	// and its reply, each write of the message), 30s by default.
 	Timeout time.Duration
+	// Color and OnColor are the organization's colour (brand.color) and
+	// the text colour on it, both #RRGGBB, for the HTML part of an email
+	// recipient's notice (email_notice.go).
+	Color, OnColor string
+	// DKIM, if not nil, signs those notices.
+	DKIM *DKIM
 }
 
 // resetValidity is how long a reset link works, as the email tells the
@@ -91,6 +97,9 @@ const resetValidity = 30 * time.Minute
 //     reply's files attached;
 //   - JobKindReset: a password-reset link, to a recipient's recovery
 //     address;
+//   - JobKindEmail: the link to a message, to an email recipient (or to a
+//     text's fallback address), as a text brings it to a phone
+//     (email_notice.go);
 //   - JobKindConfirm: a link that confirms a recovery address, to that
 //     address (confirm.go);
 //   - JobKindNotice, JobKindMDN, JobKindRead, JobKindUndelivered: what
@@ -136,6 +145,9 @@ func NewMailer(c MailConfig, st MailStore, logger *slog.Logger) (*Mailer, error)
 	}
 	if u, err := url.Parse(c.PublicURL); err != nil || u.Scheme == "" || u.Host == "" {
 		return nil, fmt.Errorf("mail: public url %q is not an absolute url", c.PublicURL)
+	}
+	if err := checkDKIM(c.DKIM); err != nil {
+		return nil, err
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 30 * time.Second
@@ -184,6 +196,8 @@ func (m *Mailer) Send(ctx context.Context, job *securetextd.Job) error {
 	var msg *outgoing
 	var err error
 	switch job.Kind {
+	case securetextd.JobKindEmail:
+		msg, err = m.emailNotice(ctx, job)
 	case securetextd.JobKindReply:
 		msg, err = m.reply(ctx, mj)
 	case securetextd.JobKindReset:
@@ -258,9 +272,7 @@ func (m *Mailer) reply(ctx context.Context, mj securetextd.MailJob) (*outgoing, 
 		rcpt.Name = oneLine(orig.SenderName)
 	}
 	h.SetAddressList("To", []*mail.Address{rcpt})
-	h.SetAddressList("Reply-To", []*mail.Address{{
-		Address: fmt.Sprintf("%s+%d@%s", conv.Phone.Digits(), conv.ID, m.c.Domain),
-	}})
+	h.SetAddressList("Reply-To", []*mail.Address{{Address: m.replyTo(conv)}})
 	var subject string
 	var refs []string
 	if orig != nil {

@@ -113,18 +113,23 @@ func (m *Mailer) notice(ctx context.Context, job *securetextd.Job, mj securetext
 	org := oneLine(m.c.Org)
 	ref := fmt.Sprintf("Reference: conversation %d, message %d.", conv.ID, orig.ID)
 
+	// An email recipient's link went by email, not by text (email_notice.go).
+	texted, textedTitle, number := "texted", "Texted", "number"
+	if conv.Phone.IsEmail() {
+		texted, textedTitle, number = "emailed", "Sent", "address"
+	}
 	var body string
 	switch job.Kind {
 	case securetextd.JobKindNotice:
-		h.SetSubject("Texted: " + subject)
+		h.SetSubject(textedTitle + ": " + subject)
 		link := strings.TrimSuffix(m.c.PublicURL, "/") + "/revoke/" + url.PathEscape(mj.Token)
-		body = fmt.Sprintf("%s was texted to %s at %s. The recipient reads it on %s's secure portal after entering their password.\n\n"+
-			"Sent to the wrong number, or by mistake? This link withdraws it, so that it can no longer be opened:\n\n%s\n\n"+
+		body = fmt.Sprintf("%s was "+texted+" to %s at %s. The recipient reads it on %s's secure portal after entering their password.\n\n"+
+			"Sent to the wrong "+number+", or by mistake? This link withdraws it, so that it can no longer be opened:\n\n%s\n\n"+
 			"Withdrawing cannot be undone. Anyone who has this email can use the link: do not forward it.\n\n%s\n",
 			capitalize(quoted), phone, noticeTime(when), org, link, ref)
 	case securetextd.JobKindUndelivered:
 		h.SetSubject("Not delivered: " + subject)
-		body = fmt.Sprintf("%s could not be texted to %s: the carrier or the SMS provider reported it as undelivered at %s.\n\n"+
+		body = fmt.Sprintf("%s could not be "+texted+" to %s: the carrier, the SMS provider or the mail relay reported it as undelivered at %s.\n\n"+
 			"The recipient has not received a link to it. Check the number (it may be wrong, out of service, or unable to receive texts), then send the message again.\n\n%s\n",
 			capitalize(quoted), phone, noticeTime(when), ref)
 	case securetextd.JobKindRead:
@@ -175,8 +180,11 @@ func (m *Mailer) writeMDN(w io.Writer, h mail.Header, conv *securetextd.Conversa
 		return err
 	}
 	// The recipient is the gateway's address for the phone, as the
-	// sender's mail named it: <digits>@domain.
+	// sender's mail named it: <digits>@domain; an email recipient's own.
 	recipient := "rfc822;" + conv.Phone.Digits() + "@" + m.c.Domain
+	if conv.Phone.IsEmail() {
+		recipient = "rfc822;" + string(conv.Phone)
+	}
 	fields := []string{
 		"Reporting-UA: " + m.hello + "; securetextd " + oneLine(securetextd.Version),
 		"Original-Recipient: " + recipient,

@@ -76,6 +76,9 @@ type APIConfig struct {
 	// ParsePhone reads a recipient's number; securetextd.PhoneRules.Parse.
 	// Required.
 	ParsePhone func(string) (securetextd.Phone, error)
+	// EmailRecipients lets "to" name email addresses, and a phone's
+	// fallback_email (email_recipients.enabled; api_email.go).
+	EmailRecipients bool
 	// MaxJSONBytes bounds a JSON request (default 16 MiB). Its strings,
 	// base64 attachments included, are held in memory while it is read;
 	// larger files belong in multipart/form-data, which streams.

@@ -31,7 +31,7 @@ const (
 
 // sendRequest is the JSON form of POST /api/v1/messages.
 type sendRequest struct {
-	To          []sendTo         `json:"to"`
+	To          []sendTo         `json:"to"` // api_submission.go
 	Subject     string           `json:"subject"`
 	Text        string           `json:"text"`
 	HTML        string           `json:"html"`
@@ -205,7 +205,7 @@ func (a *API) handleSend(w http.ResponseWriter, r *http.Request, key *securetext
 			}
 		}
 	}
-	receipt, rec, err := draft.CommitAPI(ctx, m, sub.to, idem)
+	receipt, rec, err := draft.CommitAPITargets(ctx, m, sub.targets(), idem)
 	if err != nil {
 		a.metrics().MessageRefused("api", refusalReason(err))
 		a.fail(w, r, "commit", err)
@@ -304,10 +304,15 @@ func (a *API) readJSON(r *http.Request, sub *submission, sink partSink, sealing 
 		return malformed("the body holds more than one JSON value")
 	}
 	for i, to := range req.To {
+		cfg := a.cfg.Load()
 		field := fmt.Sprintf("to[%d]", i)
-		sub.addRecipient(a.cfg.Load().ParsePhone, field, to.Phone)
-		if to.Verify != nil && len(sub.to) > 0 && !hasField(sub.errs, field) {
-			sub.addDateOfBirth(field+".verify.date_of_birth", sub.to[len(sub.to)-1], to.Verify.DateOfBirth)
+		n := len(sub.to)
+		sub.addRecipient(cfg.parseRecipient, field, to.To)
+		if len(sub.to) > n {
+			sub.addFallback(cfg.EmailRecipients, field+".fallback_email", to.FallbackEmail)
+			if to.Verify != nil {
+				sub.addDateOfBirth(field+".verify.date_of_birth", sub.to[n], to.Verify.DateOfBirth)
+			}
 		}
 	}
 	sub.setSubject(req.Subject)
@@ -319,11 +324,7 @@ func (a *API) readJSON(r *http.Request, sub *submission, sink partSink, sealing 
 		return nil
 	}
 	if sealing {
-		targets := make([]store.Target, len(sub.to))
-		for i, p := range sub.to {
-			targets[i] = store.Target{Phone: p}
-		}
-		if err := a.store.CheckLimits(r.Context(), key.Sender, targets); err != nil {
+		if err := a.store.CheckLimits(r.Context(), key.Sender, sub.targets()); err != nil {
 			return err
 		}
 	}
@@ -389,7 +390,7 @@ func (a *API) readMultipart(r *http.Request, boundary string, sub *submission, s
 			}
 			for v := range strings.SplitSeq(b, ",") {
 				if v = strings.TrimSpace(v); v != "" {
-					sub.addRecipient(a.cfg.Load().ParsePhone, "to["+strconv.Itoa(n)+"]", v)
+					sub.addRecipient(a.cfg.Load().parseRecipient, "to["+strconv.Itoa(n)+"]", v)
 					n++
 				}
 			}

@@ -27,14 +27,19 @@ import (
 // fingerprinted field by field.
 
 // sendTo is one recipient of a sendRequest: a phone number as people
-// write it, or an object that adds what the portal checks of the person
-// before anything opens:
+// write it, or (with email_recipients.enabled) an email address, or an
+// object that adds what the portal checks of the person before anything
+// opens, and, for a phone, the address its notice goes to by email if the
+// text fails for good (api_email.go):
 //
 //	"+12125550123"
-//	{"phone": "+12125550123", "verify": {"date_of_birth": "1980-04-27"}}
+//	"jane@example.net"
+//	{"to": "+12125550123", "verify": {"date_of_birth": "1980-04-27"},
+//	 "fallback_email": "sam@example.net"}
 type sendTo struct {
-	Phone  string     `json:"phone"`
-	Verify *sendCheck `json:"verify,omitempty"`
+	To            string     `json:"to"`
+	FallbackEmail string     `json:"fallback_email,omitempty"`
+	Verify        *sendCheck `json:"verify,omitempty"`
 }
 
 // sendCheck is what a recipient must give on the portal: the date of
@@ -48,7 +53,7 @@ type sendCheck struct {
 func (t *sendTo) UnmarshalJSON(b []byte) error {
 	if len(b) > 0 && b[0] == '"' {
 		*t = sendTo{}
-		return json.Unmarshal(b, &t.Phone)
+		return json.Unmarshal(b, &t.To)
 	}
 	type plain sendTo
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -72,6 +77,9 @@ type submission struct {
 	files   []fileDigest
 	parts   int
 	errs    []fieldError
+
+	// fallbacks holds, beside each of to, its fallback address or "".
+	fallbacks []string
 }
 
 type fileDigest struct {
@@ -89,11 +97,14 @@ func (s *submission) fingerprint() [32]byte {
 		h.Write(b)
 	}
 	field([]byte("securetextd api message v1"))
-	for _, p := range s.to {
+	for i, p := range s.to {
 		field([]byte(p))
 		if dob, ok := s.dobs[p]; ok {
 			field([]byte("verify.date_of_birth"))
 			field([]byte(dob))
+		}
+		if i < len(s.fallbacks) && s.fallbacks[i] != "" {
+			field([]byte("fallback " + s.fallbacks[i]))
 		}
 	}
 	field([]byte("subject"))
@@ -121,6 +132,16 @@ func (s *submission) addRecipient(parse func(string) (securetextd.Phone, error),
 		return
 	}
 	s.to = append(s.to, p)
+	s.fallbacks = append(s.fallbacks, "")
+}
+
+// targets are the store's targets of the submission.
+func (s *submission) targets() []store.Target {
+	targets := make([]store.Target, len(s.to))
+	for i, p := range s.to {
+		targets[i] = store.Target{Phone: p, Fallback: s.fallbacks[i]}
+	}
+	return targets
 }
 
 // addDateOfBirth keeps the date of birth the portal is to ask of phone's
@@ -158,9 +179,9 @@ func (a *API) checkSubmission(s *submission) {
 	max := a.cfg.Load().MaxRecipients
 	switch {
 	case len(s.to) == 0 && !hasField(s.errs, "to"):
-		s.bad("to", "give at least one phone number")
+		s.bad("to", "give at least one phone number or email address")
 	case len(s.to) > max:
-		s.bad("to", "at most %d phone numbers in one message", max)
+		s.bad("to", "at most %d recipients in one message", max)
 	}
 }
 

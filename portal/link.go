@@ -20,6 +20,10 @@ type linkPage struct {
 	AskDOB   bool   // the sender gave a date of birth: ask it with the first password
 	Phone    string // the number, E.164: the username of password managers
 	NoReset  bool   // no confirmed recovery address: ask the sender
+
+	// ByEmail is set for an email recipient, whose account is their
+	// address rather than a phone number.
+	ByEmail bool
 }
 
 // validToken reports whether s can be a token of ours (base64url, not
@@ -73,11 +77,16 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/c/"+strconv.FormatInt(conv.ID, 10), http.StatusSeeOther)
 		return
 	}
-	p := &linkPage{Token: token}
+	p := &linkPage{Token: token, ByEmail: conv.Phone.IsEmail()}
 	p.Setup, err = s.needsSetup(r, conv.Phone)
 	if err != nil {
 		s.fail(w, r, "link recipient", err)
 		return
+	}
+	if p.Setup && p.ByEmail {
+		// An email recipient's own address is where a reset link goes
+		// unless they give another.
+		p.Email = string(conv.Phone)
 	}
 	code, err := s.needsCode(r, conv.Phone)
 	if err != nil {

@@ -8,14 +8,16 @@ set -eu
 # message, python3's smtplib is a client that parses addresses as mail
 # programs do and its mailbox reads an exported mbox (hold_test.go), gcc
 # builds SQLite, chromium drives the portal's browser tests, postfix relays
-# signed mail (signed by python3-dkim's dkimsign) to us, nginx is the
+# signed mail (signed by python3-dkim's dkimsign) to us, and its smtp-sink
+# receives the notices to email recipients, whose signatures python3-dkim
+# checks (it brings python3-dnspython, asked of a loopback DNS server), nginx is the
 # reverse proxy in front of the portal, and with its stream module (a file,
 # not a command) in front of the README's cluster; postgresql is the second
 # store engine (initdb and postgres in /usr/lib/postgresql/VERSION/bin, off
 # PATH: a command may be a glob); clamd scans for malware
 # (internal/clamdtest runs it privately, with a signature database the tests
 # write: no freshclam, no network); npm fetches axe-core (below).
-needs="npm:npm curl:curl /usr/bin/python3:python3 gcc:gcc chromium:chromium /usr/sbin/postfix:postfix /usr/bin/dkimsign:python3-dkim /usr/sbin/nginx:nginx /usr/lib/nginx/modules/ngx_stream_module.so:libnginx-mod-stream /usr/lib/postgresql/*/bin/initdb:postgresql /usr/sbin/clamd:clamav-daemon"
+needs="npm:npm curl:curl /usr/bin/python3:python3 gcc:gcc chromium:chromium /usr/sbin/postfix:postfix /usr/bin/dkimsign:python3-dkim /usr/sbin/smtp-sink:postfix /usr/sbin/nginx:nginx /usr/lib/nginx/modules/ngx_stream_module.so:libnginx-mod-stream /usr/lib/postgresql/*/bin/initdb:postgresql /usr/sbin/clamd:clamav-daemon"
 
 # axe-core, the accessibility engine the console's browser test runs in
 # each page (WCAG 2.2 A and AA), from the npm registry into .cache/npm of

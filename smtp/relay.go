@@ -476,7 +476,7 @@ func relayFrom(h *headerInfo, g *headerGuard) (addr, name string, err error) {
 // Unknown and foreign ones get the same reply, so that references cannot
 // be probed. It runs after the sender check: sender is a checked address.
 func (s *relaySession) checkConversations(sender string) error {
-	for _, t := range s.targets {
+	for i, t := range s.targets {
 		if t.ConversationID == 0 {
 			continue
 		}
@@ -485,7 +485,8 @@ func (s *relaySession) checkConversations(sender string) error {
 		cancel()
 		switch securetextd.ErrorCode(err) {
 		case "":
-			if c.Phone == t.Phone && strings.EqualFold(c.Sender, sender) {
+			if sameRecipient(c.Phone, t.Phone) && strings.EqualFold(c.Sender, sender) {
+				s.targets[i].Phone = c.Phone
 				continue
 			}
 		case securetextd.ENOTFOUND:
@@ -495,7 +496,7 @@ func (s *relaySession) checkConversations(sender string) error {
 		return &gosmtp.SMTPError{
 			Code:         550,
 			EnhancedCode: gosmtp.EnhancedCode{5, 1, 1},
-			Message:      fmt.Sprintf("Message refused: there is no conversation %d between <%s> and %s; write to the phone number alone to start one", t.ConversationID, sender, t.Phone),
+			Message:      fmt.Sprintf("Message refused: there is no conversation %d between <%s> and %s; write to the phone number alone to start one", t.ConversationID, sender, recipientWords(t.Phone)),
 		}
 	}
 	return nil

@@ -41,6 +41,12 @@ type Config struct {
 	Domain string
 	// Phones decides which numbers may be texted.
 	Phones securetextd.PhoneRules
+	// EmailRecipients lets a message name email addresses beside
+	// <phone>@Domain (email_recipients.enabled): each gets a notice with
+	// the link, never the content. On the relay such a message, like any,
+	// is stored only once it passes the relay's policy. Without it, an
+	// address of another domain is refused: 550 5.7.1 Relay access denied.
+	EmailRecipients bool
 	// MaxMessageBytes is announced with SIZE and enforced while reading.
 	MaxMessageBytes int64
 	// MaxRecipients bounds RCPT TO commands per message.
@@ -234,6 +240,9 @@ func errorID() string {
 // conversation belongs to the sender is for the caller to check.
 func (s *Server) parseRecipient(to string) (store.Target, error) {
 	at := strings.LastIndexByte(to, '@')
+	if at > 0 && s.cfg.EmailRecipients && !strings.EqualFold(to[at+1:], s.cfg.Domain) {
+		return s.emailRecipient(to)
+	}
 	if at < 0 || !strings.EqualFold(to[at+1:], s.cfg.Domain) {
 		return store.Target{}, &gosmtp.SMTPError{
 			Code:         550,
@@ -253,6 +262,11 @@ func (s *Server) parseRecipient(to string) (store.Target, error) {
 			}
 		}
 		local, conversation = local[:i], id
+		if s.cfg.EmailRecipients && strings.EqualFold(local, emailConversationLocal) {
+			// The Reply-To of a reply from an email recipient: the
+			// conversation names its recipient (checkConversation).
+			return store.Target{ConversationID: conversation}, nil
+		}
 	}
 	if why := s.notAddressPhone(local); why != "" {
 		return store.Target{}, &gosmtp.SMTPError{

@@ -130,7 +130,7 @@ func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 		return err
 	}
 	if t.ConversationID != 0 {
-		if err := s.checkConversation(t.ConversationID, t.Phone); err != nil {
+		if t.Phone, err = s.checkConversation(t.ConversationID, t.Phone); err != nil {
 			return err
 		}
 	}
@@ -141,25 +141,27 @@ func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 }
 
 // checkConversation refuses a conversation reference that is not this
-// account's conversation with this phone. Unknown and foreign ones get the
-// same reply, so that references cannot be probed.
-func (s *session) checkConversation(id int64, phone securetextd.Phone) error {
+// account's conversation with this phone (or, for phone "", with an email
+// recipient: email+<id>@domain), and returns the conversation's
+// recipient. Unknown and foreign ones get the same reply, so that
+// references cannot be probed.
+func (s *session) checkConversation(id int64, phone securetextd.Phone) (securetextd.Phone, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 	c, err := s.s.db.Conversation(ctx, id)
 	switch securetextd.ErrorCode(err) {
 	case "":
-		if c.Phone == phone && strings.EqualFold(c.Sender, s.account.Address) {
-			return nil
+		if sameRecipient(c.Phone, phone) && strings.EqualFold(c.Sender, s.account.Address) {
+			return c.Phone, nil
 		}
 	case securetextd.ENOTFOUND:
 	default:
-		return s.replyError("rcpt", err)
+		return "", s.replyError("rcpt", err)
 	}
-	return &gosmtp.SMTPError{
+	return "", &gosmtp.SMTPError{
 		Code:         550,
 		EnhancedCode: gosmtp.EnhancedCode{5, 1, 1},
-		Message:      fmt.Sprintf("Recipient refused: no conversation %d between you and %s; write to the phone number alone to start one", id, phone),
+		Message:      fmt.Sprintf("Recipient refused: no conversation %d between you and %s; write to the phone number alone to start one", id, recipientWords(phone)),
 	}
 }
 

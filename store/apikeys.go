@@ -240,6 +240,12 @@ func (d *Draft) CommitAPI(ctx context.Context, m *securetextd.Message, phones []
 	for i, p := range phones {
 		targets[i] = Target{Phone: p}
 	}
+	return d.CommitAPITargets(ctx, m, targets, idem)
+}
+
+// CommitAPITargets is CommitAPI with targets: each starts a new
+// conversation, and a phone's may name a Fallback address.
+func (d *Draft) CommitAPITargets(ctx context.Context, m *securetextd.Message, targets []Target, idem *Idempotency) (*Receipt, *IdempotentRecord, error) {
 	targets, err := checkTargets(targets)
 	if err != nil {
 		return nil, nil, err
@@ -268,7 +274,7 @@ func (d *Draft) CommitAPI(ctx context.Context, m *securetextd.Message, phones []
 		receipt.MessageID = message
 		receipt.Conversations = receipt.Conversations[:0]
 		for _, t := range targets {
-			c, err := d.db.startConversation(ctx, tx, t.Phone, m.Sender, message, now)
+			c, err := d.db.startConversation(ctx, tx, t, m.Sender, message, now)
 			if err != nil {
 				return err
 			}

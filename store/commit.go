@@ -42,9 +42,15 @@ type manifestPart struct {
 // Target is where a message goes: a phone number and, for a message that
 // answers into an existing conversation (a reply email whose Reply-To
 // routes back to it), that conversation.
+//
+// Phone may be an email address (securetextd.ParseEmail): its link then
+// goes by a notice email (JobKindEmail) rather than a text. Fallback, for
+// a phone number only, is an email address the notice goes to instead
+// when the text fails for good (email.go); the API's fallback_email.
 type Target struct {
 	Phone          securetextd.Phone
 	ConversationID int64 // 0: a new conversation
+	Fallback       string
 }
 
 // Commit stores the message m with the parts written to the draft, and
@@ -102,7 +108,7 @@ func (d *Draft) CommitTargets(ctx context.Context, m *securetextd.Message, targe
 			var c *securetextd.Conversation
 			var err error
 			if t.ConversationID == 0 {
-				c, err = d.db.startConversation(ctx, tx, t.Phone, m.Sender, message, now)
+				c, err = d.db.startConversation(ctx, tx, t, m.Sender, message, now)
 			} else {
 				c, err = d.db.joinConversation(ctx, tx, t, m.Sender, message, now)
 			}
@@ -272,9 +278,11 @@ func (d *Draft) commit(ctx context.Context, op string, m *securetextd.Message, t
 	return nil
 }
 
-// startConversation makes a conversation between phone and sender, holding
-// message, with a fresh link and the job that texts it.
-func (db *DB) startConversation(ctx context.Context, tx *sql.Tx, phone securetextd.Phone, sender string, message int64, now time.Time) (*securetextd.Conversation, error) {
+// startConversation makes a conversation between t.Phone and sender,
+// holding message, with a fresh link and the job that texts (or emails)
+// it.
+func (db *DB) startConversation(ctx context.Context, tx *sql.Tx, t Target, sender string, message int64, now time.Time) (*securetextd.Conversation, error) {
+	phone := t.Phone
 	c := &securetextd.Conversation{Phone: phone, Sender: sender, Created: now, LastActivity: now}
 	var err error
 	if c.ID, err = db.nextID(ctx, tx, "conversations"); err != nil {
@@ -285,7 +293,7 @@ func (db *DB) startConversation(ctx context.Context, tx *sql.Tx, phone securetex
 		c.ID, phone, sender, nanos(now), nanos(now)); err != nil {
 		return nil, err
 	}
-	if err := db.addToConversation(ctx, tx, c, message, now); err != nil {
+	if err := db.addToConversation(ctx, tx, c, message, t.Fallback, now); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -313,7 +321,7 @@ func (db *DB) joinConversation(ctx context.Context, tx *sql.Tx, t Target, sender
 	if err := touchConversation(ctx, tx, c.ID, now); err != nil {
 		return nil, err
 	}
-	if err := db.addToConversation(ctx, tx, c, message, now); err != nil {
+	if err := db.addToConversation(ctx, tx, c, message, t.Fallback, now); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -332,35 +340,25 @@ func touchConversation(ctx context.Context, tx *sql.Tx, id int64, now time.Time)
 }
 
 // addToConversation links message to conversation c, and makes a fresh
-// link token for c with the job that texts it to c.Phone.
-func (db *DB) addToConversation(ctx context.Context, tx *sql.Tx, c *securetextd.Conversation, message int64, now time.Time) error {
+// link token for c with the job that texts it to c.Phone (or emails it,
+// for an email recipient), keeping fallback, if any, for the text.
+func (db *DB) addToConversation(ctx context.Context, tx *sql.Tx, c *securetextd.Conversation, message int64, fallback string, now time.Time) error {
 	if _, err := tx.ExecContext(later(ctx),
 		`INSERT INTO conversation_messages (conversation_id, message_id) VALUES (?, ?)`,
 		c.ID, message); err != nil {
 		return err
 	}
-	token := newToken(linkTokenBytes)
-	hash := hashToken(token)
-	if _, err := tx.ExecContext(later(ctx),
-		`INSERT INTO links (token_hash, conversation_id, created) VALUES (?, ?, ?)`,
-		hash[:], c.ID, nanos(now)); err != nil {
-		return err
-	}
-	payload, err := json.Marshal(securetextd.TextJob{
-		To:             c.Phone,
-		Token:          token,
-		ConversationID: c.ID,
-		MessageID:      message,
-	})
+	token, err := newLink(ctx, tx, c.ID, now)
 	if err != nil {
 		return err
 	}
-	return db.addTextJob(ctx, tx, c, message, payload, now)
+	return db.addLinkJob(ctx, tx, c, c.Sender, c.Phone, message, token, fallback, now)
 }
 
 // checkTargets returns targets without repeats, or an EINVALID error if
-// there are none, a phone is not in E.164 form, or a conversation id is
-// negative.
+// there are none, a phone is not in E.164 form (nor an email address in
+// ParseEmail's form), a fallback is not an email address or not for a
+// phone, or a conversation id is negative.
 func checkTargets(targets []Target) ([]Target, error) {
 	if len(targets) == 0 {
 		return nil, securetextd.Errorf(securetextd.EINVALID, "a message needs at least one phone number")
@@ -368,14 +366,18 @@ func checkTargets(targets []Target) ([]Target, error) {
 	out := make([]Target, 0, len(targets))
 	seen := make(map[Target]bool, len(targets))
 	for _, t := range targets {
-		if !isE164(string(t.Phone)) {
-			return nil, securetextd.Errorf(securetextd.EINVALID, "%q is not a phone number in E.164 form", t.Phone)
+		if !validRecipient(t.Phone) {
+			return nil, securetextd.Errorf(securetextd.EINVALID, "%q is not a phone number in E.164 form, nor an email address in lowercase", t.Phone)
+		}
+		if err := checkFallback(t); err != nil {
+			return nil, err
 		}
 		if t.ConversationID < 0 {
 			return nil, securetextd.Errorf(securetextd.EINVALID, "unknown conversation")
 		}
-		if !seen[t] {
-			seen[t] = true
+		// A recipient named twice counts once, with the first fallback.
+		if key := (Target{Phone: t.Phone, ConversationID: t.ConversationID}); !seen[key] {
+			seen[key] = true
 			out = append(out, t)
 		}
 	}

@@ -90,6 +90,7 @@ var copyTables = []copyTable{
 	{"recipient_checks", []string{"phone"}},
 	{"sender_recovery_codes", []string{"address", "code_hash"}},
 	{"console_sessions", []string{"token_hash"}},
+	{"text_fallbacks", []string{"job_id"}},
 }
 
 // schemaTables are tables that the migrations keep, and that store copy

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"io"
@@ -79,6 +80,15 @@ func fillStore(t *testing.T, path string) *copyFixture {
 			[]testPart{{plainPart, body}, {filePart, scan}}, phones...)
 		fx.parts[r.MessageID] = [][]byte{body, scan}
 		fx.subjects[r.MessageID] = subject
+	}
+	// A text's fallback address, sealed for its row (migration 0014).
+	fallback := jobsOf(t, db, securetextd.JobKindText)[0].ID
+	if err := db.update(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO text_fallbacks (job_id, address) VALUES (?, ?)`,
+			fallback, db.seal([]byte("sam@example.net"), fallbackPlace(fallback)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
 	}
 	fx.idemKey = "order-17"
 	commitIdempotent(t, db, fx.idemKey, sha256.Sum256([]byte("the request")))

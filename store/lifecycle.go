@@ -44,6 +44,10 @@ type Policy struct {
 	// (limits.per_phone_per_hour). Zero: no limit. See checkLimits.
 	DailyPerSender  int
 	PerPhonePerHour int
+	// PerAddressPerHour is PerPhonePerHour for email recipients: the
+	// notice emails one address gets in any hour, from all senders
+	// together (limits.per_address_per_hour).
+	PerAddressPerHour int
 }
 
 // errExpired and errRevoked are the answers about a conversation whose
@@ -148,24 +152,6 @@ func (db *DB) committing(ctx context.Context, tx *sql.Tx, d *Draft, m *securetex
 	})
 }
 
-// addTextJob adds the outbox job that texts conversation c about message,
-// with its row in texts, and records it.
-func (db *DB) addTextJob(ctx context.Context, tx *sql.Tx, c *securetextd.Conversation, message int64, payload []byte, now time.Time) error {
-	job, err := db.addJob(ctx, tx, securetextd.JobKindText, payload, now)
-	if err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(later(ctx),
-		`INSERT INTO texts (job_id, conversation_id, message_id, updated) VALUES (?, ?, ?, ?)`,
-		job, c.ID, message, nanos(now)); err != nil {
-		return err
-	}
-	return db.audit(ctx, tx, securetextd.AuditEvent{
-		Time: now, Event: securetextd.AuditTextQueued, Actor: c.Sender,
-		ConversationID: c.ID, MessageID: message, Detail: "to=" + c.Phone.Masked(),
-	})
-}
-
 // replying runs in the transaction that saves a reply from the portal,
 // before the conversation is renewed: a conversation that expired or was
 // withdrawn while the form was open takes no reply.
@@ -252,6 +238,11 @@ func (db *DB) textFailed(ctx context.Context, tx *sql.Tx, job, conv, message int
 	}); err != nil {
 		return false, err
 	}
+	// The link goes by email to a fallback address, if the text has one
+	// (email.go); the sender hears of a failure only if that fails too.
+	if queued, err := db.fallBack(ctx, tx, job, conv, message, now); err != nil || queued {
+		return queued, err
+	}
 	if !db.Policy.FailureNotices {
 		return false, nil
 	}
@@ -335,7 +326,9 @@ func findText(ctx context.Context, tx *sql.Tx, r securetextd.DeliveryReport) (jo
 	err = sql.ErrNoRows
 	if ref, perr := strconv.ParseInt(r.Ref, 10, 64); perr == nil && ref > 0 {
 		err = tx.QueryRowContext(ctx,
-			`SELECT job_id, conversation_id, message_id FROM texts WHERE job_id = ?`, ref).Scan(&job, &conv, &message)
+			`SELECT job_id, conversation_id, message_id FROM texts WHERE job_id = ?
+			AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = texts.job_id AND j.kind = ?)`, // a notice email has no carrier
+			ref, securetextd.JobKindEmail).Scan(&job, &conv, &message)
 	}
 	if errors.Is(err, sql.ErrNoRows) && r.ProviderID != "" {
 		err = tx.QueryRowContext(ctx, `

@@ -17,7 +17,9 @@ import (
 //     stolen password or a runaway script is contained;
 //   - Policy.PerPhonePerHour: one phone number gets at most this many texts
 //     in any hour, from all senders together, so that nobody can flood a
-//     patient.
+//     patient;
+//   - Policy.PerAddressPerHour: the same for an email recipient's notice
+//     emails.
 //
 // Both windows slide: a text counts for exactly 24 hours (one hour) after
 // its message was received. They are enforced in the transaction that
@@ -44,7 +46,7 @@ const (
 // send a message to targets: nil, or the ELIMIT error that committing it
 // would fail with.
 func (db *DB) CheckLimits(ctx context.Context, sender string, targets []Target) error {
-	if db.Policy.DailyPerSender <= 0 && db.Policy.PerPhonePerHour <= 0 {
+	if db.Policy.DailyPerSender <= 0 && db.Policy.PerPhonePerHour <= 0 && db.Policy.PerAddressPerHour <= 0 {
 		return nil
 	}
 	err := db.view(ctx, func(tx *sql.Tx) error {
@@ -80,27 +82,31 @@ func (db *DB) checkLimits(ctx context.Context, tx *sql.Tx, sender string, target
 				sender, n, count, resetTime(oldest.Add(dayWindow)))
 		}
 	}
-	if n := db.Policy.PerPhonePerHour; n > 0 {
-		for _, t := range targets {
-			oldest, count, err := windowTexts(ctx, tx, `
-				SELECT m.received FROM conversations c
-				JOIN conversation_messages cm ON cm.conversation_id = c.id
-				JOIN messages m ON m.id = cm.message_id
-				WHERE c.phone = ? AND m.direction = ? AND m.received > ?
-				ORDER BY m.received LIMIT 1 OFFSET ?`, `
-				SELECT count(*) FROM conversations c
-				JOIN conversation_messages cm ON cm.conversation_id = c.id
-				JOIN messages m ON m.id = cm.message_id
-				WHERE c.phone = ? AND m.direction = ? AND m.received > ?`,
-				[]any{t.Phone, securetextd.Inbound, nanos(now.Add(-hourWindow))}, n, 1)
-			if err != nil {
-				return err
-			}
-			if count+1 > n {
-				return securetextd.Errorf(securetextd.ELIMIT,
-					"Too many texts to %s: a phone number gets at most %d secure texts an hour; the limit resets for this message at %s",
-					t.Phone, n, resetTime(oldest.Add(hourWindow)))
-			}
+	for _, t := range targets {
+		n, what := db.Policy.PerPhonePerHour, "Too many texts to %s: a phone number gets at most %d secure texts an hour"
+		if t.Phone.IsEmail() {
+			n, what = db.Policy.PerAddressPerHour, "Too many notices to %s: an email address gets at most %d secure message notices an hour"
+		}
+		if n <= 0 {
+			continue
+		}
+		oldest, count, err := windowTexts(ctx, tx, `
+			SELECT m.received FROM conversations c
+			JOIN conversation_messages cm ON cm.conversation_id = c.id
+			JOIN messages m ON m.id = cm.message_id
+			WHERE c.phone = ? AND m.direction = ? AND m.received > ?
+			ORDER BY m.received LIMIT 1 OFFSET ?`, `
+			SELECT count(*) FROM conversations c
+			JOIN conversation_messages cm ON cm.conversation_id = c.id
+			JOIN messages m ON m.id = cm.message_id
+			WHERE c.phone = ? AND m.direction = ? AND m.received > ?`,
+			[]any{t.Phone, securetextd.Inbound, nanos(now.Add(-hourWindow))}, n, 1)
+		if err != nil {
+			return err
+		}
+		if count+1 > n {
+			return securetextd.Errorf(securetextd.ELIMIT, "%s; the limit resets for this message at %s",
+				fmt.Sprintf(what, t.Phone, n), resetTime(oldest.Add(hourWindow)))
 		}
 	}
 	return nil

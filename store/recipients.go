@@ -51,8 +51,8 @@ func (db *DB) Recipient(ctx context.Context, phone securetextd.Phone) (*securete
 // An account that an operator reset (no password) is set up again: its
 // creation time and language stay.
 func (db *DB) CreateRecipient(ctx context.Context, phone securetextd.Phone, password, recoveryEmail string) error {
-	if !isE164(string(phone)) {
-		return securetextd.Errorf(securetextd.EINVALID, "%q is not a phone number in E.164 form", phone)
+	if !validRecipient(phone) {
+		return securetextd.Errorf(securetextd.EINVALID, "%q is not a phone number in E.164 form, nor an email address in lowercase", phone)
 	}
 	var address string
 	if recoveryEmail != "" {

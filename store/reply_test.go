@@ -287,11 +287,11 @@ func TestCommitTargets(t *testing.T) {
 			sender  string
 			targets []Target
 		}{
-			{"another sender's", nurse, []Target{{phoneA, convA.ID}}},
-			{"another phone's", dr, []Target{{phoneB, convA.ID}}},
-			{"unknown", dr, []Target{{phoneA, 999}}},
-			{"negative", dr, []Target{{phoneA, -1}}},
-			{"with a new one", dr, []Target{{phoneC, 0}, {phoneA, 999}}},
+			{"another sender's", nurse, []Target{{Phone: phoneA, ConversationID: convA.ID}}},
+			{"another phone's", dr, []Target{{Phone: phoneB, ConversationID: convA.ID}}},
+			{"unknown", dr, []Target{{Phone: phoneA, ConversationID: 999}}},
+			{"negative", dr, []Target{{Phone: phoneA, ConversationID: -1}}},
+			{"with a new one", dr, []Target{{Phone: phoneC, ConversationID: 0}, {Phone: phoneA, ConversationID: 999}}},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				_, err := commit(&securetextd.Message{Sender: tt.sender}, tt.targets...)
@@ -312,7 +312,7 @@ func TestCommitTargets(t *testing.T) {
 	})
 
 	m := &securetextd.Message{Sender: "DR@clinic.example", Subject: "Re: Results"}
-	rec, err := commit(m, Target{phoneA, convA.ID}, Target{phoneA, convA.ID}, Target{phoneC, 0})
+	rec, err := commit(m, Target{Phone: phoneA, ConversationID: convA.ID}, Target{Phone: phoneA, ConversationID: convA.ID}, Target{Phone: phoneC, ConversationID: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,7 +430,7 @@ func TestInbox(t *testing.T) {
 	now = now.Add(time.Minute)
 	d := db.NewDraft()
 	if _, err := d.CommitTargets(ctx, &securetextd.Message{Sender: "nurse@clinic.example", Subject: "follow-up"},
-		[]Target{{phoneA, c2.ID}}); err != nil {
+		[]Target{{Phone: phoneA, ConversationID: c2.ID}}); err != nil {
 		t.Fatal(err)
 	}
 	check(phoneA, want{c2.ID, 2, "follow-up"}, want{c1.ID, 2, "reply"})

@@ -107,12 +107,18 @@ type Config struct {
 		// The sender's notices (lifecycle.go).
 		ReadReceipts    string `toml:"read_receipts"`
 		DeliveryNotices bool   `toml:"delivery_notices"`
+		// Signing the email recipients' notices (config_email.go).
+		DKIMDomain   string `toml:"dkim_domain"`
+		DKIMSelector string `toml:"dkim_selector"`
+		DKIMKey      string `toml:"dkim_key"`
 	} `toml:"mail"`
 	Limits struct {
-		DailyPerSender  int `toml:"daily_per_sender"`
-		PerPhonePerHour int `toml:"per_phone_per_hour"`
+		DailyPerSender    int `toml:"daily_per_sender"`
+		PerPhonePerHour   int `toml:"per_phone_per_hour"`
+		PerAddressPerHour int `toml:"per_address_per_hour"` // config_email.go
 	} `toml:"limits"`
-	Log struct {
+	EmailRecipients EmailRecipientsConfig `toml:"email_recipients"` // config_email.go
+	Log             struct {
 		Format string `toml:"format"`
 		Level  string `toml:"level"`
 	} `toml:"log"`
@@ -384,6 +390,7 @@ func (c *Config) validate() []string {
 	p = append(p, c.validateOps()...)
 	p = append(p, c.validateScan()...)
 	p = append(p, c.validateFactor()...)
+	p = append(p, c.validateEmail()...)
 	p = append(p, c.validatePortalEdge()...)
 	p = append(p, c.validateConsole()...)
 	p = append(p, c.validateHTTP()...)

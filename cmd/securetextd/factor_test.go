@@ -77,12 +77,12 @@ func TestBrowserSecondFactor(t *testing.T) {
 	// The sender gives the date of birth per recipient; an unfit one is
 	// refused, naming the field.
 	status, _, resp := apiCall(t, "POST", base+"/api/v1/messages", key, "application/json",
-		strings.NewReader(`{"to": [{"phone": "212-555-0123", "verify": {"date_of_birth": "27/04/1980"}}], "text": "x"}`))
+		strings.NewReader(`{"to": [{"to": "212-555-0123", "verify": {"date_of_birth": "27/04/1980"}}], "text": "x"}`))
 	if status != http.StatusUnprocessableEntity || !strings.Contains(string(resp), `to[0].verify.date_of_birth`) {
 		t.Fatalf("a bad date of birth: %d %s", status, resp)
 	}
 	status, _, resp = apiCall(t, "POST", base+"/api/v1/messages", key, "application/json",
-		strings.NewReader(`{"to": [{"phone": "212-555-0123", "verify": {"date_of_birth": "1980-04-27"}}],
+		strings.NewReader(`{"to": [{"to": "212-555-0123", "verify": {"date_of_birth": "1980-04-27"}}],
 			"subject": "Your results", "text": "Your blood test results are normal."}`))
 	if status != http.StatusCreated {
 		t.Fatalf("send: %d %s", status, resp)

@@ -186,7 +186,9 @@ DESCRIPTION
     it or its key does not load; the contrast of brand.color with the
     text the portal writes on it and as the colour of links on white
     (WCAG 2 asks for 4.5:1); the DNS records the relay's policy needs
-    (SPF, DMARC) for each sender domain; the mail relay (connect, EHLO,
+    (SPF, DMARC) for each sender domain; the DKIM key of the notices to
+    email recipients (it loads, and DNS publishes it; a warning when
+    email recipients are on and notices go unsigned); the mail relay (connect, EHLO,
     STARTTLS), or, without one, that mail is kept sealed in mail.dir and
     not sent; plain .eml files that older versions left in mail.dir (it
     says how to remove them, and removes nothing); and the Vonage
@@ -292,6 +294,9 @@ func manualFor(cmd string) string {
 		return m
 	}
 	if m, ok := holdManuals[cmd]; ok { // hold_cli.go
+		return m
+	}
+	if m, ok := dkimManuals[cmd]; ok { // dkim_cli.go
 		return m
 	}
 	var lines []string

@@ -34,6 +34,7 @@ func lifecycleDefaults(c *Config) {
 	c.Mail.DeliveryNotices = true
 	c.Limits.DailyPerSender = 250
 	c.Limits.PerPhonePerHour = 10
+	c.Limits.PerAddressPerHour = 10
 	c.SMS.Vonage.SignatureMethod = "sha256"
 }
 
@@ -78,6 +79,8 @@ func (c *Config) policy() store.Policy {
 		ReadReceipts:    c.Mail.ReadReceipts,
 		DailyPerSender:  c.Limits.DailyPerSender,
 		PerPhonePerHour: c.Limits.PerPhonePerHour,
+
+		PerAddressPerHour: c.Limits.PerAddressPerHour,
 	}
 }
 

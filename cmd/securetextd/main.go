@@ -49,6 +49,7 @@ Usage:
   securetextd apikey create|list|revoke [--sender ADDRESS] [ID] [--config FILE]
   securetextd mail list|show [FILE] [--config FILE]
   securetextd recipient list|show|unlock|reset|delete [PHONE] --by NAME [--full] [--config FILE]
+  securetextd dkim keygen --out FILE [--algorithm rsa|ed25519] [--config FILE]
   securetextd backup --out FILE [--config FILE]
   securetextd store copy --from CONFIG --to CONFIG
   securetextd rekey [--config FILE]
@@ -125,6 +126,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return runMail(rest, stdout)
 	case "recipient":
 		return runRecipient(rest, stdout)
+	case "dkim":
+		return runDKIM(rest, stdout) // dkim_cli.go
 	case "version":
 		fmt.Fprintf(stdout, "securetextd %s\n", securetextd.Version)
 		return nil

@@ -107,6 +107,8 @@ func (o *opsState) apiConfig(cfg Config, phones securetextd.PhoneRules, host str
 		Secure:        strings.HasPrefix(cfg.Portal.PublicURL, "https://"),
 		MessageIDHost: host,
 		Metrics:       o.metrics,
+
+		EmailRecipients: cfg.EmailRecipients.Enabled, // config_email.go
 	}
 }
 

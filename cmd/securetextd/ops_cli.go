@@ -270,6 +270,7 @@ func doctor(configPath string, stdout io.Writer, env doctorEnv) error {
 	// The database (doctor_store.go).
 	doctorStore(cfg, env.Timeout, line)
 	doctorScan(cfg, env.Timeout, line) // config_scan.go
+	doctorDKIM(cfg, env.Timeout, line) // doctor_dkim.go
 
 	// Exposure of /metrics.
 	if _, private := cfg.opsOnPortal(); cfg.Ops.Listen == "" && !private {

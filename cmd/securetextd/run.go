@@ -173,6 +173,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Hostname:          hostname,
 		Domain:            cfg.SMTP.Domain,
 		Phones:            phones,
+		EmailRecipients:   cfg.EmailRecipients.Enabled,
 		MaxMessageBytes:   cfg.SMTP.MaxMessageBytes,
 		TLS:               m.ops.tlsConfig(cert), // reloaded by SIGHUP
 		AllowInsecureAuth: cfg.SMTP.AllowInsecureAuth,
@@ -219,7 +220,7 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxReplyBytes:   cfg.Portal.MaxReplyBytes,
 		LockoutFailures: cfg.Portal.LockoutFailures,
 		LockoutWindow:   cfg.Portal.LockoutWindow,
-		ParsePhone:      phones.Parse,
+		ParsePhone:      cfg.parseRecipient(phones),
 		Metrics:         m.ops.metrics,
 
 		VonageSignatureSecret: cfg.SMS.Vonage.SignatureSecret,
@@ -244,6 +245,13 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.portal = m.httpServer(handler)
 
+	dkim, err := cfg.dkim()
+	if err != nil {
+		subL.Close()
+		portalL.Close()
+		return err
+	}
+	color, onColor := cfg.brandColors()
 	mailer, err := notify.NewMailer(notify.MailConfig{
 		Relay:      cfg.Mail.Relay,
 		RequireTLS: cfg.Mail.RequireTLS,
@@ -257,6 +265,9 @@ func (m *Main) Run(ctx context.Context) error {
 		Domain:     cfg.SMTP.Domain,
 		PublicURL:  cfg.Portal.PublicURL,
 		Hostname:   hostname,
+		Color:      color,
+		OnColor:    onColor,
+		DKIM:       dkim,
 	}, db, log)
 	if err != nil {
 		subL.Close()

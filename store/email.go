@@ -1,0 +1,168 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/securetextd/securetextd"
+)
+
+// Email recipients. A recipient is named by a securetextd.Phone that is
+// either a number in E.164 form or an email address as ParseEmail makes
+// it (lowercase, bare). Everything keyed by the recipient — the account
+// and its password, sessions, conversations, limits, the audit trail —
+// takes either alike, in the same columns. What differs is how the link
+// reaches them: a phone's by a text (JobKindText, the text drain), an
+// address's by a notice email (JobKindEmail, the mail drain). Both jobs
+// have their row in texts, so a notice email is queued, sent or failed as
+// a text is, and the sender's report reads both the same way.
+//
+// A text that fails for good (the provider refused the number; a delivery
+// report of failed, rejected or expired) may have a fallback address:
+// then the link goes there by a notice email instead, with a fresh link
+// token, and the audit trail records text.fallback (textFailed).
+
+// validRecipient reports whether p is a recipient in one of the two forms
+// the store keeps.
+func validRecipient(p securetextd.Phone) bool {
+	if !p.IsEmail() {
+		return isE164(string(p))
+	}
+	e, err := securetextd.ParseEmail(string(p))
+	return err == nil && e == p
+}
+
+// checkFallback refuses a target's fallback that is not an email address,
+// or that is given for an email recipient (whose notice is an email
+// already).
+func checkFallback(t Target) error {
+	if t.Fallback == "" {
+		return nil
+	}
+	if t.Phone.IsEmail() {
+		return securetextd.Errorf(securetextd.EINVALID, "a fallback address is for a phone number, not for %s", t.Phone)
+	}
+	if e, err := securetextd.ParseEmail(t.Fallback); err != nil || string(e) != t.Fallback {
+		return securetextd.Errorf(securetextd.EINVALID, "fallback %q is not an email address in lowercase", t.Fallback)
+	}
+	return nil
+}
+
+// fallbackPlace is where a text's fallback address is sealed.
+func fallbackPlace(job int64) place { return place{"text_fallbacks", "address", rowID(job)} }
+
+// newLink makes a fresh link token for conversation conv and returns it;
+// the database keeps only its hash.
+func newLink(ctx context.Context, tx *sql.Tx, conv int64, now time.Time) (string, error) {
+	token := newToken(linkTokenBytes)
+	hash := hashToken(token)
+	_, err := tx.ExecContext(later(ctx),
+		`INSERT INTO links (token_hash, conversation_id, created) VALUES (?, ?, ?)`,
+		hash[:], conv, nanos(now))
+	return token, err
+}
+
+// addLinkJob adds the outbox job that brings conversation c's link token
+// to to about message: a text to a phone, a notice email to an address;
+// with its row in texts and, for a text, its fallback address sealed
+// beside it; and records text.queued by actor.
+func (db *DB) addLinkJob(ctx context.Context, tx *sql.Tx, c *securetextd.Conversation, actor string, to securetextd.Phone, message int64, token, fallback string, now time.Time) error {
+	kind := securetextd.JobKindText
+	if to.IsEmail() {
+		kind, fallback = securetextd.JobKindEmail, ""
+	}
+	payload, err := json.Marshal(securetextd.TextJob{To: to, Token: token, ConversationID: c.ID, MessageID: message})
+	if err != nil {
+		return err
+	}
+	job, err := db.addJob(ctx, tx, kind, payload, now)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(later(ctx),
+		`INSERT INTO texts (job_id, conversation_id, message_id, updated) VALUES (?, ?, ?, ?)`,
+		job, c.ID, message, nanos(now)); err != nil {
+		return err
+	}
+	if fallback != "" {
+		if _, err := tx.ExecContext(later(ctx),
+			`INSERT INTO text_fallbacks (job_id, address) VALUES (?, ?)`,
+			job, db.seal([]byte(fallback), fallbackPlace(job))); err != nil {
+			return err
+		}
+	}
+	return db.audit(ctx, tx, securetextd.AuditEvent{
+		Time: now, Event: securetextd.AuditTextQueued, Actor: actor,
+		ConversationID: c.ID, MessageID: message, Detail: "to=" + to.Masked(),
+	})
+}
+
+// fallbackAddress returns where the notice of text job goes, to phone,
+// when the text has failed for good: the address the sender gave with
+// the message (the API's fallback_email), else the recovery address of
+// phone's account if its owner confirmed it (accounts.go), else "". It is
+// the one place that decides it. A notice email (phone an address) has no
+// fallback.
+func (db *DB) fallbackAddress(ctx context.Context, tx *sql.Tx, job int64, phone securetextd.Phone) (string, error) {
+	if phone.IsEmail() {
+		return "", nil
+	}
+	var sealed []byte
+	err := tx.QueryRowContext(ctx, `SELECT address FROM text_fallbacks WHERE job_id = ?`, job).Scan(&sealed)
+	switch {
+	case err == nil:
+		plain, err := db.open(sealed, fallbackPlace(job))
+		if err != nil {
+			return "", err
+		}
+		return string(plain), nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return "", err
+	}
+	var confirmed int64
+	err = tx.QueryRowContext(ctx, `
+		SELECT recovery_email, recovery_confirmed FROM recipients WHERE phone = ? AND password <> ''`,
+		phone).Scan(&sealed, &confirmed)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && (sealed == nil || confirmed == 0)) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	plain, err := db.open(sealed, recoveryPlace(string(phone)))
+	if err != nil {
+		return "", err
+	}
+	return string(plain), nil
+}
+
+// fallBack runs in the transaction that records text job of conversation
+// conv as failed for good: when the text has a fallback address, it
+// queues the notice email there with a fresh link token, records
+// text.fallback, and reports true.
+func (db *DB) fallBack(ctx context.Context, tx *sql.Tx, job, conv, message int64, now time.Time) (bool, error) {
+	c := &securetextd.Conversation{ID: conv}
+	if err := tx.QueryRowContext(ctx,
+		`SELECT phone, sender FROM conversations WHERE id = ?`, conv).Scan(&c.Phone, &c.Sender); err != nil {
+		return false, err
+	}
+	address, err := db.fallbackAddress(ctx, tx, job, c.Phone)
+	if err != nil || address == "" {
+		return false, err
+	}
+	to := securetextd.Phone(address)
+	token, err := newLink(ctx, tx, conv, now)
+	if err != nil {
+		return false, err
+	}
+	if err := db.audit(ctx, tx, securetextd.AuditEvent{
+		Time: now, Event: securetextd.AuditTextFallback, Actor: "system",
+		ConversationID: conv, MessageID: message, Detail: "to=" + to.Masked(),
+	}); err != nil {
+		return false, err
+	}
+	return true, db.addLinkJob(ctx, tx, c, "system", to, message, token, "", now)
+}
