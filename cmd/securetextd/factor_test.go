@@ -175,6 +175,15 @@ func TestBrowserSecondFactor(t *testing.T) {
 	}
 	shot(t, ctx, "factor-06-remembered")
 
+	// Resets go only to a confirmed address: confirm the one given at
+	// the first visit, from its email.
+	confirm := relay.waitFor(t, "a confirmation link", func(m relayedMail) bool { return confirmLinkRE.Match(m.Data) })
+	navigate(t, ctx, base+"/confirm/"+string(confirmLinkRE.FindSubmatch(confirm.Data)[1]))
+	submit(t, ctx, "main form button[type=submit]")
+	if body := pageText(t, ctx); !strings.Contains(body, "Your email address is confirmed") {
+		t.Fatalf("after confirming: %s", body)
+	}
+
 	// A password reset asks the date of birth before anything.
 	navigate(t, ctx, base+"/reset")
 	step(t, ctx, "reset request", chromedp.SendKeys(chromedp.ID("phone"), "212-555-0123"))
