@@ -46,6 +46,8 @@ max_connections_per_ip = 1000
 [store]
 path = "data/db.sqlite"
 key_file = "data/key.txt"
+[console]
+listen = "127.0.0.1:0"
 [portal]
 listen = "127.0.0.1:0"
 second_factor = "none"

@@ -55,6 +55,8 @@ allow_insecure_auth = true
 [store]
 path = "data/db.sqlite"
 key_file = "data/key.txt"
+[console]
+listen = "127.0.0.1:0"
 [portal]
 listen = "127.0.0.1:0"
 public_url = "http://127.0.0.1:9"

@@ -151,6 +151,8 @@ allow_insecure_auth = true
 [store]
 path = %q
 key_file = %q
+[console]
+listen = "127.0.0.1:0"
 [portal]
 listen = "127.0.0.1:0"
 public_url = "http://127.0.0.1:9"

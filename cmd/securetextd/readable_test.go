@@ -51,6 +51,8 @@ submission_listen = "127.0.0.1:0"
 [store]
 path = "data/db.sqlite"
 key_file = "data/key.txt"
+[console]
+listen = "127.0.0.1:0"
 [portal]
 listen = "127.0.0.1:0"
 public_url = "http://127.0.0.1:9"
