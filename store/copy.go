@@ -88,6 +88,7 @@ var copyTables = []copyTable{
 	{"recipient_checks", []string{"phone"}},
 	{"sender_recovery_codes", []string{"address", "code_hash"}},
 	{"console_sessions", []string{"token_hash"}},
+	{"conversation_seen", []string{"conversation_id", "phone"}},
 }
 
 // schemaTables are tables that the migrations keep, and that store copy
