@@ -270,7 +270,7 @@ func New(cfg Config, st Store, logger *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	pages, err := parsePages(cfg.Location)
+	pages, err := parsePages()
 	if err != nil {
 		return nil, err
 	}
@@ -304,6 +304,7 @@ func New(cfg Config, st Store, logger *slog.Logger) (*Server, error) {
 func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", s.handleHome)
 	mux.HandleFunc("GET /static/style.css", s.handleStyle)
+	mux.HandleFunc("GET /static/{name}", s.handleScript)
 	mux.HandleFunc("GET /brand.css", s.handleBrandCSS)
 	mux.HandleFunc("GET /brand/logo", s.handleLogo)
 
