@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	// Go's own copy of the time zone database, about 450 KB of the
@@ -29,10 +30,10 @@ type zone struct {
 	Abbrev bool
 }
 
-// zoneCache keeps the zones already chosen, by phone number prefix: a
-// number's zones depend on its first digits only, and loading one parses
-// tzdata.
-var zoneCache sync.Map // "+1907" → zone
+// zoneCache keeps the zones already chosen, by the portal's zone and the
+// number's zones (a number's zones depend on its first digits only, so
+// there are few): loading a zone parses tzdata.
+var zoneCache sync.Map // "UTC America/Adak America/Anchorage" → zone
 
 // zoneOf returns the zone to show phone's times in. fallback is the
 // portal's zone: chosen when it is among the number's zones, since a
@@ -47,7 +48,7 @@ func zoneOf(phone securetextd.Phone, fallback *time.Location) zone {
 	if err != nil || len(names) == 0 || names[0] == phonenumbers.UNKNOWN_TIMEZONE {
 		return zone{Loc: fallback, Abbrev: true}
 	}
-	key := fallback.String() + " " + names[0] + " " + strconv.Itoa(len(names))
+	key := fallback.String() + " " + strings.Join(names, " ")
 	if z, ok := zoneCache.Load(key); ok {
 		return z.(zone)
 	}
@@ -78,16 +79,18 @@ func when(z zone, t time.Time) string {
 }
 
 // relative says how long something lasts from now, as a patient reads it
-// anywhere: "12 minutes", "2 hours", "3 days", rounded up so that a wait
-// is never shown shorter than it is; "1 minute" at the least.
+// in any time zone: "12 minutes", "1 hour", "90 minutes", "3 hours", "2
+// days", rounded up so that a wait is never shown shorter than it is; "1
+// minute" at the least. Times of day would need the patient's zone.
 func relative(d time.Duration) string {
 	m := max(1, int(math.Ceil(d.Minutes())))
 	switch {
+	case m%60 == 0 && m < 48*60:
+		return strconv.Itoa(m/60) + " " + plural(m/60, "hour", "hours")
 	case m < 120:
 		return strconv.Itoa(m) + " " + plural(m, "minute", "minutes")
 	case m < 48*60:
-		h := (m + 59) / 60
-		return strconv.Itoa(h) + " hours"
+		return strconv.Itoa((m+59)/60) + " hours"
 	}
 	days := (m + 24*60 - 1) / (24 * 60)
 	return strconv.Itoa(days) + " days"
