@@ -25,6 +25,7 @@ type conversationPage struct {
 	Sender        string
 	Messages      []messageView
 	MaxReply      string
+	Closes        string // "3 days": when access ends, from now; "" if never
 	MaxReplyBytes int64  // for static/reply.js's check before the upload
 	Error         string // what was wrong with the last reply
 	Draft         string // the text of a reply that was not sent, given back
@@ -126,6 +127,7 @@ func (s *Server) renderConversationDraft(w http.ResponseWriter, r *http.Request,
 		ID:            conv.ID,
 		Sender:        conv.Sender,
 		MaxReply:      humanSize(s.cfg.MaxReplyBytes),
+		Closes:        s.closesIn(conv, time.Now()),
 		MaxReplyBytes: s.cfg.MaxReplyBytes,
 		Error:         problem,
 		Draft:         draft,
@@ -232,4 +234,14 @@ func (s *Server) messageView(ctx context.Context, convID int64, m *securetextd.M
 // downloaded.
 func partURL(conv, msg int64, idx int) string {
 	return fmt.Sprintf("/c/%d/m/%d/p/%d", conv, msg, idx)
+}
+
+// closesIn says when conv closes to its recipient, from now: its latest
+// activity plus the access expiry (the rule of DB.ConversationAccess);
+// "" when conversations do not expire.
+func (s *Server) closesIn(conv *securetextd.Conversation, now time.Time) string {
+	if s.cfg.AccessExpiry <= 0 {
+		return ""
+	}
+	return relative(conv.LastActivity.Add(s.cfg.AccessExpiry).Sub(now))
 }

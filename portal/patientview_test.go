@@ -161,3 +161,18 @@ func TestLockoutSaysHowLong(t *testing.T) {
 	f.srv.renderLocked(w, 2*time.Hour+time.Second)
 	mustContain(t, "locked", w.Body.String(), "Try again in 3 hours.")
 }
+
+// TestConversationCloses: the conversation page says, from now, when the
+// conversation closes; nothing when conversations do not expire.
+func TestConversationCloses(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.AccessExpiry = 72 * time.Hour })
+	f.st.mu.Lock()
+	f.convA.LastActivity = time.Now().Add(-25 * time.Hour)
+	f.st.mu.Unlock()
+	mustContain(t, "conversation", f.get("/c/1", f.login(phoneA)).Body.String(),
+		"This conversation closes in 47 hours.")
+	f = newFixture(t, nil)
+	if body := f.get("/c/1", f.login(phoneA)).Body.String(); strings.Contains(body, "closes in") {
+		t.Error("a conversation that never expires says it closes")
+	}
+}

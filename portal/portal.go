@@ -137,7 +137,15 @@ type Config struct {
 	// ParsePhone reads the phone number typed into the reset form, as
 	// securetextd.PhoneRules.Parse does. Required.
 	ParsePhone func(string) (securetextd.Phone, error)
-	// Location is the time zone times are shown in; default time.Local.
+	// AccessExpiry is how long a conversation stays open after its
+	// latest activity, as the store's lifecycle policy has it: the
+	// conversation page says when it closes ("closes in 3 days"). Zero:
+	// it says nothing.
+	AccessExpiry time.Duration
+	// Location is the portal's own time zone: times are shown in the
+	// zone of the recipient's phone number, and in this one when the
+	// number names none or where it is among the number's several (see
+	// zone.go). Default time.Local.
 	Location *time.Location
 	// Metrics, if not nil, counts logins and lockouts (metrics.go).
 	Metrics Metrics

@@ -128,6 +128,10 @@ func TestBrowserPatientView(t *testing.T) {
 	if !strings.Contains(body, "report.pdf") || !strings.Contains(body, "PDF, 597 KB") {
 		t.Errorf("the PDF is not listed as \"PDF, 597 KB\":\n%s", body)
 	}
+	// portal.access_expiry is 72 hours: just sent, it closes in 3 days.
+	if !strings.Contains(body, "This conversation closes in 3 days.") {
+		t.Errorf("no note of when the conversation closes:\n%s", body)
+	}
 	if strings.Contains(body, "chart.png") || eval(`String(document.querySelectorAll('a.file').length)`) != "1" {
 		t.Errorf("the image the body shows is listed as an attachment:\n%s", body)
 	}

@@ -219,6 +219,7 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxReplyBytes:   cfg.Portal.MaxReplyBytes,
 		LockoutFailures: cfg.Portal.LockoutFailures,
 		LockoutWindow:   cfg.Portal.LockoutWindow,
+		AccessExpiry:    cfg.Portal.AccessExpiry,
 		ParsePhone:      phones.Parse,
 		Metrics:         m.ops.metrics,
 
