@@ -169,6 +169,13 @@ type InboxEntry struct {
 	Conversation Conversation
 	Latest       *Message // the newest message, opened (parts without content)
 	Messages     int
+	LastSeen     time.Time // when the recipient last opened it; zero if never
+}
+
+// Unread reports whether the conversation holds a message for the
+// recipient that arrived after they last opened it.
+func (e InboxEntry) Unread() bool {
+	return e.Latest != nil && e.Latest.Direction == Inbound && e.Latest.Received.After(e.LastSeen)
 }
 
 // Outbox job kinds besides JobKindText.

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"io"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/microcosm-cc/bluemonday"
@@ -21,6 +22,9 @@ const linkRel = "noopener noreferrer nofollow"
 // elements, no forms, no frames, no SVG), refuses relative URLs (they would
 // point into the portal), and lets cid: through only so that sanitize can
 // rewrite it: every other image source is dropped there.
+// smallNumber is a table attribute's value that the policy keeps.
+var smallNumber = regexp.MustCompile(`^[0-9]{1,2}$`)
+
 func newPolicy() *bluemonday.Policy {
 	p := bluemonday.UGCPolicy()
 	p.AllowRelativeURLs(false)
@@ -29,6 +33,10 @@ func newPolicy() *bluemonday.Policy {
 	p.RequireNoReferrerOnLinks(true)
 	p.AddSpaceWhenStrippingTag(true)
 	p.SkipElementsContent("head", "svg", "math", "template", "select", "textarea", "button")
+	// A table's border and cell padding, as numbers only: results and
+	// schedules are sent as tables with border="1", unreadable without
+	// their lines (the stylesheet draws them; style attributes stay out).
+	p.AllowAttrs("border", "cellpadding").Matching(smallNumber).OnElements("table")
 	return p
 }
 

@@ -21,12 +21,14 @@ const maxBodyBytes = 256 << 10
 // reply form.
 type conversationPage struct {
 	layout
-	ID       int64
-	Sender   string
-	Messages []messageView
-	MaxReply string
-	Error    string // what was wrong with the last reply
-	Draft    string // the text of a reply that was not sent, given back
+	ID            int64
+	Sender        string
+	Messages      []messageView
+	MaxReply      string
+	Closes        string // "3 days": when access ends, from now; "" if never
+	MaxReplyBytes int64  // for static/reply.js's check before the upload
+	Error         string // what was wrong with the last reply
+	Draft         string // the text of a reply that was not sent, given back
 }
 
 type messageView struct {
@@ -36,6 +38,7 @@ type messageView struct {
 	Sender     string
 	Subject    string
 	Received   time.Time
+	New        bool // received since the recipient last opened the conversation
 	Bodies     []bodyView
 	Files      []fileView
 }
@@ -51,6 +54,7 @@ type bodyView struct {
 type fileView struct {
 	Name    string
 	Type    string
+	Kind    string // what a patient calls it: "PDF", "Photo (JPEG)" (kind.go)
 	Size    int64
 	Href    string
 	Preview string // an inline URL, for PNG, JPEG, GIF and WebP
@@ -113,13 +117,20 @@ func (s *Server) renderConversationDraft(w http.ResponseWriter, r *http.Request,
 		s.fail(w, r, "conversation messages", err)
 		return
 	}
+	seen, err := s.lastSeen(r.Context(), conv)
+	if err != nil {
+		s.fail(w, r, "last seen", err)
+		return
+	}
 	p := &conversationPage{
-		layout:   layout{Title: "Messages", SignedIn: true},
-		ID:       conv.ID,
-		Sender:   conv.Sender,
-		MaxReply: humanSize(s.cfg.MaxReplyBytes),
-		Error:    problem,
-		Draft:    draft,
+		layout:        layout{Title: "Messages", SignedIn: true, Zone: zoneOf(conv.Phone, s.cfg.Location)},
+		ID:            conv.ID,
+		Sender:        conv.Sender,
+		MaxReply:      humanSize(s.cfg.MaxReplyBytes),
+		Closes:        s.closesIn(conv, time.Now()),
+		MaxReplyBytes: s.cfg.MaxReplyBytes,
+		Error:         problem,
+		Draft:         draft,
 	}
 	for _, m := range msgs {
 		v, err := s.messageView(r.Context(), conv.ID, m)
@@ -127,6 +138,7 @@ func (s *Server) renderConversationDraft(w http.ResponseWriter, r *http.Request,
 			s.fail(w, r, "open message", err)
 			return
 		}
+		v.New = !v.Reply && m.Received.After(seen)
 		p.Messages = append(p.Messages, v)
 	}
 	for i := len(msgs) - 1; i >= 0; i-- {
@@ -196,12 +208,16 @@ func (s *Server) messageView(ctx context.Context, convID int64, m *securetextd.M
 		v.Bodies = append(v.Bodies, body)
 	}
 	for i, p := range m.Parts {
-		if p.Kind != securetextd.PartAttachment && (p.Kind != securetextd.PartInline || shown[i]) {
+		// An image the HTML shows is not listed again, whatever its
+		// disposition: mail programs mark an inline image "attachment",
+		// or put it in multipart/mixed, and still refer to its cid:.
+		if shown[i] || (p.Kind != securetextd.PartAttachment && p.Kind != securetextd.PartInline) {
 			continue
 		}
 		f := fileView{
 			Name:    displayName(p, i),
 			Type:    p.ContentType,
+			Kind:    fileKind(p.ContentType, displayName(p, i)),
 			Size:    p.Size,
 			Href:    partURL(convID, m.ID, i),
 			Damaged: p.Damaged,
@@ -218,4 +234,14 @@ func (s *Server) messageView(ctx context.Context, convID int64, m *securetextd.M
 // downloaded.
 func partURL(conv, msg int64, idx int) string {
 	return fmt.Sprintf("/c/%d/m/%d/p/%d", conv, msg, idx)
+}
+
+// closesIn says when conv closes to its recipient, from now: its latest
+// activity plus the access expiry (the rule of DB.ConversationAccess);
+// "" when conversations do not expire.
+func (s *Server) closesIn(conv *securetextd.Conversation, now time.Time) string {
+	if s.cfg.AccessExpiry <= 0 {
+		return ""
+	}
+	return relative(conv.LastActivity.Add(s.cfg.AccessExpiry).Sub(now))
 }

@@ -40,5 +40,5 @@ func (s *Server) handleInbox(w http.ResponseWriter, r *http.Request) {
 	slices.SortStableFunc(entries, func(a, b securetextd.InboxEntry) int {
 		return b.Conversation.LastActivity.Compare(a.Conversation.LastActivity)
 	})
-	s.render(w, http.StatusOK, "inbox.html", &inboxPage{layout: layout{Title: "Your messages", SignedIn: true}, Entries: entries})
+	s.render(w, http.StatusOK, "inbox.html", &inboxPage{layout: layout{Title: "Your messages", SignedIn: true, Zone: zoneOf(sess.Phone, s.cfg.Location)}, Entries: entries})
 }

@@ -110,15 +110,8 @@ func (s *Server) loginsLocked(r *http.Request, phone securetextd.Phone) (time.Du
 }
 
 // waitFor says how long a lockout still lasts, as a patient reads it on a
-// phone in any time zone: "12 minutes", rounded up, so that it is never a
-// minute early; "1 minute" at the end.
-func waitFor(d time.Duration) string {
-	m := max(1, int(math.Ceil(d.Minutes())))
-	if m == 1 {
-		return "1 minute"
-	}
-	return strconv.Itoa(m) + " minutes"
-}
+// phone in any time zone: "12 minutes", "2 hours" (see relative).
+func waitFor(d time.Duration) string { return relative(d) }
 
 // handleLogout ends the browser's session.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {

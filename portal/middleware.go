@@ -11,7 +11,7 @@ import (
 
 // pageCSP allows the portal's own stylesheets and images and nothing else:
 // no script at all, no inline style, no remote fetch, no framing.
-const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // maxFormBytes bounds the body of every small form (passwords, phone
 // numbers, logout).

@@ -137,7 +137,15 @@ type Config struct {
 	// ParsePhone reads the phone number typed into the reset form, as
 	// securetextd.PhoneRules.Parse does. Required.
 	ParsePhone func(string) (securetextd.Phone, error)
-	// Location is the time zone times are shown in; default time.Local.
+	// AccessExpiry is how long a conversation stays open after its
+	// latest activity, as the store's lifecycle policy has it: the
+	// conversation page says when it closes ("closes in 3 days"). Zero:
+	// it says nothing.
+	AccessExpiry time.Duration
+	// Location is the portal's own time zone: times are shown in the
+	// zone of the recipient's phone number, and in this one when the
+	// number names none or where it is among the number's several (see
+	// zone.go). Default time.Local.
 	Location *time.Location
 	// Metrics, if not nil, counts logins and lockouts (metrics.go).
 	Metrics Metrics
@@ -271,7 +279,7 @@ func New(cfg Config, st Store, logger *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	pages, err := parsePages(cfg.Location)
+	pages, err := parsePages()
 	if err != nil {
 		return nil, err
 	}
@@ -306,6 +314,7 @@ func New(cfg Config, st Store, logger *slog.Logger) (*Server, error) {
 func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", s.handleHome)
 	mux.HandleFunc("GET /static/style.css", s.handleStyle)
+	mux.HandleFunc("GET /static/{name}", s.handleScript)
 	mux.HandleFunc("GET /brand.css", s.handleBrandCSS)
 	mux.HandleFunc("GET /brand/logo", s.handleLogo)
 

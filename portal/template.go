@@ -15,15 +15,15 @@ import (
 	"github.com/securetextd/securetextd"
 )
 
-//go:embed templates/*.html static/style.css
+//go:embed templates/*.html static/style.css static/*.js
 var assets embed.FS
 
 // parsePages parses each page of templates/ together with the shared
 // layout, once, at start: a template error stops the daemon from
 // starting rather than surfacing on a patient's phone.
-func parsePages(loc *time.Location) (map[string]*template.Template, error) {
+func parsePages() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
-		"when": func(t time.Time) string { return t.In(loc).Format("Mon 2 Jan 2006, 15:04 MST") },
+		"when": when,
 		"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"size": humanSize,
 		"mine": func(d securetextd.Direction) bool { return d == securetextd.Reply },
@@ -65,6 +65,7 @@ type layout struct {
 	Title    string
 	SignedIn bool // shows the inbox link and the log-out button
 	Account  bool // shows the account link (signed in, with accounts)
+	Zone     zone // the zone times are shown in (zone.go)
 }
 
 func (l *layout) base() *layout { return l }
@@ -79,6 +80,9 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, p page) 
 	l.Org = s.cfg.Org
 	l.Logo = len(s.cfg.Logo) > 0
 	l.Account = l.SignedIn && s.accounts != nil
+	if l.Zone.Loc == nil {
+		l.Zone = zone{Loc: s.cfg.Location, Abbrev: true}
+	}
 	t, ok := s.pages[name]
 	buf := pageBuffers.Get().(*bytes.Buffer)
 	defer putPageBuffer(buf)
@@ -128,17 +132,21 @@ func (s *Server) renderMessage(w http.ResponseWriter, r *http.Request, status in
 	s.render(w, status, "message.html", &messagePage{layout: layout{Title: title}, Heading: heading, Text: text})
 }
 
-// humanSize writes a byte count as people read it on a phone: "820 KB".
+// humanSize writes a byte count as phones show a file's size, in SI
+// units (1 KB = 1,000 bytes), rounded to what a patient reads: "597 KB",
+// "2.4 MB", "26 MB".
 func humanSize(n int64) string {
 	switch {
-	case n < 1<<10:
+	case n == 1:
+		return "1 byte"
+	case n < 1000:
 		return fmt.Sprintf("%d bytes", n)
-	case n < 1<<20:
-		return fmt.Sprintf("%d KB", (n+1<<9)>>10)
-	case n < 10<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n < 1<<30:
-		return fmt.Sprintf("%d MB", (n+1<<19)>>20)
+	case n < 999_500:
+		return fmt.Sprintf("%d KB", (n+500)/1000)
+	case n < 9_950_000:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	case n < 999_500_000:
+		return fmt.Sprintf("%d MB", (n+500_000)/1_000_000)
 	}
-	return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	return fmt.Sprintf("%.1f GB", float64(n)/1e9)
 }

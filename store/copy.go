@@ -91,6 +91,7 @@ var copyTables = []copyTable{
 	{"sender_recovery_codes", []string{"address", "code_hash"}},
 	{"console_sessions", []string{"token_hash"}},
 	{"text_fallbacks", []string{"job_id"}},
+	{"conversation_seen", []string{"conversation_id", "phone"}},
 }
 
 // schemaTables are tables that the migrations keep, and that store copy

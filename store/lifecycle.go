@@ -385,6 +385,9 @@ func (db *DB) MarkViewed(ctx context.Context, conversationID int64, messageIDs [
 				queued = queued || q
 			}
 		}
+		if err := markSeen(ctx, tx, conversationID, phone, now); err != nil {
+			return err
+		}
 		return db.audit(ctx, tx, securetextd.AuditEvent{
 			Time: now, Event: securetextd.AuditMessageViewed, Actor: phone,
 			ConversationID: conversationID, MessageID: latest, Detail: "messages=" + strings.Join(ids, ","),

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 
 	"filippo.io/age"
 
@@ -88,9 +90,10 @@ func (db *DB) Inbox(ctx context.Context, phone securetextd.Phone) ([]securetextd
 		rows, err := tx.QueryContext(ctx, `
 			SELECT c.id, c.sender, c.created, c.last_activity,
 				(SELECT count(*) FROM conversation_messages cm WHERE cm.conversation_id = c.id),
-				`+latest+`
+				`+latest+`,
+				coalesce((SELECT s.seen FROM conversation_seen s WHERE s.conversation_id = c.id AND s.phone = c.phone), 0)
 			FROM conversations c WHERE c.phone = ? AND c.revoked IS NULL AND c.last_activity > ?
-			ORDER BY c.last_activity DESC, c.id DESC`, phone, db.openCutoff(db.Now()))
+			ORDER BY c.last_activity DESC, c.id DESC LIMIT `+strconv.Itoa(maxInbox), phone, db.openCutoff(db.Now()))
 		if err != nil {
 			return err
 		}
@@ -98,12 +101,15 @@ func (db *DB) Inbox(ctx context.Context, phone securetextd.Phone) ([]securetextd
 		var latestIDs []sql.NullInt64
 		for rows.Next() {
 			e := securetextd.InboxEntry{Conversation: securetextd.Conversation{Phone: phone}}
-			var created, active int64
+			var created, active, seen int64
 			var id sql.NullInt64
-			if err := rows.Scan(&e.Conversation.ID, &e.Conversation.Sender, &created, &active, &e.Messages, &id); err != nil {
+			if err := rows.Scan(&e.Conversation.ID, &e.Conversation.Sender, &created, &active, &e.Messages, &id, &seen); err != nil {
 				return err
 			}
 			e.Conversation.Created, e.Conversation.LastActivity = fromNanos(created), fromNanos(active)
+			if seen != 0 {
+				e.LastSeen = fromNanos(seen)
+			}
 			entries = append(entries, e)
 			latestIDs = append(latestIDs, id)
 		}
@@ -113,9 +119,18 @@ func (db *DB) Inbox(ctx context.Context, phone securetextd.Phone) ([]securetextd
 		if len(entries) == 0 {
 			return nil
 		}
-		// All the latest messages in one go, in the same snapshot.
-		msgs, err := db.loadMessages(ctx, tx,
-			`m.id IN (SELECT `+latest+` FROM conversations c WHERE c.phone = ?)`, phone)
+		// All the latest messages in one go, in the same snapshot: only
+		// those of the conversations listed, whose manifests are opened.
+		ids := make([]string, 0, len(latestIDs))
+		for _, id := range latestIDs {
+			if id.Valid {
+				ids = append(ids, strconv.FormatInt(id.Int64, 10))
+			}
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		msgs, err := db.loadMessages(ctx, tx, `m.id IN (`+strings.Join(ids, ",")+`)`)
 		if err != nil {
 			return err
 		}

@@ -220,6 +220,7 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxReplyBytes:   cfg.Portal.MaxReplyBytes,
 		LockoutFailures: cfg.Portal.LockoutFailures,
 		LockoutWindow:   cfg.Portal.LockoutWindow,
+		AccessExpiry:    cfg.Portal.AccessExpiry,
 		ParsePhone:      cfg.parseRecipient(phones),
 		Metrics:         m.ops.metrics,
 

@@ -1,0 +1,106 @@
+package portal
+
+import (
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	// Go's own copy of the time zone database, about 450 KB of the
+	// binary: a phone number's zone must load on a machine (or in a
+	// container) without /usr/share/zoneinfo, and every node must show
+	// the same times whatever its tzdata package's age.
+	_ "time/tzdata"
+
+	"github.com/nyaruka/phonenumbers"
+
+	"github.com/securetextd/securetextd"
+)
+
+// zone is the time zone a page shows its times in, the patient's as far
+// as the server can tell: the zone of the phone number's area, or the
+// portal's own (Config.Location) when the number names none. Abbrev is
+// set when that is a guess among several zones (a country or area code
+// that spans more than one), so that the time carries its zone's
+// abbreviation ("15:04 EST"): a patient in the other zone can tell. The
+// browser's own zone then replaces it, where script runs (static/time.js).
+type zone struct {
+	Loc    *time.Location
+	Abbrev bool
+}
+
+// zoneCache keeps the zones already chosen, by the portal's zone and the
+// number's zones (a number's zones depend on its first digits only, so
+// there are few): loading a zone parses tzdata.
+var zoneCache sync.Map // "UTC America/Adak America/Anchorage" → zone
+
+// zoneOf returns the zone to show phone's times in. fallback is the
+// portal's zone: chosen when it is among the number's zones, since a
+// clinic's patients mostly live near it, and used, with its abbreviation,
+// when the number names no zone.
+func zoneOf(phone securetextd.Phone, fallback *time.Location) zone {
+	n, err := phonenumbers.Parse(string(phone), "")
+	if err != nil {
+		return zone{Loc: fallback, Abbrev: true}
+	}
+	names, err := phonenumbers.GetTimezonesForNumber(n)
+	if err != nil || len(names) == 0 || names[0] == phonenumbers.UNKNOWN_TIMEZONE {
+		return zone{Loc: fallback, Abbrev: true}
+	}
+	key := fallback.String() + " " + strings.Join(names, " ")
+	if z, ok := zoneCache.Load(key); ok {
+		return z.(zone)
+	}
+	name := names[0]
+	if slices.Contains(names, fallback.String()) {
+		name = fallback.String()
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return zone{Loc: fallback, Abbrev: true}
+	}
+	z := zone{Loc: loc, Abbrev: len(names) > 1}
+	zoneCache.Store(key, z)
+	return z
+}
+
+// when writes t as the patient reads it in zone z: "Mon 2 Jan 2026,
+// 15:04", with the zone's abbreviation when the zone is a guess. A zero
+// zone (a page without a session) is the UTC with its abbreviation.
+func when(z zone, t time.Time) string {
+	if z.Loc == nil {
+		return t.UTC().Format("Mon 2 Jan 2006, 15:04 MST")
+	}
+	if z.Abbrev {
+		return t.In(z.Loc).Format("Mon 2 Jan 2006, 15:04 MST")
+	}
+	return t.In(z.Loc).Format("Mon 2 Jan 2006, 15:04")
+}
+
+// relative says how long something lasts from now, as a patient reads it
+// in any time zone: "12 minutes", "1 hour", "90 minutes", "3 hours", "2
+// days", rounded up so that a wait is never shown shorter than it is; "1
+// minute" at the least. Times of day would need the patient's zone.
+func relative(d time.Duration) string {
+	m := max(1, int(math.Ceil(d.Minutes())))
+	switch {
+	case m%60 == 0 && m < 48*60:
+		return strconv.Itoa(m/60) + " " + plural(m/60, "hour", "hours")
+	case m < 120:
+		return strconv.Itoa(m) + " " + plural(m, "minute", "minutes")
+	case m < 48*60:
+		return strconv.Itoa((m+59)/60) + " hours"
+	}
+	days := (m + 24*60 - 1) / (24 * 60)
+	return strconv.Itoa(days) + " days"
+}
+
+// Name is the zone's IANA name, which static/time.js compares with the
+// browser's.
+func (z zone) Name() string {
+	if z.Loc == nil {
+		return "UTC"
+	}
+	return z.Loc.String()
+}
