@@ -44,6 +44,12 @@ type Policy struct {
 	// (limits.per_phone_per_hour). Zero: no limit. See checkLimits.
 	DailyPerSender  int
 	PerPhonePerHour int
+	// ContinuePerSender makes a new message from a sender to a phone join
+	// their latest conversation, unless it was withdrawn or deleted, so
+	// that the recipient sees the whole history in one place
+	// (conversations.continue = "per-sender"). False: every new message
+	// starts a conversation of its own ("never").
+	ContinuePerSender bool
 }
 
 // errExpired and errRevoked are the answers about a conversation whose
