@@ -107,8 +107,11 @@ type Config struct {
 		// The sender's notices (lifecycle.go).
 		ReadReceipts    string `toml:"read_receipts"`
 		DeliveryNotices bool   `toml:"delivery_notices"`
+		// What a reply's email holds (config_replymode.go).
+		ReplyMode string `toml:"reply_mode"`
 	} `toml:"mail"`
-	Limits struct {
+	Conversations ConversationsConfig `toml:"conversations"` // config_replymode.go
+	Limits        struct {
 		DailyPerSender  int `toml:"daily_per_sender"`
 		PerPhonePerHour int `toml:"per_phone_per_hour"`
 	} `toml:"limits"`
@@ -170,6 +173,7 @@ func DefaultConfig() Config {
 	scanDefaults(&c)
 	factorDefaults(&c)
 	consoleDefaults(&c)
+	replyModeDefaults(&c)
 	return c
 }
 
@@ -386,6 +390,7 @@ func (c *Config) validate() []string {
 	p = append(p, c.validateFactor()...)
 	p = append(p, c.validatePortalEdge()...)
 	p = append(p, c.validateConsole()...)
+	p = append(p, c.validateReplyMode()...)
 	p = append(p, c.validateHTTP()...)
 	p = append(p, c.validateProduction()...) // config_production.go
 	return p

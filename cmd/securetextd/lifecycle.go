@@ -78,6 +78,8 @@ func (c *Config) policy() store.Policy {
 		ReadReceipts:    c.Mail.ReadReceipts,
 		DailyPerSender:  c.Limits.DailyPerSender,
 		PerPhonePerHour: c.Limits.PerPhonePerHour,
+
+		ContinuePerSender: c.Conversations.Continue == continuePerSender,
 	}
 }
 

@@ -257,6 +257,8 @@ func (m *Main) Run(ctx context.Context) error {
 		Domain:     cfg.SMTP.Domain,
 		PublicURL:  cfg.Portal.PublicURL,
 		Hostname:   hostname,
+		ReplyMode:  cfg.Mail.ReplyMode,
+		ConsoleURL: cfg.consoleURL(),
 	}, db, log)
 	if err != nil {
 		subL.Close()
