@@ -2,7 +2,6 @@ package notify
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -22,10 +21,6 @@ const (
 	ReplyContent = "content"
 )
 
-// ReplyPath is the console's page of reply id, which a reply notice links
-// to (console/reply.go serves it).
-func ReplyPath(id int64) string { return "/r/" + strconv.FormatInt(id, 10) }
-
 // replyNotice is the email that tells the sender of conv that reply is
 // waiting in the console. h is the reply's header, threaded as the
 // content email would be (In-Reply-To, References, the Reply-To that
@@ -38,7 +33,7 @@ func (m *Mailer) replyNotice(h mail.Header, to string, conv *securetextd.Convers
 	where := "Sign in to " + oneLine(m.c.Org) + "'s secure messages console to read it."
 	if m.c.ConsoleURL != "" {
 		where = "Read it in the console (sign-in required):\n\n" +
-			strings.TrimSuffix(m.c.ConsoleURL, "/") + ReplyPath(reply.ID)
+			strings.TrimSuffix(m.c.ConsoleURL, "/") + securetextd.ConsoleReplyPath(reply.ID)
 	}
 	body := fmt.Sprintf("%s replied at %s. The reply stays sealed on the gateway: this email holds none of its words or files.\n\n%s\n\n"+
 		"To answer, reply to this email: your answer joins the same secure conversation.\n\n"+
