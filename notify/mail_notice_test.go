@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/securetextd/securetextd"
 )
 
 // TestMailReplyNotice: by default (mail.reply_mode = "notice") the email
@@ -112,6 +114,40 @@ func TestMailReplyThreadingBothModes(t *testing.T) {
 	for k, v := range headers[ReplyContent] {
 		if headers[ReplyNotice][k] != v {
 			t.Errorf("%s: notice %q, content %q", k, headers[ReplyNotice][k], v)
+		}
+	}
+}
+
+// TestNoticesCarryNoContent: the read receipts and delivery notices follow
+// the notice's rule in every mode — no part of any message is opened, and
+// none of the reply's words, its filename or the full number is in the
+// bytes sent. (They already did; this keeps it so.)
+func TestNoticesCarryNoContent(t *testing.T) {
+	for _, mode := range []string{ReplyNotice, ReplyContent} {
+		for _, kind := range []string{securetextd.JobKindNotice, securetextd.JobKindMDN, securetextd.JobKindRead, securetextd.JobKindUndelivered} {
+			r := startRelay(t, relayOptions{tls: true})
+			st := newMailStore(t, "Your results", "photo.jpg")
+			c := mailConfig()
+			c.ReplyMode = mode
+			c.Relay = r.addr
+			c.TLSConfig = &tls.Config{RootCAs: r.pool}
+			mailer, err := NewMailer(c, st, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			job := noticeJob(t, kind, securetextd.MailJob{MessageID: 1, ConversationID: 42, Token: "REVOKETOKEN123"})
+			if err := mailer.Send(t.Context(), job); err != nil {
+				t.Fatalf("%s %s: %v", mode, kind, err)
+			}
+			raw := r.received()[0].data
+			if st.opened != 0 {
+				t.Errorf("%s %s: opened %d parts", mode, kind, st.opened)
+			}
+			for _, secret := range []string{"Thank you", "photo", "+12125550123", "12125550123@"} {
+				if bytes.Contains(raw, []byte(secret)) && !(kind == securetextd.JobKindMDN && secret == "12125550123@") {
+					t.Errorf("%s %s holds %q:\n%s", mode, kind, secret, raw)
+				}
+			}
 		}
 	}
 }
