@@ -68,6 +68,8 @@ type Store interface {
 	OpenPart(ctx context.Context, messageID int64, index int) (io.ReaderAt, int64, error)
 	// Audit appends an event to the audit trail.
 	Audit(ctx context.Context, ev securetextd.AuditEvent) error
+	// The recipients' replies (reply.go).
+	ReplyStore
 
 	StrikesLocked(ctx context.Context, kind string, keys ...string) (time.Duration, error)
 	Strike(ctx context.Context, kind string, r store.StrikeRule, keys ...string) (time.Duration, int, error)
@@ -211,6 +213,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /sent", s.handleSent)
 	mux.HandleFunc("GET /m/{id}", s.handleMessage)
 	mux.HandleFunc("GET /m/{id}/p/{idx}", s.handlePart)
+	s.replyRoutes(mux)
 
 	mux.HandleFunc("/", s.handleNotFound)
 }

@@ -35,6 +35,7 @@ type messagePageData struct {
 	BodyCut    bool
 	Files      []fileRow
 	Recipients []recipientRow
+	Replies    []replyRow // reply.go
 }
 
 type fileRow struct {
@@ -122,6 +123,10 @@ func (s *Server) handleMessage(w http.ResponseWriter, r *http.Request) {
 			rr.History = append(rr.History, historyRow{Time: ev.Time, What: eventWords(ev), Client: ev.Client, Device: device(ev.UserAgent)})
 		}
 		p.Recipients = append(p.Recipients, rr)
+	}
+	if p.Replies, err = s.repliesTo(r, m, rows); err != nil {
+		s.fail(w, r, "message replies", err)
+		return
 	}
 	s.render(w, http.StatusOK, "message_page.html", p)
 }

@@ -71,6 +71,12 @@ type MailConfig struct {
 	// PublicURL is the portal's address; a reset link is
 	// PublicURL + "/reset/" + token.
 	PublicURL string
+	// ReplyMode is what a reply's email holds: ReplyNotice ("", the
+	// default) or ReplyContent (config mail.reply_mode; mail_notice.go).
+	ReplyMode string
+	// ConsoleURL is the clinician's console (console.public_url); a
+	// reply notice links to the reply there.
+	ConsoleURL string
 	// Hostname is the gateway's name (smtp.hostname): its EHLO to the
 	// relay and the right-hand side of the Message-IDs it makes. Empty,
 	// the EHLO is the host name and Message-IDs end with From's domain.
@@ -93,8 +99,9 @@ const resetValidity = 30 * time.Minute
 // Mailer sends the emails that outbox jobs ask for:
 //
 //   - JobKindReply: a recipient's reply, to the sender of the
-//     conversation, threaded under the message it answers, with the
-//     reply's files attached;
+//     conversation, threaded under the message it answers: by default a
+//     notice with a link to the console, or with the reply's text and
+//     files attached (MailConfig.ReplyMode);
 //   - JobKindReset: a password-reset link, to a recipient's recovery
 //     address;
 //   - JobKindEmail: the link to a message, to an email recipient (or to a
@@ -295,6 +302,9 @@ func (m *Mailer) reply(ctx context.Context, mj securetextd.MailJob) (*outgoing, 
 		id = fmt.Sprintf("reply.%d.%d@%s", conv.ID, reply.ID, m.host)
 	}
 	h.SetMessageID(id)
+	if m.c.ReplyMode != ReplyContent {
+		return m.replyNotice(h, to.Address, conv, reply, date), nil
+	}
 
 	out := &outgoing{to: to.Address}
 	type opened struct {

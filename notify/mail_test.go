@@ -319,6 +319,10 @@ func mailConfig() MailConfig {
 		PublicURL:  "https://portal.clinic.example/",
 		Timeout:    5 * time.Second,
 		Seal:       testKeys(),
+		ConsoleURL: "https://console.clinic.example/",
+		// These tests read the reply's words and files back from the
+		// email; the notice that replaces them is mail_notice_test.go's.
+		ReplyMode: ReplyContent,
 	}
 }
 

@@ -87,6 +87,10 @@ func (d *Draft) Commit(ctx context.Context, m *securetextd.Message, phones []sec
 // conversation of each target, in the order given, with its last activity
 // as it now is.
 //
+// With Policy.ContinuePerSender, a target without a ConversationID joins
+// the latest conversation between m.Sender and its phone instead, unless
+// that one was withdrawn or deleted (latestConversation).
+//
 // A conversation the sender withdrew takes no more messages (EINVALID); one
 // whose access expired is renewed. A message that would pass a limit of
 // DB.Policy is refused whole with an ELIMIT error that says when it may go
@@ -107,6 +111,11 @@ func (d *Draft) CommitTargets(ctx context.Context, m *securetextd.Message, targe
 		for _, t := range targets {
 			var c *securetextd.Conversation
 			var err error
+			if t.ConversationID == 0 && d.db.Policy.ContinuePerSender && m.Direction != securetextd.Reply {
+				if t.ConversationID, err = latestConversation(ctx, tx, t.Phone, m.Sender); err != nil {
+					return err
+				}
+			}
 			if t.ConversationID == 0 {
 				c, err = d.db.startConversation(ctx, tx, t, m.Sender, message, now)
 			} else {

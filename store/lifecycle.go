@@ -48,6 +48,12 @@ type Policy struct {
 	// notice emails one address gets in any hour, from all senders
 	// together (limits.per_address_per_hour).
 	PerAddressPerHour int
+	// ContinuePerSender makes a new message from a sender to a phone join
+	// their latest conversation, unless it was withdrawn or deleted, so
+	// that the recipient sees the whole history in one place
+	// (conversations.continue = "per-sender"). False: every new message
+	// starts a conversation of its own ("never").
+	ContinuePerSender bool
 }
 
 // errExpired and errRevoked are the answers about a conversation whose

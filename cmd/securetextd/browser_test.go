@@ -26,6 +26,7 @@ import (
 
 	"github.com/securetextd/securetextd"
 	"github.com/securetextd/securetextd/internal/need"
+	"github.com/securetextd/securetextd/notify"
 )
 
 // artifactDir is where the browser tests leave their screenshots:
@@ -229,6 +230,9 @@ func TestBrowserRecipientFlow(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(t, dir, vonage.URL)
 	cfg.Mail.Relay = relay.addr
+	// This flow checks the reply's words and photo reaching the clinic's
+	// mailbox; the default notice is console_reply_test.go's.
+	cfg.Mail.ReplyMode = notify.ReplyContent
 	cfg.SMS.Org = "North Clinic"
 	cfg.Portal.IdleTimeout = 3 * time.Second // short, to see it expire
 	m := &Main{Config: cfg, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)), MailTLS: relay.client}
@@ -452,7 +456,9 @@ func TestBrowserRecipientFlow(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("password"), "a brand new long passphrase"),
 		chromedp.SendKeys(chromedp.ID("confirm"), "a brand new long passphrase"))
 	submit(t, ctx, "main form button[type=submit]")
-	if body := pageText(t, ctx); !strings.Contains(body, "Follow-up") || !strings.Contains(body, "You replied") {
+	// The follow-up joined the first conversation (conversations.continue
+	// = "per-sender"): one entry, its latest message the follow-up.
+	if body := pageText(t, ctx); !strings.Contains(body, "Follow-up") || strings.Contains(body, "You replied") {
 		t.Fatalf("inbox after reset: %s", body)
 	}
 	shot(t, ctx, "08-inbox-after-reset")

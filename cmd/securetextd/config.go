@@ -111,8 +111,11 @@ type Config struct {
 		DKIMDomain   string `toml:"dkim_domain"`
 		DKIMSelector string `toml:"dkim_selector"`
 		DKIMKey      string `toml:"dkim_key"`
+		// What a reply's email holds (config_replymode.go).
+		ReplyMode string `toml:"reply_mode"`
 	} `toml:"mail"`
-	Limits struct {
+	Conversations ConversationsConfig `toml:"conversations"` // config_replymode.go
+	Limits        struct {
 		DailyPerSender    int `toml:"daily_per_sender"`
 		PerPhonePerHour   int `toml:"per_phone_per_hour"`
 		PerAddressPerHour int `toml:"per_address_per_hour"` // config_email.go
@@ -176,6 +179,7 @@ func DefaultConfig() Config {
 	scanDefaults(&c)
 	factorDefaults(&c)
 	consoleDefaults(&c)
+	replyModeDefaults(&c)
 	return c
 }
 
@@ -393,6 +397,7 @@ func (c *Config) validate() []string {
 	p = append(p, c.validateEmail()...)
 	p = append(p, c.validatePortalEdge()...)
 	p = append(p, c.validateConsole()...)
+	p = append(p, c.validateReplyMode()...)
 	p = append(p, c.validateHTTP()...)
 	p = append(p, c.validateProduction()...) // config_production.go
 	return p

@@ -232,6 +232,9 @@ func TestBrowserConsole(t *testing.T) {
 	shot(t, ctx, "console-09-access-history")
 	checkA11y(t, ctx, axe, "access history")
 
+	// The patient replies; the clinician reads it here.
+	consoleReadsReply(t, ctx, patient, axe, relay, console)
+
 	// A page that is not there.
 	navigate(t, ctx, console+"/m/999")
 	shot(t, ctx, "console-10-not-found")

@@ -81,6 +81,7 @@ func (c *Config) policy() store.Policy {
 		PerPhonePerHour: c.Limits.PerPhonePerHour,
 
 		PerAddressPerHour: c.Limits.PerAddressPerHour,
+		ContinuePerSender: c.Conversations.Continue == continuePerSender,
 	}
 }
 

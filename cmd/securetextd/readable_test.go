@@ -66,6 +66,8 @@ relay = ""
 dir = "mail-out"
 from = "securetextd@clinic.example"
 read_receipts = "always"
+# The reply's words and files in the email, to see them sealed in dir.
+reply_mode = "content"
 `
 	if err := os.WriteFile(path, []byte(withTestEngine(t, cfgText)), 0o600); err != nil {
 		t.Fatal(err)

@@ -269,6 +269,8 @@ func (m *Main) Run(ctx context.Context) error {
 		Color:      color,
 		OnColor:    onColor,
 		DKIM:       dkim,
+		ReplyMode:  cfg.Mail.ReplyMode,
+		ConsoleURL: cfg.consoleURL(),
 	}, db, log)
 	if err != nil {
 		subL.Close()

@@ -1,0 +1,207 @@
+package console
+
+import (
+	"context"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/securetextd/securetextd"
+)
+
+// ReplyStore is what the console needs to show the recipients' replies.
+// *store.DB implements it.
+type ReplyStore interface {
+	// ReplyConversation returns the conversation of reply id, or
+	// ENOTFOUND when id is no reply.
+	ReplyConversation(ctx context.Context, id int64) (*securetextd.Conversation, error)
+	// ConversationMessages returns a conversation's messages, oldest
+	// first, with their parts described but not read.
+	ConversationMessages(ctx context.Context, conversationID int64) ([]*securetextd.Message, error)
+}
+
+// The recipients' replies stay sealed in the store (mail.reply_mode =
+// "notice" mails only that one arrived, with a link here). A message's
+// page lists the replies that answer it; a reply's page, /r/{id}, shows
+// its text and offers its files, each read from the store when asked for
+// and recorded in the audit trail (sender.reply_read). Only the sender of
+// the conversation, or an admin, sees a reply: to anyone else it is a 404,
+// as a message that does not exist.
+
+// replyRoutes adds the reply pages to mux.
+func (s *Server) replyRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /r/{id}", s.handleReply)
+	mux.HandleFunc("GET /r/{id}/p/{idx}", s.handleReplyPart)
+}
+
+// replyPageData is a reply's page.
+type replyPageData struct {
+	layout
+	ID       int64
+	Phone    string
+	Received time.Time
+	Body     string
+	BodyCut  bool
+	Files    []fileRow
+	// Answered is the message page of the sender's message it answers,
+	// if any.
+	Answered string
+}
+
+// replyRow is a reply as a message's page lists it.
+type replyRow struct {
+	Href     string
+	Phone    string
+	Received time.Time
+	Files    int
+}
+
+// ownReply returns reply id and its conversation when the account may
+// read it (a reply in one of its conversations, or any for an admin), or
+// answers 404 and returns nil.
+func (s *Server) ownReply(w http.ResponseWriter, r *http.Request, acct *securetextd.SenderAccount) (*securetextd.Message, *securetextd.Conversation) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		s.handleNotFound(w, r)
+		return nil, nil
+	}
+	conv, err := s.store.ReplyConversation(r.Context(), id)
+	if securetextd.ErrorCode(err) == securetextd.ENOTFOUND {
+		s.handleNotFound(w, r)
+		return nil, nil
+	}
+	if err != nil {
+		s.fail(w, r, "reply conversation", err)
+		return nil, nil
+	}
+	if !acct.Admin && !strings.EqualFold(conv.Sender, acct.Address) {
+		s.handleNotFound(w, r)
+		return nil, nil
+	}
+	m, err := s.store.Message(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, "read reply", err)
+		return nil, nil
+	}
+	return m, conv
+}
+
+// handleReply shows a recipient's reply: its text and its files, read
+// from the sealed store now, and audited.
+func (s *Server) handleReply(w http.ResponseWriter, r *http.Request) {
+	acct, r := s.signedIn(w, r)
+	if acct == nil {
+		return
+	}
+	m, conv := s.ownReply(w, r, acct)
+	if m == nil {
+		return
+	}
+	if err := s.store.Audit(r.Context(), securetextd.AuditEvent{Event: securetextd.AuditReplyRead,
+		MessageID: m.ID, ConversationID: conv.ID}); err != nil {
+		s.fail(w, r, "audit reply read", err)
+		return
+	}
+	p := &replyPageData{layout: layoutFor(acct, "Reply"), ID: m.ID, Phone: string(conv.Phone), Received: m.Received}
+	body, cut, err := s.body(r, m)
+	if err != nil {
+		s.fail(w, r, "read reply body", err)
+		return
+	}
+	p.Body, p.BodyCut = body, cut
+	for i, part := range m.Parts {
+		if part.Kind != securetextd.PartAttachment && part.Kind != securetextd.PartInline {
+			continue
+		}
+		p.Files = append(p.Files, fileRow{
+			Href: securetextd.ConsoleReplyPath(m.ID) + "/p/" + strconv.Itoa(i),
+			Name: fileName(part, i), Type: part.ContentType, Size: part.Size,
+		})
+	}
+	msgs, err := s.store.ConversationMessages(r.Context(), conv.ID)
+	if err != nil {
+		s.fail(w, r, "conversation messages", err)
+		return
+	}
+	for _, cm := range msgs {
+		if cm.ID == m.ID {
+			break
+		}
+		if cm.Direction == securetextd.Inbound {
+			p.Answered = "/m/" + strconv.FormatInt(cm.ID, 10)
+		}
+	}
+	s.render(w, http.StatusOK, "reply_page.html", p)
+}
+
+// handleReplyPart serves a file of a reply as a download, audited.
+func (s *Server) handleReplyPart(w http.ResponseWriter, r *http.Request) {
+	acct, r := s.signedIn(w, r)
+	if acct == nil {
+		return
+	}
+	m, conv := s.ownReply(w, r, acct)
+	if m == nil {
+		return
+	}
+	idx, err := strconv.Atoi(r.PathValue("idx"))
+	if err != nil || idx < 0 || idx >= len(m.Parts) {
+		s.handleNotFound(w, r)
+		return
+	}
+	ra, size, err := s.store.OpenPart(r.Context(), m.ID, idx)
+	if err != nil {
+		s.fail(w, r, "open reply part", err)
+		return
+	}
+	if err := s.store.Audit(r.Context(), securetextd.AuditEvent{Event: securetextd.AuditReplyRead,
+		MessageID: m.ID, ConversationID: conv.ID, Detail: "part " + strconv.Itoa(idx)}); err != nil {
+		s.fail(w, r, "audit reply read", err)
+		return
+	}
+	h := w.Header()
+	// As handlePart: bytes to save, never rendered here.
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": fileName(m.Parts[idx], idx)}))
+	http.ServeContent(w, r, "", time.Time{}, io.NewSectionReader(ra, 0, size))
+}
+
+// repliesTo lists the replies that answer message m in the conversations
+// rows name: in each, the replies after m and before the sender's next
+// message. Their content is not read.
+func (s *Server) repliesTo(r *http.Request, m *securetextd.Message, rows []securetextd.SentMessage) ([]replyRow, error) {
+	var out []replyRow
+	for _, row := range rows {
+		msgs, err := s.store.ConversationMessages(r.Context(), row.ConversationID)
+		if err != nil {
+			return nil, err
+		}
+		after := false
+		for _, cm := range msgs {
+			switch {
+			case cm.ID == m.ID:
+				after = true
+			case cm.Direction == securetextd.Inbound:
+				after = false
+			case after && cm.Direction == securetextd.Reply:
+				out = append(out, replyRow{Href: securetextd.ConsoleReplyPath(cm.ID), Phone: string(row.Phone), Received: cm.Received, Files: countFiles(cm)})
+			}
+		}
+	}
+	return out, nil
+}
+
+// countFiles counts a message's files.
+func countFiles(m *securetextd.Message) int {
+	n := 0
+	for _, p := range m.Parts {
+		if p.Kind == securetextd.PartAttachment || p.Kind == securetextd.PartInline {
+			n++
+		}
+	}
+	return n
+}

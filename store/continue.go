@@ -1,0 +1,42 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/securetextd/securetextd"
+)
+
+// latestConversation returns the conversation that a new message from
+// sender to phone continues under Policy.ContinuePerSender: the latest
+// conversation between them, unless the sender withdrew it, asked for it
+// to be deleted (done, or deferred by a legal hold), or a message of it was
+// purged. It returns 0 when the message starts a new conversation.
+//
+// It runs in the write transaction that commits the message. Write
+// transactions are serialized on both engines (SQLite's one writer,
+// PostgreSQL's advisory lock, taken before this query reads under READ
+// COMMITTED), so two messages committed at once, on one node or on two,
+// cannot both find none and start two conversations.
+func latestConversation(ctx context.Context, tx *sql.Tx, phone securetextd.Phone, sender string) (int64, error) {
+	var id int64
+	var open bool
+	err := tx.QueryRowContext(ctx, `
+		SELECT c.id,
+			c.revoked IS NULL
+			AND NOT EXISTS (SELECT 1 FROM conversation_deletes d WHERE d.conversation_id = c.id)
+			AND NOT EXISTS (SELECT 1 FROM conversation_messages cm JOIN messages m ON m.id = cm.message_id
+				WHERE cm.conversation_id = c.id AND m.purged IS NOT NULL)
+		FROM conversations c
+		WHERE c.phone = ? AND lower(c.sender) = ?
+		ORDER BY c.id DESC LIMIT 1`,
+		phone, normalizeAddress(sender)).Scan(&id, &open)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !open) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return id, nil
+}

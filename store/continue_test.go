@@ -1,0 +1,156 @@
+package store
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/securetextd/securetextd"
+)
+
+// TestContinuePerSender: with Policy.ContinuePerSender a new message from a
+// sender to a phone joins their latest conversation, renewing it; another
+// sender, another phone, a withdrawn or a deleted conversation start anew.
+func TestContinuePerSender(t *testing.T) {
+	db, clk := lifecycleDB(t, Policy{ContinuePerSender: true, AccessExpiry: time.Hour})
+	ctx := t.Context()
+	first, err := send(t, db, "first", Target{Phone: patient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := first.Conversations[0].ID
+
+	// Past its expiry, a second message still joins it, and renews access.
+	clk.advance(2 * time.Hour)
+	if err := db.ConversationAccess(ctx, conv); securetextd.ErrorCode(err) != securetextd.EEXPIRED {
+		t.Fatalf("access after expiry: %v, want expired", err)
+	}
+	second, err := send(t, db, "second", Target{Phone: patient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := second.Conversations[0].ID; got != conv {
+		t.Fatalf("second message in conversation %d, want %d", got, conv)
+	}
+	if err := db.ConversationAccess(ctx, conv); err != nil {
+		t.Fatalf("access after the second message: %v", err)
+	}
+	msgs, err := db.ConversationMessages(ctx, conv)
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("conversation holds %d messages (%v), want 2", len(msgs), err)
+	}
+	if n := len(jobsOf(t, db, securetextd.JobKindText)); n != 2 {
+		t.Errorf("%d text jobs, want one per message", n)
+	}
+
+	// Another phone, and the same phone from another sender: their own.
+	other := securetextd.Phone("+12025550143")
+	r, err := send(t, db, "other phone", Target{Phone: other})
+	if err != nil || r.Conversations[0].ID == conv {
+		t.Fatalf("another phone: %+v %v", r, err)
+	}
+	d := db.NewDraft()
+	defer d.Discard()
+	r, err = d.Commit(ctx, &securetextd.Message{Sender: "nurse@clinic.example", Subject: "x"}, []securetextd.Phone{patient})
+	if err != nil || r.Conversations[0].ID == conv {
+		t.Fatalf("another sender: %+v %v", r, err)
+	}
+	// The sender's address matches without regard to case.
+	d = db.NewDraft()
+	defer d.Discard()
+	r, err = d.Commit(ctx, &securetextd.Message{Sender: "Dr.Who@Clinic.Example", Subject: "x"}, []securetextd.Phone{patient})
+	if err != nil || r.Conversations[0].ID != conv {
+		t.Fatalf("the sender in capitals: %+v %v, want conversation %d", r, err, conv)
+	}
+
+	// Withdrawn: the next message starts a new conversation, which the
+	// one after joins.
+	if err := db.RevokeConversation(ctx, conv); err != nil {
+		t.Fatal(err)
+	}
+	third, err := send(t, db, "third", Target{Phone: patient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := third.Conversations[0].ID
+	if fresh == conv {
+		t.Fatalf("a message after the withdrawal joined the withdrawn conversation %d", conv)
+	}
+	if r, err := send(t, db, "fourth", Target{Phone: patient}); err != nil || r.Conversations[0].ID != fresh {
+		t.Fatalf("fourth: %+v %v, want conversation %d", r, err, fresh)
+	}
+
+	// Deleted, and deleted while under hold: a new one each time.
+	if _, err := db.DeleteConversation(ctx, fresh, drWho); err != nil {
+		t.Fatal(err)
+	}
+	r, err = send(t, db, "after delete", Target{Phone: patient})
+	if err != nil || r.Conversations[0].ID == fresh {
+		t.Fatalf("after delete: %+v %v", r, err)
+	}
+	held := r.Conversations[0].ID
+	if err := db.PlaceHold(ctx, held, "Audit 2026-14", "Pat Legal"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.DeleteConversation(ctx, held, drWho); err != nil {
+		t.Fatal(err)
+	}
+	r, err = send(t, db, "after held delete", Target{Phone: patient})
+	if err != nil || r.Conversations[0].ID == held {
+		t.Fatalf("after a held delete: %+v %v", r, err)
+	}
+}
+
+// TestContinueNever: without ContinuePerSender, each message starts its
+// own conversation.
+func TestContinueNever(t *testing.T) {
+	db, _ := lifecycleDB(t, Policy{})
+	a, err := send(t, db, "first", Target{Phone: patient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := send(t, db, "second", Target{Phone: patient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Conversations[0].ID == b.Conversations[0].ID {
+		t.Fatalf("both messages in conversation %d", a.Conversations[0].ID)
+	}
+}
+
+// TestContinueConcurrent: messages committed at once, through two handles
+// on the same database (two nodes on PostgreSQL), all land in one
+// conversation.
+func TestContinueConcurrent(t *testing.T) {
+	opts, keys := testOptions(t), testKeys(t)
+	db := openTestStore(t, opts, keys)
+	db.Policy = Policy{ContinuePerSender: true}
+	dbs := []*DB{db}
+	if opts.Driver == Postgres {
+		other := openTestStore(t, opts, keys)
+		other.Policy = db.Policy
+		dbs = append(dbs, other)
+	}
+	const n = 8
+	ids := make([]int64, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r, err := send(t, dbs[i%len(dbs)], "at once", Target{Phone: patient})
+			if err == nil {
+				ids[i] = r.Conversations[0].ID
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if ids[i] != ids[0] {
+			t.Fatalf("conversations %v: want one", ids)
+		}
+	}
+}
