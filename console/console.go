@@ -66,6 +66,17 @@ type Store interface {
 	Message(ctx context.Context, id int64) (*securetextd.Message, error)
 	// OpenPart reads a part of a message, decrypting the ranges read.
 	OpenPart(ctx context.Context, messageID int64, index int) (io.ReaderAt, int64, error)
+	// NewDraft starts a message whose parts are sealed as they are
+	// written (store/draft.go); the compose form streams into it.
+	NewDraft() *store.Draft
+	// SetDateOfBirth keeps the date the portal asks of a phone's
+	// recipient.
+	SetDateOfBirth(ctx context.Context, phone securetextd.Phone, dob string) error
+	// RevokeMessage withdraws every conversation a message went to.
+	RevokeMessage(ctx context.Context, id int64) ([]int64, error)
+	// DeleteConversation withdraws a conversation and purges its content
+	// now, or when its legal hold is removed (Deferred).
+	DeleteConversation(ctx context.Context, id int64, by string) (securetextd.DeleteResult, error)
 	// Audit appends an event to the audit trail.
 	Audit(ctx context.Context, ev securetextd.AuditEvent) error
 
@@ -98,6 +109,15 @@ type Config struct {
 	// ParsePhone reads the phone number typed into the Sent filter.
 	// Required.
 	ParsePhone func(string) (securetextd.Phone, error)
+	// MaxMessageBytes bounds a composed message with its files
+	// (smtp.max_message_bytes); default 100 MiB.
+	MaxMessageBytes int64
+	// MaxRecipients bounds the phone numbers of a composed message;
+	// default 50, as SMTP's.
+	MaxRecipients int
+	// MessageIDHost is the host part of a composed message's Message-ID;
+	// default "localhost".
+	MessageIDHost string
 	// Location is the time zone times are shown in; default time.Local.
 	Location *time.Location
 	// Now is the clock of TOTP codes; default time.Now.
@@ -150,6 +170,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ParsePhone == nil {
 		errs = append(errs, errors.New("console: ParsePhone is required"))
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = 100 << 20
+	}
+	if c.MaxRecipients == 0 {
+		c.MaxRecipients = 50
+	}
+	if c.MessageIDHost == "" {
+		c.MessageIDHost = "localhost"
 	}
 	if c.Location == nil {
 		c.Location = time.Local
@@ -211,6 +240,17 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /sent", s.handleSent)
 	mux.HandleFunc("GET /m/{id}", s.handleMessage)
 	mux.HandleFunc("GET /m/{id}/p/{idx}", s.handlePart)
+
+	mux.HandleFunc("GET /compose", s.handleComposeForm)
+	mux.HandleFunc("POST /compose", s.handleCompose) // multipart, bounded there
+
+	mux.HandleFunc("GET /m/{id}/withdraw", s.handleWithdrawForm)
+	mux.HandleFunc("POST /m/{id}/withdraw", s.form(s.handleWithdraw))
+	mux.HandleFunc("GET /m/{id}/delete", s.handleDeleteForm)
+	mux.HandleFunc("POST /m/{id}/delete", s.form(s.handleDelete))
+
+	mux.HandleFunc("GET /sent.csv", s.handleSentCSV)
+	mux.HandleFunc("GET /m/{id}/history.csv", s.handleHistoryCSV)
 
 	mux.HandleFunc("/", s.handleNotFound)
 }

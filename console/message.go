@@ -35,6 +35,8 @@ type messagePageData struct {
 	BodyCut    bool
 	Files      []fileRow
 	Recipients []recipientRow
+	// Done says what was just done to the message (?done=, ?sent=).
+	Done string
 }
 
 type fileRow struct {
@@ -92,6 +94,10 @@ func (s *Server) handleMessage(w http.ResponseWriter, r *http.Request) {
 	if p.Subject == "" {
 		p.Subject = "(no subject)"
 	}
+	p.Done = doneWords[r.URL.Query().Get("done")]
+	if r.URL.Query().Get("sent") != "" {
+		p.Done = "Sent. Each recipient gets a text with a link to read it."
+	}
 	body, cut, err := s.body(r, m)
 	if err != nil {
 		s.fail(w, r, "read body", err)
@@ -124,6 +130,13 @@ func (s *Server) handleMessage(w http.ResponseWriter, r *http.Request) {
 		p.Recipients = append(p.Recipients, rr)
 	}
 	s.render(w, http.StatusOK, "message_page.html", p)
+}
+
+// doneWords say what the page's ?done= parameter means.
+var doneWords = map[string]string{
+	"withdrawn": "Withdrawn. The recipients can no longer open this message.",
+	"deleted":   "Deleted. The message's text and files are destroyed.",
+	"held":      "Withdrawn. A conversation of this message is under legal hold: it is deleted when the hold is removed.",
 }
 
 // body reads the message's text back: the plain text part, or the HTML

@@ -36,6 +36,7 @@ func parsePages(loc *time.Location) (map[string]*template.Template, error) {
 		"when": func(t time.Time) string { return t.In(loc).Format("2 Jan 2006, 15:04 MST") },
 		"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"size": humanSize,
+		"inc":  func(i int) int { return i + 1 },
 	}
 	layout, err := assets.ReadFile("templates/layout.html")
 	if err != nil {

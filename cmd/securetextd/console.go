@@ -49,6 +49,9 @@ func (m *Main) startConsole(cfg Config, db *store.DB, log *slog.Logger, phones s
 		LockoutWindow:   cfg.Portal.LockoutWindow,
 		RequireTOTP:     cc.RequireTOTP,
 		ParsePhone:      phones.Parse,
+		MaxMessageBytes: cfg.SMTP.MaxMessageBytes,
+		MaxRecipients:   50, // smtp's MaxRecipients
+		MessageIDHost:   db.MessageIDHost,
 	}, db, log)
 	if err != nil {
 		return fmt.Errorf("console: %w", err)
