@@ -91,7 +91,10 @@ func (s *Server) handleMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := &messagePageData{layout: layoutFor(acct, "Message"), ID: m.ID, Sender: m.Sender, Subject: m.Subject, Received: m.Received}
-	if p.Subject == "" {
+	switch {
+	case p.Subject == "" && len(m.Parts) == 0:
+		p.Subject = "(content deleted)"
+	case p.Subject == "":
 		p.Subject = "(no subject)"
 	}
 	p.Done = doneWords[r.URL.Query().Get("done")]
