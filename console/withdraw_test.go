@@ -159,4 +159,3 @@ func getCSV(t *testing.T, b *browser, path string) [][]string {
 	}
 	return rows
 }
-
