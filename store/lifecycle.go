@@ -44,6 +44,10 @@ type Policy struct {
 	// (limits.per_phone_per_hour). Zero: no limit. See checkLimits.
 	DailyPerSender  int
 	PerPhonePerHour int
+	// DailyOrg bounds the texts every sender together may cause in any 24
+	// hours (limits.daily_org): a cap on the organization's SMS bill and
+	// on what a breach could send. Zero: no limit.
+	DailyOrg int
 }
 
 // errExpired and errRevoked are the answers about a conversation whose

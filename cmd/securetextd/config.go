@@ -111,6 +111,7 @@ type Config struct {
 	Limits struct {
 		DailyPerSender  int `toml:"daily_per_sender"`
 		PerPhonePerHour int `toml:"per_phone_per_hour"`
+		DailyOrg        int `toml:"daily_org"` // config_limits.go
 	} `toml:"limits"`
 	Log struct {
 		Format string `toml:"format"`
@@ -386,6 +387,7 @@ func (c *Config) validate() []string {
 	p = append(p, c.validateFactor()...)
 	p = append(p, c.validatePortalEdge()...)
 	p = append(p, c.validateConsole()...)
+	p = append(p, c.validateOrgLimit()...)
 	p = append(p, c.validateHTTP()...)
 	p = append(p, c.validateProduction()...) // config_production.go
 	return p

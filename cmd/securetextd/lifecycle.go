@@ -78,6 +78,7 @@ func (c *Config) policy() store.Policy {
 		ReadReceipts:    c.Mail.ReadReceipts,
 		DailyPerSender:  c.Limits.DailyPerSender,
 		PerPhonePerHour: c.Limits.PerPhonePerHour,
+		DailyOrg:        c.Limits.DailyOrg,
 	}
 }
 
