@@ -77,6 +77,15 @@ type Store interface {
 	// DeleteConversation withdraws a conversation and purges its content
 	// now, or when its legal hold is removed (Deferred).
 	DeleteConversation(ctx context.Context, id int64, by string) (securetextd.DeleteResult, error)
+	// The admin pages' (admin.go).
+	CreateSender(ctx context.Context, address, password string) error
+	DeleteSender(ctx context.Context, address string) error
+	ListSenders(ctx context.Context) ([]securetextd.Sender, error)
+	SetAdmin(ctx context.Context, address string, on bool) error
+	CreateAPIKey(ctx context.Context, sender, name string) (string, *securetextd.APIKey, error)
+	ListAPIKeys(ctx context.Context, sender string) ([]securetextd.APIKey, error)
+	RevokeAPIKey(ctx context.Context, id int64) error
+	VerifyAudit(ctx context.Context) (*store.AuditCheck, error)
 	// Audit appends an event to the audit trail.
 	Audit(ctx context.Context, ev securetextd.AuditEvent) error
 
@@ -118,10 +127,18 @@ type Config struct {
 	// MessageIDHost is the host part of a composed message's Message-ID;
 	// default "localhost".
 	MessageIDHost string
+	// Limits are the store's limits on texts (limits.*), shown on the
+	// admin page.
+	Limits Limits
 	// Location is the time zone times are shown in; default time.Local.
 	Location *time.Location
 	// Now is the clock of TOTP codes; default time.Now.
 	Now func() time.Time
+}
+
+// Limits are the limits on texts as configured; 0 is none.
+type Limits struct {
+	DailyPerSender, PerPhonePerHour, DailyOrg int
 }
 
 // Values of Config.RequireTOTP (console.require_totp).
@@ -251,6 +268,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 
 	mux.HandleFunc("GET /sent.csv", s.handleSentCSV)
 	mux.HandleFunc("GET /m/{id}/history.csv", s.handleHistoryCSV)
+
+	s.adminRoutes(mux) // admin.go
 
 	mux.HandleFunc("/", s.handleNotFound)
 }
