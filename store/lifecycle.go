@@ -99,7 +99,26 @@ func (db *DB) ConversationAccess(ctx context.Context, id int64) error {
 	if err != nil {
 		return fmt.Errorf("store: conversation access %d: %w", id, err)
 	}
-	return db.access(last, revoked, db.Now())
+	return db.deletedOr(ctx, id, db.access(last, revoked, db.Now()))
+}
+
+// deletedOr returns err, the answer of access for conversation id, or,
+// when err is the withdrawn answer and the sender deleted the
+// conversation (DeleteConversation, done), the EREVOKED error that says
+// so (securetextd.DeletedMessage).
+func (db *DB) deletedOr(ctx context.Context, id int64, err error) error {
+	if securetextd.ErrorCode(err) != securetextd.EREVOKED {
+		return err
+	}
+	var deleted bool
+	if qerr := db.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM conversation_deletes
+		WHERE conversation_id = ? AND done IS NOT NULL)`, id).Scan(&deleted); qerr != nil {
+		return fmt.Errorf("store: conversation access %d: %w", id, qerr)
+	}
+	if deleted {
+		return securetextd.Errorf(securetextd.EREVOKED, "%s", securetextd.DeletedMessage)
+	}
+	return err
 }
 
 // checkOpen is ConversationAccess inside a write transaction.
