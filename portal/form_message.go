@@ -68,7 +68,7 @@ func ReadMessageForm(body io.Reader, boundary string, o FormOptions, sink PartSi
 	}
 	f := &MessageForm{To: sub.to, DatesOfBirth: sub.dobs, Subject: sub.subject, Parts: sub.parts, Files: len(sub.files)}
 	for _, e := range sub.errs {
-		f.Problems = append(f.Problems, FormProblem{Field: e.Field, Detail: e.Detail})
+		f.Problems = append(f.Problems, FormProblem(e))
 	}
 	return f, nil
 }
