@@ -63,4 +63,5 @@ const (
 	AuditRecoveryUsed       = "totp.recovery"    // Detail: how many codes are left
 	AuditAdminChanged       = "sender.admin"     // Detail: "on ADDRESS" or "off ADDRESS"
 	AuditPartReadBack       = "sender.part_read" // the sender read back a part of their message
+	AuditAPIKeyChanged      = "apikey.changed"   // Detail: "created ID ADDRESS" or "revoked ID"
 )

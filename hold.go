@@ -24,6 +24,11 @@ const (
 // command line and in the API.
 const DeferredMessage = "held: deletion deferred until the hold is removed"
 
+// DeletedMessage is the message of the EREVOKED error that a conversation
+// its sender deleted answers, where a withdrawn one says it was withdrawn:
+// the portal tells the recipient which.
+const DeletedMessage = "This conversation was deleted by the sender."
+
 // Hold is a legal hold on one conversation.
 type Hold struct {
 	ConversationID int64

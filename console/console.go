@@ -5,8 +5,10 @@
 // with recovery codes) that it enrols here; then it sees what it sent
 // (the Sent list, each recipient's state, updated while the page is open)
 // and each message's page (what was sent, read back on demand, and every
-// recipient's access history). An admin account sees every sender's
-// messages; any other account only its own.
+// recipient's access history); it composes a message (compose.go),
+// withdraws or deletes one (withdraw.go), exports as CSV (export.go). An
+// admin account sees every sender's messages and the admin pages
+// (admin.go); any other account only its own.
 //
 // It shares the portal's edge (internal/webedge: the client's address
 // behind trusted proxies, the connection cap, timeouts, security headers)
@@ -66,6 +68,26 @@ type Store interface {
 	Message(ctx context.Context, id int64) (*securetextd.Message, error)
 	// OpenPart reads a part of a message, decrypting the ranges read.
 	OpenPart(ctx context.Context, messageID int64, index int) (io.ReaderAt, int64, error)
+	// NewDraft starts a message whose parts are sealed as they are
+	// written (store/draft.go); the compose form streams into it.
+	NewDraft() *store.Draft
+	// SetDateOfBirth keeps the date the portal asks of a phone's
+	// recipient.
+	SetDateOfBirth(ctx context.Context, phone securetextd.Phone, dob string) error
+	// RevokeMessage withdraws every conversation a message went to.
+	RevokeMessage(ctx context.Context, id int64) ([]int64, error)
+	// DeleteConversation withdraws a conversation and purges its content
+	// now, or when its legal hold is removed (Deferred).
+	DeleteConversation(ctx context.Context, id int64, by string) (securetextd.DeleteResult, error)
+	// The admin pages' (admin.go).
+	CreateSender(ctx context.Context, address, password string) error
+	DeleteSender(ctx context.Context, address string) error
+	ListSenders(ctx context.Context) ([]securetextd.Sender, error)
+	SetAdmin(ctx context.Context, address string, on bool) error
+	CreateAPIKey(ctx context.Context, sender, name string) (string, *securetextd.APIKey, error)
+	ListAPIKeys(ctx context.Context, sender string) ([]securetextd.APIKey, error)
+	RevokeAPIKey(ctx context.Context, id int64) error
+	VerifyAudit(ctx context.Context) (*store.AuditCheck, error)
 	// Audit appends an event to the audit trail.
 	Audit(ctx context.Context, ev securetextd.AuditEvent) error
 	// The recipients' replies (reply.go).
@@ -100,10 +122,27 @@ type Config struct {
 	// ParsePhone reads the phone number typed into the Sent filter.
 	// Required.
 	ParsePhone func(string) (securetextd.Phone, error)
+	// MaxMessageBytes bounds a composed message with its files
+	// (smtp.max_message_bytes); default 100 MiB.
+	MaxMessageBytes int64
+	// MaxRecipients bounds the phone numbers of a composed message;
+	// default 50, as SMTP's.
+	MaxRecipients int
+	// MessageIDHost is the host part of a composed message's Message-ID;
+	// default "localhost".
+	MessageIDHost string
+	// Limits are the store's limits on texts (limits.*), shown on the
+	// admin page.
+	Limits Limits
 	// Location is the time zone times are shown in; default time.Local.
 	Location *time.Location
 	// Now is the clock of TOTP codes; default time.Now.
 	Now func() time.Time
+}
+
+// Limits are the limits on texts as configured; 0 is none.
+type Limits struct {
+	DailyPerSender, PerPhonePerHour, DailyOrg int
 }
 
 // Values of Config.RequireTOTP (console.require_totp).
@@ -152,6 +191,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ParsePhone == nil {
 		errs = append(errs, errors.New("console: ParsePhone is required"))
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = 100 << 20
+	}
+	if c.MaxRecipients == 0 {
+		c.MaxRecipients = 50
+	}
+	if c.MessageIDHost == "" {
+		c.MessageIDHost = "localhost"
 	}
 	if c.Location == nil {
 		c.Location = time.Local
@@ -214,6 +262,19 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /m/{id}", s.handleMessage)
 	mux.HandleFunc("GET /m/{id}/p/{idx}", s.handlePart)
 	s.replyRoutes(mux)
+
+	mux.HandleFunc("GET /compose", s.handleComposeForm)
+	mux.HandleFunc("POST /compose", s.handleCompose) // multipart, bounded there
+
+	mux.HandleFunc("GET /m/{id}/withdraw", s.handleWithdrawForm)
+	mux.HandleFunc("POST /m/{id}/withdraw", s.form(s.handleWithdraw))
+	mux.HandleFunc("GET /m/{id}/delete", s.handleDeleteForm)
+	mux.HandleFunc("POST /m/{id}/delete", s.form(s.handleDelete))
+
+	mux.HandleFunc("GET /sent.csv", s.handleSentCSV)
+	mux.HandleFunc("GET /m/{id}/history.csv", s.handleHistoryCSV)
+
+	s.adminRoutes(mux) // admin.go
 
 	mux.HandleFunc("/", s.handleNotFound)
 }

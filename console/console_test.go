@@ -46,6 +46,7 @@ type rig struct {
 	db    *store.DB
 	url   string
 	clock *fakeClock
+	srv   *Server
 }
 
 func newRig(t *testing.T, require string) *rig {
@@ -63,13 +64,13 @@ func newRig(t *testing.T, require string) *rig {
 	clk := &fakeClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 	rules := securetextd.PhoneRules{DefaultRegion: "US", AllowedCountries: []string{"US"}}
 	s, err := New(Config{Org: "North Clinic", RequireTOTP: require, ParsePhone: rules.Parse, Now: clk.now,
-		Location: time.UTC}, db, slog.New(slog.DiscardHandler))
+		Location: time.UTC, MaxMessageBytes: 1 << 20}, db, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	return &rig{db: db, url: srv.URL, clock: clk}
+	return &rig{db: db, url: srv.URL, clock: clk, srv: s}
 }
 
 // send commits a message of sender to phones, as SMTP would.

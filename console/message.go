@@ -36,6 +36,8 @@ type messagePageData struct {
 	Files      []fileRow
 	Recipients []recipientRow
 	Replies    []replyRow // reply.go
+	// Done says what was just done to the message (?done=, ?sent=).
+	Done string
 }
 
 type fileRow struct {
@@ -90,8 +92,15 @@ func (s *Server) handleMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := &messagePageData{layout: layoutFor(acct, "Message"), ID: m.ID, Sender: m.Sender, Subject: m.Subject, Received: m.Received}
-	if p.Subject == "" {
+	switch {
+	case p.Subject == "" && len(m.Parts) == 0:
+		p.Subject = "(content deleted)"
+	case p.Subject == "":
 		p.Subject = "(no subject)"
+	}
+	p.Done = doneWords[r.URL.Query().Get("done")]
+	if r.URL.Query().Get("sent") != "" {
+		p.Done = "Sent. Each recipient gets a text with a link to read it."
 	}
 	body, cut, err := s.body(r, m)
 	if err != nil {
@@ -129,6 +138,13 @@ func (s *Server) handleMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, http.StatusOK, "message_page.html", p)
+}
+
+// doneWords say what the page's ?done= parameter means.
+var doneWords = map[string]string{
+	"withdrawn": "Withdrawn. The recipients can no longer open this message.",
+	"deleted":   "Deleted. The message's text and files are destroyed.",
+	"held":      "Withdrawn. A conversation of this message is under legal hold: it is deleted when the hold is removed.",
 }
 
 // body reads the message's text back: the plain text part, or the HTML

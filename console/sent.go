@@ -78,6 +78,7 @@ type sentPage struct {
 	Error                   string
 	Page                    int
 	Prev, Next              string // links to the pages beside, or ""
+	Export                  string // the list as CSV, with the same filter
 }
 
 // handleSent lists what the account sent (every account's, for an
@@ -123,6 +124,10 @@ func (s *Server) handleSent(w http.ResponseWriter, r *http.Request) {
 			Received:  row.Received,
 			Status:    statusLabel(row.State),
 		})
+	}
+	p.Export = "/sent.csv"
+	if f := filterOf(q); len(f) > 0 {
+		p.Export += "?" + f.Encode()
 	}
 	if page > 1 {
 		p.Prev = pageLink(q, page-1)
@@ -187,14 +192,20 @@ func (s *Server) subject(r *http.Request, id int64) string {
 
 // pageLink is the Sent page's URL with the same filter, at page n.
 func pageLink(q url.Values, n int) string {
+	v := filterOf(q)
+	v.Set("page", strconv.Itoa(n))
+	return "/sent?" + v.Encode()
+}
+
+// filterOf is the filter of the Sent page's query.
+func filterOf(q url.Values) url.Values {
 	v := url.Values{}
 	for _, k := range []string{"phone", "from", "to", "status"} {
 		if x := q.Get(k); x != "" {
 			v.Set(k, x)
 		}
 	}
-	v.Set("page", strconv.Itoa(n))
-	return "/sent?" + v.Encode()
+	return v
 }
 
 // clip bounds a query value read into a page.

@@ -25,8 +25,8 @@ var assets embed.FS
 // fetch, no framing.
 const pageCSP = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
-// maxFormBytes bounds the body of every form: the console takes no files
-// (yet).
+// maxFormBytes bounds the body of every form but compose's, which takes
+// files and is bounded by Config.MaxMessageBytes (compose.go).
 const maxFormBytes = 16 << 10
 
 // parsePages parses each page of templates/ with the shared layout, once,
@@ -36,6 +36,7 @@ func parsePages(loc *time.Location) (map[string]*template.Template, error) {
 		"when": func(t time.Time) string { return t.In(loc).Format("2 Jan 2006, 15:04 MST") },
 		"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"size": humanSize,
+		"inc":  func(i int) int { return i + 1 },
 	}
 	layout, err := assets.ReadFile("templates/layout.html")
 	if err != nil {

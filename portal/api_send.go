@@ -360,11 +360,28 @@ func (a *API) readJSON(r *http.Request, sub *submission, sink partSink, sealing 
 // html, and any number of files. Files are streamed into sink as they
 // arrive.
 func (a *API) readMultipart(r *http.Request, boundary string, sub *submission, sink partSink) error {
+	return readMessageForm(r.Body, boundary, a.cfg.Load().parseRecipient, formFields{}, sub, sink)
+}
+
+// formFields is what a multipart form may hold beyond the API's fields.
+type formFields struct {
+	// datesOfBirth accepts a date_of_birth field after each to field: it
+	// applies to the numbers of that field (empty: none).
+	datesOfBirth bool
+	// other reads a field of the caller's own; it returns false for a
+	// field it does not know.
+	other func(name string, p *multipart.Part) (bool, error)
+}
+
+// readMessageForm reads a multipart/form-data body part by part, as
+// readMultipart describes, with the fields more allows.
+func readMessageForm(body io.Reader, boundary string, parse func(string) (securetextd.Phone, error), more formFields, sub *submission, sink partSink) error {
 	if boundary == "" {
 		return malformed("multipart/form-data without a boundary")
 	}
-	mr := multipart.NewReader(r.Body, boundary)
+	mr := multipart.NewReader(body, boundary)
 	n := 0
+	var last []securetextd.Phone // the numbers of the last to field
 	for {
 		p, err := mr.NextPart()
 		if err == io.EOF {
@@ -388,10 +405,28 @@ func (a *API) readMultipart(r *http.Request, boundary string, sub *submission, s
 			if err != nil {
 				return err
 			}
+			last = last[:0]
 			for v := range strings.SplitSeq(b, ",") {
 				if v = strings.TrimSpace(v); v != "" {
-					sub.addRecipient(a.cfg.Load().parseRecipient, "to["+strconv.Itoa(n)+"]", v)
+					before := len(sub.to)
+					sub.addRecipient(parse, "to["+strconv.Itoa(n)+"]", v)
+					if len(sub.to) > before {
+						last = append(last, sub.to[before])
+					}
 					n++
+				}
+			}
+		case name == "date_of_birth" && more.datesOfBirth:
+			b, err := readField(p, 64)
+			if err != nil {
+				return err
+			}
+			if b = strings.TrimSpace(b); b != "" {
+				if len(last) == 0 {
+					sub.bad("date_of_birth", "give the phone number the date of birth is for")
+				}
+				for _, ph := range last {
+					sub.addDateOfBirth("to["+strconv.Itoa(n-1)+"].date_of_birth", ph, b)
 				}
 			}
 		case name == "subject":
@@ -405,6 +440,15 @@ func (a *API) readMultipart(r *http.Request, boundary string, sub *submission, s
 				return multipartErr(err)
 			}
 		default:
+			if more.other != nil {
+				ok, err := more.other(name, p)
+				if err != nil {
+					return multipartErr(err)
+				}
+				if ok {
+					continue
+				}
+			}
 			sub.bad(name, "unknown field: use to, subject, text, html and files")
 			return nil
 		}

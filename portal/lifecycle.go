@@ -130,6 +130,10 @@ func (s *Server) renderEnded(w http.ResponseWriter, r *http.Request, err error) 
 	if securetextd.ErrorCode(err) == securetextd.EREVOKED {
 		p = &messagePage{layout: layout{Title: "Withdrawn"}, Heading: "This message was withdrawn",
 			Text: "This conversation was withdrawn by the sender. If you were expecting a message, ask the sender to write again."}
+		if securetextd.ErrorMessage(err) == securetextd.DeletedMessage {
+			p = &messagePage{layout: layout{Title: "Deleted"}, Heading: "This message was deleted",
+				Text: "This conversation was deleted by the sender. If you were expecting a message, ask the sender to write again."}
+		}
 	}
 	s.render(w, http.StatusGone, "message.html", p)
 }

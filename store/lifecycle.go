@@ -54,6 +54,10 @@ type Policy struct {
 	// (conversations.continue = "per-sender"). False: every new message
 	// starts a conversation of its own ("never").
 	ContinuePerSender bool
+	// DailyOrg bounds the texts every sender together may cause in any 24
+	// hours (limits.daily_org): a cap on the organization's SMS bill and
+	// on what a breach could send. Zero: no limit.
+	DailyOrg int
 }
 
 // errExpired and errRevoked are the answers about a conversation whose
@@ -105,7 +109,26 @@ func (db *DB) ConversationAccess(ctx context.Context, id int64) error {
 	if err != nil {
 		return fmt.Errorf("store: conversation access %d: %w", id, err)
 	}
-	return db.access(last, revoked, db.Now())
+	return db.deletedOr(ctx, id, db.access(last, revoked, db.Now()))
+}
+
+// deletedOr returns err, the answer of access for conversation id, or,
+// when err is the withdrawn answer and the sender deleted the
+// conversation (DeleteConversation, done), the EREVOKED error that says
+// so (securetextd.DeletedMessage).
+func (db *DB) deletedOr(ctx context.Context, id int64, err error) error {
+	if securetextd.ErrorCode(err) != securetextd.EREVOKED {
+		return err
+	}
+	var deleted bool
+	if qerr := db.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM conversation_deletes
+		WHERE conversation_id = ? AND done IS NOT NULL)`, id).Scan(&deleted); qerr != nil {
+		return fmt.Errorf("store: conversation access %d: %w", id, qerr)
+	}
+	if deleted {
+		return securetextd.Errorf(securetextd.EREVOKED, "%s", securetextd.DeletedMessage)
+	}
+	return err
 }
 
 // checkOpen is ConversationAccess inside a write transaction.

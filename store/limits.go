@@ -20,8 +20,10 @@ import (
 //     patient;
 //   - Policy.PerAddressPerHour: the same for an email recipient's notice
 //     emails.
+//   - Policy.DailyOrg: every sender together may cause at most this many
+//     texts in any 24 hours.
 //
-// Both windows slide: a text counts for exactly 24 hours (one hour) after
+// The windows slide: a text counts for exactly 24 hours (one hour) after
 // its message was received. They are enforced in the transaction that
 // commits a message, where concurrent sessions cannot both slip under a
 // limit: a message that would pass one is refused whole, nothing of it is
@@ -46,7 +48,7 @@ const (
 // send a message to targets: nil, or the ELIMIT error that committing it
 // would fail with.
 func (db *DB) CheckLimits(ctx context.Context, sender string, targets []Target) error {
-	if db.Policy.DailyPerSender <= 0 && db.Policy.PerPhonePerHour <= 0 && db.Policy.PerAddressPerHour <= 0 {
+	if db.Policy.DailyPerSender <= 0 && db.Policy.PerPhonePerHour <= 0 && db.Policy.PerAddressPerHour <= 0 && db.Policy.DailyOrg <= 0 {
 		return nil
 	}
 	err := db.view(ctx, func(tx *sql.Tx) error {
@@ -80,6 +82,27 @@ func (db *DB) checkLimits(ctx context.Context, tx *sql.Tx, sender string, target
 			return securetextd.Errorf(securetextd.ELIMIT,
 				"Daily limit reached: %s may send %d texts in 24 hours and has sent %d; the limit resets for this message at %s",
 				sender, n, count, resetTime(oldest.Add(dayWindow)))
+		}
+	}
+	if n := db.Policy.DailyOrg; n > 0 {
+		oldest, count, err := windowTexts(ctx, tx, `
+			SELECT m.received FROM messages m JOIN conversation_messages cm ON cm.message_id = m.id
+			WHERE m.direction = ? AND m.received > ?
+			ORDER BY m.received LIMIT 1 OFFSET ?`, `
+			SELECT count(*) FROM messages m JOIN conversation_messages cm ON cm.message_id = m.id
+			WHERE m.direction = ? AND m.received > ?`,
+			[]any{securetextd.Inbound, nanos(now.Add(-dayWindow))}, n, len(targets))
+		if err != nil {
+			return err
+		}
+		if count+len(targets) > n {
+			if len(targets) > n {
+				return securetextd.Errorf(securetextd.EINVALID,
+					"the organization may send at most %d texts a day; this message goes to %d phone numbers", n, len(targets))
+			}
+			return securetextd.Errorf(securetextd.ELIMIT,
+				"Organization's daily limit reached: %d texts in 24 hours, %d sent; the limit resets for this message at %s",
+				n, count, resetTime(oldest.Add(dayWindow)))
 		}
 	}
 	for _, t := range targets {

@@ -28,7 +28,7 @@ func (db *DB) ConversationByToken(ctx context.Context, token string) (*securetex
 		return nil, fmt.Errorf("store: conversation by token: %w", err)
 	}
 	if err := db.access(nanos(c.LastActivity), revoked, db.Now()); err != nil {
-		return nil, err
+		return nil, db.deletedOr(ctx, c.ID, err)
 	}
 	return c, nil
 }

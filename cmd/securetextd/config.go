@@ -119,6 +119,7 @@ type Config struct {
 		DailyPerSender    int `toml:"daily_per_sender"`
 		PerPhonePerHour   int `toml:"per_phone_per_hour"`
 		PerAddressPerHour int `toml:"per_address_per_hour"` // config_email.go
+		DailyOrg          int `toml:"daily_org"`            // config_limits.go
 	} `toml:"limits"`
 	EmailRecipients EmailRecipientsConfig `toml:"email_recipients"` // config_email.go
 	Log             struct {
@@ -398,6 +399,7 @@ func (c *Config) validate() []string {
 	p = append(p, c.validatePortalEdge()...)
 	p = append(p, c.validateConsole()...)
 	p = append(p, c.validateReplyMode()...)
+	p = append(p, c.validateOrgLimit()...)
 	p = append(p, c.validateHTTP()...)
 	p = append(p, c.validateProduction()...) // config_production.go
 	return p

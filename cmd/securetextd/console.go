@@ -49,6 +49,10 @@ func (m *Main) startConsole(cfg Config, db *store.DB, log *slog.Logger, phones s
 		LockoutWindow:   cfg.Portal.LockoutWindow,
 		RequireTOTP:     cc.RequireTOTP,
 		ParsePhone:      phones.Parse,
+		MaxMessageBytes: cfg.SMTP.MaxMessageBytes,
+		MaxRecipients:   50, // smtp's MaxRecipients
+		MessageIDHost:   db.MessageIDHost,
+		Limits:          console.Limits{DailyPerSender: cfg.Limits.DailyPerSender, PerPhonePerHour: cfg.Limits.PerPhonePerHour, DailyOrg: cfg.Limits.DailyOrg},
 	}, db, log)
 	if err != nil {
 		return fmt.Errorf("console: %w", err)

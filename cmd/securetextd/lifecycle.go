@@ -82,6 +82,7 @@ func (c *Config) policy() store.Policy {
 
 		PerAddressPerHour: c.Limits.PerAddressPerHour,
 		ContinuePerSender: c.Conversations.Continue == continuePerSender,
+		DailyOrg:          c.Limits.DailyOrg,
 	}
 }
 
