@@ -41,10 +41,10 @@ func TestAdminPages(t *testing.T) {
 			t.Errorf("POST %s as a sender: %d, want 404", p, code)
 		}
 	}
-	if _, err := rg.db.Account(ctx, "mallory@clinic.example"); securetextd.ErrorCode(err) != securetextd.ENOTFOUND {
+	if _, err := rg.db.SenderAccount(ctx, "mallory@clinic.example"); securetextd.ErrorCode(err) != securetextd.ENOTFOUND {
 		t.Errorf("a sender added an account: %v", err)
 	}
-	if _, err := rg.db.Account(ctx, nurse); err != nil {
+	if _, err := rg.db.SenderAccount(ctx, nurse); err != nil {
 		t.Errorf("a sender removed an account: %v", err)
 	}
 	if keys, _ := rg.db.ListAPIKeys(ctx, ""); len(keys) != 0 {
@@ -109,7 +109,7 @@ func TestAdminPages(t *testing.T) {
 		t.Errorf("remove confirmation: %d\n%s", code, body)
 	}
 	boss.post("/admin/senders/remove", url.Values{"address": {"new.doc@clinic.example"}})
-	if _, err := rg.db.Account(ctx, "new.doc@clinic.example"); securetextd.ErrorCode(err) != securetextd.ENOTFOUND {
+	if _, err := rg.db.SenderAccount(ctx, "new.doc@clinic.example"); securetextd.ErrorCode(err) != securetextd.ENOTFOUND {
 		t.Errorf("the account was not removed: %v", err)
 	}
 	if code, _, _ := boss.post("/admin/senders/remove", url.Values{"address": {admin}}); code != http.StatusUnprocessableEntity {
