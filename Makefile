@@ -10,7 +10,7 @@ export CGO_ENABLED := 1
 # Fuzz targets, as package:Function; `make fuzz` runs each for FUZZTIME.
 FUZZ_TARGETS := .:FuzzPhoneRulesParse ./smtp:FuzzWalkMessage ./smtp:FuzzCRLFReader ./notify:FuzzTemplate \
 	./smtp:FuzzRelayFrom ./portal:FuzzReplyForm ./portal:FuzzSetupForm ./portal:FuzzFindURLs ./smtp:FuzzBase64Reader \
-	./portal:FuzzResolveClient \
+	./internal/webedge:FuzzResolveClient \
 	./store:FuzzHeaderFormat ./export:FuzzMboxrd
 FUZZTIME ?= 20s
 # make test fuzzes each target too: 20 s in CI (CI=true), 3 s otherwise.

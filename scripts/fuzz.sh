@@ -16,6 +16,13 @@ before=$(ls "$dir" 2>/dev/null | sort)
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
+# A target that is not there (renamed, or moved to another package) would
+# pass while fuzzing nothing.
+if ! "${GO:-go}" test -list "^$fn\$" "$pkg" | grep -qx "$fn"; then
+	echo "fuzz $pkg $fn: no such fuzz target" >&2
+	exit 1
+fi
+
 "${GO:-go}" test -run '^$' -fuzz "^$fn\$" -fuzztime "$time" "$pkg" 2>&1 | tee "$out"
 status=$(tail -n 1 "$out" | grep -c '^ok ')
 [ "$status" = 1 ] && exit 0
