@@ -81,7 +81,7 @@ func (s *Server) handleHistoryCSV(w http.ResponseWriter, r *http.Request) {
 	for _, row := range rows {
 		for _, ev := range row.History {
 			cw.Write(append(sentCells(row), strconv.FormatInt(ev.Seq, 10), ev.Time.UTC().Format(time.RFC3339Nano),
-				ev.Event, csvSafe(ev.Actor), csvSafe(ev.Client), csvSafe(ev.UserAgent), csvSafe(ev.Detail)))
+				ev.Event, CSVSafe(ev.Actor), CSVSafe(ev.Client), CSVSafe(ev.UserAgent), CSVSafe(ev.Detail)))
 		}
 	}
 	cw.Flush()
@@ -96,13 +96,13 @@ func (s *Server) csv(w http.ResponseWriter, name string) *csv.Writer {
 }
 
 func sentCells(m securetextd.SentMessage) []string {
-	return []string{strconv.FormatInt(m.MessageID, 10), strconv.FormatInt(m.ConversationID, 10), csvSafe(m.Sender),
-		csvSafe(string(m.Phone)), m.Received.UTC().Format(time.RFC3339), m.State}
+	return []string{strconv.FormatInt(m.MessageID, 10), strconv.FormatInt(m.ConversationID, 10), CSVSafe(m.Sender),
+		CSVSafe(string(m.Phone)), m.Received.UTC().Format(time.RFC3339), m.State}
 }
 
-// csvSafe keeps a spreadsheet from taking a cell that came from outside
-// (an address, a user agent) for a formula.
-func csvSafe(s string) string {
+// CSVSafe keeps a spreadsheet from taking a cell that came from outside
+// (an address, a user agent) for a formula. The CLI's report uses it too.
+func CSVSafe(s string) string {
 	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
 		return "'" + s
 	}

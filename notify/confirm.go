@@ -24,21 +24,11 @@ func (m *Mailer) confirm(mj securetextd.MailJob) (*outgoing, error) {
 	if err != nil {
 		return nil, &PermanentError{Reason: "mail: confirmation job: the address is not valid"}
 	}
-	var h mail.Header
-	h.SetDate(time.Now())
-	h.SetAddressList("From", []*mail.Address{{Name: oneLine(m.c.Org + " secure messages"), Address: m.c.From}})
-	h.SetAddressList("To", []*mail.Address{{Address: to.Address}})
-	h.SetSubject(oneLine("Confirm your email address for " + m.c.Org + " secure messages"))
-	if err := h.GenerateMessageIDWithHostname(m.host); err != nil {
-		return nil, fmt.Errorf("mail: message id: %w", err)
+	h, err := m.accountHeader(to.Address, "Confirm your email address for "+m.c.Org+" secure messages")
+	if err != nil {
+		return nil, err
 	}
-	h.Set("Auto-Submitted", "auto-generated")
-	h.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
-
-	whose := "your secure messages"
-	if mj.Phone != "" {
-		whose = "the secure messages of " + mj.Phone.Masked()
-	}
+	whose := whoseMessages(mj)
 	body := fmt.Sprintf("This address was given as the recovery email address for %s from %s.\n\n"+
 		"If you forget your password, a link to choose a new one can only be sent here once you confirm it. "+
 		"To confirm, open this link within %d days and tap Confirm:\n\n%s\n\n"+

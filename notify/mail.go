@@ -398,28 +398,44 @@ func (m *Mailer) reset(mj securetextd.MailJob) (*outgoing, error) {
 	if err != nil {
 		return nil, &PermanentError{Reason: "mail: reset job: the recovery address is not valid"}
 	}
-	var h mail.Header
-	h.SetDate(time.Now())
-	h.SetAddressList("From", []*mail.Address{{Name: oneLine(m.c.Org + " secure messages"), Address: m.c.From}})
-	h.SetAddressList("To", []*mail.Address{{Address: to.Address}})
-	h.SetSubject(oneLine("Reset your password for " + m.c.Org + " secure messages"))
-	if err := h.GenerateMessageIDWithHostname(m.host); err != nil {
-		return nil, fmt.Errorf("mail: message id: %w", err)
+	h, err := m.accountHeader(to.Address, "Reset your password for "+m.c.Org+" secure messages")
+	if err != nil {
+		return nil, err
 	}
-	// RFC 3834: an automatic message, not for auto-replies to answer.
-	h.Set("Auto-Submitted", "auto-generated")
-	h.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
-
-	whose := "your secure messages"
-	if mj.Phone != "" {
-		whose = "the secure messages of " + mj.Phone.Masked()
-	}
+	whose := whoseMessages(mj)
 	body := fmt.Sprintf("Someone asked to reset the password for %s from %s.\n\n"+
 		"To choose a new password, open this link within %d minutes:\n\n%s\n\n"+
 		"If you did not ask, ignore this email.\n",
 		whose, oneLine(m.c.Org), int(resetValidity/time.Minute),
 		strings.TrimSuffix(m.c.PublicURL, "/")+"/reset/"+url.PathEscape(mj.Token))
 	return plainMail(to.Address, h, body), nil
+}
+
+// accountHeader is the header of an email about a recipient's account (a
+// reset, a confirmation) to address: from the organization, made by a
+// program, plain text.
+func (m *Mailer) accountHeader(address, subject string) (mail.Header, error) {
+	var h mail.Header
+	h.SetDate(time.Now())
+	h.SetAddressList("From", []*mail.Address{{Name: oneLine(m.c.Org + " secure messages"), Address: m.c.From}})
+	h.SetAddressList("To", []*mail.Address{{Address: address}})
+	h.SetSubject(oneLine(subject))
+	if err := h.GenerateMessageIDWithHostname(m.host); err != nil {
+		return h, fmt.Errorf("mail: message id: %w", err)
+	}
+	// RFC 3834: an automatic message, not for auto-replies to answer.
+	h.Set("Auto-Submitted", "auto-generated")
+	h.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
+	return h, nil
+}
+
+// whoseMessages names the account a reset or confirmation is for, the
+// number masked.
+func whoseMessages(mj securetextd.MailJob) string {
+	if mj.Phone != "" {
+		return "the secure messages of " + mj.Phone.Masked()
+	}
+	return "your secure messages"
 }
 
 // plainMail is a mail to one address with header h and a single

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/console"
 	"github.com/securetextd/securetextd/portal"
 	"github.com/securetextd/securetextd/store"
 )
@@ -420,24 +421,15 @@ func exportAudit(ctx context.Context, db *store.DB, since time.Time, format stri
 		cw.Write([]string{"seq", "time", "event", "actor", "conversation", "message", "client", "user_agent", "detail", "hash"})
 		err := db.AuditTrail(ctx, since, func(ev securetextd.AuditEvent) error {
 			r := record(ev)
-			return cw.Write([]string{strconv.FormatInt(r.Seq, 10), r.Time, r.Event, csvSafe(r.Actor),
+			return cw.Write([]string{strconv.FormatInt(r.Seq, 10), r.Time, r.Event, console.CSVSafe(r.Actor),
 				strconv.FormatInt(r.Conversation, 10), strconv.FormatInt(r.Message, 10),
-				csvSafe(r.Client), csvSafe(r.UserAgent), csvSafe(r.Detail), r.Hash})
+				console.CSVSafe(r.Client), console.CSVSafe(r.UserAgent), console.CSVSafe(r.Detail), r.Hash})
 		})
 		cw.Flush()
 		return errors.Join(err, cw.Error())
 	}
 	enc := json.NewEncoder(w)
 	return db.AuditTrail(ctx, since, func(ev securetextd.AuditEvent) error { return enc.Encode(record(ev)) })
-}
-
-// csvSafe keeps a spreadsheet from taking a field that came from outside
-// (a user agent) for a formula.
-func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }
 
 // parseSince reads --since: RFC 3339, a date, or a duration back from now.
