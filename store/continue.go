@@ -14,6 +14,10 @@ import (
 // to be deleted (done, or deferred by a legal hold), or a message of it was
 // purged. It returns 0 when the message starts a new conversation.
 //
+// Each test reads one row (purgeMessage marks the conversation, not only
+// the message), so the cost does not grow with the conversation's length:
+// this runs at every commit of every message.
+//
 // It runs in the write transaction that commits the message. Write
 // transactions are serialized on both engines (SQLite's one writer,
 // PostgreSQL's advisory lock, taken before this query reads under READ
@@ -26,8 +30,7 @@ func latestConversation(ctx context.Context, tx *sql.Tx, phone securetextd.Phone
 		SELECT c.id,
 			c.revoked IS NULL
 			AND NOT EXISTS (SELECT 1 FROM conversation_deletes d WHERE d.conversation_id = c.id)
-			AND NOT EXISTS (SELECT 1 FROM conversation_messages cm JOIN messages m ON m.id = cm.message_id
-				WHERE cm.conversation_id = c.id AND m.purged IS NOT NULL)
+			AND c.purged IS NULL
 		FROM conversations c
 		WHERE c.phone = ? AND lower(c.sender) = ?
 		ORDER BY c.id DESC LIMIT 1`,

@@ -99,6 +99,23 @@ func TestContinuePerSender(t *testing.T) {
 	if err != nil || r.Conversations[0].ID == held {
 		t.Fatalf("after a held delete: %+v %v", r, err)
 	}
+
+	// Retention purged the older of two messages: the conversation is
+	// whole no more, and the next message starts a new one.
+	long := r.Conversations[0].ID
+	clk.advance(48 * time.Hour)
+	if r, err := send(t, db, "newer", Target{Phone: patient}); err != nil || r.Conversations[0].ID != long {
+		t.Fatalf("newer: %+v %v, want conversation %d", r, err, long)
+	}
+	db.Policy.Retention = 24 * time.Hour
+	clk.advance(time.Hour)
+	if res, err := db.Purge(ctx); err != nil || res.Messages == 0 {
+		t.Fatalf("purge: %+v %v", res, err)
+	}
+	r, err = send(t, db, "after purge", Target{Phone: patient})
+	if err != nil || r.Conversations[0].ID == long {
+		t.Fatalf("after a purge: %+v %v, want a new conversation", r, err)
+	}
 }
 
 // TestContinueNever: without ContinuePerSender, each message starts its

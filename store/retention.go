@@ -141,6 +141,11 @@ func (db *DB) purgeMessage(ctx context.Context, tx *sql.Tx, id int64, actor stri
 		`UPDATE messages SET manifest = ?, purged = ? WHERE id = ?`, []byte{}, nanos(now), id); err != nil {
 		return err
 	}
+	if _, err := tx.ExecContext(ctx, `
+		UPDATE conversations SET purged = ? WHERE purged IS NULL AND id IN (
+			SELECT conversation_id FROM conversation_messages WHERE message_id = ?)`, nanos(now), id); err != nil {
+		return err
+	}
 	if len(convs) == 0 {
 		convs = []int64{0}
 	}
