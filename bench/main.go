@@ -173,7 +173,7 @@ func runServers(rep *report, work string, tools tools, vonage *fakeVonage) {
 	if o.phases["ingest"] {
 		peers := matching(o.peers, peers)
 		for _, p := range peers { // warm up: first connections, caches, the Go heap
-			p.run(load{conns: 20, msg: message(1024), dur: time.Second, from: benchUser, to: constTo})
+			p.run(load{conns: 20, msg: message(1024), dur: time.Second, from: benchUser, to: patientTo})
 			between(p)
 		}
 		for _, c := range ingestConfigs {
@@ -196,7 +196,7 @@ func runServers(rep *report, work string, tools tools, vonage *fakeVonage) {
 					if statements {
 						resetPGStats(pgServer)
 					}
-					res := p.run(load{conns: 20, perConn: c.perConn, bdat: c.bdat, msg: msg, dur: dur, from: benchUser, to: constTo})
+					res := p.run(load{conns: 20, perConn: c.perConn, bdat: c.bdat, msg: msg, dur: dur, from: benchUser, to: patientTo})
 					if statements {
 						logPGStatements(pgServer, res.msgs)
 					}
@@ -273,7 +273,13 @@ func names(ps []*peer) []string {
 	return n
 }
 
-func constTo(int) string { return benchTo }
+// patientTo names the recipient of the i-th message of a load: 1,000
+// patients in turn, as a clinic's day spreads over its patients. Under
+// conversations.continue's default ("per-sender") each patient's messages
+// join one conversation, which grows by a message or a few per round, as a
+// real one does; a load to a single phone would make one conversation of
+// thousands of messages, whose row every commit updates.
+func patientTo(i int) string { return fmt.Sprintf("212%07d@secure.text", 2000000+i%1000) }
 
 // ingestConfig is one small-message measurement.
 type ingestConfig struct {

@@ -335,16 +335,10 @@ from = "BenchClinic"
 base_url = %q
 [mail]
 dir = "data/mail-out"
-# The bench sends thousands of messages to one phone from one sender.
+# The bench sends thousands of messages to 1,000 phones from one sender.
 [limits]
 daily_per_sender = 0
 per_phone_per_hour = 0
-# Each message its own conversation, as before conversations.continue: with
-# "per-sender" all of them would join one conversation of thousands of
-# messages, and latestConversation's check for a purged message reads them
-# all at every commit (store/continue.go; to be made O(1)).
-[conversations]
-continue = "never"
 %s`, smtpAddr, store, portalAddr, portalAddr, rate, vonageURL, extra)
 }
 

@@ -85,7 +85,7 @@ func runEngines(rounds int, dur time.Duration, sqlite, pg *gateway, srv *pgtest.
 				resetPGStats(srv)
 				db0 = treeCPU(srv.PID())
 			}
-			l := g.peer.run(load{conns: 20, msg: message(1024), dur: dur, from: benchUser, to: constTo})
+			l := g.peer.run(load{conns: 20, msg: message(1024), dur: dur, from: benchUser, to: patientTo})
 			after := scrapeStore(g)
 			run := engineRun{load: l, lockSecs: after.lock - before.lock, txs: after.txs - before.txs}
 			if g == pg {

@@ -50,7 +50,7 @@ func profileGateway(work string, gw *peer) []profile {
 		syncs := -1
 		p := perfDuring(work, gw.root, func() {
 			syncs = syncsDuring(gw.root, func() {
-				res = gw.run(load{conns: 20, perConn: c.perConn, msg: message(c.size), dur: 3 * time.Second, from: benchUser, to: constTo})
+				res = gw.run(load{conns: 20, perConn: c.perConn, msg: message(c.size), dur: 3 * time.Second, from: benchUser, to: patientTo})
 			})
 		})
 		p.name = c.name

@@ -235,7 +235,9 @@ func (rep *report) ingestSection(b *strings.Builder) {
 	p("20 concurrent sessions for %v per run; \"connection reused\" sends message after message on\n", rep.opts.dur)
 	p("each session (AUTH once), \"one per connection\" connects, says EHLO, authenticates, sends one\n")
 	p("message and quits, every time. The messages are a short text (1 KiB) or a short text and one\n")
-	p("base64 attachment (64 KiB, 1 MiB), the same bytes to every server.\n\n")
+	p("base64 attachment (64 KiB, 1 MiB), the same bytes to every server, from one sender to 1,000\n")
+	p("phones in turn; the gateways run with their defaults there, so each phone's messages join one\n")
+	p("conversation (`conversations.continue = \"per-sender\"`).\n\n")
 	for _, in := range rep.ingest {
 		big := in.config.size >= 1<<20
 		p("### %s\n\n", in.config.name)
