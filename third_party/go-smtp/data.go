@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 )
@@ -92,6 +93,24 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 		stateEOF              // reached .\r\n end marker line
 	)
 	for n < len(b) && r.state != stateEOF {
+		if r.state == stateData {
+			// Inside a line nothing is special until CR: copy the buffered
+			// bytes before the next one at once.
+			buf, _ := r.r.Peek(r.r.Buffered())
+			k := bytes.IndexByte(buf, '\r')
+			if k < 0 {
+				k = len(buf)
+			}
+			if k > len(b)-n {
+				k = len(b) - n
+			}
+			if k > 0 {
+				copy(b[n:], buf[:k])
+				r.r.Discard(k)
+				n += k
+				continue
+			}
+		}
 		var c byte
 		c, err = r.r.ReadByte()
 		if err != nil {

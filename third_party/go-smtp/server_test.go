@@ -1178,6 +1178,38 @@ func TestServer_Chunking_ClosedInTheMiddle(t *testing.T) {
 	}
 }
 
+func TestServer_Chunking_LastClosedInTheMiddle(t *testing.T) {
+	be, s, c, scanner := testServerAuthenticated(t)
+	defer s.Close()
+	defer c.Close()
+	be.dataErrors = make(chan error, 10)
+
+	io.WriteString(c, "MAIL FROM:<root@nsa.gov>\r\n")
+	scanner.Scan()
+	if !strings.HasPrefix(scanner.Text(), "250 ") {
+		t.Fatal("Invalid MAIL response:", scanner.Text())
+	}
+
+	io.WriteString(c, "RCPT TO:<root@gchq.gov.uk>\r\n")
+	scanner.Scan()
+	if !strings.HasPrefix(scanner.Text(), "250 ") {
+		t.Fatal("Invalid RCPT response:", scanner.Text())
+	}
+
+	io.WriteString(c, "BDAT 2000 LAST\r\n")
+	io.WriteString(c, "Hey <")
+
+	// Bye, with 1995 bytes of the last chunk unsent.
+	c.Close()
+
+	if err := <-be.dataErrors; err != smtp.ErrDataReset {
+		t.Fatal("Backend received a different error:", err)
+	}
+	if len(be.messages) != 0 {
+		t.Fatal("A message cut short was delivered:", len(be.messages))
+	}
+}
+
 func TestServer_Chunking_EarlyError(t *testing.T) {
 	be, s, c, scanner := testServerAuthenticated(t)
 	defer s.Close()
@@ -1815,5 +1847,53 @@ func TestServerMTPRIORITY(t *testing.T) {
 
 	if *priority != expectedPriority {
 		t.Fatal("Incorrect MtPriority parameter value:", fmt.Sprintf("expected %d, got %d", expectedPriority, *priority))
+	}
+}
+
+func TestServer_ReplyTexts(t *testing.T) {
+	_, s, c, scanner := testServerAuthenticated(t)
+	defer s.Close()
+	defer c.Close()
+
+	for _, step := range []struct{ cmd, want string }{
+		{"MAIL FROM:<root@nsa.gov>", "250 2.1.0 Sender OK"},
+		{"RCPT TO:<root@gchq.gov.uk>", "250 2.1.5 Recipient OK"},
+		{"NOOP", "250 2.0.0 OK"},
+		{"DATA", "354 Start mail input; end with <CRLF>.<CRLF>"},
+	} {
+		io.WriteString(c, step.cmd+"\r\n")
+		scanner.Scan()
+		if scanner.Text() != step.want {
+			t.Fatalf("%s: got %q, want %q", step.cmd, scanner.Text(), step.want)
+		}
+	}
+}
+
+func TestServer_ClosingReplyTexts(t *testing.T) {
+	_, s, c, scanner := testServerGreeted(t)
+	defer s.Close()
+	defer c.Close()
+
+	// Each unknown command is a protocol error; the one past the
+	// threshold is answered, then the connection is closed.
+	for i := 0; i < 4; i++ {
+		io.WriteString(c, "XYZZY\r\n")
+		scanner.Scan()
+	}
+	scanner.Scan()
+	if want := "500 5.5.1 Too many errors, closing connection"; scanner.Text() != want {
+		t.Fatalf("got %q, want %q", scanner.Text(), want)
+	}
+
+	_, s2, c2, scanner2 := testServerGreeted(t, func(s *smtp.Server) {
+		s.ReadTimeout = 10 * time.Millisecond
+	})
+	defer s2.Close()
+	defer c2.Close()
+
+	// Say nothing: the server gives up waiting for a command.
+	scanner2.Scan()
+	if want := "421 4.4.2 Idle timeout, closing connection"; scanner2.Text() != want {
+		t.Fatalf("got %q, want %q", scanner2.Text(), want)
 	}
 }
