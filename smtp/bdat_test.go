@@ -3,7 +3,6 @@ package smtp
 import (
 	"bufio"
 	"crypto/tls"
-	"encoding/base64"
 	"fmt"
 	"net"
 	"strings"
@@ -83,17 +82,10 @@ func TestBDATCutShort(t *testing.T) {
 				c.SenderDomains = []string{"clinic.example"}
 				c.Metrics = w
 			})
-			conn, err := net.Dial("tcp", rs.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { conn.Close() })
-			s := &rawSession{t: t, conn: conn, r: bufio.NewReader(conn)}
-			s.expect("220")
-			s.cmd("EHLO mta.clinic.example", "250")
+			s := dialRaw(t, rs.addr, "mta.clinic.example")
 			s.cmd("MAIL FROM:<"+testAccount+">", "250")
 			s.cmd("RCPT TO:<2125550123@secure.text>", "250")
-			return conn, rs.db
+			return s.conn, rs.db
 		},
 	}
 	for name, open := range listeners {
@@ -131,20 +123,12 @@ func TestBDATCutShort(t *testing.T) {
 // while the connection under it is still up.
 func cutByCloseNotify(t *testing.T, ts *testServer, short string) {
 	t.Helper()
-	conn, err := net.Dial("tcp", ts.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	s := &rawSession{t: t, conn: conn, r: bufio.NewReader(conn)}
-	s.expect("220")
-	s.cmd("EHLO client.test", "250")
+	s := dialRaw(t, ts.addr, "client.test")
 	s.cmd("STARTTLS", "220")
-	tc := tls.Client(conn, ts.tls)
+	tc := tls.Client(s.conn, ts.tls)
 	s = &rawSession{t: t, conn: tc, r: bufio.NewReader(tc)}
 	s.cmd("EHLO client.test", "250")
-	auth := base64.StdEncoding.EncodeToString([]byte("\x00" + testAccount + "\x00" + testPassword))
-	s.cmd("AUTH PLAIN "+auth, "235")
+	s.login(testAccount)
 	s.cmd("MAIL FROM:<"+testAccount+">", "250")
 	s.cmd("RCPT TO:<2125550123@secure.text>", "250")
 	fmt.Fprintf(tc, "BDAT 2000 LAST\r\n%s", short)
