@@ -46,11 +46,13 @@ run: build
 ## test: install what the tests need when possible, then run every test: all on SQLite, go-smtp's own on our copy of it, then the store's users on PostgreSQL
 # third_party/go-smtp is a module of its own (so ./... leaves it out): its
 # tests run in its directory. third_party/fork_test.go, in ./..., proves it
-# is the release plus docs/go-smtp-*.patch.
+# is the release plus docs/go-smtp-*.patch. go-smtp's
+# TestServerAcceptErrorHandling is left out: it races Close against Serve's
+# Accept and fails now and then on a loaded machine, the release as well.
 test: test-deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
-	cd third_party/go-smtp && $(GO) test -race -count=1 ./...
+	cd third_party/go-smtp && $(GO) test -race -count=1 -skip '^TestServerAcceptErrorHandling$$' ./...
 	SECURETEXTD_TEST_ENGINE=postgres $(GO) test -race -count=1 -timeout 20m $(STORE_PKGS)
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 
