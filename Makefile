@@ -43,10 +43,16 @@ build:
 run: build
 	./bin/securetextd serve --config config.example.toml
 
-## test: install what the tests need when possible, then run every test: all on SQLite, then the store's users on PostgreSQL
+## test: install what the tests need when possible, then run every test: all on SQLite, go-smtp's own on our copy of it, then the store's users on PostgreSQL
+# third_party/go-smtp is a module of its own (so ./... leaves it out): its
+# tests run in its directory. third_party/fork_test.go, in ./..., proves it
+# is the release plus docs/go-smtp-*.patch. go-smtp's
+# TestServerAcceptErrorHandling is left out: it races Close against Serve's
+# Accept and fails now and then on a loaded machine, the release as well.
 test: test-deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
+	cd third_party/go-smtp && $(GO) test -race -count=1 -skip '^TestServerAcceptErrorHandling$$' ./...
 	SECURETEXTD_TEST_ENGINE=postgres $(GO) test -race -count=1 -timeout 20m $(STORE_PKGS)
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 
@@ -55,8 +61,10 @@ test-deps:
 	@scripts/test-deps.sh
 
 ## lint: gofmt, go vet and staticcheck
+# Our code only: third_party/go-smtp is upstream's code plus our patches,
+# kept as upstream writes it (./... leaves that module out already).
 lint:
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l $$(git ls-files '*.go' ':!third_party/go-smtp')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 

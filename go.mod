@@ -60,3 +60,5 @@ require (
 )
 
 tool honnef.co/go/tools/cmd/staticcheck
+
+replace github.com/emersion/go-smtp => ./third_party/go-smtp

@@ -16,8 +16,10 @@ set -eu
 # store engine (initdb and postgres in /usr/lib/postgresql/VERSION/bin, off
 # PATH: a command may be a glob); clamd scans for malware
 # (internal/clamdtest runs it privately, with a signature database the tests
-# write: no freshclam, no network); npm fetches axe-core (below).
-needs="npm:npm curl:curl /usr/bin/python3:python3 gcc:gcc chromium:chromium /usr/sbin/postfix:postfix /usr/bin/dkimsign:python3-dkim /usr/sbin/smtp-sink:postfix /usr/sbin/nginx:nginx /usr/lib/nginx/modules/ngx_stream_module.so:libnginx-mod-stream /usr/lib/postgresql/*/bin/initdb:postgresql /usr/sbin/clamd:clamav-daemon"
+# write: no freshclam, no network); npm fetches axe-core (below); patch
+# applies docs/go-smtp-*.patch to go-smtp as released, to prove
+# third_party/go-smtp is that and nothing else (third_party/fork_test.go).
+needs="npm:npm curl:curl /usr/bin/python3:python3 gcc:gcc chromium:chromium /usr/sbin/postfix:postfix /usr/bin/dkimsign:python3-dkim /usr/sbin/smtp-sink:postfix /usr/sbin/nginx:nginx /usr/lib/nginx/modules/ngx_stream_module.so:libnginx-mod-stream /usr/lib/postgresql/*/bin/initdb:postgresql /usr/sbin/clamd:clamav-daemon patch:patch"
 
 # axe-core, the accessibility engine the console's browser test runs in
 # each page (WCAG 2.2 A and AA), from the npm registry into .cache/npm of

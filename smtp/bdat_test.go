@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strings"
@@ -54,8 +55,13 @@ const bdatMessage = "From: " + testAccount + "\r\nSubject: results\r\n\r\nYour r
 
 // TestBDATCutShort declares a last chunk of 2000 bytes, sends 100 and
 // closes the connection, on both listeners: nothing may be stored or
-// texted. A chunk sent whole and followed at once by the close is stored:
-// the guard must not refuse a client that hangs up without waiting.
+// texted. go-smtp v0.25.1 took the end of the connection for the end of
+// the chunk and handed the backend a truncated message as a whole one;
+// docs/go-smtp-bdat.patch, carried in third_party/go-smtp, ends the
+// transaction instead. A chunk sent whole and followed at once by the
+// close is stored: a client that hangs up without waiting for the reply
+// must not lose its message. The same cut made by ending TLS
+// (close_notify) with TCP left open is refused as well.
 func TestBDATCutShort(t *testing.T) {
 	short := bdatMessage + strings.Repeat("x", 100-len(bdatMessage)-2) + "\r\n"
 	if len(short) != 100 {
@@ -76,17 +82,10 @@ func TestBDATCutShort(t *testing.T) {
 				c.SenderDomains = []string{"clinic.example"}
 				c.Metrics = w
 			})
-			conn, err := net.Dial("tcp", rs.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { conn.Close() })
-			s := &rawSession{t: t, conn: conn, r: bufio.NewReader(conn)}
-			s.expect("220")
-			s.cmd("EHLO mta.clinic.example", "250")
+			s := dialRaw(t, rs.addr, "mta.clinic.example")
 			s.cmd("MAIL FROM:<"+testAccount+">", "250")
 			s.cmd("RCPT TO:<2125550123@secure.text>", "250")
-			return conn, rs.db
+			return s.conn, rs.db
 		},
 	}
 	for name, open := range listeners {
@@ -108,6 +107,33 @@ func TestBDATCutShort(t *testing.T) {
 				t.Errorf("%d messages stored, want the whole chunk's one", n)
 			}
 		})
+	}
+	t.Run("submission/cut short by a TLS close_notify", func(t *testing.T) {
+		w := newCloseWatch()
+		ts := newTestServer(t, func(c *Config) { c.Metrics = w })
+		cutByCloseNotify(t, ts, short)
+		w.wait(t)
+		wantNothingQueued(t, ts.db)
+	})
+}
+
+// cutByCloseNotify logs in over STARTTLS, declares a last chunk of 2000
+// bytes, sends short and ends the TLS stream with a close_notify alert,
+// leaving TCP open: go-smtp reads the end of the stream inside the chunk
+// while the connection under it is still up.
+func cutByCloseNotify(t *testing.T, ts *testServer, short string) {
+	t.Helper()
+	s := dialRaw(t, ts.addr, "client.test")
+	s.cmd("STARTTLS", "220")
+	tc := tls.Client(s.conn, ts.tls)
+	s = &rawSession{t: t, conn: tc, r: bufio.NewReader(tc)}
+	s.cmd("EHLO client.test", "250")
+	s.login(testAccount)
+	s.cmd("MAIL FROM:<"+testAccount+">", "250")
+	s.cmd("RCPT TO:<2125550123@secure.text>", "250")
+	fmt.Fprintf(tc, "BDAT 2000 LAST\r\n%s", short)
+	if err := tc.CloseWrite(); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -19,7 +19,6 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -145,23 +144,13 @@ func (t *connTracker) readDeadline(c *trackedConn, d time.Time) time.Time {
 }
 
 // trackedConn is an accepted connection as go-smtp sees it (under TLS
-// after STARTTLS): it leaves the tracker when closed, bounds read
-// deadlines by the idle timeout, and remembers that the client ended the
-// stream (bdat.go).
+// after STARTTLS): it leaves the tracker when closed and bounds read
+// deadlines by the idle timeout.
 type trackedConn struct {
 	net.Conn
 	s    *Server
 	key  netip.Prefix
-	eof  atomic.Bool // a read returned io.EOF: the client closed its side
 	once sync.Once
-}
-
-func (c *trackedConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if err == io.EOF {
-		c.eof.Store(true)
-	}
-	return n, err
 }
 
 func (c *trackedConn) SetReadDeadline(d time.Time) error {

@@ -230,17 +230,11 @@ func (t *trackedSession) Data(r io.Reader) error {
 	t.s.conns.inData.Add(1)
 	defer t.s.conns.inData.Done()
 	defer t.s.conns.setBusy(t.conn, false)
-	if tc, ok := t.conn.(*trackedConn); ok {
-		g := &chunkGuard{r: r, conn: tc}
-		r = g
-		defer func() {
-			if g.cut {
-				t.s.logger.Warn("message not stored: the client closed the connection inside a BDAT chunk",
-					"client", remoteAddr(tc).String())
-			}
-		}()
-	}
 	if err := t.Session.Data(r); err != nil {
+		if errors.Is(err, gosmtp.ErrDataReset) {
+			t.s.logger.Warn("message not stored: the client ended the transaction inside BDAT",
+				"client", remoteAddr(t.conn).String())
+		}
 		return t.refused(err)
 	}
 	t.s.metrics().MessageAccepted(t.s.listenerName())
@@ -257,12 +251,12 @@ func (t *trackedSession) Data(r io.Reader) error {
 // wrapper inside takes it for a refusal.
 //
 // go-smtp lets a backend word its refusals and this reply only: the texts
-// of its other successful replies are fixed in conn.go (the greeting's
-// "ESMTP Service Ready", EHLO's "Hello", MAIL's "Roger, accepting mail
-// from", RCPT's "I'll make sure … gets this", 354's "Go ahead", AUTH,
-// STARTTLS, RSET, NOOP, VRFY, QUIT), as are its syntax errors (501
-// "Was expecting RCPT arg syntax of TO:<address>"). docs/go-smtp-replies.patch
-// offers plain words for them upstream.
+// of its other replies are fixed in its conn.go (the greeting, EHLO,
+// MAIL's "250 2.1.0 Sender OK", RCPT's "250 2.1.5 Recipient OK", DATA's
+// 354, AUTH, STARTTLS, RSET, NOOP, VRFY, QUIT), as are its syntax errors
+// (501 "Was expecting RCPT arg syntax of TO:<address>"). Those plain
+// words are docs/go-smtp-replies.patch's, carried in third_party/go-smtp
+// until go-smtp releases them; TestReplyTranscript pins them all.
 var replyAccepted = &gosmtp.SMTPError{
 	Code:         250,
 	EnhancedCode: gosmtp.EnhancedCode{2, 0, 0},

@@ -322,6 +322,13 @@ func (s *Server) replyError(op string, client netip.Addr, err error) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return err // the client went away; nobody reads the reply
 	}
+	if errors.Is(err, gosmtp.ErrDataReset) {
+		// The client closed the connection, or ended the transaction
+		// (RSET, a chunk cut short), inside BDAT: go-smtp has answered
+		// it already and never reads this reply (trackedSession.Data
+		// logs it).
+		return err
+	}
 	msg := securetextd.ErrorMessage(err)
 	switch securetextd.ErrorCode(err) {
 	case securetextd.EMALWARE:

@@ -292,17 +292,30 @@ func newRawSession(t *testing.T, ts *testServer) *rawSession {
 }
 
 func newRawSessionAs(t *testing.T, ts *testServer, account string) *rawSession {
-	conn, err := net.Dial("tcp", ts.addr)
+	s := dialRaw(t, ts.addr, "client.test")
+	s.login(account)
+	return s
+}
+
+// dialRaw connects to addr, reads the greeting and says EHLO helo.
+func dialRaw(t *testing.T, addr, helo string) *rawSession {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
 	s := &rawSession{t: t, conn: conn, r: bufio.NewReader(conn)}
 	s.expect("220")
-	s.cmd("EHLO client.test", "250")
+	s.cmd("EHLO "+helo, "250")
+	return s
+}
+
+// login logs in as account with AUTH PLAIN.
+func (s *rawSession) login(account string) {
+	s.t.Helper()
 	auth := base64.StdEncoding.EncodeToString([]byte("\x00" + account + "\x00" + testPassword))
 	s.cmd("AUTH PLAIN "+auth, "235")
-	return s
 }
 
 // reply reads one (possibly multi-line) reply and returns its last line.
