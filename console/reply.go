@@ -21,6 +21,9 @@ type ReplyStore interface {
 	// ConversationMessages returns a conversation's messages, oldest
 	// first, with their parts described but not read.
 	ConversationMessages(ctx context.Context, conversationID int64) ([]*securetextd.Message, error)
+	// AnswerClosed is nil when the conversation's sender may answer in
+	// it, or EREVOKED or EEXPIRED saying why not (answer.go).
+	AnswerClosed(ctx context.Context, id int64) error
 }
 
 // The recipients' replies stay sealed in the store (mail.reply_mode =
@@ -29,12 +32,14 @@ type ReplyStore interface {
 // its text and offers its files, each read from the store when asked for
 // and recorded in the audit trail (sender.reply_read). Only the sender of
 // the conversation, or an admin, sees a reply: to anyone else it is a 404,
-// as a message that does not exist.
+// as a message that does not exist. Its sender answers it there
+// (answer.go).
 
 // replyRoutes adds the reply pages to mux.
 func (s *Server) replyRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /r/{id}", s.handleReply)
 	mux.HandleFunc("GET /r/{id}/p/{idx}", s.handleReplyPart)
+	mux.HandleFunc("POST /r/{id}/answer", s.handleAnswer) // multipart, bounded there
 }
 
 // replyPageData is a reply's page.
@@ -49,6 +54,8 @@ type replyPageData struct {
 	// Answered is the message page of the sender's message it answers,
 	// if any.
 	Answered string
+	// Answer is the form to answer it, and the answers sent (answer.go).
+	Answer *answerForm
 }
 
 // replyRow is a reply as a message's page lists it.
@@ -90,7 +97,8 @@ func (s *Server) ownReply(w http.ResponseWriter, r *http.Request, acct *securete
 }
 
 // handleReply shows a recipient's reply: its text and its files, read
-// from the sealed store now, and audited.
+// from the sealed store now, and audited; and the form to answer it
+// (answer.go).
 func (s *Server) handleReply(w http.ResponseWriter, r *http.Request) {
 	acct, r := s.signedIn(w, r)
 	if acct == nil {
@@ -100,12 +108,19 @@ func (s *Server) handleReply(w http.ResponseWriter, r *http.Request) {
 	if m == nil {
 		return
 	}
+	s.renderReply(w, r, http.StatusOK, acct, m, conv, &answerForm{})
+}
+
+// renderReply shows reply m of conv, read from the store and audited as
+// it is shown, with the answer form as given (its problems and text, when
+// an answer was refused) and the answers sent to it.
+func (s *Server) renderReply(w http.ResponseWriter, r *http.Request, status int, acct *securetextd.SenderAccount, m *securetextd.Message, conv *securetextd.Conversation, form *answerForm) {
 	if err := s.store.Audit(r.Context(), securetextd.AuditEvent{Event: securetextd.AuditReplyRead,
 		MessageID: m.ID, ConversationID: conv.ID}); err != nil {
 		s.fail(w, r, "audit reply read", err)
 		return
 	}
-	p := &replyPageData{layout: layoutFor(acct, "Reply"), ID: m.ID, Phone: string(conv.Phone), Received: m.Received}
+	p := &replyPageData{layout: layoutFor(acct, "Reply"), ID: m.ID, Phone: string(conv.Phone), Received: m.Received, Answer: form}
 	body, cut, err := s.body(r, m)
 	if err != nil {
 		s.fail(w, r, "read reply body", err)
@@ -126,15 +141,16 @@ func (s *Server) handleReply(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "conversation messages", err)
 		return
 	}
-	for _, cm := range msgs {
-		if cm.ID == m.ID {
-			break
-		}
-		if cm.Direction == securetextd.Inbound {
-			p.Answered = "/m/" + strconv.FormatInt(cm.ID, 10)
-		}
+	answered, answers := thread(msgs, m.ID)
+	if answered != nil {
+		p.Answered = "/m/" + strconv.FormatInt(answered.ID, 10)
 	}
-	s.render(w, http.StatusOK, "reply_page.html", p)
+	form.Answers = answers
+	if err := s.answerState(r, acct, conv, form); err != nil {
+		s.fail(w, r, "answer state", err)
+		return
+	}
+	s.render(w, status, "reply_page.html", p)
 }
 
 // handleReplyPart serves a file of a reply as a download, audited.
