@@ -51,6 +51,9 @@ type replyPageData struct {
 	Body     string
 	BodyCut  bool
 	Files    []fileRow
+	// Photos are the Files that the page shows as images, each also
+	// offered as a download.
+	Photos []fileRow
 	// Answered is the message page of the sender's message it answers,
 	// if any.
 	Answered string
@@ -131,10 +134,14 @@ func (s *Server) renderReply(w http.ResponseWriter, r *http.Request, status int,
 		if part.Kind != securetextd.PartAttachment && part.Kind != securetextd.PartInline {
 			continue
 		}
-		p.Files = append(p.Files, fileRow{
+		f := fileRow{
 			Href: securetextd.ConsoleReplyPath(m.ID) + "/p/" + strconv.Itoa(i),
 			Name: fileName(part, i), Type: part.ContentType, Size: part.Size,
-		})
+		}
+		if isPhoto(part) {
+			p.Photos = append(p.Photos, f)
+		}
+		p.Files = append(p.Files, f)
 	}
 	msgs, err := s.store.ConversationMessages(r.Context(), conv.ID)
 	if err != nil {
@@ -173,16 +180,29 @@ func (s *Server) handleReplyPart(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "open reply part", err)
 		return
 	}
+	inline := r.URL.Query().Get("inline") == "1" && isPhoto(m.Parts[idx])
+	detail := "part " + strconv.Itoa(idx)
+	if inline {
+		detail += " inline"
+	}
 	if err := s.store.Audit(r.Context(), securetextd.AuditEvent{Event: securetextd.AuditReplyRead,
-		MessageID: m.ID, ConversationID: conv.ID, Detail: "part " + strconv.Itoa(idx)}); err != nil {
+		MessageID: m.ID, ConversationID: conv.ID, Detail: detail}); err != nil {
 		s.fail(w, r, "audit reply read", err)
 		return
 	}
 	h := w.Header()
-	// As handlePart: bytes to save, never rendered here.
-	h.Set("Content-Type", "application/octet-stream")
+	// As handlePart: bytes to save, never rendered here; or, asked for
+	// by the page's <img>, a raster image, which runs nothing. Either
+	// way the sandbox lets nothing run or load, and nosniff (the
+	// security headers) keeps the browser to the type given.
 	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
-	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": fileName(m.Parts[idx], idx)}))
+	if inline {
+		h.Set("Content-Type", m.Parts[idx].ContentType)
+		h.Set("Content-Disposition", "inline")
+	} else {
+		h.Set("Content-Type", "application/octet-stream")
+		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": fileName(m.Parts[idx], idx)}))
+	}
 	http.ServeContent(w, r, "", time.Time{}, io.NewSectionReader(ra, 0, size))
 }
 
@@ -209,6 +229,16 @@ func (s *Server) repliesTo(r *http.Request, m *securetextd.Message, rows []secur
 		}
 	}
 	return out, nil
+}
+
+// photoTypes are the images the reply's page shows: raster formats, which
+// run no script, unlike SVG; the portal shows the same.
+var photoTypes = map[string]bool{"image/png": true, "image/jpeg": true, "image/gif": true, "image/webp": true}
+
+// isPhoto reports whether a reply's part is shown on its page as an
+// image.
+func isPhoto(p securetextd.Part) bool {
+	return (p.Kind == securetextd.PartAttachment || p.Kind == securetextd.PartInline) && photoTypes[p.ContentType]
 }
 
 // countFiles counts a message's files.
