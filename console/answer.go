@@ -177,10 +177,13 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 		Auth:      "console",
 	}
 	// Threaded as a mail program threads an answer: "Re:" the subject of
-	// the message the reply answers, and References to both.
+	// the message the reply answers, and References to both; signed with
+	// the display name that message went out with (the sender's own, from
+	// their mail program's From).
 	answered, _ := thread(msgs, reply.ID)
 	if answered != nil {
 		m.Subject = reSubject(answered.Subject)
+		m.SenderName = answered.SenderName
 		m.References = append(m.References, answered.References...)
 		if answered.MessageID != "" {
 			m.References = append(m.References, answered.MessageID)

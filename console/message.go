@@ -276,6 +276,8 @@ func eventWords(ev securetextd.AuditEvent) string {
 		return "Withdrawn"
 	case securetextd.AuditPurged:
 		return "Content deleted"
+	case securetextd.AuditReplyRead:
+		return "Reply read in the console"
 	}
 	return ev.Event
 }
