@@ -104,7 +104,7 @@ func (s *Server) handleCompose(w http.ResponseWriter, r *http.Request) {
 			_, err := io.Copy(io.Discard, io.LimitReader(p, 1<<10))
 			return true, err
 		},
-	}, &echoSink{draft: draft, page: page})
+	}, &echoSink{draft: draft, text: &page.Text})
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
@@ -177,12 +177,12 @@ func (s *Server) tooLarge(w http.ResponseWriter) {
 		"A message and its files may be at most "+humanSize(s.cfg.MaxMessageBytes)+". Go back and send fewer or smaller files.")
 }
 
-// echoSink passes parts to the draft, and keeps the text body's words on
-// the page, so that a form shown again keeps what was typed. Only the
-// text is kept, bounded by the reader (1 MiB); files are not.
+// echoSink passes parts to the draft, and keeps the text body's words in
+// text (the page's), so that a form shown again keeps what was typed.
+// Only the text is kept, bounded by the reader (1 MiB); files are not.
 type echoSink struct {
 	draft portal.PartSink
-	page  *composePage
+	text  *string
 }
 
 func (e *echoSink) CreatePart(p securetextd.Part) (io.WriteCloser, error) {
@@ -190,12 +190,12 @@ func (e *echoSink) CreatePart(p securetextd.Part) (io.WriteCloser, error) {
 	if err != nil || p.Kind != securetextd.PartText {
 		return w, err
 	}
-	return &echoWriter{WriteCloser: w, page: e.page}, nil
+	return &echoWriter{WriteCloser: w, to: e.text}, nil
 }
 
 type echoWriter struct {
 	io.WriteCloser
-	page *composePage
+	to   *string
 	text strings.Builder
 }
 
@@ -205,6 +205,6 @@ func (w *echoWriter) Write(b []byte) (int, error) {
 }
 
 func (w *echoWriter) Close() error {
-	w.page.Text = w.text.String()
+	*w.to = w.text.String()
 	return w.WriteCloser.Close()
 }

@@ -5,7 +5,9 @@
 // with recovery codes) that it enrols here; then it sees what it sent
 // (the Sent list, each recipient's state, updated while the page is open)
 // and each message's page (what was sent, read back on demand, and every
-// recipient's access history); it composes a message (compose.go),
+// recipient's access history), reads the recipients' replies and answers
+// them in the same conversation (reply.go, answer.go); it composes a
+// message (compose.go),
 // withdraws or deletes one (withdraw.go), exports as CSV (export.go). An
 // admin account sees every sender's messages and the admin pages
 // (admin.go); any other account only its own.

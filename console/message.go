@@ -144,6 +144,7 @@ func (s *Server) handleMessage(w http.ResponseWriter, r *http.Request) {
 var doneWords = map[string]string{
 	"withdrawn": "Withdrawn. The recipients can no longer open this message.",
 	"deleted":   "Deleted. The message's text and files are destroyed.",
+	"answered":  "Answered. Your answer joins the conversation, and the recipient is sent a new link to read it.",
 	"held":      "Withdrawn. A conversation of this message is under legal hold: it is deleted when the hold is removed.",
 }
 
@@ -275,6 +276,8 @@ func eventWords(ev securetextd.AuditEvent) string {
 		return "Withdrawn"
 	case securetextd.AuditPurged:
 		return "Content deleted"
+	case securetextd.AuditReplyRead:
+		return "Reply read in the console"
 	}
 	return ev.Event
 }

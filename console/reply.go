@@ -21,6 +21,9 @@ type ReplyStore interface {
 	// ConversationMessages returns a conversation's messages, oldest
 	// first, with their parts described but not read.
 	ConversationMessages(ctx context.Context, conversationID int64) ([]*securetextd.Message, error)
+	// AnswerClosed is nil when the conversation's sender may answer in
+	// it, or EREVOKED or EEXPIRED saying why not (answer.go).
+	AnswerClosed(ctx context.Context, id int64) error
 }
 
 // The recipients' replies stay sealed in the store (mail.reply_mode =
@@ -29,12 +32,14 @@ type ReplyStore interface {
 // its text and offers its files, each read from the store when asked for
 // and recorded in the audit trail (sender.reply_read). Only the sender of
 // the conversation, or an admin, sees a reply: to anyone else it is a 404,
-// as a message that does not exist.
+// as a message that does not exist. Its sender answers it there
+// (answer.go).
 
 // replyRoutes adds the reply pages to mux.
 func (s *Server) replyRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /r/{id}", s.handleReply)
 	mux.HandleFunc("GET /r/{id}/p/{idx}", s.handleReplyPart)
+	mux.HandleFunc("POST /r/{id}/answer", s.handleAnswer) // multipart, bounded there
 }
 
 // replyPageData is a reply's page.
@@ -46,9 +51,14 @@ type replyPageData struct {
 	Body     string
 	BodyCut  bool
 	Files    []fileRow
+	// Photos are the Files that the page shows as images, each also
+	// offered as a download.
+	Photos []fileRow
 	// Answered is the message page of the sender's message it answers,
 	// if any.
 	Answered string
+	// Answer is the form to answer it, and the answers sent (answer.go).
+	Answer *answerForm
 }
 
 // replyRow is a reply as a message's page lists it.
@@ -90,7 +100,8 @@ func (s *Server) ownReply(w http.ResponseWriter, r *http.Request, acct *securete
 }
 
 // handleReply shows a recipient's reply: its text and its files, read
-// from the sealed store now, and audited.
+// from the sealed store now, and audited; and the form to answer it
+// (answer.go).
 func (s *Server) handleReply(w http.ResponseWriter, r *http.Request) {
 	acct, r := s.signedIn(w, r)
 	if acct == nil {
@@ -100,12 +111,19 @@ func (s *Server) handleReply(w http.ResponseWriter, r *http.Request) {
 	if m == nil {
 		return
 	}
+	s.renderReply(w, r, http.StatusOK, acct, m, conv, &answerForm{})
+}
+
+// renderReply shows reply m of conv, read from the store and audited as
+// it is shown, with the answer form as given (its problems and text, when
+// an answer was refused) and the answers sent to it.
+func (s *Server) renderReply(w http.ResponseWriter, r *http.Request, status int, acct *securetextd.SenderAccount, m *securetextd.Message, conv *securetextd.Conversation, form *answerForm) {
 	if err := s.store.Audit(r.Context(), securetextd.AuditEvent{Event: securetextd.AuditReplyRead,
 		MessageID: m.ID, ConversationID: conv.ID}); err != nil {
 		s.fail(w, r, "audit reply read", err)
 		return
 	}
-	p := &replyPageData{layout: layoutFor(acct, "Reply"), ID: m.ID, Phone: string(conv.Phone), Received: m.Received}
+	p := &replyPageData{layout: layoutFor(acct, "Reply"), ID: m.ID, Phone: string(conv.Phone), Received: m.Received, Answer: form}
 	body, cut, err := s.body(r, m)
 	if err != nil {
 		s.fail(w, r, "read reply body", err)
@@ -116,25 +134,30 @@ func (s *Server) handleReply(w http.ResponseWriter, r *http.Request) {
 		if part.Kind != securetextd.PartAttachment && part.Kind != securetextd.PartInline {
 			continue
 		}
-		p.Files = append(p.Files, fileRow{
+		f := fileRow{
 			Href: securetextd.ConsoleReplyPath(m.ID) + "/p/" + strconv.Itoa(i),
 			Name: fileName(part, i), Type: part.ContentType, Size: part.Size,
-		})
+		}
+		if isPhoto(part) {
+			p.Photos = append(p.Photos, f)
+		}
+		p.Files = append(p.Files, f)
 	}
 	msgs, err := s.store.ConversationMessages(r.Context(), conv.ID)
 	if err != nil {
 		s.fail(w, r, "conversation messages", err)
 		return
 	}
-	for _, cm := range msgs {
-		if cm.ID == m.ID {
-			break
-		}
-		if cm.Direction == securetextd.Inbound {
-			p.Answered = "/m/" + strconv.FormatInt(cm.ID, 10)
-		}
+	answered, answers := thread(msgs, m.ID)
+	if answered != nil {
+		p.Answered = "/m/" + strconv.FormatInt(answered.ID, 10)
 	}
-	s.render(w, http.StatusOK, "reply_page.html", p)
+	form.Answers = answers
+	if err := s.answerState(r, acct, conv, form); err != nil {
+		s.fail(w, r, "answer state", err)
+		return
+	}
+	s.render(w, status, "reply_page.html", p)
 }
 
 // handleReplyPart serves a file of a reply as a download, audited.
@@ -157,16 +180,29 @@ func (s *Server) handleReplyPart(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "open reply part", err)
 		return
 	}
+	inline := r.URL.Query().Get("inline") == "1" && isPhoto(m.Parts[idx])
+	detail := "part " + strconv.Itoa(idx)
+	if inline {
+		detail += " inline"
+	}
 	if err := s.store.Audit(r.Context(), securetextd.AuditEvent{Event: securetextd.AuditReplyRead,
-		MessageID: m.ID, ConversationID: conv.ID, Detail: "part " + strconv.Itoa(idx)}); err != nil {
+		MessageID: m.ID, ConversationID: conv.ID, Detail: detail}); err != nil {
 		s.fail(w, r, "audit reply read", err)
 		return
 	}
 	h := w.Header()
-	// As handlePart: bytes to save, never rendered here.
-	h.Set("Content-Type", "application/octet-stream")
+	// As handlePart: bytes to save, never rendered here; or, asked for
+	// by the page's <img>, a raster image, which runs nothing. Either
+	// way the sandbox lets nothing run or load, and nosniff (the
+	// security headers) keeps the browser to the type given.
 	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
-	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": fileName(m.Parts[idx], idx)}))
+	if inline {
+		h.Set("Content-Type", m.Parts[idx].ContentType)
+		h.Set("Content-Disposition", "inline")
+	} else {
+		h.Set("Content-Type", "application/octet-stream")
+		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": fileName(m.Parts[idx], idx)}))
+	}
 	http.ServeContent(w, r, "", time.Time{}, io.NewSectionReader(ra, 0, size))
 }
 
@@ -193,6 +229,16 @@ func (s *Server) repliesTo(r *http.Request, m *securetextd.Message, rows []secur
 		}
 	}
 	return out, nil
+}
+
+// photoTypes are the images the reply's page shows: raster formats, which
+// run no script, unlike SVG; the portal shows the same.
+var photoTypes = map[string]bool{"image/png": true, "image/jpeg": true, "image/gif": true, "image/webp": true}
+
+// isPhoto reports whether a reply's part is shown on its page as an
+// image.
+func isPhoto(p securetextd.Part) bool {
+	return (p.Kind == securetextd.PartAttachment || p.Kind == securetextd.PartInline) && photoTypes[p.ContentType]
 }
 
 // countFiles counts a message's files.

@@ -3,6 +3,7 @@ package console
 import (
 	"io"
 	"iter"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -79,5 +80,45 @@ func TestReplies(t *testing.T) {
 	doc.post("/logout", nil)
 	if _, path, _ := doc.get(page); path != "/login" {
 		t.Errorf("signed out, the reply went to %s", path)
+	}
+}
+
+// TestReplyPhoto: a photo of a reply is shown on the reply's page, served
+// as the image it is (a raster type, inline, sandboxed) and audited as
+// read inline; ?inline=1 on anything else is still a download.
+func TestReplyPhoto(t *testing.T) {
+	rg := newRig(t, RequireNone)
+	mine := rg.send(t, drWho, "Blood results", "Your results are normal.", "+12125550123")
+	reply, _ := rg.replyTo(t, mine)
+	page := securetextd.ConsoleReplyPath(reply)
+	doc := rg.browser(t)
+	doc.login(drWho)
+	if _, _, body := doc.get(page); !strings.Contains(body, `<img src="`+page+`/p/1?inline=1" alt="Photo from the reply: rash.jpg">`) {
+		t.Errorf("the reply's page does not show the photo:\n%s", body)
+	}
+	head := func(path string) http.Header {
+		t.Helper()
+		res, err := doc.c.Get(doc.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || len(body) == 0 {
+			t.Fatalf("GET %s: %d", path, res.StatusCode)
+		}
+		return res.Header
+	}
+	h := head(page + "/p/1?inline=1")
+	if h.Get("Content-Type") != "image/jpeg" || h.Get("Content-Disposition") != "inline" ||
+		!strings.Contains(h.Get("Content-Security-Policy"), "sandbox") || h.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("the photo is served with %v", h)
+	}
+	if ev, err := rg.db.LastAudit(t.Context(), securetextd.AuditReplyRead); err != nil || ev.Detail != "part 1 inline" {
+		t.Errorf("the photo shown audited as %+v, %v", ev, err)
+	}
+	h = head(page + "/p/0?inline=1")
+	if h.Get("Content-Type") != "application/octet-stream" || !strings.HasPrefix(h.Get("Content-Disposition"), "attachment") {
+		t.Errorf("the text part asked inline is served with %v", h)
 	}
 }

@@ -39,6 +39,10 @@ type FormOptions struct {
 	ParsePhone func(string) (securetextd.Phone, error)
 	// MaxRecipients bounds the phone numbers of one message.
 	MaxRecipients int
+	// NoRecipients reads a form that names no phone numbers: the
+	// console's answer, which goes to the conversation it answers. A to
+	// field is then a problem.
+	NoRecipients bool
 	// DatesOfBirth accepts a date_of_birth field after each to field: the
 	// date the portal asks of the numbers in that field (empty: none).
 	DatesOfBirth bool
@@ -61,6 +65,10 @@ func ReadMessageForm(body io.Reader, boundary string, o FormOptions, sink PartSi
 		return nil, err
 	}
 	switch {
+	case o.NoRecipients:
+		if len(sub.to) > 0 || hasField(sub.errs, "to") {
+			sub.bad("to", "this form takes no phone numbers")
+		}
 	case len(sub.to) == 0 && !hasField(sub.errs, "to"):
 		sub.bad("to", "give at least one phone number")
 	case o.MaxRecipients > 0 && len(sub.to) > o.MaxRecipients:

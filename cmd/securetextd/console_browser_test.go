@@ -232,8 +232,9 @@ func TestBrowserConsole(t *testing.T) {
 	shot(t, ctx, "console-09-access-history")
 	checkA11y(t, ctx, axe, "access history")
 
-	// The patient replies; the clinician reads it here.
-	consoleReadsReply(t, ctx, patient, axe, relay, console)
+	// The patient replies; the clinician reads it here, and answers.
+	replyPath := consoleReadsReply(t, ctx, patient, axe, relay, console)
+	consoleAnswers(t, ctx, patient, axe, vonage, console, "http://"+m.PortalAddr, replyPath)
 
 	// A page that is not there.
 	navigate(t, ctx, console+"/m/999")
