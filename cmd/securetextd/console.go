@@ -38,7 +38,7 @@ func (m *Main) startConsole(cfg Config, db *store.DB, log *slog.Logger, phones s
 		if err != nil {
 			return err
 		}
-		tc = (&liveCert{}).config(cert, "h2", "http/1.1")
+		tc = m.ops.consoleCert.config(cert, "h2", "http/1.1") // renewed by SIGHUP (reload.go)
 	}
 	s, err := console.New(console.Config{
 		Org:             cfg.Org(),

@@ -32,7 +32,7 @@ func doctorConfigDir(cfg Config, configPath string) string {
 
 // doctorCerts prints the subject and expiry of each configured TLS
 // certificate: smtp.tls_cert (or, when it is empty, the self-signed one
-// serve makes) and portal.tls_cert.
+// serve makes), portal.tls_cert and console.tls_cert.
 func doctorCerts(cfg Config, now time.Time, line func(level, what, detail string)) {
 	if cfg.SMTP.TLSCert != "" {
 		doctorCert("smtp.tls_cert", cfg.Path(cfg.SMTP.TLSCert), cfg.Path(cfg.SMTP.TLSKey), "", now, line)
@@ -51,6 +51,9 @@ func doctorCerts(cfg Config, now time.Time, line func(level, what, detail string
 	}
 	if cfg.Portal.TLSCert != "" {
 		doctorCert("portal.tls_cert", cfg.Path(cfg.Portal.TLSCert), cfg.Path(cfg.Portal.TLSKey), "", now, line)
+	}
+	if cfg.Console.Listen != "" && cfg.Console.TLSCert != "" {
+		doctorCert("console.tls_cert", cfg.Path(cfg.Console.TLSCert), cfg.Path(cfg.Console.TLSKey), "", now, line)
 	}
 }
 

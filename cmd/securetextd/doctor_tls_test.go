@@ -109,6 +109,10 @@ key_file = "data/key.txt"
 listen = "127.0.0.1:0"
 public_url = "http://127.0.0.1:9"
 %s
+[console]
+listen = "127.0.0.1:0"
+tls_cert = "certs/smtp.pem"
+tls_key = "certs/smtp.key"
 [brand]
 color = %q
 `, smtpCert, portalTLS, color)
@@ -126,10 +130,11 @@ color = %q
 
 	// Good and soon due; a light brand colour under dark text.
 	out := doctorOut(config("certs/smtp.pem", "certs/portal.pem", "#7fdbff"))
-	compareLines(t, out, doctorLines(out, "config", "smtp.tls_cert", "portal.tls_cert", "brand.color"), []string{
+	compareLines(t, out, doctorLines(out, "config", "smtp.tls_cert", "portal.tls_cert", "console.tls_cert", "brand.color"), []string{
 		"ok    config: " + cfgPath + "; relative paths in it are relative to its directory, " + dir,
 		"ok    smtp.tls_cert: " + dir + "/certs/smtp.pem: subject CN=mail.clinic.example,O=Test Clinic, expires " + expiry(smtpCert) + " (in 90 days)",
 		"warn  portal.tls_cert: " + dir + "/certs/portal.pem: subject CN=portal.clinic.example,O=Test Clinic, expires " + expiry(portalCert) + ", in 10 days: renew it, then send SIGHUP",
+		"ok    console.tls_cert: " + dir + "/certs/smtp.pem: subject CN=mail.clinic.example,O=Test Clinic, expires " + expiry(smtpCert) + " (in 90 days)",
 		"warn  brand.color: #7fdbff as the portal's link colour on white has contrast 1.6:1; WCAG 2 asks for at least 4.5:1 — pick a darker colour (the portal writes dark text on it in the top bar and buttons: 12.1:1)",
 	})
 

@@ -34,8 +34,9 @@ SIGNALS
                      is answered 250 only after its commit.
     SIGHUP           Reloads the configuration file: sms.template, sms.org,
                      sms.rate, [brand], portal timeouts, reply size and
-                     lockout limits, [api], and the TLS certificate (read
-                     again from its files). Other changed keys are logged
+                     lockout limits, [api], and the TLS certificates of
+                     SMTP, the portal and the console (read again from
+                     their files). Other changed keys are logged
                      as needing a restart. A file that does not validate
                      changes nothing.
 
@@ -181,7 +182,7 @@ DESCRIPTION
     version, mode); clamd (its version, or a warning that nothing is
     scanned when scan.clamd is empty); whether /metrics is exposed on a
     public portal listener; each TLS certificate (smtp.tls_cert, or the self-signed one
-    serve makes when it is empty, and portal.tls_cert): its subject and
+    serve makes when it is empty, portal.tls_cert and console.tls_cert): its subject and
     expiry, a warning 30 days before it, a failure once expired or when
     it or its key does not load; the contrast of brand.color with the
     text the portal writes on it and as the colour of links on white

@@ -34,6 +34,9 @@ type opsState struct {
 	// portalCert is the portal's own certificate (portal.tls_cert), or
 	// holds nil when the portal speaks plain HTTP (portal_edge.go).
 	portalCert liveCert
+	// consoleCert is the console's own certificate (console.tls_cert), or
+	// none: a reload renews it as it does the portal's.
+	consoleCert liveCert
 
 	listener net.Listener // [ops] listen, or nil
 	server   *http.Server

@@ -111,19 +111,21 @@ func servePortalTLS(l net.Listener, tc *tls.Config) net.Listener {
 	return tls.NewListener(l, tc)
 }
 
-// reloadPortalCert reads next's portal certificate again, for a reload:
-// nil when the portal serves no TLS of its own. Turning the portal's TLS
-// on or off changes its listener, which takes a restart: such a reload is
+// reloadCert reads a listener's certificate again, for a reload: nil
+// when that listener serves no TLS of its own (live holds none). section
+// names the listener's configuration section ("portal", "console"), and
+// certFile and keyFile are next's paths. Turning a listener's TLS on or
+// off changes the listener, which takes a restart: such a reload is
 // refused, so that nothing changes halfway.
-func (m *Main) reloadPortalCert(next Config) (*tls.Certificate, error) {
-	serving := m.ops.portalCert.Load() != nil
-	if serving != (next.Portal.TLSCert != "") {
-		return nil, fmt.Errorf("portal.tls_cert: turning the portal's own TLS on or off takes a restart")
+func reloadCert(live *liveCert, section, certFile, keyFile string) (*tls.Certificate, error) {
+	serving := live.Load() != nil
+	if serving != (certFile != "") {
+		return nil, fmt.Errorf("%s.tls_cert: turning the %s's own TLS on or off takes a restart", section, section)
 	}
 	if !serving {
 		return nil, nil
 	}
-	cert, err := loadKeyPair("portal.tls_cert", next.Path(next.Portal.TLSCert), "portal.tls_key", next.Path(next.Portal.TLSKey))
+	cert, err := loadKeyPair(section+".tls_cert", certFile, section+".tls_key", keyFile)
 	if err != nil {
 		return nil, err
 	}

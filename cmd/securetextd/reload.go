@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
 	"os"
 	"os/signal"
@@ -28,6 +29,7 @@ var reloadable = []string{
 	"api.",
 	"smtp.tls_cert", "smtp.tls_key",
 	"portal.tls_cert", "portal.tls_key", // when the portal serves TLS already
+	"console.tls_cert", "console.tls_key", // when the console serves TLS already
 }
 
 func isReloadable(key string) bool {
@@ -111,9 +113,16 @@ func (m *Main) apply(next Config) error {
 	if err != nil {
 		return err
 	}
-	portalCert, err := m.reloadPortalCert(next)
+	portalCert, err := reloadCert(&m.ops.portalCert, "portal", next.Path(next.Portal.TLSCert), next.Path(next.Portal.TLSKey))
 	if err != nil {
 		return err
+	}
+	var consoleCert *tls.Certificate
+	if m.Config.Console.Listen != "" { // a console that is off serves nothing to renew
+		consoleCert, err = reloadCert(&m.ops.consoleCert, "console", next.Path(next.Console.TLSCert), next.Path(next.Console.TLSKey))
+		if err != nil {
+			return err
+		}
 	}
 	ps, err := m.ops.portal.Load().Reconfigure(func(c *portal.Config) {
 		c.Org, c.Color, c.Logo = next.Org(), next.Brand.Color, logo
@@ -134,6 +143,9 @@ func (m *Main) apply(next Config) error {
 	if portalCert != nil {
 		m.ops.portalCert.Store(portalCert)
 	}
+	if consoleCert != nil {
+		m.ops.consoleCert.Store(consoleCert)
+	}
 	m.ops.portal.Store(ps)
 	m.ops.texts.Set(notify.TextSettings{Template: tmpl, Org: next.Org(), Rate: next.SMS.Rate})
 	return nil
@@ -150,6 +162,7 @@ func merged(cur, next Config) Config {
 	out.API = next.API
 	out.SMTP.TLSCert, out.SMTP.TLSKey = next.SMTP.TLSCert, next.SMTP.TLSKey
 	out.Portal.TLSCert, out.Portal.TLSKey = next.Portal.TLSCert, next.Portal.TLSKey
+	out.Console.TLSCert, out.Console.TLSKey = next.Console.TLSCert, next.Console.TLSKey
 	return out
 }
 
