@@ -113,6 +113,7 @@ func walkPatient(t *testing.T, axe string, lang walkLanguage) string {
 	cfgPath, cfg := writeConfigText(t, strings.Replace(testConfigText(t, vonage.URL),
 		`second_factor = "none"`, `second_factor = "sms-code"`, 1))
 	cfg.Mail.Relay = relay.addr
+	cfg.SMS.Org = "North Clinic"
 	m := &Main{Config: cfg, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)), MailTLS: relay.client}
 	if err := m.Run(t.Context()); err != nil {
 		t.Fatal(err)
