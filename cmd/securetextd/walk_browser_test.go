@@ -180,15 +180,28 @@ func walkPatient(t *testing.T, axe string, lang walkLanguage) string {
 			t.Errorf("the password %q: %v", want, err)
 		}
 	}
-	// secondFactor asks for the code on the link's page, and gives it.
-	secondFactor := func(name string) {
+	// secondFactor asks for the code on the link's page, and gives it;
+	// a wrong one first, when asked.
+	secondFactor := func(name string, wrongFirst bool) {
 		t.Helper()
 		has("the code page", `form[action$="/code"] button[type=submit]`)
 		w.page(name)
 		submit(t, ctx, `form[action$="/code"] button[type=submit]`)
 		has("the code sent", "input#code")
 		w.page(name + "-code-sent")
-		step(t, ctx, "type the code", chromedp.SendKeys(chromedp.ID("code"), nextCode()))
+		code := nextCode()
+		if wrongFirst {
+			wrong := "000000"
+			if code == wrong {
+				wrong = "000001"
+			}
+			step(t, ctx, "a wrong code", chromedp.SendKeys(chromedp.ID("code"), wrong))
+			submit(t, ctx, `form[action$="/verify"] button[type=submit]`)
+			has("a wrong code", `[role=alert]`)
+			w.page(name + "-wrong-code")
+			step(t, ctx, "clear the code", chromedp.Clear(chromedp.ID("code")))
+		}
+		step(t, ctx, "type the code", chromedp.SendKeys(chromedp.ID("code"), code))
 		submit(t, ctx, `form[action$="/verify"] button[type=submit]`)
 	}
 	// setUp fills the first visit's form: the date of birth, a password,
@@ -236,7 +249,7 @@ func walkPatient(t *testing.T, axe string, lang walkLanguage) string {
 	// First visit: the code texted when asked, then the date of birth
 	// with a new password and a recovery address.
 	navigate(t, ctx, linkURL)
-	secondFactor("first-visit")
+	secondFactor("first-visit", true)
 	setUp("setup", "maple syrup on pancakes", "patient@home.example")
 	has("the conversation", "a.file")
 	w.page("conversation")
@@ -337,7 +350,7 @@ func walkPatient(t *testing.T, axe string, lang walkLanguage) string {
 	// page says to open the text's link, which asks the code first.
 	w.page("reset-done")
 	navigate(t, ctx, linkURL)
-	secondFactor("link-after-reset")
+	secondFactor("link-after-reset", false)
 	has("the password form", `form[action$="/login"] input#password`)
 	w.page("login")
 	step(t, ctx, "password", chromedp.SendKeys(chromedp.ID("password"), "blueberry waffles at noon"))
@@ -351,13 +364,17 @@ func walkPatient(t *testing.T, axe string, lang walkLanguage) string {
 	}
 	confirmed("")
 	navigate(t, ctx, linkURL)
-	secondFactor("after-operator-reset")
+	secondFactor("after-operator-reset", false)
 	setUp("setup-again", "pancakes on a sunday", "")
 	password("pancakes on a sunday")
 	if err := m.db.AuthenticateRecipient(t.Context(), number, "blueberry waffles at noon"); err == nil {
 		t.Error("the password from before the operator's reset still works")
 	}
 	w.page("set-up-again")
+
+	// A link that is not one.
+	navigate(t, ctx, base+"/m/"+strings.Repeat("x", 43))
+	w.page("not-found")
 	return conversation
 }
 
