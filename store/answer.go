@@ -18,11 +18,9 @@ import (
 // the same renewal, fresh link and text or notice job (joinConversation),
 // and, the draft being the same, the same sealing and scanning.
 //
-// The console refuses one case that mail still takes: a conversation
-// whose content retention has begun to delete ("purged"). Mail cannot
-// show why it refuses, and a clinic's mail program retries the same
-// address; a person at the console is told to start a new conversation,
-// as a new message to the phone does (latestConversation).
+// Both refuse the same conversations: withdrawn, deleted, or past their
+// retention (joining, for mail, with an SMTP reply's words;
+// answerClosed, for the console, with a page's).
 
 // AnswerClosed returns nil when the sender of conversation id may still
 // answer into it from the console, and otherwise why not, as an error

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -115,6 +116,11 @@ func TestContinuePerSender(t *testing.T) {
 	r, err = send(t, db, "after purge", Target{Phone: patient})
 	if err != nil || r.Conversations[0].ID == long {
 		t.Fatalf("after a purge: %+v %v, want a new conversation", r, err)
+	}
+	// Nor does an answer mailed to its reply address join it.
+	_, err = send(t, db, "answer after purge", Target{Phone: patient, ConversationID: long})
+	if securetextd.ErrorCode(err) != securetextd.EINVALID || !strings.Contains(err.Error(), "past its retention period") {
+		t.Fatalf("an answer into the purged conversation: %v, want it refused", err)
 	}
 }
 

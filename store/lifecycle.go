@@ -195,15 +195,24 @@ func (db *DB) replying(ctx context.Context, tx *sql.Tx, conversationID int64, ph
 }
 
 // joining refuses a message into a conversation that the sender
-// withdrew: it stays withdrawn. One that expired is renewed by it.
+// withdrew (or deleted): it stays withdrawn; and into one whose content
+// retention has begun to delete: what the patient would see of it is no
+// longer whole. Either way the sender is told to write to the phone number
+// alone, which starts a new conversation. One that merely expired is
+// renewed by the message. The console answers through the same rule
+// (answerClosed), with words for a page.
 func joining(ctx context.Context, tx *sql.Tx, id int64) error {
-	var revoked sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT revoked FROM conversations WHERE id = ?`, id).Scan(&revoked); err != nil {
+	var revoked, purged sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT revoked, purged FROM conversations WHERE id = ?`, id).Scan(&revoked, &purged); err != nil {
 		return err
 	}
-	if revoked.Valid {
+	switch {
+	case revoked.Valid:
 		return securetextd.Errorf(securetextd.EINVALID,
 			"conversation %d was withdrawn; write to the phone number alone to start a new one", id)
+	case purged.Valid:
+		return securetextd.Errorf(securetextd.EINVALID,
+			"conversation %d is past its retention period and its earlier messages were deleted; write to the phone number alone to start a new one", id)
 	}
 	return nil
 }
