@@ -193,15 +193,19 @@ func runServers(rep *report, work string, tools tools, vonage *fakeVonage) {
 			for r := range o.rounds {
 				for _, p := range these {
 					statements := o.pgStatements && pg != nil && p == pg.peer
-					if statements {
+					if pg != nil && p == pg.peer {
 						resetPGStats(pgServer)
 					}
-					res := p.run(load{conns: 20, perConn: c.perConn, bdat: c.bdat, msg: msg, dur: dur, from: benchUser, to: patientTo})
+					res := p.run(load{conns: 20, perConn: c.perConn, bdat: c.bdat, msg: msg, dur: dur, from: benchUser, to: patientTo, io: true, work: work})
+					if pg != nil && p == pg.peer {
+						_, res.pgWAL = readPGStats(pgServer)
+					}
 					if statements {
 						logPGStatements(pgServer, res.msgs)
 					}
 					logf("ingest %-28s round %d %-16s %7.0f msg/s %6.2f ms CPU/msg  errors %d %v",
 						c.name, r+1, p.name, res.rate(), res.cpuPerMsg(), res.errs, res.err)
+					logf("       %s", res.ioLine())
 					rs[p.name] = append(rs[p.name], res)
 					between(p)
 				}

@@ -97,6 +97,7 @@ func (rep *report) markdown() string {
 	rep.targets(&b)
 	rep.peersSection(&b)
 	rep.ingestSection(&b)
+	rep.ioSection(&b)
 	rep.largeSection(&b)
 	rep.engineSection(&b)
 	rep.portalSection(&b)

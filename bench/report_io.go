@@ -1,0 +1,132 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// Per-message figures of what each server writes (issue 15), and its CPU
+// split into what a message costs and what a connection adds.
+
+func (r loadResult) per(v float64) float64 {
+	if r.msgs == 0 {
+		return math.NaN()
+	}
+	return v / float64(r.msgs)
+}
+
+// perSync is syncs per message, NaN when they were not counted.
+func (r loadResult) perSync(n int) float64 {
+	if n < 0 {
+		return math.NaN()
+	}
+	return r.per(float64(n))
+}
+
+// walFramesPerMsg is the WAL frames appended per message; NaN for servers
+// without a SQLite WAL.
+func (r loadResult) walFramesPerMsg() float64 {
+	if r.walFrames < 0 || r.walPage == 0 {
+		return math.NaN()
+	}
+	return r.per(float64(r.walFrames))
+}
+
+// walBytesPerMsg is the WAL written per message: SQLite's frames (a page
+// and its 24-byte header each) or PostgreSQL's pg_stat_wal bytes.
+func (r loadResult) walBytesPerMsg() float64 {
+	if r.pgWAL > 0 {
+		return r.per(r.pgWAL)
+	}
+	return r.walFramesPerMsg() * float64(r.walPage+24)
+}
+
+func (r loadResult) ioLine() string {
+	s := fmt.Sprintf("per msg: wchar %s KB, write_bytes %s KB, syscw %s, fsyncs %s, WAL frames %s (%s KB)",
+		num(r.per(r.io.wchar)/1000), num(r.per(r.io.writeBytes)/1000), num(r.per(r.io.syscw)),
+		num(r.perSync(r.syncs)), num(r.walFramesPerMsg()), num(r.walBytesPerMsg()/1000))
+	if r.syncsDB >= 0 {
+		s += fmt.Sprintf("; database server: wchar %s KB, write_bytes %s KB, syscw %s, fsyncs %s",
+			num(r.per(r.ioDB.wchar)/1000), num(r.per(r.ioDB.writeBytes)/1000), num(r.per(r.ioDB.syscw)), num(r.perSync(r.syncsDB)))
+	}
+	return s
+}
+
+// medianOf is the median of f over the runs that measured it (not NaN).
+func medianOf(runs []loadResult, f func(loadResult) float64) float64 {
+	return median(slices.DeleteFunc(each(runs, f), math.IsNaN))
+}
+
+// ioSection writes, for each ingest measurement, what each server wrote
+// per message.
+func (rep *report) ioSection(b *strings.Builder) {
+	if len(rep.ingest) == 0 || len(rep.ingest[0].runs[gatewayName]) == 0 {
+		return
+	}
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p("## Writes per message\n\n")
+	p("Read around each ingest run above, divided by the messages it acknowledged, median of the\n")
+	p("rounds. `wchar` is the bytes the server's processes passed to write system calls (files,\n")
+	p("sockets and pipes alike: the SMTP replies are a few dozen bytes of it), `syscw` those calls,\n")
+	p("`write_bytes` the bytes they caused to be sent to the disk (WAL, database file at checkpoints,\n")
+	p("queue files), all from `/proc/PID/io` of the server's whole process tree (reaped children\n")
+	p("included, as for CPU). fsyncs are the `fsync` and `fdatasync` calls of that tree, recorded\n")
+	p("machine-wide with `perf record -a` on their system call tracepoints and the scheduler's fork\n")
+	p("tracepoint (which places children forked during the run in their tree), counted between the\n")
+	p("run's start and end. WAL frames are those appended to a SQLite database's WAL (the gateway's,\n")
+	p("Mailpit's), read from the wal-index header (`mxFrame` in the `-shm` file) every 0.25 ms and\n")
+	p("summed across the WAL's restarts; WAL KB is frames × (page size + 24), or for PostgreSQL the\n")
+	p("server's `pg_stat_wal.wal_bytes`. For the gateway on PostgreSQL, the server's processes (the\n")
+	p("postmaster and its children) have a row of their own.\n\n")
+	for _, in := range rep.ingest {
+		p("### %s\n\n", in.config.name)
+		p("| server | msg/s | wchar KB/msg | write_bytes KB/msg | write syscalls/msg | fsyncs/msg | WAL frames/msg | WAL KB/msg |\n")
+		p("|---|---|---|---|---|---|---|---|\n")
+		for _, name := range in.peers {
+			runs := in.runs[name]
+			row := func(label string, io func(loadResult) ioCount, syncs func(loadResult) int, wal bool) {
+				walF, walB := "–", "–"
+				if wal {
+					walF = num(medianOf(runs, loadResult.walFramesPerMsg))
+					walB = num(medianOf(runs, loadResult.walBytesPerMsg) / 1000)
+				}
+				p("| %s | %s | %s | %s | %s | %s | %s | %s |\n", label, num(in.rate(name)),
+					num(medianOf(runs, func(r loadResult) float64 { return r.per(io(r).wchar) / 1000 })),
+					num(medianOf(runs, func(r loadResult) float64 { return r.per(io(r).writeBytes) / 1000 })),
+					num(medianOf(runs, func(r loadResult) float64 { return r.per(io(r).syscw) })),
+					num(medianOf(runs, func(r loadResult) float64 { return r.perSync(syncs(r)) })),
+					walF, walB)
+			}
+			row(name, func(r loadResult) ioCount { return r.io }, func(r loadResult) int { return r.syncs }, true)
+			if len(runs) > 0 && runs[0].ioDB != (ioCount{}) {
+				row("its PostgreSQL server", func(r loadResult) ioCount { return r.ioDB }, func(r loadResult) int { return r.syncsDB }, false)
+			}
+		}
+		p("\n")
+	}
+	rep.cpuSplit(b)
+}
+
+// cpuSplit writes each server's CPU per message and per connection, from
+// the 1 KiB runs with connections reused and one per connection: a reused
+// connection's message costs the per-message part; a message on its own
+// connection costs that and the connection's (connect, EHLO, AUTH, QUIT).
+func (rep *report) cpuSplit(b *strings.Builder) {
+	reused, perConn := rep.find("1 KiB, connection reused"), rep.find("1 KiB, one per connection")
+	if reused == nil || perConn == nil {
+		return
+	}
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p("### CPU per message and per connection (1 KiB)\n\n")
+	p("Per message: the CPU per message with connections reused. Per connection: what a message\n")
+	p("on a connection of its own costs more (its connection, EHLO, AUTH and QUIT).\n\n")
+	p("| server | per message, ms | per connection, ms | a new connection costs |\n|---|---|---|---|\n")
+	for _, name := range reused.peers {
+		msg := median(reused.cpus(name))
+		conn := median(perConn.cpus(name)) - msg
+		p("| %s | %s | %s | %s a message |\n", name, num(msg), num(conn), ratio(conn, msg))
+	}
+	p("\n")
+}
