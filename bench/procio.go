@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -296,4 +297,40 @@ func (w *walCounter) stop() (frames, page int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.frames, w.page
+}
+
+// commitWrites is what store's TestSmallCommitWrites measured: the WAL
+// frames small messages' commits appended, by table and index.
+type commitWrites struct {
+	Messages int            `json:"messages"`
+	Group    int            `json:"group"`
+	Frames   int            `json:"frames"`
+	Page     int            `json:"page"`
+	Wchar    int64          `json:"wchar"`
+	Owners   map[string]int `json:"owners"`
+}
+
+// probeCommitWrites runs the store's probe of what a small message's
+// commit writes (go test, SQLite, in the work directory's temporary
+// files) and reads what it found; nil when it failed.
+func probeCommitWrites(root, work string) []commitWrites {
+	out := filepath.Join(work, "commit-writes.json")
+	cmd := exec.Command("go", "test", "-count=1", "-run", "^TestSmallCommitWrites$", "./store")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "SECURETEXTD_COMMIT_WRITES="+out, "SECURETEXTD_TEST_ENGINE=", "CGO_ENABLED=1")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		logf("commit writes probe: %v\n%s", err, b)
+		return nil
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		logf("commit writes probe: %v", err)
+		return nil
+	}
+	var cw []commitWrites
+	if err := json.Unmarshal(b, &cw); err != nil {
+		logf("commit writes probe: %v", err)
+		return nil
+	}
+	return cw
 }

@@ -12,9 +12,10 @@ import (
 // commit costs one fsync of the WAL, and a single writer connection caps a
 // disk at about a thousand commits a second. When several SMTP sessions
 // commit at once, their transactions are joined into one: the first caller
-// becomes the leader and runs, in one SQLite transaction, every commit that
-// is waiting, each in its own SAVEPOINT so that one failing rolls back only
-// itself. One fsync then makes all of them durable, and each caller returns
+// becomes the leader and runs, in one transaction, every commit that is
+// waiting (runPipelined); if one fails, the batch runs again with each
+// commit in its own SAVEPOINT, so that one failing rolls back only itself
+// (runGroup). One fsync then makes all of them durable, and each caller returns
 // (and its client gets its 250) only after that commit. A caller that
 // arrives while a batch runs waits; when the batch ends, the leader hands
 // the lead to the oldest waiting caller, which takes everyone waiting as
@@ -42,8 +43,7 @@ type committer struct {
 }
 
 // updateGrouped is update for commits that may share a transaction with
-// others: fn runs in a savepoint of a transaction that may hold other
-// callers' work, and the call returns once that transaction committed (or
+// others: fn runs in a transaction that may hold other callers' work, and the call returns once that transaction committed (or
 // fn or the commit failed). fn may run more than once, each time in a
 // fresh transaction, the earlier ones rolled back (see runPipelined): it
 // must set what it reports to its caller anew each time.
