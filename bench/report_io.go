@@ -122,13 +122,27 @@ func (rep *report) cpuSplit(b *strings.Builder) {
 	p("### CPU per message and per connection (1 KiB)\n\n")
 	p("Per message: the CPU per message with connections reused. Per connection: what a message\n")
 	p("on a connection of its own costs more (its connection, EHLO, AUTH and QUIT).\n\n")
-	p("| server | per message, ms | per connection, ms | a new connection costs |\n|---|---|---|---|\n")
+	p("| server | per message, ms | per connection, ms | a new connection costs | write syscalls per message | per connection |\n|---|---|---|---|---|---|\n")
+	syscw := func(in *ingestResult, name string) float64 {
+		return medianOf(in.runs[name], func(r loadResult) float64 { return r.per(r.io.syscw) })
+	}
+	connCalls := map[string]float64{}
 	for _, name := range reused.peers {
 		msg := median(reused.cpus(name))
 		conn := median(perConn.cpus(name)) - msg
-		p("| %s | %s | %s | %s a message |\n", name, num(msg), num(conn), ratio(conn, msg))
+		connCalls[name] = syscw(perConn, name) - syscw(reused, name)
+		p("| %s | %s | %s | %s a message | %s | %s |\n", name, num(msg), num(conn), ratio(conn, msg),
+			num(syscw(reused, name)), num(connCalls[name]))
 	}
 	p("\n")
+	lib, sink := connCalls["go-smtp discard"], connCalls["smtp-sink"]
+	if lib-sink >= 3 {
+		p("A connection costs go-smtp %s write system calls to smtp-sink's %s: go-smtp sends each line\n", num(lib), num(sink))
+		p("of a multi-line reply with a write of its own (`textproto.Writer.PrintfLine` flushes), so\n")
+		p("the EHLO reply costs one per extension; the gateway inherits them (%s per connection).\n", num(connCalls[gatewayName]))
+		p("Writing a reply's lines with one flush belongs in go-smtp's `writeResponse`: below it,\n")
+		p("once STARTTLS has wrapped the connection, the lines are TLS records.\n\n")
+	}
 }
 
 // commitWritesSection writes what the store's probe found a small
