@@ -308,6 +308,9 @@ type commitWrites struct {
 	Page     int            `json:"page"`
 	Wchar    int64          `json:"wchar"`
 	Owners   map[string]int `json:"owners"`
+	// Savepoints: the groups ran with a savepoint per commit (one of
+	// each failed, as the group commit does only then).
+	Savepoints bool `json:"savepoints"`
 }
 
 // probeCommitWrites runs the store's probe of what a small message's

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -27,10 +28,16 @@ import (
 // system calls meanwhile (wchar in /proc/self/io) count what the WAL does
 // not show: statement and savepoint journals spilled to temporary files.
 
+// errRefused is the failure of the commit that TestSmallCommitWrites
+// puts in a group to make it commit with savepoints.
+var errRefused = errors.New("refused by the test")
+
 // groupedCommits commits n small messages as one group commit: a first
 // grouped call holds the writer until the n drafts are all waiting, so
-// that they make the next batch.
-func groupedCommits(t *testing.T, db *DB, n int) {
+// that they make the next batch. With failing, one more grouped call in
+// the batch fails, so that the batch runs again with a savepoint per
+// commit (runGroup).
+func groupedCommits(t *testing.T, db *DB, n int, failing bool) {
 	t.Helper()
 	hold, held := make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
@@ -44,7 +51,7 @@ func groupedCommits(t *testing.T, db *DB, n int) {
 		})
 	}()
 	<-held
-	errs := make(chan error, n)
+	errs := make(chan error, n+1)
 	for i := range n {
 		wg.Add(1)
 		go func() {
@@ -52,11 +59,23 @@ func groupedCommits(t *testing.T, db *DB, n int) {
 			errs <- commitSmall(db, i)
 		}()
 	}
+	want := n
+	if failing {
+		want++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := db.updateGrouped(context.Background(), func(*sql.Tx) error { return errRefused })
+			if !errors.Is(err, errRefused) {
+				errs <- fmt.Errorf("the failing commit returned %v", err)
+			}
+		}()
+	}
 	for {
 		db.group.mu.Lock()
 		waiting := len(db.group.queue)
 		db.group.mu.Unlock()
-		if waiting == n {
+		if waiting == want {
 			break
 		}
 		runtime.Gosched()
@@ -207,12 +226,16 @@ type commitWrites struct {
 	Page     int            `json:"page"`     // page size
 	Wchar    int64          `json:"wchar"`    // bytes passed to write system calls
 	Owners   map[string]int `json:"owners"`   // frames by table or index; nil without dbstat
+	// Savepoints: one commit of each group failed, so that the group ran
+	// again with a savepoint per commit.
+	Savepoints bool `json:"savepoints"`
 }
 
 // TestSmallCommitWrites checks what small messages' commits write: in
 // group commits of 16, at most 24 KiB per message passed to write system
-// calls, WAL frames included; savepoint journals spilled to temporary
-// files passed 129 KB.
+// calls, WAL frames included. It measures beside them groups that run
+// with a savepoint per commit, as every group did before, whose journals
+// spilled to temporary files passed 129 KB per message.
 func TestSmallCommitWrites(t *testing.T) {
 	db := openTestDB(t)
 	if db.eng.name != SQLite {
@@ -220,7 +243,7 @@ func TestSmallCommitWrites(t *testing.T) {
 	}
 	// Tables of some depth, as on a gateway that has been running.
 	for range 20 {
-		groupedCommits(t, db, 16)
+		groupedCommits(t, db, 16, false)
 	}
 
 	var out []commitWrites
@@ -236,17 +259,23 @@ func TestSmallCommitWrites(t *testing.T) {
 	// Eight groups: a b-tree's page splits (three or four pages written
 	// at once) come every few groups.
 	const n, groups = 16, 8
-	pages, wchar = walPages(t, db, func() {
-		for range groups {
-			groupedCommits(t, db, n)
+	for _, failing := range []bool{false, true} {
+		pages, wchar = walPages(t, db, func() {
+			for range groups {
+				groupedCommits(t, db, n, failing)
+			}
+		})
+		per := wchar / (n * groups)
+		how := "none failing: no savepoints"
+		if failing {
+			how = "one more failing in each: a savepoint per commit"
 		}
-	})
-	per := wchar / (n * groups)
-	t.Logf("%d group commits of %d messages: %.1f WAL frames per message, %d bytes written per message: %s",
-		groups, n, float64(len(pages))/(n*groups), per, describePages(db, pages))
-	out = append(out, commitWrites{Messages: n * groups, Group: n, Frames: len(pages), Wchar: wchar, Owners: byOwner(db, pages)})
-	if limit := int64(24 << 10); per > limit {
-		t.Errorf("a grouped small message passed %d bytes to write system calls, want at most %d", per, limit)
+		t.Logf("%d group commits of %d messages (%s): %.1f WAL frames per message, %d bytes written per message: %s",
+			groups, n, how, float64(len(pages))/(n*groups), per, describePages(db, pages))
+		out = append(out, commitWrites{Messages: n * groups, Group: n, Frames: len(pages), Wchar: wchar, Owners: byOwner(db, pages), Savepoints: failing})
+		if limit := int64(24 << 10); !failing && per > limit {
+			t.Errorf("a grouped small message passed %d bytes to write system calls, want at most %d", per, limit)
+		}
 	}
 
 	if path := os.Getenv("SECURETEXTD_COMMIT_WRITES"); path != "" {
