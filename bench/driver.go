@@ -30,6 +30,12 @@ type peer struct {
 	tree bool
 	// stop ends the server.
 	stop func()
+	// db, when set, is the root of the database server the peer stores
+	// into (PostgreSQL), whose writes are counted beside the peer's.
+	db int
+	// sqlite, when set, is the peer's SQLite database, whose WAL frames
+	// are counted.
+	sqlite string
 }
 
 // load is one run of the driver.
@@ -41,6 +47,10 @@ type load struct {
 	dur     time.Duration // how long new messages are started
 	from    string
 	to      func(i int) string
+	// io counts what the server writes during the run (procio.go), with
+	// scratch files in work.
+	io   bool
+	work string
 }
 
 // loadResult is what a run measured.
@@ -50,6 +60,14 @@ type loadResult struct {
 	err     error // the first error
 	elapsed time.Duration
 	cpu     time.Duration // the server's CPU time during the run
+	// With load.io: what the server's processes wrote during the run
+	// (ioDB: its database server's), their fsync and fdatasync calls (-1:
+	// not counted), and the WAL frames of its SQLite database (-1: none).
+	io, ioDB       ioCount
+	syncs, syncsDB int
+	walFrames      int64
+	walPage        int64
+	pgWAL          float64 // bytes of WAL the PostgreSQL server wrote (pg_stat_wal)
 }
 
 func (r loadResult) rate() float64 { return float64(r.msgs) / r.elapsed.Seconds() }
@@ -67,9 +85,52 @@ func (r loadResult) cpuPerMsg() float64 {
 // clock and the CPU count start: what is measured is the steady state of
 // message after message.
 func (p *peer) run(l load) loadResult {
+	if l.io {
+		return p.runIO(l)
+	}
 	var cpu0 time.Duration
 	res := drive(p, l, func() { cpu0 = p.cpu() })
 	res.cpu = p.cpu() - cpu0
+	return res
+}
+
+// runIO is run, counting what the server writes as well.
+func (p *peer) runIO(l load) loadResult {
+	var (
+		cpu0     time.Duration
+		io0, db0 ioCount
+		from     time.Duration
+		wal      *walCounter
+		trees    [][]int
+		trace    = startSyncTrace(l.work)
+	)
+	trees = append(trees, processTree(p.root))
+	if p.db != 0 {
+		trees = append(trees, processTree(p.db))
+	}
+	res := drive(p, l, func() {
+		if p.sqlite != "" {
+			wal = startWALCounter(p.sqlite)
+		}
+		io0 = treeIO(p.root)
+		if p.db != 0 {
+			db0 = treeIO(p.db)
+		}
+		from = monotonic()
+		cpu0 = p.cpu()
+	})
+	res.cpu = p.cpu() - cpu0
+	to := monotonic()
+	res.io = treeIO(p.root).sub(io0)
+	if p.db != 0 {
+		res.ioDB = treeIO(p.db).sub(db0)
+	}
+	res.walFrames, res.walPage = wal.stop()
+	syncs := trace.stop(from, to, trees)
+	res.syncs, res.syncsDB = syncs[0], -1
+	if p.db != 0 {
+		res.syncsDB = syncs[1]
+	}
 	return res
 }
 

@@ -83,7 +83,7 @@ func main() {
 	flag.DurationVar(&o.dur, "dur", 2500*time.Millisecond, "length of each SMTP load run")
 	flag.StringVar(&o.out, "out", "BENCHMARKS.md", `file to write the report to ("-": standard output)`)
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, databases, queues)")
-	phases := flag.String("phases", "ingest,large,profile,latency,portal,postgres", "measurements to run (postgres: the PostgreSQL engine beside SQLite, in ingest and large)")
+	phases := flag.String("phases", "ingest,writes,large,profile,latency,portal,postgres", "measurements to run (postgres: the PostgreSQL engine beside SQLite, in ingest and large; writes: the store's probe of what a small message's commit writes)")
 	ingest := flag.String("ingest", "", `run only the ingest measurements whose names match this regexp ("^1 KiB")`)
 	peers := flag.String("peers", "", `run the ingest measurements only against the servers whose names match this regexp ("^securetextd")`)
 	flag.BoolVar(&o.pgStatements, "pgstatements", false, "log the PostgreSQL gateway's statements after each of its runs: calls and ms per message")
@@ -122,6 +122,10 @@ func main() {
 	rep.fsync, rep.fsyncMiB = fsyncProbe(work, 4096), fsyncProbe(work, 1<<20)
 	logf("fsync on this disk: median %.2f ms (4 KiB), %.2f ms (1 MiB)", rep.fsync.Seconds()*1000, rep.fsyncMiB.Seconds()*1000)
 
+	if o.phases["writes"] {
+		logf("probing what a small message's commit writes (go test ./store)")
+		rep.commitWrites = probeCommitWrites(root, work)
+	}
 	vonage := startVonage()
 	if o.phases["ingest"] || o.phases["large"] || o.phases["profile"] {
 		runServers(rep, work, tools, vonage)
@@ -193,15 +197,19 @@ func runServers(rep *report, work string, tools tools, vonage *fakeVonage) {
 			for r := range o.rounds {
 				for _, p := range these {
 					statements := o.pgStatements && pg != nil && p == pg.peer
-					if statements {
+					if pg != nil && p == pg.peer {
 						resetPGStats(pgServer)
 					}
-					res := p.run(load{conns: 20, perConn: c.perConn, bdat: c.bdat, msg: msg, dur: dur, from: benchUser, to: patientTo})
+					res := p.run(load{conns: 20, perConn: c.perConn, bdat: c.bdat, msg: msg, dur: dur, from: benchUser, to: patientTo, io: true, work: work})
+					if pg != nil && p == pg.peer {
+						_, res.pgWAL = readPGStats(pgServer)
+					}
 					if statements {
 						logPGStatements(pgServer, res.msgs)
 					}
 					logf("ingest %-28s round %d %-16s %7.0f msg/s %6.2f ms CPU/msg  errors %d %v",
 						c.name, r+1, p.name, res.rate(), res.cpuPerMsg(), res.errs, res.err)
+					logf("       %s", res.ioLine())
 					rs[p.name] = append(rs[p.name], res)
 					between(p)
 				}

@@ -115,8 +115,9 @@ func startDiscard(dir string) *peer {
 
 func startMailpit(dir, bin string) *peer {
 	addr, ui := freeAddr(), freeAddr()
+	db := filepath.Join(mustMkdir(dir, "mailpit"), "mailpit.db")
 	p := startProc(dir, "mailpit", bin,
-		"--database", filepath.Join(mustMkdir(dir, "mailpit"), "mailpit.db"),
+		"--database", db,
 		"--max", "0", "--max-message-size", "0",
 		"--smtp", addr, "--listen", ui,
 		"--smtp-auth-accept-any", "--smtp-auth-allow-insecure", "--smtp-disable-rdns",
@@ -124,7 +125,7 @@ func startMailpit(dir, bin string) *peer {
 	if err := waitListen(addr, 30*time.Second); err != nil {
 		fatalf("mailpit: %v\n%s", err, p.tail())
 	}
-	return &peer{name: "Mailpit", addr: addr, user: benchUser, pass: benchPass, root: p.pid(), stop: p.stop}
+	return &peer{name: "Mailpit", addr: addr, user: benchUser, pass: benchPass, root: p.pid(), stop: p.stop, sqlite: db}
 }
 
 // postfix is a private Postfix instance, as in smtp/relay_postfix_test.go,
@@ -360,6 +361,9 @@ func startGatewayStore(bin, root, name, vonageURL string, rate float64, store st
 	}
 	g.bin, g.name = bin, name
 	g.peer = &peer{name: gatewayName, addr: g.smtp, user: benchUser, pass: benchPass}
+	if store == "" {
+		g.peer.sqlite = filepath.Join(dir, "data", "securetextd.db")
+	}
 	g.start(nil)
 	return g
 }

@@ -45,6 +45,7 @@ func startPGGateway(bin, work, vonageURL string) (*gateway, *pgtest.Server) {
 	store := fmt.Sprintf("driver = \"postgres\"\ndsn = %q\n", srv.URL(db))
 	g := startGatewayStore(bin, work, "securetextd-pg", vonageURL, 1, store)
 	g.peer.name = pgGatewayName
+	g.peer.db = srv.PID()
 	return g, srv
 }
 

@@ -26,6 +26,8 @@ var debianNeeds = [][2]string{
 	{"/usr/lib/x86_64-linux-gnu/sasl2/libsasldb.so", "libsasl2-modules-db"},
 	{"/usr/lib/x86_64-linux-gnu/sasl2/libplain.so", "libsasl2-modules"},
 	{"wrk", "wrk"},
+	// Its dbstat table names the pages a commit writes (the writes phase).
+	{"sqlite3", "sqlite3"},
 }
 
 // ensureTools installs what is missing: Debian packages with apt-get, and
