@@ -1897,3 +1897,45 @@ func TestServer_ClosingReplyTexts(t *testing.T) {
 		t.Fatalf("got %q, want %q", scanner2.Text(), want)
 	}
 }
+
+// writeLog records each write made to it, for Server.Debug.
+type writeLog struct {
+	mu     sync.Mutex
+	writes []string
+}
+
+func (l *writeLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.writes = append(l.writes, string(p))
+	return len(p), nil
+}
+
+// TestServer_ReplyInOneWrite: a reply of several lines (EHLO's) reaches the
+// connection in one write, not one per line.
+func TestServer_ReplyInOneWrite(t *testing.T) {
+	var log writeLog
+	_, s, c, scanner := testServerGreeted(t, func(s *smtp.Server) { s.Debug = &log })
+	defer s.Close()
+	defer c.Close()
+
+	io.WriteString(c, "EHLO localhost\r\n")
+	lines := 0
+	for scanner.Scan() {
+		lines++
+		if strings.HasPrefix(scanner.Text(), "250 ") {
+			break
+		}
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	var replies []string
+	for _, w := range log.writes {
+		if strings.HasPrefix(w, "250") {
+			replies = append(replies, w)
+		}
+	}
+	if lines < 3 || len(replies) != 1 {
+		t.Fatalf("EHLO's reply of %d lines came in %d writes: %q", lines, len(replies), replies)
+	}
+}
