@@ -114,24 +114,7 @@ func (c *Config) fingerprint() string {
 // recorded is a key change.
 func (m *Main) auditStart(ctx context.Context, publicKey string) error {
 	ctx = securetextd.WithOrigin(ctx, securetextd.Origin{Actor: "operator"})
-	if err := m.db.Audit(ctx, securetextd.AuditEvent{
-		Event: securetextd.AuditConfigLoaded, Detail: "sha256:" + m.Config.fingerprint(),
-	}); err != nil {
-		return err
-	}
-	last, err := m.db.LastAudit(ctx, securetextd.AuditKeyLoaded, securetextd.AuditKeyChanged)
-	if err != nil {
-		return err
-	}
-	event := securetextd.AuditKeyLoaded
-	switch {
-	case last == nil:
-	case last.Detail == publicKey:
-		return nil // the same key as last time
-	default:
-		event = securetextd.AuditKeyChanged
-	}
-	return m.db.Audit(ctx, securetextd.AuditEvent{Event: event, Detail: publicKey})
+	return m.db.RecordStart(ctx, "sha256:"+m.Config.fingerprint(), publicKey)
 }
 
 // lifecycleEvery is how often the daemon records expiries and purges.
@@ -150,20 +133,16 @@ func (m *Main) sweepLifecycle(ctx context.Context, cfg Config) error {
 	var logged time.Time
 	for {
 		// Each on one node at a time (sweeps.go).
-		m.sweep(ctx, store.SweepExpire, func(ctx context.Context) error {
-			n, err := m.db.ExpireConversations(ctx)
-			if n > 0 {
-				m.Logger.Info("conversations expired", "count", n)
-			}
-			return err
-		})
-		m.sweep(ctx, store.SweepPurge, func(ctx context.Context) error {
-			res, err := m.db.Purge(ctx)
-			if res.Messages > 0 {
-				m.Logger.Info("content purged", "messages", res.Messages, "jobs", res.Jobs, "checkpointed", res.Checkpointed)
-			}
-			return err
-		})
+		n, ran, err := m.db.ExpireSweep(ctx)
+		if n > 0 {
+			m.Logger.Info("conversations expired", "count", n)
+		}
+		m.sweepDone(ctx, store.SweepExpire, ran, err)
+		res, ran, err := m.db.PurgeSweep(ctx)
+		if res.Messages > 0 {
+			m.Logger.Info("content purged", "messages", res.Messages, "jobs", res.Jobs, "checkpointed", res.Checkpointed)
+		}
+		m.sweepDone(ctx, store.SweepPurge, ran, err)
 		if n, err := sweepMailDir(ctx, cfg, m.db.Now()); err != nil { // mail_cli.go
 			m.Logger.Error("purge mail.dir", "err", err)
 		} else if n > 0 {
@@ -228,20 +207,12 @@ func runPurge(args []string, stdout io.Writer) error {
 	}
 	defer db.Close()
 	ctx := operator(context.Background())
-	// As the daemon's sweeps, and never beside them (sweeps.go).
-	var expired int
-	var res store.PurgeResult
-	ranExpire, err := db.Exclusive(ctx, store.SweepExpire, func(ctx context.Context) (err error) {
-		expired, err = db.ExpireConversations(ctx)
-		return err
-	})
+	// The daemon's sweeps, and never beside them (sweeps.go).
+	expired, ranExpire, err := db.ExpireSweep(ctx)
 	if err != nil {
 		return err
 	}
-	ranPurge, err := db.Exclusive(ctx, store.SweepPurge, func(ctx context.Context) (err error) {
-		res, err = db.Purge(ctx)
-		return err
-	})
+	res, ranPurge, err := db.PurgeSweep(ctx)
 	if err != nil {
 		return err
 	}
@@ -369,25 +340,20 @@ func verifyAudit(ctx context.Context, db *store.DB, anchor string, stdout io.Wri
 		return fmt.Errorf("audit trail broken at row %d: %s", check.Seq, check.Problem)
 	}
 	if anchor != "" {
-		seqText, hash, ok := strings.Cut(anchor, ":")
-		seq, err := strconv.ParseInt(seqText, 10, 64)
-		if !ok || err != nil {
+		a, err := store.ParseAuditAnchor(anchor)
+		if err != nil {
 			return errUsage{"--anchor wants SEQ:HASH, as `audit verify` printed it"}
 		}
-		row, err := db.AuditRow(ctx, seq)
-		if err != nil {
-			return fmt.Errorf("audit trail does not reach the anchor: %s", securetextd.ErrorMessage(err))
-		}
-		if !strings.EqualFold(hex.EncodeToString(row.Hash), hash) {
-			return fmt.Errorf("audit trail broken: row %d no longer has the hash of the anchor (rewritten since)", seq)
+		if err := db.CheckAuditAnchor(ctx, a); err != nil {
+			return err
 		}
 	}
 	if check.Rows == 0 {
 		fmt.Fprintf(stdout, "the audit trail is empty.\n")
 		return nil
 	}
-	fmt.Fprintf(stdout, "the audit trail verifies: %d rows.\nhead: %d:%s (record it to check later runs with --anchor)\n",
-		check.Rows, check.Head.Seq, hex.EncodeToString(check.Head.Hash))
+	fmt.Fprintf(stdout, "the audit trail verifies: %d rows.\nhead: %s (record it to check later runs with --anchor)\n",
+		check.Rows, store.AnchorOf(check.Head))
 	return nil
 }
 
