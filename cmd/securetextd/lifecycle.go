@@ -89,12 +89,10 @@ func openForCommand(configPath string) (Config, *store.DB, error) {
 	return cfg, db, nil
 }
 
-// auditSender records a change to a sender account ("add", "passwd",
-// "removed") made with `securetextd user`.
+// auditSender records a change to a sender account (store.SenderAdded,
+// SenderPassword, SenderRemoved) made with `securetextd user`.
 func auditSender(ctx context.Context, db *store.DB, what, address string) error {
-	return db.Audit(operator(ctx), securetextd.AuditEvent{
-		Event: securetextd.AuditSenderChanged, Detail: what + " " + address,
-	})
+	return db.RecordSenderChange(operator(ctx), what, address)
 }
 
 // operator is the context of a command an operator runs.
