@@ -2,7 +2,6 @@ package console
 
 import (
 	"bytes"
-	"crypto/rand"
 	"embed"
 	"errors"
 	"fmt"
@@ -179,7 +178,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, op string, err err
 		s.renderMessage(w, http.StatusServiceUnavailable, "Try again later", "Busy right now", "Please try again in a few minutes.")
 		return
 	}
-	id := rand.Text()[:10]
+	id := securetextd.NewErrorID()
 	s.logger.Error(op, "error_id", id, "err", err)
 	s.renderMessage(w, http.StatusInternalServerError, "Try again later", "Something went wrong on our side",
 		"Please try again in a few minutes. If it keeps happening, tell your administrator this code: "+id+".")

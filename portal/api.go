@@ -2,7 +2,6 @@ package portal
 
 import (
 	"context"
-	"crypto/rand"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -434,7 +433,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, op string, err error)
 		a.problem(w, r, http.StatusInsufficientStorage, "storage-full", "Insufficient storage", msg)
 		return
 	}
-	id := rand.Text()[:10]
+	id := securetextd.NewErrorID()
 	a.logger.Error(op, "error_id", id, "err", err)
 	a.writeProblem(w, r, &problem{
 		Type: problemTypes + "internal", Title: "Internal error", Status: http.StatusInternalServerError,

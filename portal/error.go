@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"crypto/rand"
 	"net/http"
 
 	"github.com/securetextd/securetextd"
@@ -36,7 +35,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, op string, err err
 			"Busy right now", "Please try again in a few minutes.")
 		return
 	}
-	id := rand.Text()[:10]
+	id := securetextd.NewErrorID()
 	s.logger.Error(op, "error_id", id, "err", err)
 	s.render(w, http.StatusInternalServerError, "message.html", &messagePage{
 		layout:  layout{Title: "Try again later"},

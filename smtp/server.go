@@ -225,10 +225,10 @@ func sleepContext(ctx context.Context, d time.Duration) {
 	}
 }
 
-// errorID returns a short random id that ties a client's error reply to the
-// log line with the details.
-func errorID() string {
-	var b [6]byte
+// messageIDLocal returns the random left part of a Message-ID the gateway
+// makes for a message that came without one: 24 hexadecimal digits.
+func messageIDLocal() string {
+	var b [12]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
@@ -361,7 +361,7 @@ func (s *Server) replyError(op string, client netip.Addr, err error) error {
 }
 
 func (s *Server) internalError(op string, client netip.Addr, err error) error {
-	id := errorID()
+	id := securetextd.NewErrorID()
 	s.logger.Error("internal error", "op", op, "error_id", id, "err", err, "client", client.String())
 	return &gosmtp.SMTPError{
 		Code:         451,

@@ -179,7 +179,7 @@ func (s *session) Data(r io.Reader) error {
 	}
 	msgID := h.MessageID
 	if msgID == "" {
-		msgID = fmt.Sprintf("%s@%s", errorID()+errorID(), s.s.cfg.Hostname)
+		msgID = fmt.Sprintf("%s@%s", messageIDLocal(), s.s.cfg.Hostname)
 	}
 	m := &securetextd.Message{
 		Direction:  securetextd.Inbound,

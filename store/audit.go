@@ -186,7 +186,7 @@ type AuditCheck struct {
 	// Rows is the number of rows read.
 	Rows int64
 	// Head is the last row, whose Seq and Hash an operator can record to
-	// hold later checks to (see VerifyAuditFrom).
+	// hold later checks to (AnchorOf, CheckAuditAnchor).
 	Head securetextd.AuditEvent
 	// Seq is the first row found altered, removed or inserted, and 0 when
 	// the trail verifies. Problem says which, in words.

@@ -574,7 +574,7 @@ func (db *DB) revoke(ctx context.Context, tx *sql.Tx, id int64, now time.Time) e
 }
 
 // LastAudit returns the newest row of the trail that is one of events, or
-// nil when there is none; cmd/securetextd compares the key and
+// nil when there is none; RecordStart compares the key and
 // configuration it starts with against the last ones recorded.
 func (db *DB) LastAudit(ctx context.Context, events ...string) (*securetextd.AuditEvent, error) {
 	if len(events) == 0 {

@@ -21,70 +21,13 @@ import (
 // expired, revoked, purged (content deleted), the last taking precedence.
 func (db *DB) SentMessages(ctx context.Context, sender string, since time.Time) ([]securetextd.SentMessage, error) {
 	var out []securetextd.SentMessage
-	err := db.view(ctx, func(tx *sql.Tx) error {
-		now := db.Now()
-		q := `
-			SELECT m.id, c.id, m.sender, c.phone, m.received, m.purged IS NOT NULL, c.revoked, c.last_activity,
-				coalesce((SELECT t.state FROM texts t WHERE t.message_id = m.id AND t.conversation_id = c.id
-					ORDER BY t.job_id DESC LIMIT 1), ''),
-				EXISTS (SELECT 1 FROM message_views v WHERE v.message_id = m.id AND v.conversation_id = c.id),
-				EXISTS (SELECT 1 FROM conversation_messages r JOIN messages rm ON rm.id = r.message_id
-					WHERE r.conversation_id = c.id AND rm.direction = ?
-					AND (rm.received > m.received OR (rm.received = m.received AND rm.id > m.id)))
-			FROM messages m
-			JOIN conversation_messages cm ON cm.message_id = m.id
-			JOIN conversations c ON c.id = cm.conversation_id
-			WHERE m.direction = ? AND m.received >= ?`
-		args := []any{securetextd.Reply, securetextd.Inbound, nanos(since)}
-		if sender != "" {
-			q += ` AND lower(m.sender) = lower(?)`
-			args = append(args, sender)
-		}
-		rows, err := tx.QueryContext(ctx, q+` ORDER BY m.received, m.id, c.id`, args...)
+	err := db.view(ctx, func(tx *sql.Tx) (err error) {
+		// The rows and states of the Sent list (sent.go), all of them.
+		out, err = db.sentRows(ctx, tx, securetextd.SentQuery{Sender: sender, From: since}, true)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var s securetextd.SentMessage
-			var received, last int64
-			var purged, read, replied bool
-			var revoked sql.NullInt64
-			var text string
-			if err := rows.Scan(&s.MessageID, &s.ConversationID, &s.Sender, &s.Phone, &received,
-				&purged, &revoked, &last, &text, &read, &replied); err != nil {
-				return err
-			}
-			s.Received = fromNanos(received)
-			s.State = securetextd.TextQueued
-			switch {
-			case purged:
-				s.State = securetextd.StatePurged
-			case revoked.Valid:
-				s.State = securetextd.StateRevoked
-			case db.access(last, revoked, now) != nil:
-				s.State = securetextd.StateExpired
-			case replied:
-				s.State = securetextd.StateReplied
-			case read:
-				s.State = securetextd.StateRead
-			case text != "":
-				s.State = text
-			}
-			out = append(out, s)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows.Close()
-		for i := range out {
-			h, err := history(ctx, tx, out[i].ConversationID, out[i].MessageID)
-			if err != nil {
-				return err
-			}
-			out[i].History = h
-		}
-		return nil
+		return addHistory(ctx, tx, out)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: sent messages: %w", err)

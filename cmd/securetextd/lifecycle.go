@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
@@ -10,128 +9,25 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/securetextd/securetextd"
 	"github.com/securetextd/securetextd/console"
-	"github.com/securetextd/securetextd/portal"
 	"github.com/securetextd/securetextd/store"
 )
 
-// The information lifecycle from the command line and in the daemon:
-// the [portal] access_expiry, [store] retention, [mail] read_receipts and
-// delivery_notices, [limits] and [sms.vonage] signature keys; the sweep
-// that records expiries and purges content; and the purge, revoke, audit
-// and report commands.
-
-// lifecycleDefaults sets the defaults of the lifecycle's keys.
-func lifecycleDefaults(c *Config) {
-	c.Portal.AccessExpiry = 72 * time.Hour
-	c.Store.Retention = 30 * 24 * time.Hour
-	c.Mail.ReadReceipts = securetextd.ReceiptsMDN
-	c.Mail.DeliveryNotices = true
-	c.Limits.DailyPerSender = 250
-	c.Limits.PerPhonePerHour = 10
-	c.Limits.PerAddressPerHour = 10
-	c.SMS.Vonage.SignatureMethod = "sha256"
-}
-
-// validateLifecycle checks the lifecycle's keys.
-func (c *Config) validateLifecycle() []string {
-	var p []string
-	bad := func(key, format string, args ...any) {
-		p = append(p, key+": "+fmt.Sprintf(format, args...))
-	}
-	if d := c.Portal.AccessExpiry; d < time.Hour || d > 366*24*time.Hour {
-		bad("portal.access_expiry", "%v is out of range (1h to 8784h)", d)
-	}
-	switch d := c.Store.Retention; {
-	case d == 0:
-	case d < 0 || d > 100*366*24*time.Hour:
-		bad("store.retention", "%v is out of range (0s to keep content, or a duration)", d)
-	case d < c.Portal.AccessExpiry:
-		bad("store.retention", "%v is shorter than portal.access_expiry (%v): content would vanish from open conversations", d, c.Portal.AccessExpiry)
-	}
-	if !slices.Contains([]string{securetextd.ReceiptsMDN, securetextd.ReceiptsAlways, securetextd.ReceiptsNever}, c.Mail.ReadReceipts) {
-		bad("mail.read_receipts", "%q: use \"mdn\", \"always\" or \"never\"", c.Mail.ReadReceipts)
-	}
-	if n := c.Limits.DailyPerSender; n < 0 || n > 1_000_000 {
-		bad("limits.daily_per_sender", "%d is out of range (0 for no limit, up to 1000000)", n)
-	}
-	if n := c.Limits.PerPhonePerHour; n < 0 || n > 1000 {
-		bad("limits.per_phone_per_hour", "%d is out of range (0 for no limit, up to 1000)", n)
-	}
-	if !portal.ValidVonageSignatureMethod(c.SMS.Vonage.SignatureMethod) {
-		bad("sms.vonage.signature_method", "%q: use \"sha256\", \"sha512\", \"sha1\", \"md5\" or \"md5hash\", as set in the Vonage dashboard", c.SMS.Vonage.SignatureMethod)
-	}
-	return p
-}
-
-// policy is the store's lifecycle policy of the configuration.
-func (c *Config) policy() store.Policy {
-	return store.Policy{
-		AccessExpiry:    c.Portal.AccessExpiry,
-		Retention:       c.Store.Retention,
-		DeliveryNotices: c.Mail.DeliveryNotices,
-		FailureNotices:  true,
-		ReadReceipts:    c.Mail.ReadReceipts,
-		DailyPerSender:  c.Limits.DailyPerSender,
-		PerPhonePerHour: c.Limits.PerPhonePerHour,
-
-		PerAddressPerHour: c.Limits.PerAddressPerHour,
-		ContinuePerSender: c.Conversations.Continue == continuePerSender,
-		DailyOrg:          c.Limits.DailyOrg,
-	}
-}
-
-// dlrCallback is the URL Vonage posts delivery receipts to, asked for with
-// each text: the portal's hook, when the portal is public (https).
-func (c *Config) dlrCallback() string {
-	if !strings.HasPrefix(c.Portal.PublicURL, "https://") {
-		return ""
-	}
-	return strings.TrimSuffix(c.Portal.PublicURL, "/") + "/hooks/vonage/dlr"
-}
-
-// fingerprint identifies the configuration in the audit trail without its
-// secrets: the SHA-256 of its JSON form with every password and secret
-// blanked, shortened.
-func (c *Config) fingerprint() string {
-	cc := *c
-	cc.SMS.Vonage.APISecret = ""
-	cc.SMS.Vonage.SignatureSecret = ""
-	cc.Mail.Password = ""
-	b, _ := json.Marshal(cc)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:12])
-}
+// The information lifecycle from the command line and in the daemon: the
+// sweep that records expiries and purges content, and the purge, revoke,
+// audit and report commands (their flags and output; the store does the
+// work). The lifecycle's configuration keys are in config_lifecycle.go.
 
 // auditStart records, when the daemon starts, the configuration it runs
 // with and the key that seals; a key that differs from the last one
 // recorded is a key change.
 func (m *Main) auditStart(ctx context.Context, publicKey string) error {
 	ctx = securetextd.WithOrigin(ctx, securetextd.Origin{Actor: "operator"})
-	if err := m.db.Audit(ctx, securetextd.AuditEvent{
-		Event: securetextd.AuditConfigLoaded, Detail: "sha256:" + m.Config.fingerprint(),
-	}); err != nil {
-		return err
-	}
-	last, err := m.db.LastAudit(ctx, securetextd.AuditKeyLoaded, securetextd.AuditKeyChanged)
-	if err != nil {
-		return err
-	}
-	event := securetextd.AuditKeyLoaded
-	switch {
-	case last == nil:
-	case last.Detail == publicKey:
-		return nil // the same key as last time
-	default:
-		event = securetextd.AuditKeyChanged
-	}
-	return m.db.Audit(ctx, securetextd.AuditEvent{Event: event, Detail: publicKey})
+	return m.db.RecordStart(ctx, "sha256:"+m.Config.fingerprint(), publicKey)
 }
 
 // lifecycleEvery is how often the daemon records expiries and purges.
@@ -150,20 +46,16 @@ func (m *Main) sweepLifecycle(ctx context.Context, cfg Config) error {
 	var logged time.Time
 	for {
 		// Each on one node at a time (sweeps.go).
-		m.sweep(ctx, store.SweepExpire, func(ctx context.Context) error {
-			n, err := m.db.ExpireConversations(ctx)
-			if n > 0 {
-				m.Logger.Info("conversations expired", "count", n)
-			}
-			return err
-		})
-		m.sweep(ctx, store.SweepPurge, func(ctx context.Context) error {
-			res, err := m.db.Purge(ctx)
-			if res.Messages > 0 {
-				m.Logger.Info("content purged", "messages", res.Messages, "jobs", res.Jobs, "checkpointed", res.Checkpointed)
-			}
-			return err
-		})
+		n, ran, err := m.db.ExpireSweep(ctx)
+		if n > 0 {
+			m.Logger.Info("conversations expired", "count", n)
+		}
+		m.sweepDone(ctx, store.SweepExpire, ran, err)
+		res, ran, err := m.db.PurgeSweep(ctx)
+		if res.Messages > 0 {
+			m.Logger.Info("content purged", "messages", res.Messages, "jobs", res.Jobs, "checkpointed", res.Checkpointed)
+		}
+		m.sweepDone(ctx, store.SweepPurge, ran, err)
 		if n, err := sweepMailDir(ctx, cfg, m.db.Now()); err != nil { // mail_cli.go
 			m.Logger.Error("purge mail.dir", "err", err)
 		} else if n > 0 {
@@ -197,12 +89,10 @@ func openForCommand(configPath string) (Config, *store.DB, error) {
 	return cfg, db, nil
 }
 
-// auditSender records a change to a sender account ("add", "passwd",
-// "removed") made with `securetextd user`.
+// auditSender records a change to a sender account (store.SenderAdded,
+// SenderPassword, SenderRemoved) made with `securetextd user`.
 func auditSender(ctx context.Context, db *store.DB, what, address string) error {
-	return db.Audit(operator(ctx), securetextd.AuditEvent{
-		Event: securetextd.AuditSenderChanged, Detail: what + " " + address,
-	})
+	return db.RecordSenderChange(operator(ctx), what, address)
 }
 
 // operator is the context of a command an operator runs.
@@ -228,20 +118,12 @@ func runPurge(args []string, stdout io.Writer) error {
 	}
 	defer db.Close()
 	ctx := operator(context.Background())
-	// As the daemon's sweeps, and never beside them (sweeps.go).
-	var expired int
-	var res store.PurgeResult
-	ranExpire, err := db.Exclusive(ctx, store.SweepExpire, func(ctx context.Context) (err error) {
-		expired, err = db.ExpireConversations(ctx)
-		return err
-	})
+	// The daemon's sweeps, and never beside them (sweeps.go).
+	expired, ranExpire, err := db.ExpireSweep(ctx)
 	if err != nil {
 		return err
 	}
-	ranPurge, err := db.Exclusive(ctx, store.SweepPurge, func(ctx context.Context) (err error) {
-		res, err = db.Purge(ctx)
-		return err
-	})
+	res, ranPurge, err := db.PurgeSweep(ctx)
 	if err != nil {
 		return err
 	}
@@ -369,25 +251,20 @@ func verifyAudit(ctx context.Context, db *store.DB, anchor string, stdout io.Wri
 		return fmt.Errorf("audit trail broken at row %d: %s", check.Seq, check.Problem)
 	}
 	if anchor != "" {
-		seqText, hash, ok := strings.Cut(anchor, ":")
-		seq, err := strconv.ParseInt(seqText, 10, 64)
-		if !ok || err != nil {
+		a, err := store.ParseAuditAnchor(anchor)
+		if err != nil {
 			return errUsage{"--anchor wants SEQ:HASH, as `audit verify` printed it"}
 		}
-		row, err := db.AuditRow(ctx, seq)
-		if err != nil {
-			return fmt.Errorf("audit trail does not reach the anchor: %s", securetextd.ErrorMessage(err))
-		}
-		if !strings.EqualFold(hex.EncodeToString(row.Hash), hash) {
-			return fmt.Errorf("audit trail broken: row %d no longer has the hash of the anchor (rewritten since)", seq)
+		if err := db.CheckAuditAnchor(ctx, a); err != nil {
+			return err
 		}
 	}
 	if check.Rows == 0 {
 		fmt.Fprintf(stdout, "the audit trail is empty.\n")
 		return nil
 	}
-	fmt.Fprintf(stdout, "the audit trail verifies: %d rows.\nhead: %d:%s (record it to check later runs with --anchor)\n",
-		check.Rows, check.Head.Seq, hex.EncodeToString(check.Head.Hash))
+	fmt.Fprintf(stdout, "the audit trail verifies: %d rows.\nhead: %s (record it to check later runs with --anchor)\n",
+		check.Rows, store.AnchorOf(check.Head))
 	return nil
 }
 

@@ -298,7 +298,7 @@ func runUser(args []string, stdin io.Reader, stdout io.Writer) error {
 			return userError(err)
 		}
 		fmt.Fprintf(stdout, "removed %s\n", pos[0])
-		return auditSender(ctx, db, "removed", pos[0])
+		return auditSender(ctx, db, store.SenderRemoved, pos[0])
 	}
 
 	password, err := readPassword(stdin, stdout, *fromStdin)

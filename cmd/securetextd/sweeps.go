@@ -30,6 +30,12 @@ func outboxPoll(db *store.DB) time.Duration {
 // another node (or `securetextd purge`) runs it now, and logs a failure.
 func (m *Main) sweep(ctx context.Context, name string, fn func(ctx context.Context) error) {
 	ran, err := m.db.Exclusive(ctx, name, fn)
+	m.sweepDone(ctx, name, ran, err)
+}
+
+// sweepDone logs how this node's turn of the sweep called name went: its
+// failure, or that another node ran it.
+func (m *Main) sweepDone(ctx context.Context, name string, ran bool, err error) {
 	switch {
 	case ctx.Err() != nil:
 	case err != nil:
