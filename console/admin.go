@@ -107,7 +107,7 @@ func (s *Server) handleAddSender(w http.ResponseWriter, r *http.Request, acct *s
 			return
 		}
 	}
-	if err := s.store.Audit(r.Context(), securetextd.AuditEvent{Event: securetextd.AuditSenderChanged, Detail: "add " + address}); err != nil {
+	if err := s.store.RecordSenderChange(r.Context(), store.SenderAdded, address); err != nil {
 		s.fail(w, r, "audit", err)
 		return
 	}
@@ -143,7 +143,7 @@ func (s *Server) handleRemoveSender(w http.ResponseWriter, r *http.Request, acct
 		s.fail(w, r, "remove sender", err)
 		return
 	}
-	if err := s.store.Audit(r.Context(), securetextd.AuditEvent{Event: securetextd.AuditSenderChanged, Detail: "removed " + address}); err != nil {
+	if err := s.store.RecordSenderChange(r.Context(), store.SenderRemoved, address); err != nil {
 		s.fail(w, r, "audit", err)
 		return
 	}

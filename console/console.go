@@ -92,6 +92,7 @@ type Store interface {
 	VerifyAudit(ctx context.Context) (*store.AuditCheck, error)
 	// Audit appends an event to the audit trail.
 	Audit(ctx context.Context, ev securetextd.AuditEvent) error
+	RecordSenderChange(ctx context.Context, what, address string) error
 	// The recipients' replies (reply.go).
 	ReplyStore
 
