@@ -34,7 +34,7 @@ func TestWakeMail(t *testing.T) {
 
 	// A message to an email recipient adds a notice email: it wakes the
 	// mail worker, or the notice waits for whatever wakes it next.
-	wake, mail = db.Wake(), db.WakeMail()
+	mail = db.WakeMail()
 	if _, err := send(t, db, "to an address", Target{Phone: "jane@example.net"}); err != nil {
 		t.Fatal(err)
 	}
