@@ -2,11 +2,18 @@ package notify
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-msgauth/dkim"
 
 	"github.com/securetextd/securetextd"
 )
@@ -105,4 +112,85 @@ func TestConsoleCode(t *testing.T) {
 			t.Errorf("console line %+v", line)
 		}
 	})
+}
+
+// TestCodeEmail: an email recipient's one-time code goes to the address
+// through the relay: from the organization, Auto-Submitted, a Message-ID
+// stable across attempts, the code in a text and an HTML part and not in
+// the subject, no link, and DKIM-signed with a signature that verifies. A
+// code job held up past the code's validity is not sent.
+func TestCodeEmail(t *testing.T) {
+	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
+	record := "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(edKey.Public().(ed25519.PublicKey))
+	r := startRelay(t, relayOptions{tls: true})
+	c := mailConfig()
+	c.Relay = r.addr
+	c.TLSConfig = tlsFor(r)
+	c.Hostname = "gw.clinic.example"
+	c.DKIM = &DKIM{Domain: "clinic.example", Selector: "s2", Signer: edKey}
+	m, err := NewMailer(c, newMailStore(t, "Your HIV results", "lab-report.pdf"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(securetextd.CodeJob{To: "jane@example.net", Code: "482913"})
+	job := &securetextd.Job{ID: 7, Kind: securetextd.JobKindEmailCode, Payload: payload, Created: time.Now()}
+	if err := m.Send(t.Context(), job); err != nil {
+		t.Fatal(err)
+	}
+	got := r.received()
+	if len(got) != 1 || got[0].to != "jane@example.net" || got[0].from != "securetextd@clinic.example" {
+		t.Fatalf("relayed %+v", got)
+	}
+	data := got[0].data
+	for _, secret := range []string{"HIV", "lab-report", "/m/"} {
+		if bytes.Contains(data, []byte(secret)) {
+			t.Errorf("the code email holds %q", secret)
+		}
+	}
+	mr, err := mail.CreateReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := mr.Header
+	if s, _ := h.Subject(); s != "Your code for Acme Clinic secure messages" {
+		t.Errorf("Subject %q", s)
+	}
+	if v := h.Get("Auto-Submitted"); v != "auto-generated" {
+		t.Errorf("Auto-Submitted %q", v)
+	}
+	if id, _ := h.MessageID(); id != "code.7@gw.clinic.example" {
+		t.Errorf("Message-ID %q", id)
+	}
+	var types []string
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		ct, _, _ := p.Header.(*mail.InlineHeader).ContentType()
+		types = append(types, ct)
+		b, _ := io.ReadAll(p.Body)
+		if !bytes.Contains(b, []byte("482913")) || !bytes.Contains(b, []byte("Acme Clinic")) || !bytes.Contains(b, []byte("10 minutes")) {
+			t.Errorf("%s part:\n%s", ct, b)
+		}
+	}
+	if strings.Join(types, ",") != "text/plain,text/html" {
+		t.Errorf("parts %v", types)
+	}
+	vs, err := dkim.VerifyWithOptions(bytes.NewReader(data), &dkim.VerifyOptions{
+		LookupTXT: func(string) ([]string, error) { return []string{record}, nil }})
+	if err != nil || len(vs) != 1 || vs[0].Err != nil || vs[0].Domain != "clinic.example" {
+		t.Errorf("signature: %+v, %v", vs, err)
+	}
+
+	job.Created = time.Now().Add(-CodeValidFor)
+	if err := m.Send(t.Context(), job); !IsPermanent(err) {
+		t.Errorf("a code job %v old: %v, want a permanent failure", CodeValidFor, err)
+	}
+	if n := len(r.received()); n != 1 {
+		t.Errorf("%d emails relayed, want the first only", n)
+	}
 }

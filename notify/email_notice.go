@@ -116,38 +116,46 @@ func (m *Mailer) emailNotice(ctx context.Context, job *securetextd.Job) (*outgoi
 		return nil, fmt.Errorf("mail: email notice: %w", err)
 	}
 
-	var msg bytes.Buffer
-	mw, err := message.CreateWriter(&msg, h.Header)
+	body, err := m.alternative(h, plain.Bytes(), html.Bytes())
 	if err != nil {
 		return nil, fmt.Errorf("mail: email notice: %w", err)
-	}
-	for _, p := range []struct {
-		mediaType string
-		body      []byte
-	}{{"text/plain", plain.Bytes()}, {"text/html", html.Bytes()}} {
-		var ph message.Header
-		ph.SetContentType(p.mediaType, map[string]string{"charset": "utf-8"})
-		ph.Set("Content-Transfer-Encoding", "quoted-printable")
-		pw, err := mw.CreatePart(ph)
-		if err != nil {
-			return nil, fmt.Errorf("mail: email notice: %w", err)
-		}
-		pw.Write(p.body)
-		if err := pw.Close(); err != nil {
-			return nil, fmt.Errorf("mail: email notice: %w", err)
-		}
-	}
-	if err := mw.Close(); err != nil {
-		return nil, fmt.Errorf("mail: email notice: %w", err)
-	}
-	body, err := m.sign(msg.Bytes())
-	if err != nil {
-		return nil, err
 	}
 	return &outgoing{to: to.Address, write: func(w io.Writer) error {
 		_, err := w.Write(body)
 		return err
 	}}, nil
+}
+
+// alternative returns the email of header h (whose Content-Type is
+// multipart/alternative) with a plain-text and an HTML part, quoted-
+// printable, DKIM-signed with mail.dkim_* (sign): an email recipient's
+// notice, or their one-time code (code.go).
+func (m *Mailer) alternative(h mail.Header, plain, html []byte) ([]byte, error) {
+	var msg bytes.Buffer
+	mw, err := message.CreateWriter(&msg, h.Header)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range []struct {
+		mediaType string
+		body      []byte
+	}{{"text/plain", plain}, {"text/html", html}} {
+		var ph message.Header
+		ph.SetContentType(p.mediaType, map[string]string{"charset": "utf-8"})
+		ph.Set("Content-Transfer-Encoding", "quoted-printable")
+		pw, err := mw.CreatePart(ph)
+		if err != nil {
+			return nil, err
+		}
+		pw.Write(p.body)
+		if err := pw.Close(); err != nil {
+			return nil, err
+		}
+	}
+	if err := mw.Close(); err != nil {
+		return nil, err
+	}
+	return m.sign(msg.Bytes())
 }
 
 // sign returns msg with a DKIM-Signature of the configured domain at its

@@ -109,6 +109,7 @@ const resetValidity = 30 * time.Minute
 //     (email_notice.go);
 //   - JobKindConfirm: a link that confirms a recovery address, to that
 //     address (confirm.go);
+//   - JobKindEmailCode: a one-time code, to an email recipient (code.go);
 //   - JobKindNotice, JobKindMDN, JobKindRead, JobKindUndelivered: what
 //     became of a message (texted, displayed, not delivered), to its
 //     sender, threaded under it (receipts.go).
@@ -211,6 +212,8 @@ func (m *Mailer) Send(ctx context.Context, job *securetextd.Job) error {
 		msg, err = m.reset(mj)
 	case securetextd.JobKindConfirm:
 		msg, err = m.confirm(mj)
+	case securetextd.JobKindEmailCode:
+		msg, err = m.codeEmail(job)
 	default:
 		// The sender's notices: receipts.go.
 		msg, err = m.notice(ctx, job, mj)

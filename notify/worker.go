@@ -37,7 +37,7 @@ var _ MailSender = (*Mailer)(nil)
 var textKinds = []string{securetextd.JobKindText, securetextd.JobKindCode}
 
 // mailKinds are the job kinds that a MailSender carries out.
-var mailKinds = []string{securetextd.JobKindEmail, securetextd.JobKindReply, securetextd.JobKindReset, securetextd.JobKindConfirm,
+var mailKinds = []string{securetextd.JobKindEmail, securetextd.JobKindEmailCode, securetextd.JobKindReply, securetextd.JobKindReset, securetextd.JobKindConfirm,
 	securetextd.JobKindNotice, securetextd.JobKindMDN, securetextd.JobKindRead, securetextd.JobKindUndelivered}
 
 // Worker drains the outbox: it takes each job of its kinds as it falls

@@ -18,9 +18,9 @@ import (
 //
 //   - With Config.SecondFactor "sms-code", a browser the account has not
 //     seen (the first visit's included) proves it is the patient's with a
-//     one-time code texted to the phone when the patient asks for it
-//     (POST /m/{token}/code; a GET never sends a text), before the
-//     password is set or asked. The browser that gives the right code
+//     one-time code texted to the phone (emailed, to a recipient reached
+//     by email) when the patient asks for it (POST /m/{token}/code; a GET
+//     never sends one), before the password is set or asked. The browser that gives the right code
 //     (POST /m/{token}/verify) is remembered for Config.RememberDevice by
 //     a device cookie, random and kept hashed, as the session's is.
 //   - A date of birth that the sender chose (the API's
@@ -29,11 +29,11 @@ import (
 //
 // Every wrong code and every wrong date counts as a wrong password toward
 // the lockout (limits.go), and each outcome is an audit event. Codes are
-// sent through a CodeSender, so that another channel (email, for
-// recipients reached by email) plugs in beside the text.
+// sent through a CodeSender, which picks the channel (store.Codes: a
+// text, or an email); the pages differ only in what they call it.
 
-// CodeSender sends and checks one-time codes. store.DB.SMSCodes() is the
-// one that texts them.
+// CodeSender sends and checks one-time codes. store.DB.Codes() is the
+// one that texts them to a phone and emails them to an address.
 type CodeSender interface {
 	// SendCode makes a fresh code for phone's account and sends it. It is
 	// a *store.CodeLimitError (ELIMIT) when one was sent too recently or
@@ -62,7 +62,7 @@ type Factors interface {
 }
 
 var _ Factors = (*store.DB)(nil)
-var _ CodeSender = store.SMSCodes{}
+var _ CodeSender = store.Codes{}
 
 // Second factors, as Config.SecondFactor names them.
 const (
@@ -91,6 +91,7 @@ type codePage struct {
 	layout
 	Token  string
 	Ending string // the phone number's last two digits
+	Email  string // the address, masked, when the code goes by email
 	Sent   bool   // a code was sent: ask for it
 	Error  string
 	Notice string
@@ -121,12 +122,6 @@ func (s *Server) needsCode(r *http.Request, phone securetextd.Phone) (bool, erro
 	if s.cfg.SecondFactor != SecondFactorSMSCode {
 		return false, nil
 	}
-	if phone.IsEmail() {
-		// An email recipient has no phone to text: their code is to
-		// come by email (issue 14), which is not built yet. The link
-		// itself came to that mailbox.
-		return false, nil
-	}
 	known, err := s.factors.KnownDevice(r.Context(), phone, s.deviceToken(r))
 	return !known, err
 }
@@ -142,7 +137,9 @@ func (s *Server) hasDOB(r *http.Request, phone securetextd.Phone) (bool, error) 
 // renderCode renders the code page of the link token for conv.
 func (s *Server) renderCode(w http.ResponseWriter, status int, token string, conv *securetextd.Conversation, p *codePage) {
 	p.Title, p.Token = "Check it is you", token
-	if n := len(conv.Phone); n >= 2 {
+	if conv.Phone.IsEmail() {
+		p.Email = conv.Phone.Masked()
+	} else if n := len(conv.Phone); n >= 2 {
 		p.Ending = string(conv.Phone[n-2:])
 	}
 	s.render(w, status, "code.html", p)
@@ -154,8 +151,8 @@ func linkAgain(w http.ResponseWriter, r *http.Request, token string) {
 	http.Redirect(w, r, "/m/"+token, http.StatusSeeOther)
 }
 
-// handleSendCode texts a one-time code to the link's phone number and asks
-// for it. Asking again within a minute shows the form for the code already
+// handleSendCode texts a one-time code to the link's phone number (or
+// emails it to the link's address) and asks for it. Asking again within a minute shows the form for the code already
 // sent.
 func (s *Server) handleSendCode(w http.ResponseWriter, r *http.Request) {
 	token, conv := s.linkConversation(w, r)
@@ -236,10 +233,13 @@ func (s *Server) handleVerifyCode(w http.ResponseWriter, r *http.Request) {
 	case "":
 	case securetextd.EUNAUTHORIZED, securetextd.ENOTFOUND:
 		problem := "That code is not right. Check the latest text from us and try again."
-		detail := SecondFactorSMSCode + ": wrong"
+		if conv.Phone.IsEmail() {
+			problem = "That code is not right. Check the latest email from us and try again."
+		}
+		detail := codeFactor(conv.Phone) + ": wrong"
 		if securetextd.ErrorCode(err) == securetextd.ENOTFOUND {
 			problem = "That code has expired or was used up. Ask for a new code below."
-			detail = SecondFactorSMSCode + ": none live"
+			detail = codeFactor(conv.Phone) + ": none live"
 		}
 		wait, left, ok := s.factorFailed(w, r, conv.Phone, conv, detail)
 		if !ok || wait > 0 {
@@ -255,7 +255,7 @@ func (s *Server) handleVerifyCode(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "check code", err)
 		return
 	}
-	s.auditFactor(r, conv.Phone, conv, securetextd.AuditFactorOK, SecondFactorSMSCode)
+	s.auditFactor(r, conv.Phone, conv, securetextd.AuditFactorOK, codeFactor(conv.Phone))
 	device, err := s.factors.RememberDevice(r.Context(), conv.Phone, s.deviceToken(r), s.cfg.RememberDevice)
 	if err != nil {
 		s.fail(w, r, "remember device", err)
@@ -272,6 +272,15 @@ func (s *Server) handleVerifyCode(w http.ResponseWriter, r *http.Request) {
 	})
 	s.logger.Info("code right", "phone", conv.Phone.Masked(), "conversation", conv.ID)
 	linkAgain(w, r, token)
+}
+
+// codeFactor names the code factor of phone in audit details: the text's,
+// or the email's for an address.
+func codeFactor(phone securetextd.Phone) string {
+	if phone.IsEmail() {
+		return securetextd.FactorEmailCode
+	}
+	return securetextd.FactorSMSCode
 }
 
 // factorFailed counts a wrong factor for phone against the login lockout

@@ -159,8 +159,9 @@ type Config struct {
 	VonageSignatureMethod string
 	// SecondFactor is what a browser the account has not seen must give
 	// before the password (factor.go): SecondFactorSMSCode, a code texted
-	// through Codes, or SecondFactorNone ("" is none: a Server on its own
-	// asks for no code; the daemon's default is "sms-code").
+	// (or, to a recipient reached by email, emailed) through Codes, or
+	// SecondFactorNone ("" is none: a Server on its own asks for no code;
+	// the daemon's default is "sms-code").
 	SecondFactor string
 	// Codes sends and checks the one-time codes of "sms-code".
 	Codes CodeSender

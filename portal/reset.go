@@ -171,11 +171,16 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
 		// A browser the account has not seen signs in through a link,
 		// which asks for the code: the reset link came by email, and
 		// the code is what proves the phone.
+		text := "To read your messages on this device, open the link in your latest text message from us. " +
+			"We will text you a code to check that it is you, then ask for your new password."
+		if phone.IsEmail() {
+			text = "To read your messages on this device, open the link in your latest email from us. " +
+				"We will email you a code to check that it is you, then ask for your new password."
+		}
 		s.render(w, http.StatusOK, "message.html", &messagePage{
 			layout:  layout{Title: "Password changed"},
 			Heading: "Your password is changed",
-			Text: "To read your messages on this device, open the link in your latest text message from us. " +
-				"We will text you a code to check that it is you, then ask for your new password.",
+			Text:    text,
 		})
 		return
 	}

@@ -122,10 +122,35 @@ type chunker struct {
 	buf []byte // ciphertext not yet a full chunk
 }
 
+// chunkBuffers recycles the buffers of chunk rows, each of chunkSize
+// bytes: the chunker fills one, the draft's writer hands it back once the
+// row is written (draftWriter.write). A large part so turns over the same
+// few buffers rather than allocating its size again: growing each chunk
+// by append, from nothing, allocated nearly twice the ciphertext, and the
+// garbage collector's pace (and the heap's peak) followed that.
+var chunkBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, chunkSize)
+	return &b
+}}
+
+// newChunkBuffer returns an empty buffer of chunkSize bytes' capacity.
+func newChunkBuffer() []byte { return (*chunkBuffers.Get().(*[]byte))[:0] }
+
+// freeChunkBuffer hands back a buffer of newChunkBuffer that nothing
+// holds any more.
+func freeChunkBuffer(b []byte) {
+	if cap(b) == chunkSize {
+		chunkBuffers.Put(&b)
+	}
+}
+
 // Write implements io.Writer.
 func (c *chunker) Write(b []byte) (int, error) {
 	n := len(b)
 	for len(b) > 0 {
+		if c.buf == nil {
+			c.buf = newChunkBuffer()
+		}
 		k := min(chunkSize-len(c.buf), len(b))
 		c.buf = append(c.buf, b[:k]...)
 		b = b[k:]
@@ -146,7 +171,7 @@ func (c *chunker) dropHeader() error {
 	if n <= 0 || !bytes.HasPrefix(c.buf, []byte(ageIntro)) || c.buf[n-1] != '\n' {
 		return errors.New("age did not write a header and a nonce")
 	}
-	c.buf = c.buf[n:]
+	c.buf = c.buf[:copy(c.buf, c.buf[n:])] // in place: the buffer stays whole
 	return nil
 }
 

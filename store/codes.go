@@ -16,14 +16,16 @@ import (
 	"github.com/securetextd/securetextd"
 )
 
-// One-time codes prove that whoever opens a link holds the phone: the
-// portal asks for one on a first visit and from every browser the account
-// has not seen (devices.go remembers the browsers that gave one). A code
-// is CodeDigits random digits, sent as a text of its own through the
-// outbox (a securetextd.CodeJob, at the SMS rate), valid for CodeValidFor,
-// tried at most CodeMaxTries times, and used once: a right answer deletes
-// it, and so does its last wrong one. A number has at most one live code;
-// a new one replaces it, so only the latest text counts.
+// One-time codes prove that whoever opens a link holds the phone (or the
+// mailbox): the portal asks for one on a first visit and from every
+// browser the account has not seen (devices.go remembers the browsers
+// that gave one). A code is CodeDigits random digits, sent through the
+// outbox as a text of its own (a securetextd.CodeJob, at the SMS rate) or,
+// to a recipient reached by email, as an email of its own (the mail
+// drain), valid for CodeValidFor, tried at most CodeMaxTries times, and
+// used once: a right answer deletes it, and so does its last wrong one. A
+// number or address has at most one live code; a new one replaces it, so
+// only the latest text or email counts.
 //
 // Six digits are a million guesses, which a copy of the database would
 // try in a moment against a plain hash. So the store keeps only
@@ -68,9 +70,29 @@ func (e *CodeLimitError) Unwrap() error {
 	return securetextd.Errorf(securetextd.ELIMIT, "A code was sent a moment ago. Wait before asking for another.")
 }
 
-// SMSCodes sends one-time codes by text. It is the portal's code sender
-// for portal.second_factor = "sms-code"; another channel (email) would be
-// another type with the same two methods over the same table.
+// Codes sends one-time codes the way each recipient is reached: by text
+// to a phone number (SMSCodes), by email to an address (EmailCodes). It is
+// the portal's code sender for portal.second_factor = "sms-code". The
+// code, its limits and its check are the same whichever way it goes.
+type Codes struct{ db *DB }
+
+// Codes returns the sender of one-time codes by text or by email.
+func (db *DB) Codes() Codes { return Codes{db} }
+
+// SendCode sends a fresh code to phone, by email when it is an address.
+func (c Codes) SendCode(ctx context.Context, phone securetextd.Phone) error {
+	if phone.IsEmail() {
+		return EmailCodes(c).SendCode(ctx, phone)
+	}
+	return SMSCodes(c).SendCode(ctx, phone)
+}
+
+// CheckCode uses phone's live code, as DB.CheckCode does.
+func (c Codes) CheckCode(ctx context.Context, phone securetextd.Phone, code string) error {
+	return c.db.CheckCode(ctx, phone, code)
+}
+
+// SMSCodes sends one-time codes by text.
 type SMSCodes struct{ db *DB }
 
 // SMSCodes returns the sender of one-time codes by text.
@@ -81,14 +103,10 @@ func (db *DB) SMSCodes() SMSCodes { return SMSCodes{db} }
 // *CodeLimitError (ELIMIT) within CodeResendAfter of the last code, or
 // past CodesPerHour in an hour.
 func (c SMSCodes) SendCode(ctx context.Context, phone securetextd.Phone) error {
-	return c.db.sendCode(ctx, phone, "sms", func(ctx context.Context, tx *sql.Tx, code string, now time.Time) error {
-		payload, err := json.Marshal(securetextd.CodeJob{To: phone, Code: code})
-		if err != nil {
-			return err
-		}
-		_, err = c.db.addJob(ctx, tx, securetextd.JobKindCode, payload, now)
-		return err
-	})
+	if !isE164(string(phone)) {
+		return securetextd.Errorf(securetextd.EINVALID, "%q is not a phone number in E.164 form", phone)
+	}
+	return c.db.sendCode(ctx, phone, "sms", securetextd.JobKindCode)
 }
 
 // CheckCode uses phone's live code, as DB.CheckCode does.
@@ -96,14 +114,32 @@ func (c SMSCodes) CheckCode(ctx context.Context, phone securetextd.Phone, code s
 	return c.db.CheckCode(ctx, phone, code)
 }
 
-// codeQueue queues, in tx, what carries code to the recipient.
-type codeQueue func(ctx context.Context, tx *sql.Tx, code string, now time.Time) error
+// EmailCodes sends one-time codes by email, through the mail drain (a
+// securetextd.JobKindEmailCode job), to the recipients the gateway
+// reaches by email: the same codes as SMSCodes', under the same rules,
+// keyed by the lowercased address.
+type EmailCodes struct{ db *DB }
 
-// sendCode is SendCode for any channel: queue carries the code.
-func (db *DB) sendCode(ctx context.Context, phone securetextd.Phone, channel string, queue codeQueue) error {
-	if !isE164(string(phone)) {
-		return securetextd.Errorf(securetextd.EINVALID, "%q is not a phone number in E.164 form", phone)
+// EmailCodes returns the sender of one-time codes by email.
+func (db *DB) EmailCodes() EmailCodes { return EmailCodes{db} }
+
+// SendCode makes a fresh code for the address, as SMSCodes.SendCode does
+// for a number, and queues the email that carries it.
+func (c EmailCodes) SendCode(ctx context.Context, address securetextd.Phone) error {
+	if !address.IsEmail() || !validRecipient(address) {
+		return securetextd.Errorf(securetextd.EINVALID, "%q is not an email address as ParseEmail makes it", address)
 	}
+	return c.db.sendCode(ctx, address, "email", securetextd.JobKindEmailCode)
+}
+
+// CheckCode uses the address's live code, as DB.CheckCode does.
+func (c EmailCodes) CheckCode(ctx context.Context, address securetextd.Phone, code string) error {
+	return c.db.CheckCode(ctx, address, code)
+}
+
+// sendCode is SendCode for any channel: a job of kind carries the code
+// to phone, a checked number or address.
+func (db *DB) sendCode(ctx context.Context, phone securetextd.Phone, channel, kind string) error {
 	code := newCode()
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		now := db.Now()
@@ -141,7 +177,11 @@ func (db *DB) sendCode(ctx context.Context, phone securetextd.Phone, channel str
 			phone, mac, int64(keyID), channel, nanos(now), nanos(now.Add(CodeValidFor))); err != nil {
 			return err
 		}
-		if err := queue(ctx, tx, code, now); err != nil {
+		payload, err := json.Marshal(securetextd.CodeJob{To: phone, Code: code})
+		if err != nil {
+			return err
+		}
+		if _, err := db.addJob(ctx, tx, kind, payload, now); err != nil {
 			return err
 		}
 		return db.audit(ctx, tx, securetextd.AuditEvent{

@@ -335,3 +335,64 @@ func TestDateOfBirth(t *testing.T) {
 }
 
 func sha(s string) []byte { h := hashToken(s); return h[:] }
+
+// TestEmailCodes: Codes sends a number's code by text and an address's by
+// email (a JobKindEmailCode job for the mail drain), under the same rules:
+// the resend limit, single use, a remembered device. Each channel refuses
+// the other's recipients, and an address not as ParseEmail makes it.
+func TestEmailCodes(t *testing.T) {
+	db := openTestDB(t)
+	newTestClock().set(db)
+	ctx := t.Context()
+	const jane = securetextd.Phone("jane@example.net")
+	if err := db.Codes().SendCode(ctx, jane); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.NextJob(ctx, db.Now(), securetextd.JobKindCode); securetextd.ErrorCode(err) != securetextd.ENOTFOUND {
+		t.Fatalf("an address's code went as a text: %v", err)
+	}
+	job, err := db.NextJob(ctx, db.Now(), securetextd.JobKindEmailCode)
+	if err != nil {
+		t.Fatalf("no email code job: %v", err)
+	}
+	var cj securetextd.CodeJob
+	if err := json.Unmarshal(job.Payload, &cj); err != nil || cj.To != jane || !validCode(cj.Code) {
+		t.Fatalf("email code job %+v, %v", cj, err)
+	}
+	var limited *CodeLimitError
+	if err := db.Codes().SendCode(ctx, jane); !errors.As(err, &limited) {
+		t.Errorf("a second code at once: %v, want a CodeLimitError", err)
+	}
+	if err := db.Codes().CheckCode(ctx, jane, cj.Code); err != nil {
+		t.Fatalf("right code: %v", err)
+	}
+	if err := db.Codes().CheckCode(ctx, jane, cj.Code); securetextd.ErrorCode(err) != securetextd.ENOTFOUND {
+		t.Errorf("code used twice: %v, want ENOTFOUND", err)
+	}
+	device, err := db.RememberDevice(ctx, jane, "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if known, err := db.KnownDevice(ctx, jane, device); err != nil || !known {
+		t.Errorf("the address's device: %v, %v", known, err)
+	}
+
+	if err := db.Codes().SendCode(ctx, codePhone); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.NextJob(ctx, db.Now(), securetextd.JobKindCode); err != nil {
+		t.Errorf("a number's code did not go as a text: %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		send func() error
+	}{
+		{"text to an address", func() error { return db.SMSCodes().SendCode(ctx, jane) }},
+		{"email to a number", func() error { return db.EmailCodes().SendCode(ctx, codePhone) }},
+		{"email to an address not lowercased", func() error { return db.EmailCodes().SendCode(ctx, "Jane@example.net") }},
+	} {
+		if err := tc.send(); securetextd.ErrorCode(err) != securetextd.EINVALID {
+			t.Errorf("%s: %v, want EINVALID", tc.name, err)
+		}
+	}
+}

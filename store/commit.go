@@ -102,7 +102,7 @@ func (d *Draft) CommitTargets(ctx context.Context, m *securetextd.Message, targe
 		return nil, err
 	}
 	receipt := &Receipt{}
-	err = d.commit(ctx, "commit", m, true, func(tx *sql.Tx, message int64, now time.Time) error {
+	err = d.commit(ctx, "commit", m, textsOnly(targets), func(tx *sql.Tx, message int64, now time.Time) error {
 		receipt.MessageID = message
 		receipt.Conversations = receipt.Conversations[:0]
 		if err := d.db.committing(ctx, tx, d, m, message, targets, now); err != nil {
@@ -285,6 +285,18 @@ func (d *Draft) commit(ctx context.Context, op string, m *securetextd.Message, t
 		d.db.wakeUp()
 	}
 	return nil
+}
+
+// textsOnly reports whether the jobs of a message to targets are all
+// texts: no target is an email recipient, whose link goes by a notice
+// email (the mail drain, which must then be woken).
+func textsOnly(targets []Target) bool {
+	for _, t := range targets {
+		if t.Phone.IsEmail() {
+			return false
+		}
+	}
+	return true
 }
 
 // startConversation makes a conversation between t.Phone and sender,

@@ -263,6 +263,7 @@ func openSQLiteWriter(path string) (*sql.DB, error) {
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
 	f.Close()
+	tuneMalloc()
 	w, err := sql.Open("sqlite3", sqliteDSN(path)+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)

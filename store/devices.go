@@ -30,8 +30,8 @@ func (db *DB) RememberDevice(ctx context.Context, phone securetextd.Phone, token
 	if validFor <= 0 {
 		return "", fmt.Errorf("store: remember device: validity %v is not positive", validFor)
 	}
-	if !isE164(string(phone)) {
-		return "", securetextd.Errorf(securetextd.EINVALID, "%q is not a phone number in E.164 form", phone)
+	if !validRecipient(phone) {
+		return "", securetextd.Errorf(securetextd.EINVALID, "%q is not a phone number in E.164 form or an email address", phone)
 	}
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		now := nanos(db.Now())
@@ -125,8 +125,8 @@ func ParseDateOfBirth(s string, now time.Time) (string, error) {
 // SetDateOfBirth keeps dob (YYYY-MM-DD) as the date of birth to ask of
 // phone's recipient, replacing any earlier one.
 func (db *DB) SetDateOfBirth(ctx context.Context, phone securetextd.Phone, dob string) error {
-	if !isE164(string(phone)) {
-		return securetextd.Errorf(securetextd.EINVALID, "%q is not a phone number in E.164 form", phone)
+	if !validRecipient(phone) {
+		return securetextd.Errorf(securetextd.EINVALID, "%q is not a phone number in E.164 form or an email address", phone)
 	}
 	dob, err := ParseDateOfBirth(dob, db.Now())
 	if err != nil {

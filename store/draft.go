@@ -308,6 +308,11 @@ func (w *draftWriter) write(batch []queuedChunk) error {
 	if err != nil {
 		return err
 	}
+	// Written: the driver copied each chunk (SQLite binds it transient,
+	// pgx encodes it into its own buffer), so its buffer is free.
+	for _, c := range batch {
+		freeChunkBuffer(c.data)
+	}
 	// Only in this order: a blob made by an earlier batch comes first.
 	for _, c := range batch {
 		if id, ok := created[c.part]; ok && c.part.blobID == 0 {

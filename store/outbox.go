@@ -229,8 +229,8 @@ func (db *DB) Wake() <-chan struct{} {
 
 // WakeMail is Wake for the jobs other than texts: its channel is closed
 // once a commit adds jobs that may be mail (a reply, a notice, a read
-// receipt), and not by the commit of an inbound message, which adds only
-// texts. The mail worker so sleeps through a stream of inbound messages,
+// receipt, an email recipient's notice), and not by the commit of an
+// inbound message to phones only, which adds only texts. The mail worker so sleeps through a stream of inbound messages,
 // rather than look for mail, and find none, at each of their commits.
 func (db *DB) WakeMail() <-chan struct{} {
 	db.wakeMu.Lock()

@@ -4,7 +4,8 @@ import "testing"
 
 // TestWakeMail: the commit of an inbound message, which adds only texts,
 // wakes the SMS worker (Wake) and not the mail worker (WakeMail); a reply
-// from the portal, which adds mail, wakes both.
+// from the portal, which adds mail, wakes both, and so does a message to
+// an email recipient, whose notice is mail.
 func TestWakeMail(t *testing.T) {
 	db := openTestDB(t)
 	closed := func(c <-chan struct{}) bool {
@@ -29,5 +30,15 @@ func TestWakeMail(t *testing.T) {
 	}
 	if !closed(wake) || !closed(mail) {
 		t.Errorf("a reply woke the SMS worker: %v, the mail worker: %v; want both", closed(wake), closed(mail))
+	}
+
+	// A message to an email recipient adds a notice email: it wakes the
+	// mail worker, or the notice waits for whatever wakes it next.
+	mail = db.WakeMail()
+	if _, err := send(t, db, "to an address", Target{Phone: "jane@example.net"}); err != nil {
+		t.Fatal(err)
+	}
+	if !closed(mail) {
+		t.Error("a message to an email recipient did not wake the mail worker")
 	}
 }

@@ -10,8 +10,9 @@ import (
 )
 
 // The second factor of the portal (portal/factor.go): portal.second_factor
-// is "sms-code", a code texted to the phone before the password from a
-// browser the account has not seen, or "none"; portal.remember_device is
+// is "sms-code", a code texted to the phone (emailed, to an email
+// recipient) before the password from a browser the account has not
+// seen, or "none"; portal.remember_device is
 // how long a browser that gave a code is not asked again.
 
 func factorDefaults(c *Config) {

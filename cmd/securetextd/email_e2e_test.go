@@ -137,12 +137,15 @@ sys.exit(0 if ok else 1)
 
 // emailGateway starts a gateway with email recipients on, its mail going
 // to sink, its configuration in a file (for the commands); extra is added
-// to the file.
-func emailGateway(t *testing.T, sink *smtpSink, vonageURL, extra string) (*Main, string) {
+// to the file's [mail] section, and each of edits changes its text.
+func emailGateway(t *testing.T, sink *smtpSink, vonageURL, extra string, edits ...func(string) string) (*Main, string) {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "securetextd.toml")
 	text := testConfigText(t, vonageURL)
+	for _, edit := range edits {
+		text = edit(text)
+	}
 	text = strings.Replace(text, "[smtp]\n", "[smtp]\nhostname = \"gw.clinic.example\"\n", 1)
 	text = strings.Replace(text, "[sms]\n", fmt.Sprintf(`[mail]
 relay = %q

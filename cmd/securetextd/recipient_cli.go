@@ -5,9 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"regexp"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/securetextd/securetextd"
 	"github.com/securetextd/securetextd/store"
@@ -19,8 +20,23 @@ import (
 // account deleted. Every command names who runs it (--by NAME), and the
 // audit trail records it with the actor "operator:NAME".
 
-// operatorName is what --by takes: a name or an address, short, one word.
-var operatorName = regexp.MustCompile(`^[\pL\pN._@+-]{1,64}$`)
+// operatorName reports whether s is what --by takes: a name or an
+// address, short, one word: 1 to 64 letters, digits and . _ @ + -.
+//
+// It is what the regular expression ^[\pL\pN._@+-]{1,64}$ says (its test
+// holds the two equal), written out because that expression, compiled at
+// start, kept 1.3 MiB of the daemon's heap live for a command-line check:
+// 64 copies of the Unicode tables of letters and digits.
+func operatorName(s string) bool {
+	n := 0
+	for _, r := range s {
+		n++
+		if n > 64 || !(unicode.IsLetter(r) || unicode.IsNumber(r) || strings.ContainsRune("._@+-", r)) {
+			return false
+		}
+	}
+	return n > 0
+}
 
 func runRecipient(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
@@ -43,7 +59,7 @@ func runRecipient(args []string, stdout io.Writer) error {
 	switch {
 	case *by == "":
 		return errUsage{fmt.Sprintf("recipient %s needs --by NAME: who runs it, for the audit trail", sub)}
-	case !operatorName.MatchString(*by):
+	case !operatorName(*by):
 		return errUsage{fmt.Sprintf("--by %q is not a name: one word of letters, digits and . _ @ + -, at most 64", *by)}
 	case sub == "list" && len(pos) != 0:
 		return errUsage{"recipient list takes no PHONE"}

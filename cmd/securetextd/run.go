@@ -228,7 +228,7 @@ func (m *Main) Run(ctx context.Context) error {
 		VonageSignatureMethod: cfg.SMS.Vonage.SignatureMethod,
 
 		SecondFactor:   cfg.Portal.SecondFactor,
-		Codes:          db.SMSCodes(),
+		Codes:          db.Codes(),
 		RememberDevice: cfg.Portal.RememberDevice,
 	}, db, log)
 	if err != nil {

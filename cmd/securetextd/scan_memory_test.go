@@ -60,12 +60,14 @@ func removeDaemonBinary() {
 // is accepted and clamd scanned it (/metrics counts two clean scans: the
 // text and the file). The daemon's peak resident memory is measured as
 // make bench measures it (VmHWM of the whole process), next to the same
-// daemon's without scanning, measured in the same run: scanning streams
-// each part to clamd as it is sealed, so it must add nothing that grows
-// with the message (under 4 MiB, what runs vary by). BENCHMARKS.md's
-// bound of 48 MiB is logged beside them: the gateway does not meet it
-// without scanning either (51.4 MiB there for 100 MiB), which is the
-// store's to win back.
+// daemon's without scanning, measured in the same run, and both stay
+// within BENCHMARKS.md's bound of 48 MiB: scanning streams each part to
+// clamd as it is sealed, so it adds nothing that grows with the message.
+// Most of the peak is there before the message comes (the binary's mapped
+// pages, the Go heap after start-up, SQLite's caches); what the message
+// adds is the chunks in flight (store/draft.go) and what the heap's pace
+// lets pile up between collections (store/blob.go's recycled chunk
+// buffers, store/senders.go's collection after a password hash).
 func TestScanLargeAttachment(t *testing.T) {
 	srv := clamdtest.Own(t)
 	bin := buildDaemon(t)
@@ -74,9 +76,14 @@ func TestScanLargeAttachment(t *testing.T) {
 	clamdPeak, _ := procStatus(srv.PID(), "VmHWM")
 	t.Logf("securetextd's peak RSS: %.1f MiB scanning, %.1f MiB not scanning (BENCHMARKS.md's bound: %d MiB); clamd's %.1f MiB",
 		float64(scanned)/1024, float64(plain)/1024, memoryBound>>10, float64(clamdPeak)/1024)
-	if scanned > memoryBound && scanned > plain+4<<10 {
-		t.Errorf("scanning took securetextd's peak RSS to %.1f MiB, over BENCHMARKS.md's bound of %d MiB and %.1f MiB over the same daemon's without scanning",
-			float64(scanned)/1024, memoryBound>>10, float64(scanned-plain)/1024)
+	for _, p := range []struct {
+		what string
+		peak int64
+	}{{"scanning", scanned}, {"not scanning", plain}} {
+		if p.peak > memoryBound {
+			t.Errorf("a clean 50 MiB attachment took securetextd's peak RSS to %.1f MiB %s, over BENCHMARKS.md's bound of %d MiB",
+				float64(p.peak)/1024, p.what, memoryBound>>10)
+		}
 	}
 }
 
