@@ -215,12 +215,12 @@ func TestEveryPageInSpanish(t *testing.T) {
 		"link.html (locked)":         &linkPage{layout: layout{Title: "TooManyTries"}, Token: "t", Locked: l.Duration(12 * time.Minute), NoReset: true},
 		"link.html (login)": &linkPage{layout: layout{Title: "EnterPasswordTitle"}, Token: "t", Phone: "+12125550123",
 			Conflict: true, Error: l.T("PasswordWrong"), Left: 2},
-		"locked.html":           &lockedPage{layout: layout{Title: "TooManyTries"}, Wait: l.Duration(12 * time.Minute)},
-		"message.html":          &messagePage{layout: layout{Title: "BusyTitle"}, Heading: l.T("BusyHeading"), Text: l.T("BusyText"), Notice: l.T("ResetLinkExpired"), Href: "/inbox", LinkText: l.T("InboxTitle")},
-		"newpassword.html":      &newPasswordPage{layout: layout{Title: "NewPasswordTitle"}, Token: "t", Error: l.T("PasswordMismatch"), AskDOB: true, Phone: "+12125550123"},
-		"notfound.html":         &messagePage{layout: layout{Title: "NotFoundTitle"}, Notice: l.T("ConfirmLinkExpired")},
-		"reset.html":            &resetPage{layout{Title: "ResetTitle"}},
-		"revoke.html":           &revokePage{layout: layout{Title: "RevokeTitle"}, Token: "t", Phone: "+1212*****23", Sent: at},
+		"locked.html":      &lockedPage{layout: layout{Title: "TooManyTries"}, Wait: l.Duration(12 * time.Minute)},
+		"message.html":     &messagePage{layout: layout{Title: "BusyTitle"}, Heading: l.T("BusyHeading"), Text: l.T("BusyText"), Notice: l.T("ResetLinkExpired"), Href: "/inbox", LinkText: l.T("InboxTitle")},
+		"newpassword.html": &newPasswordPage{layout: layout{Title: "NewPasswordTitle"}, Token: "t", Error: l.T("PasswordMismatch"), AskDOB: true, Phone: "+12125550123"},
+		"notfound.html":    &messagePage{layout: layout{Title: "NotFoundTitle"}, Notice: l.T("ConfirmLinkExpired")},
+		"reset.html":       &resetPage{layout{Title: "ResetTitle"}},
+		"revoke.html":      &revokePage{layout: layout{Title: "RevokeTitle"}, Token: "t", Phone: "+1212*****23", Sent: at},
 	}
 	names, _ := fs.Glob(assets, "templates/*.html")
 	for _, n := range names {
