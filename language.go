@@ -1,6 +1,11 @@
 package securetextd
 
-import "context"
+import (
+	"context"
+	"strings"
+
+	"golang.org/x/text/language"
+)
 
 // languageKey carries, in a request's context, the language its pages
 // are in, for the texts and emails the request queues.
@@ -18,4 +23,27 @@ func WithLanguage(ctx context.Context, tag string) context.Context {
 func LanguageFrom(ctx context.Context) string {
 	tag, _ := ctx.Value(languageKey{}).(string)
 	return tag
+}
+
+// ParseLanguage reads a language a sender gave: a Content-Language field
+// ("es", "es-MX, en") or the API's "language" ("es-US"), and returns the
+// language of its first tag, lowercase ("es"), which is what the
+// catalogues are named by. It reports false for an empty, malformed or
+// overlong value: the language is a courtesy, never a reason to refuse a
+// message.
+func ParseLanguage(s string) (string, bool) {
+	first, _, _ := strings.Cut(s, ",")
+	first = strings.TrimSpace(first)
+	if first == "" || len(first) > 35 {
+		return "", false
+	}
+	tag, err := language.Parse(first)
+	if err != nil {
+		return "", false
+	}
+	base, conf := tag.Base()
+	if conf == language.No {
+		return "", false
+	}
+	return base.String(), true
 }

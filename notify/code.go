@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/locale"
 )
 
 // CodeValidFor is how long a one-time code works, as its text says. The
@@ -17,14 +17,20 @@ import (
 // (cmd/securetextd/config_factor.go).
 const CodeValidFor = 10 * time.Minute
 
-// CodeText is the text that carries a one-time code. It names who is
+// CodeText is the text that carries a one-time code, in language tag
+// (the source language when the catalogue lacks it). It names who is
 // asking and why, and nothing about any message; the code comes first,
 // so that it shows on a lock screen's preview and a phone offers it to
-// the form (autocomplete="one-time-code"). It fits one GSM-7 segment with
-// an organization name of up to 40 characters.
-func CodeText(org, code string) string {
-	return code + " is your " + org + " code to open your secure messages. It works for " +
-		strconv.Itoa(int(CodeValidFor.Minutes())) + " minutes. Never share it."
+// the form (autocomplete="one-time-code"). In English it fits one GSM-7
+// segment with an organization name of up to 40 characters; in Spanish
+// "código" makes it UCS-2, two segments (TestCodeTextSegments).
+func CodeText(tag, org, code string) string {
+	cat, err := locale.Load()
+	if err != nil {
+		return code
+	}
+	l := cat.Printer(tag)
+	return l.T("SMSCode", "Code", code, "Org", org, "Valid", l.Duration(CodeValidFor))
 }
 
 // code sends a one-time code job (securetextd.CodeJob). Its slot of the
@@ -43,6 +49,6 @@ func (w *worker) code(ctx context.Context, log *slog.Logger, job *securetextd.Jo
 		// would only confuse. The recipient asks for a new one.
 		return log, &PermanentError{Reason: "the code expired before it could be sent"}
 	}
-	_, org := w.textSettings()
-	return log, w.sendSMS(ctx, job, cj.To, CodeText(org, cj.Code))
+	_, org, tag := w.textIn(cj.Language)
+	return log, w.sendSMS(ctx, job, cj.To, CodeText(tag, org, cj.Code))
 }

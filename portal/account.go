@@ -224,6 +224,7 @@ func (s *Server) handleAccountLanguage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "set language", err)
 		return
 	}
+	s.setLangCookie(w, r.PostFormValue("language"))
 	http.Redirect(w, r, "/account?done=language", http.StatusSeeOther)
 }
 

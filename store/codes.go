@@ -82,7 +82,11 @@ func (db *DB) SMSCodes() SMSCodes { return SMSCodes{db} }
 // past CodesPerHour in an hour.
 func (c SMSCodes) SendCode(ctx context.Context, phone securetextd.Phone) error {
 	return c.db.sendCode(ctx, phone, "sms", func(ctx context.Context, tx *sql.Tx, code string, now time.Time) error {
-		payload, err := json.Marshal(securetextd.CodeJob{To: phone, Code: code})
+		language, err := accountLanguage(ctx, tx, phone, securetextd.LanguageFrom(ctx))
+		if err != nil {
+			return err
+		}
+		payload, err := json.Marshal(securetextd.CodeJob{To: phone, Code: code, Language: language})
 		if err != nil {
 			return err
 		}
