@@ -50,3 +50,23 @@ func (c *Config) validateLanguage() []string {
 func (c *Config) smsTexts() (*notify.Texts, error) {
 	return notify.NewTexts(c.SMS.Template, c.SMS.Templates, c.Portal.DefaultLanguage)
 }
+
+// doctorTexts says, for each language, how many segments the link's text
+// takes and in which encoding (an accent GSM-7 lacks makes it UCS-2), and
+// warns where a text takes more than one.
+func doctorTexts(cfg Config, line func(level, what, detail string)) {
+	texts, err := cfg.smsTexts()
+	if err != nil {
+		line("FAIL", "sms.template", err.Error())
+		return
+	}
+	segments, warnings := texts.Check(cfg.Org(), cfg.Portal.PublicURL)
+	level := "ok"
+	if len(warnings) > 0 {
+		level = "warn"
+	}
+	line(level, "sms texts", strings.Join(segments, "; "))
+	for _, w := range warnings {
+		line("warn", "sms texts", w)
+	}
+}
