@@ -29,6 +29,9 @@ func (s *Server) replyRefused(w http.ResponseWriter, r *http.Request, conv *secu
 		}
 		s.logger.Warn("reply refused: malware", "phone", conv.Phone.Masked(), "conversation", conv.ID, "found", found)
 		problem := s.printer(r).T("ReplyMalware", "Name", name, "Found", found)
+		if name == "" {
+			problem = s.printer(r).T("ReplyMalwareText", "Found", found)
+		}
 		if text != "" {
 			problem += " " + s.printer(r).T("ReplyMalwareKept")
 		}
