@@ -88,3 +88,35 @@ func TestMatch(t *testing.T) {
 		}
 	}
 }
+
+// sharedWords are words the English and Spanish catalogues both use:
+// names of formats and brands, units, and words both languages spell
+// alike. portal/language_test.go keeps the same list for its pages.
+var sharedWords = map[string]bool{
+	"a": true, "no": true, "total": true, "web": true, "internet": true, "com": true, "portal": true,
+	"pdf": true, "jpeg": true, "png": true, "gif": true, "webp": true, "heic": true,
+	"heif": true, "tiff": true, "csv": true, "rtf": true, "odt": true, "ods": true,
+	"zip": true, "dicom": true, "word": true, "excel": true, "powerpoint": true,
+	"audio": true, "video": true, "byte": true, "bytes": true, "kb": true, "mb": true, "gb": true,
+}
+
+// TestSpanishHasNoEnglish: no Spanish message holds a word of the English
+// catalogue, whether or not a page test renders it (an error that
+// happens rarely, an email).
+func TestSpanishHasNoEnglish(t *testing.T) {
+	english := make(map[string]bool)
+	for _, words := range messageWords(t, "en") {
+		for _, w := range words {
+			if !sharedWords[w] {
+				english[w] = true
+			}
+		}
+	}
+	for id, words := range messageWords(t, "es") {
+		for _, w := range words {
+			if english[w] {
+				t.Errorf("es %s: %q is an English word of the catalogue", id, w)
+			}
+		}
+	}
+}

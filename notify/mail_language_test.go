@@ -75,7 +75,7 @@ func TestPatientEmailsInSpanish(t *testing.T) {
 		body    []string
 	}{
 		{"Restablezca su contraseña de los mensajes seguros de Acme Clinic",
-			[]string{"Alguien pidió restablecer la contraseña de los mensajes seguros de +1212*****23 de Acme Clinic.", "en un plazo de 30 minutos", "/reset/T1", "Si usted no lo pidió, ignore este correo."}},
+			[]string{"Alguien pidió restablecer la contraseña de los mensajes seguros de +1212*****23 de Acme Clinic.", "en un plazo de 30 minutos", "/reset/T1", "Si usted no lo pidió, no haga caso de este correo."}},
 		{"Confirme su correo electrónico para los mensajes seguros de Acme Clinic",
 			[]string{"correo de recuperación para los mensajes seguros de +1212*****23", "en un plazo de 7 días", "/confirm/T2", "pulse Confirmar"}},
 		{"Tiene un mensaje seguro de Acme Clinic",

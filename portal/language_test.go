@@ -27,7 +27,7 @@ import (
 // spell alike. Everything else the English catalogue says must not be
 // left on a Spanish page.
 var sharedWords = map[string]bool{
-	"a": true, "no": true, "total": true, "web": true, "internet": true, "com": true,
+	"a": true, "no": true, "total": true, "web": true, "portal": true, "internet": true, "com": true,
 	"pdf": true, "jpeg": true, "png": true, "gif": true, "webp": true, "heic": true,
 	"heif": true, "tiff": true, "csv": true, "rtf": true, "odt": true, "ods": true,
 	"zip": true, "dicom": true, "word": true, "excel": true, "powerpoint": true,
