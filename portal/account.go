@@ -166,7 +166,7 @@ func (s *Server) handleAccountPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	err := s.accounts.SetRecipientPassword(r.Context(), phone, r.PostFormValue("password"))
 	if securetextd.ErrorCode(err) == securetextd.EINVALID {
-		s.renderAccount(w, r, http.StatusBadRequest, phone, &accountPage{Error: securetextd.ErrorMessage(err), Form: "password"})
+		s.renderAccount(w, r, http.StatusBadRequest, phone, &accountPage{Error: s.printer(r).T("PasswordShort"), Form: "password"})
 		return
 	}
 	if err != nil {
@@ -198,7 +198,7 @@ func (s *Server) handleAccountEmail(w http.ResponseWriter, r *http.Request) {
 	}
 	err := s.accounts.SetRecoveryAddress(r.Context(), phone, email)
 	if securetextd.ErrorCode(err) == securetextd.EINVALID {
-		s.renderAccount(w, r, http.StatusBadRequest, phone, &accountPage{Error: securetextd.ErrorMessage(err), Form: "email", Email: email})
+		s.renderAccount(w, r, http.StatusBadRequest, phone, &accountPage{Error: s.printer(r).T("EmailInvalid"), Form: "email", Email: email})
 		return
 	}
 	if err != nil {

@@ -92,7 +92,7 @@ func (s *Server) replyFailed(w http.ResponseWriter, r *http.Request, conv *secur
 		s.renderConversationDraft(w, r, http.StatusRequestEntityTooLarge, conv,
 			l.T("ReplyOver", "Max", l.Size(s.cfg.MaxReplyBytes))+kept, text)
 	case errors.As(err, &bad) || securetextd.ErrorCode(err) == securetextd.EINVALID:
-		problem := securetextd.ErrorMessage(err)
+		problem := l.T("ReplyEmpty") // the store's only refusal of what a reply holds
 		if bad != nil && bad.n > 0 {
 			problem = l.N(bad.msg, bad.n)
 		} else if bad != nil {

@@ -133,7 +133,7 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
 	phone, err = s.store.ResetPassword(r.Context(), token, r.PostFormValue("password"))
 	switch securetextd.ErrorCode(err) {
 	case securetextd.EINVALID:
-		s.render(w, r, http.StatusBadRequest, "newpassword.html", &newPasswordPage{layout: layout{Title: "NewPasswordTitle"}, Token: token, Error: securetextd.ErrorMessage(err), AskDOB: askDOB, Phone: username})
+		s.render(w, r, http.StatusBadRequest, "newpassword.html", &newPasswordPage{layout: layout{Title: "NewPasswordTitle"}, Token: token, Error: s.printer(r).T("PasswordShort"), AskDOB: askDOB, Phone: username})
 		return
 	case securetextd.ENOTFOUND:
 		// Used meanwhile, or expired while the form was open.
