@@ -126,8 +126,9 @@ type TextJob struct {
 	Token          string `json:"token"`
 	ConversationID int64  `json:"conversation_id"`
 	MessageID      int64  `json:"message_id"`
-	// Language is the language of the text: the account's, else the
-	// sender's; "" for the default (portal.default_language).
+	// Language is the language the sender gave ("" for none). The text
+	// is in the account's language when it chose one (asked when the
+	// text is sent), else in this one, else in portal.default_language.
 	Language string `json:"language,omitempty"`
 }
 

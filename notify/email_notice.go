@@ -91,7 +91,7 @@ func (m *Mailer) emailNotice(ctx context.Context, job *securetextd.Job) (*outgoi
 		writer = n.Name + " (" + n.Sender + ")"
 	}
 
-	l := m.printer(tj.Language)
+	l := m.printer(recipientLanguage(ctx, m.log, m.st, tj.To, tj.Language))
 	n.Lang = l.Tag
 	n.Sent = l.T("NoticeSent", "Writer", writer, "Org", n.Org)
 	n.Open, n.Button, n.OrOpen = l.T("NoticeOpen"), l.T("NoticeButton"), l.T("NoticeOrOpen")

@@ -1,11 +1,14 @@
 package notify
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strconv"
 
+	"github.com/securetextd/securetextd"
 	"github.com/securetextd/securetextd/locale"
 )
 
@@ -102,4 +105,30 @@ func segmentWords(n int, gsm7 bool) string {
 		unit = " segment, "
 	}
 	return strconv.Itoa(n) + unit + enc
+}
+
+// Languages is what a worker asks of the store, when the store has it
+// (*store.DB does): the language an account chose, "" for none.
+type Languages interface {
+	RecipientLanguage(ctx context.Context, phone securetextd.Phone) (string, error)
+}
+
+// recipientLanguage returns the language of a link's text or notice to
+// to: the account's choice, asked of st when it keeps accounts, else
+// given (the sender's). A store that fails to answer leaves the sender's:
+// the language is a courtesy, never a reason to hold a text back.
+func recipientLanguage(ctx context.Context, log *slog.Logger, st any, to securetextd.Phone, given string) string {
+	l, ok := st.(Languages)
+	if !ok {
+		return given
+	}
+	chosen, err := l.RecipientLanguage(ctx, to)
+	if err != nil {
+		log.Warn("recipient language", "err", err)
+		return given
+	}
+	if chosen != "" {
+		return chosen
+	}
+	return given
 }

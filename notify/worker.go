@@ -365,7 +365,7 @@ func (w *worker) text(ctx context.Context, log *slog.Logger, job *securetextd.Jo
 		return log, &PermanentError{Reason: "text job without phone or token"}
 	}
 	log = log.With("to", tj.To.Masked())
-	tmpl, org, _ := w.textIn(tj.Language) // reloadable (metrics.go)
+	tmpl, org, _ := w.textIn(recipientLanguage(ctx, log, w.Outbox, tj.To, tj.Language)) // reloadable (metrics.go)
 	return log, w.sendSMS(ctx, job, tj.To, tmpl.Render(org, w.link(tj.Token)))
 }
 

@@ -74,10 +74,9 @@ func (db *DB) addLinkJob(ctx context.Context, tx *sql.Tx, c *securetextd.Convers
 	if to.IsEmail() {
 		kind, fallback = securetextd.JobKindEmail, ""
 	}
-	language, err := accountLanguage(ctx, tx, to, language)
-	if err != nil {
-		return err
-	}
+	// The account's own choice is read when the text is sent
+	// (RecipientLanguage): a read here would cost every commit a round
+	// trip under the write lock.
 	payload, err := json.Marshal(securetextd.TextJob{To: to, Token: token, ConversationID: c.ID, MessageID: message, Language: language})
 	if err != nil {
 		return err

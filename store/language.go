@@ -26,3 +26,17 @@ func accountLanguage(ctx context.Context, tx *sql.Tx, phone securetextd.Phone, g
 	}
 	return given, nil
 }
+
+// RecipientLanguage returns the language phone's account chose, "" for
+// none (or no account). The text and notice workers ask it when they
+// send, so that the account's choice beats the sender's, even one made
+// after the message was queued.
+func (db *DB) RecipientLanguage(ctx context.Context, phone securetextd.Phone) (string, error) {
+	var chosen string
+	err := db.view(ctx, func(tx *sql.Tx) error {
+		var err error
+		chosen, err = accountLanguage(ctx, tx, phone, "")
+		return err
+	})
+	return chosen, wrap("recipient language "+phone.Masked(), err)
+}
