@@ -13,6 +13,8 @@ package securetextd
 type CodeJob struct {
 	To   Phone  `json:"to"`
 	Code string `json:"code"`
+	// Language is the text's: the account's, else the page's that asked.
+	Language string `json:"language,omitempty"`
 }
 
 // JobKindCode is the outbox job kind of a CodeJob: a text, sent by the

@@ -94,6 +94,12 @@ type Message struct {
 	Parts      []Part
 	// Auth records how the sender was checked: "smtp-auth", "dkim", …
 	Auth string
+	// Language is the language the sender said the recipient reads (a
+	// mail's Content-Language, the API's "language"), a BCP 47 tag; ""
+	// when they said none. The text (or notice email) that brings the
+	// link is in it, unless the recipient's account chose a language of
+	// its own. It is not stored with the message.
+	Language string
 }
 
 // Conversation is the thread between one sender and one phone. An email to
@@ -120,6 +126,10 @@ type TextJob struct {
 	Token          string `json:"token"`
 	ConversationID int64  `json:"conversation_id"`
 	MessageID      int64  `json:"message_id"`
+	// Language is the language the sender gave ("" for none). The text
+	// is in the account's language when it chose one (asked when the
+	// text is sent), else in this one, else in portal.default_language.
+	Language string `json:"language,omitempty"`
 }
 
 // JobKindText is the outbox job kind of a TextJob.
@@ -195,4 +205,7 @@ type MailJob struct {
 	To             string `json:"to,omitempty"`
 	Phone          Phone  `json:"phone,omitempty"`
 	Token          string `json:"token,omitempty"`
+	// Language is the language of an email to the recipient (a reset, a
+	// confirmation): the account's, else the page's that asked for it.
+	Language string `json:"language,omitempty"`
 }

@@ -85,12 +85,28 @@ func TestWorkerCodeStale(t *testing.T) {
 	})
 }
 
-// TestCodeTextSegments: the code's text fits one GSM-7 segment with an
-// organization name of 40 characters.
+// TestCodeTextSegments: the code's text, in every language, with an
+// organization name of 40 characters: English fits one GSM-7 segment;
+// Spanish needs "código" and "válido", which GSM-7 lacks, so it is UCS-2,
+// and takes two segments. The test says what each costs.
 func TestCodeTextSegments(t *testing.T) {
-	text := CodeText(strings.Repeat("O", 40), "123456")
-	if n, gsm := Segments(text); n != 1 || !gsm {
-		t.Errorf("%q: %d segments, gsm7 %v", text, n, gsm)
+	for _, tc := range []struct {
+		tag      string
+		segments int
+		gsm7     bool
+	}{{"en", 1, true}, {"es", 2, false}} {
+		text := CodeText(tc.tag, strings.Repeat("O", 40), "123456")
+		n, gsm := Segments(text)
+		t.Logf("%s code text: %s: %q", tc.tag, segmentWords(n, gsm), text)
+		if n != tc.segments || gsm != tc.gsm7 {
+			t.Errorf("%s %q: %d segments, gsm7 %v; want %d, %v", tc.tag, text, n, gsm, tc.segments, tc.gsm7)
+		}
+	}
+	if got := CodeText("es", "Clínica", "123456"); !strings.HasPrefix(got, "123456 es su código de Clínica") {
+		t.Errorf("es: %q", got)
+	}
+	if got := CodeText("xx", "Clinic", "123456"); !strings.HasPrefix(got, "123456 is your Clinic code") {
+		t.Errorf("unknown language: %q", got)
 	}
 }
 

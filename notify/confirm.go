@@ -1,10 +1,8 @@
 package notify
 
 import (
-	"fmt"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/emersion/go-message/mail"
 
@@ -24,16 +22,13 @@ func (m *Mailer) confirm(mj securetextd.MailJob) (*outgoing, error) {
 	if err != nil {
 		return nil, &PermanentError{Reason: "mail: confirmation job: the address is not valid"}
 	}
-	h, err := m.accountHeader(to.Address, "Confirm your email address for "+m.c.Org+" secure messages")
+	l := m.printer(mj.Language)
+	h, err := m.accountHeader(l, to.Address, l.T("ConfirmMailSubject", "Org", m.c.Org))
 	if err != nil {
 		return nil, err
 	}
-	whose := whoseMessages(mj)
-	body := fmt.Sprintf("This address was given as the recovery email address for %s from %s.\n\n"+
-		"If you forget your password, a link to choose a new one can only be sent here once you confirm it. "+
-		"To confirm, open this link within %d days and tap Confirm:\n\n%s\n\n"+
-		"If you did not ask for this, ignore this email: nothing will be sent here.\n",
-		whose, oneLine(m.c.Org), int(securetextd.ConfirmValidFor/(24*time.Hour)),
-		strings.TrimSuffix(m.c.PublicURL, "/")+"/confirm/"+url.PathEscape(mj.Token))
+	body := l.T("ConfirmMailBody", "Whose", whoseMessages(l, mj), "Org", oneLine(m.c.Org),
+		"Valid", l.Duration(securetextd.ConfirmValidFor),
+		"Link", strings.TrimSuffix(m.c.PublicURL, "/")+"/confirm/"+url.PathEscape(mj.Token))
 	return plainMail(to.Address, h, body), nil
 }

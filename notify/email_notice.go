@@ -91,11 +91,18 @@ func (m *Mailer) emailNotice(ctx context.Context, job *securetextd.Job) (*outgoi
 		writer = n.Name + " (" + n.Sender + ")"
 	}
 
+	l := m.printer(recipientLanguage(ctx, m.log, m.st, tj.To, tj.Language))
+	n.Lang = l.Tag
+	n.Sent = l.T("NoticeSent", "Writer", writer, "Org", n.Org)
+	n.Open, n.Button, n.OrOpen = l.T("NoticeOpen"), l.T("NoticeButton"), l.T("NoticeOrOpen")
+	n.Stays, n.Ignore = l.T("NoticeStays", "Org", n.Org), l.T("NoticeIgnore")
+
 	var h mail.Header
 	h.SetDate(time.Now())
-	h.SetAddressList("From", []*mail.Address{{Name: oneLine(m.c.Org + " secure messages"), Address: m.c.From}})
+	h.SetAddressList("From", []*mail.Address{{Name: oneLine(l.T("MailFromName", "Org", m.c.Org)), Address: m.c.From}})
 	h.SetAddressList("To", []*mail.Address{{Address: to.Address}})
-	h.SetSubject(oneLine("You have a secure message from " + m.c.Org))
+	h.SetSubject(oneLine(l.T("NoticeSubject", "Org", m.c.Org)))
+	h.Set("Content-Language", l.Tag)
 	// Stable across attempts: a notice sent twice is one to the reader's
 	// mail program.
 	h.SetMessageID(fmt.Sprintf("link.%d.%d@%s", conv.ID, job.ID, m.host))
@@ -103,16 +110,9 @@ func (m *Mailer) emailNotice(ctx context.Context, job *securetextd.Job) (*outgoi
 	h.SetContentType("multipart/alternative", nil)
 
 	var plain bytes.Buffer
-	fmt.Fprintf(&plain, "%s has sent you a secure message through %s.\n\n", writer, n.Org)
-	fmt.Fprintf(&plain, "To read it, open this link:\n\n%s\n\n", n.Link)
-	fmt.Fprintf(&plain, "The message stays on %s's secure portal; this email holds none of it. "+
-		"On your first visit you choose a password, which you will need each time you come back.\n\n", n.Org)
-	plain.WriteString("If you did not expect a message, you can ignore this email.\n")
+	fmt.Fprintf(&plain, "%s\n\n%s\n\n%s\n\n%s\n\n%s\n", n.Sent, n.Open, n.Link, n.Stays, n.Ignore)
 	var html bytes.Buffer
-	if err := noticeHTML.Execute(&html, struct {
-		noticeData
-		Writer string
-	}{n, writer}); err != nil {
+	if err := noticeHTML.Execute(&html, n); err != nil {
 		return nil, fmt.Errorf("mail: email notice: %w", err)
 	}
 
@@ -198,23 +198,25 @@ func checkDKIM(d *DKIM) error {
 type noticeData struct {
 	Org, Name, Sender, Link string
 	Color, OnColor          string // #RRGGBB, checked at start (brand.color)
+	// The words, in the recipient's language (Lang).
+	Lang, Sent, Open, Button, OrOpen, Stays, Ignore string
 }
 
 // noticeHTML is the HTML part: a table layout and inline styles, as mail
 // programs ignore style sheets; html/template escapes every value (the
 // colour is a checked #RRGGBB, passed as a CSS value).
 var noticeHTML = template.Must(template.New("notice").Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>{{.Org}}</title></head>
+<html lang="{{.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>{{.Org}}</title></head>
 <body style="margin:0;padding:0;background:#f4f4f4;font-family:Arial,Helvetica,sans-serif;color:#222">
 <table role="presentation" width="100%" cellpadding="0" cellspacing="0"><tr><td align="center" style="padding:24px 12px">
 <table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="max-width:560px;background:#ffffff;border-radius:6px">
 <tr><td style="background:{{.Color}};color:{{.OnColor}};padding:16px 24px;font-size:20px;font-weight:bold;border-radius:6px 6px 0 0">{{.Org}}</td></tr>
 <tr><td style="padding:24px;font-size:16px;line-height:1.5">
-<p style="margin:0 0 16px">{{.Writer}} has sent you a secure message through {{.Org}}.</p>
-<p style="margin:0 0 24px"><a href="{{.Link}}" style="display:inline-block;background:{{.Color}};color:{{.OnColor}};padding:12px 24px;border-radius:4px;text-decoration:none;font-weight:bold">Read the message</a></p>
-<p style="margin:0 0 16px;font-size:14px">Or open this link: <a href="{{.Link}}">{{.Link}}</a></p>
-<p style="margin:0 0 16px;font-size:14px">The message stays on {{.Org}}'s secure portal; this email holds none of it. On your first visit you choose a password, which you will need each time you come back.</p>
-<p style="margin:0;font-size:14px;color:#555">If you did not expect a message, you can ignore this email.</p>
+<p style="margin:0 0 16px">{{.Sent}}</p>
+<p style="margin:0 0 24px"><a href="{{.Link}}" style="display:inline-block;background:{{.Color}};color:{{.OnColor}};padding:12px 24px;border-radius:4px;text-decoration:none;font-weight:bold">{{.Button}}</a></p>
+<p style="margin:0 0 16px;font-size:14px">{{.OrOpen}} <a href="{{.Link}}">{{.Link}}</a></p>
+<p style="margin:0 0 16px;font-size:14px">{{.Stays}}</p>
+<p style="margin:0;font-size:14px;color:#555">{{.Ignore}}</p>
 </td></tr></table></td></tr></table>
 </body></html>
 `))

@@ -21,6 +21,7 @@ import (
 	"github.com/emersion/go-message/mail"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/locale"
 )
 
 // MailStore is the data the Mailer reads. *store.DB implements it.
@@ -64,6 +65,9 @@ type MailConfig struct {
 	Seal Sealer
 	// Org is the organization's name, for display names and texts.
 	Org string
+	// DefaultLanguage is the language of an email to a patient whose job
+	// names none (portal.default_language); "" is English.
+	DefaultLanguage string
 	// Domain is the recipients' domain ("secure.text"). A reply's
 	// Reply-To is <phone digits>+<conversation>@Domain, so that the
 	// sender's answer lands in the same conversation.
@@ -401,26 +405,25 @@ func (m *Mailer) reset(mj securetextd.MailJob) (*outgoing, error) {
 	if err != nil {
 		return nil, &PermanentError{Reason: "mail: reset job: the recovery address is not valid"}
 	}
-	h, err := m.accountHeader(to.Address, "Reset your password for "+m.c.Org+" secure messages")
+	l := m.printer(mj.Language)
+	h, err := m.accountHeader(l, to.Address, l.T("ResetMailSubject", "Org", m.c.Org))
 	if err != nil {
 		return nil, err
 	}
-	whose := whoseMessages(mj)
-	body := fmt.Sprintf("Someone asked to reset the password for %s from %s.\n\n"+
-		"To choose a new password, open this link within %d minutes:\n\n%s\n\n"+
-		"If you did not ask, ignore this email.\n",
-		whose, oneLine(m.c.Org), int(resetValidity/time.Minute),
-		strings.TrimSuffix(m.c.PublicURL, "/")+"/reset/"+url.PathEscape(mj.Token))
+	body := l.T("ResetMailBody", "Whose", whoseMessages(l, mj), "Org", oneLine(m.c.Org),
+		"Valid", l.Duration(resetValidity),
+		"Link", strings.TrimSuffix(m.c.PublicURL, "/")+"/reset/"+url.PathEscape(mj.Token))
 	return plainMail(to.Address, h, body), nil
 }
 
 // accountHeader is the header of an email about a recipient's account (a
 // reset, a confirmation) to address: from the organization, made by a
-// program, plain text.
-func (m *Mailer) accountHeader(address, subject string) (mail.Header, error) {
+// program, plain text, in l's language (Content-Language).
+func (m *Mailer) accountHeader(l *locale.Printer, address, subject string) (mail.Header, error) {
 	var h mail.Header
 	h.SetDate(time.Now())
-	h.SetAddressList("From", []*mail.Address{{Name: oneLine(m.c.Org + " secure messages"), Address: m.c.From}})
+	h.SetAddressList("From", []*mail.Address{{Name: oneLine(l.T("MailFromName", "Org", m.c.Org)), Address: m.c.From}})
+	h.Set("Content-Language", l.Tag)
 	h.SetAddressList("To", []*mail.Address{{Address: address}})
 	h.SetSubject(oneLine(subject))
 	if err := h.GenerateMessageIDWithHostname(m.host); err != nil {
@@ -434,11 +437,24 @@ func (m *Mailer) accountHeader(address, subject string) (mail.Header, error) {
 
 // whoseMessages names the account a reset or confirmation is for, the
 // number masked.
-func whoseMessages(mj securetextd.MailJob) string {
+func whoseMessages(l *locale.Printer, mj securetextd.MailJob) string {
 	if mj.Phone != "" {
-		return "the secure messages of " + mj.Phone.Masked()
+		return l.T("MailWhosePhone", "Phone", mj.Phone.Masked())
 	}
-	return "your secure messages"
+	return l.T("MailWhoseYours")
+}
+
+// printer returns the printer of an email to a patient in language tag:
+// the job's, else the default language.
+func (m *Mailer) printer(tag string) *locale.Printer {
+	cat, err := locale.Load()
+	if err != nil {
+		panic(err) // the embedded catalogue; its tests check it parses
+	}
+	if !cat.Has(tag) {
+		tag = m.c.DefaultLanguage
+	}
+	return cat.Printer(tag)
 }
 
 // plainMail is a mail to one address with header h and a single

@@ -1,6 +1,10 @@
 package notify
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/securetextd/securetextd/locale"
+)
 
 // Metrics counts what the workers do, for monitoring. cmd/securetextd
 // passes a Prometheus implementation; a nil Metrics counts nothing.
@@ -27,6 +31,7 @@ func (w *worker) count(kind, outcome string) {
 // runs, when the configuration is reloaded.
 type TextSettings struct {
 	Template *Template
+	Texts    *Texts // the text per language; overrides Template
 	Org      string
 	Rate     float64 // texts per second; zero or less leaves it as it is
 }
@@ -55,6 +60,26 @@ func (w *worker) textSettings() (*Template, string) {
 		org = w.Org
 	}
 	return tmpl, org
+}
+
+// textIn returns the template of a link's text in language tag, the
+// organization, and the language the text is in (tag, or the default when
+// the catalogue lacks it), as reloaded last.
+func (w *worker) textIn(tag string) (*Template, string, string) {
+	tmpl, org := w.textSettings()
+	texts := w.Texts
+	if w.Live != nil {
+		if s := w.Live.p.Load(); s != nil && s.Texts != nil {
+			texts = s.Texts
+		}
+	}
+	if texts == nil {
+		if tag == "" {
+			tag = locale.Source
+		}
+		return tmpl, org, tag
+	}
+	return texts.For(tag), org, texts.Language(tag)
 }
 
 // rate is the most texts sent per second, as reloaded last.

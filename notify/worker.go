@@ -71,8 +71,10 @@ type Worker struct {
 	// needs the sender of each of its kinds.
 	SMS  SMSProvider
 	Mail MailSender
-	// Template is the text of an SMS; nil means DefaultTemplate.
+	// Template is the text of an SMS; nil means DefaultTemplate. Texts,
+	// when set, replaces it: the text in each language (texts.go).
 	Template *Template
+	Texts    *Texts
 	// Org is the organization's name, as the recipient knows it.
 	Org string
 	// PublicURL is the address recipients reach the portal at; the link
@@ -363,7 +365,7 @@ func (w *worker) text(ctx context.Context, log *slog.Logger, job *securetextd.Jo
 		return log, &PermanentError{Reason: "text job without phone or token"}
 	}
 	log = log.With("to", tj.To.Masked())
-	tmpl, org := w.textSettings() // reloadable (metrics.go)
+	tmpl, org, _ := w.textIn(recipientLanguage(ctx, log, w.Outbox, tj.To, tj.Language)) // reloadable (metrics.go)
 	return log, w.sendSMS(ctx, job, tj.To, tmpl.Render(org, w.link(tj.Token)))
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/locale"
 	"github.com/securetextd/securetextd/store"
 )
 
@@ -40,18 +41,13 @@ type Accounts interface {
 
 var _ Accounts = (*store.DB)(nil)
 
-// languages are the languages a patient may choose, by tag, with their
-// names in their own language. The catalogues that use the choice come
-// with issue 12's part 3; the choice is kept already.
-var languages = []struct{ Tag, Name string }{{"en", "English"}, {"es", "Español"}}
-
 // accountPage is the account page: the recovery address, the password,
 // the language, the latest sign-ins, and signing out everywhere.
 type accountPage struct {
 	layout
 	Account   *securetextd.Account
 	SignIns   []securetextd.SignIn
-	Languages []struct{ Tag, Name string }
+	Languages []locale.Language
 	Done      string // what the last change did, said once
 	Error     string // what was wrong with the last change
 	Form      string // the form Error concerns: "email" or "password"
@@ -61,9 +57,9 @@ type accountPage struct {
 // accountDone says what a change did, by the key its redirect carries
 // (?done=…): GET never changes anything, it only says so.
 var accountDone = map[string]string{
-	"password": "Your password is changed. Every other browser is signed out.",
-	"email":    "We sent a link to the new address. Open it to confirm the address: until then, the address before stays in use.",
-	"language": "Your language is saved.",
+	"password": "DonePassword",
+	"email":    "DoneEmail",
+	"language": "DoneLanguage",
 }
 
 // accountSession returns the phone number of the browser's session for
@@ -80,10 +76,10 @@ func (s *Server) accountSession(w http.ResponseWriter, r *http.Request) securete
 		return ""
 	}
 	if sess == nil {
-		s.render(w, http.StatusUnauthorized, "message.html", &messagePage{
-			layout:  layout{Title: "Signed out"},
-			Heading: "You are not signed in",
-			Text:    "To see your account, open the link in your latest text message and enter your password.",
+		s.render(w, r, http.StatusUnauthorized, "message.html", &messagePage{
+			layout:  layout{Title: "SignedOutTitle"},
+			Heading: s.printer(r).T("NotSignedInHeading"),
+			Text:    s.printer(r).T("NotSignedInAccount"),
 		})
 		return ""
 	}
@@ -96,7 +92,7 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 	if phone == "" {
 		return
 	}
-	s.renderAccount(w, r, http.StatusOK, phone, &accountPage{Done: accountDone[r.URL.Query().Get("done")]})
+	s.renderAccount(w, r, http.StatusOK, phone, &accountPage{Done: doneText(s.printer(r), accountDone[r.URL.Query().Get("done")])})
 }
 
 // renderAccount fills in the account and its sign-ins and renders p.
@@ -110,8 +106,8 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 		s.fail(w, r, "sign-ins", err)
 		return
 	}
-	p.Title, p.SignedIn, p.Languages = "Your account", true, languages
-	s.render(w, status, "account.html", p)
+	p.Title, p.SignedIn, p.Languages = "AccountTitle", true, s.cat.Languages()
+	s.render(w, r, status, "account.html", p)
 }
 
 // checkCurrentPassword checks the password typed on an account form. A
@@ -126,7 +122,7 @@ func (s *Server) checkCurrentPassword(w http.ResponseWriter, r *http.Request, ph
 		return false
 	}
 	if wait > 0 {
-		s.renderLocked(w, wait)
+		s.renderLocked(w, r, wait)
 		return false
 	}
 	err = s.store.AuthenticateRecipient(r.Context(), phone, r.PostFormValue("current"))
@@ -145,10 +141,10 @@ func (s *Server) checkCurrentPassword(w http.ResponseWriter, r *http.Request, ph
 	}
 	s.logger.Warn("account: wrong current password", "phone", phone.Masked(), "addr", clientKey(r), "locked", wait > 0)
 	if wait > 0 {
-		s.renderLocked(w, wait)
+		s.renderLocked(w, r, wait)
 		return false
 	}
-	p.Error, p.Form = "Your current password is not right.", form
+	p.Error, p.Form = s.printer(r).T("CurrentPasswordWrong"), form
 	s.renderAccount(w, r, http.StatusUnauthorized, phone, p)
 	return false
 }
@@ -162,7 +158,7 @@ func (s *Server) handleAccountPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if msg := checkPassword(r.PostFormValue("password"), r.PostFormValue("confirm")); msg != "" {
-		s.renderAccount(w, r, http.StatusBadRequest, phone, &accountPage{Error: msg, Form: "password"})
+		s.renderAccount(w, r, http.StatusBadRequest, phone, &accountPage{Error: s.printer(r).T(msg), Form: "password"})
 		return
 	}
 	if !s.checkCurrentPassword(w, r, phone, "password", &accountPage{}) {
@@ -170,7 +166,7 @@ func (s *Server) handleAccountPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	err := s.accounts.SetRecipientPassword(r.Context(), phone, r.PostFormValue("password"))
 	if securetextd.ErrorCode(err) == securetextd.EINVALID {
-		s.renderAccount(w, r, http.StatusBadRequest, phone, &accountPage{Error: securetextd.ErrorMessage(err), Form: "password"})
+		s.renderAccount(w, r, http.StatusBadRequest, phone, &accountPage{Error: s.printer(r).T("PasswordShort"), Form: "password"})
 		return
 	}
 	if err != nil {
@@ -194,7 +190,7 @@ func (s *Server) handleAccountEmail(w http.ResponseWriter, r *http.Request) {
 	}
 	email, problem := checkEmail(r.PostFormValue("email"))
 	if problem != "" {
-		s.renderAccount(w, r, http.StatusBadRequest, phone, &accountPage{Error: problem, Form: "email", Email: email})
+		s.renderAccount(w, r, http.StatusBadRequest, phone, &accountPage{Error: s.printer(r).T(problem), Form: "email", Email: email})
 		return
 	}
 	if !s.checkCurrentPassword(w, r, phone, "email", &accountPage{Email: email}) {
@@ -202,7 +198,7 @@ func (s *Server) handleAccountEmail(w http.ResponseWriter, r *http.Request) {
 	}
 	err := s.accounts.SetRecoveryAddress(r.Context(), phone, email)
 	if securetextd.ErrorCode(err) == securetextd.EINVALID {
-		s.renderAccount(w, r, http.StatusBadRequest, phone, &accountPage{Error: securetextd.ErrorMessage(err), Form: "email", Email: email})
+		s.renderAccount(w, r, http.StatusBadRequest, phone, &accountPage{Error: s.printer(r).T("EmailInvalid"), Form: "email", Email: email})
 		return
 	}
 	if err != nil {
@@ -221,13 +217,14 @@ func (s *Server) handleAccountLanguage(w http.ResponseWriter, r *http.Request) {
 	}
 	err := s.accounts.SetRecipientLanguage(r.Context(), phone, r.PostFormValue("language"))
 	if securetextd.ErrorCode(err) == securetextd.EINVALID {
-		s.renderAccount(w, r, http.StatusBadRequest, phone, &accountPage{Error: "Choose one of the languages listed.", Form: "language"})
+		s.renderAccount(w, r, http.StatusBadRequest, phone, &accountPage{Error: s.printer(r).T("LanguageUnknown"), Form: "language"})
 		return
 	}
 	if err != nil {
 		s.fail(w, r, "set language", err)
 		return
 	}
+	s.setLangCookie(w, r.PostFormValue("language"))
 	http.Redirect(w, r, "/account?done=language", http.StatusSeeOther)
 }
 
@@ -245,8 +242,7 @@ func (s *Server) handleSignOutEverywhere(w http.ResponseWriter, r *http.Request)
 	}
 	s.logger.Info("signed out everywhere", "phone", phone.Masked(), "sessions", n)
 	s.clearSession(w)
-	s.renderMessage(w, r, http.StatusOK, "Signed out everywhere", "You are signed out everywhere",
-		"Every browser that was signed in to your messages, this one too, must now enter your password again.")
+	s.renderMessage(w, r, http.StatusOK, "SignedOutEverywhereTitle", "SignedOutEverywhereHeading", "SignedOutEverywhereText")
 }
 
 // recordSignIn adds this browser's sign-in to the account page's list. It
@@ -260,4 +256,12 @@ func (s *Server) recordSignIn(r *http.Request, phone securetextd.Phone) {
 	if err := s.accounts.RecordSignIn(r.Context(), phone, in); err != nil {
 		s.logger.Error("record sign-in", "phone", phone.Masked(), "err", err)
 	}
+}
+
+// doneText writes what a change did, by its message id; "" for none.
+func doneText(l *locale.Printer, id string) string {
+	if id == "" {
+		return ""
+	}
+	return l.T(id)
 }

@@ -33,6 +33,7 @@ const (
 type sendRequest struct {
 	To          []sendTo         `json:"to"` // api_submission.go
 	Subject     string           `json:"subject"`
+	Language    string           `json:"language"` // api_submission.go
 	Text        string           `json:"text"`
 	HTML        string           `json:"html"`
 	Attachments []jsonAttachment `json:"attachments"`
@@ -184,6 +185,7 @@ func (a *API) handleSend(w http.ResponseWriter, r *http.Request, key *securetext
 		MessageID: strings.ToLower(rand.Text()) + "@" + cfgHost,
 		Received:  time.Now(),
 		Auth:      "api-key#" + strconv.FormatInt(key.ID, 10),
+		Language:  sub.language,
 	}
 	var idem *store.Idempotency
 	var body []byte
@@ -316,6 +318,7 @@ func (a *API) readJSON(r *http.Request, sub *submission, sink partSink, sealing 
 		}
 	}
 	sub.setSubject(req.Subject)
+	sub.setLanguage(req.Language)
 	if len(req.Attachments) > maxAPIFiles {
 		sub.bad("attachments", "at most %d files in one message", maxAPIFiles)
 	}
@@ -435,6 +438,12 @@ func readMessageForm(body io.Reader, boundary string, parse func(string) (secure
 				return err
 			}
 			sub.setSubject(b)
+		case name == "language":
+			b, err := readField(p, 64)
+			if err != nil {
+				return err
+			}
+			sub.setLanguage(b)
 		case name == "text" || name == "html":
 			if err := sub.addText(sink, name, p); err != nil {
 				return multipartErr(err)

@@ -80,6 +80,9 @@ type submission struct {
 
 	// fallbacks holds, beside each of to, its fallback address or "".
 	fallbacks []string
+	// language is the language the recipients read ("es"), for their
+	// texts: "" when the request named none.
+	language string
 }
 
 type fileDigest struct {
@@ -109,6 +112,9 @@ func (s *submission) fingerprint() [32]byte {
 	}
 	field([]byte("subject"))
 	field([]byte(s.subject))
+	if s.language != "" {
+		field([]byte("language " + s.language))
+	}
 	field(s.text[:])
 	field(s.html[:])
 	for _, f := range s.files {
@@ -172,6 +178,22 @@ func (s *submission) setSubject(v string) {
 		return
 	}
 	s.subject = strings.TrimSpace(v)
+}
+
+// setLanguage keeps the language the recipients read, from a BCP 47 tag
+// ("es", "es-US"): the text (or notice email) that brings each their link
+// is in it, unless the recipient chose a language on the portal. A
+// language the portal has no catalogue for takes the default.
+func (s *submission) setLanguage(v string) {
+	if v == "" {
+		return
+	}
+	lang, ok := securetextd.ParseLanguage(v)
+	if !ok || strings.Contains(v, ",") {
+		s.bad("language", "must be one language tag, such as \"es\" or \"en-US\"")
+		return
+	}
+	s.language = lang
 }
 
 // checkSubmission checks what can only be judged once every field is read.

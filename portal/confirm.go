@@ -35,9 +35,9 @@ func (s *Server) confirmToken(w http.ResponseWriter, r *http.Request) (string, s
 	case "":
 		return token, phone, address
 	case securetextd.ENOTFOUND:
-		s.render(w, http.StatusNotFound, "notfound.html", &messagePage{
-			layout: layout{Title: "Not found"},
-			Notice: "This confirmation link has expired, was used, or a newer one was sent. Sign in and give the address again on your account page to get a new one.",
+		s.render(w, r, http.StatusNotFound, "notfound.html", &messagePage{
+			layout: layout{Title: "NotFoundTitle"},
+			Notice: s.printer(r).T("ConfirmLinkExpired"),
 		})
 	default:
 		s.fail(w, r, "check confirmation token", err)
@@ -51,8 +51,8 @@ func (s *Server) handleConfirmForm(w http.ResponseWriter, r *http.Request) {
 	if token == "" {
 		return
 	}
-	s.render(w, http.StatusOK, "confirm.html", &confirmPage{
-		layout: layout{Title: "Confirm your email address"}, Token: token, Address: address, Phone: phone.Masked(),
+	s.render(w, r, http.StatusOK, "confirm.html", &confirmPage{
+		layout: layout{Title: "ConfirmTitle"}, Token: token, Address: address, Phone: phone.Masked(),
 	})
 }
 
@@ -73,6 +73,7 @@ func (s *Server) handleConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logger.Info("recovery address confirmed", "phone", phone.Masked())
-	s.renderMessage(w, r, http.StatusOK, "Address confirmed", "Your email address is confirmed",
-		"If you forget your password, you can now have a link to choose a new one sent to "+address+".")
+	l := s.printer(r)
+	s.render(w, r, http.StatusOK, "message.html", &messagePage{layout: layout{Title: "ConfirmedTitle"},
+		Heading: l.T("ConfirmedHeading"), Text: l.T("ConfirmedText", "Address", address)})
 }

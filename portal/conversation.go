@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/locale"
 )
 
 // maxBodyBytes bounds how much of one text or HTML body a page shows; the
@@ -24,7 +25,6 @@ type conversationPage struct {
 	ID            int64
 	Sender        string
 	Messages      []messageView
-	MaxReply      string
 	Closes        string // "3 days": when access ends, from now; "" if never
 	MaxReplyBytes int64  // for static/reply.js's check before the upload
 	Error         string // what was wrong with the last reply
@@ -123,11 +123,10 @@ func (s *Server) renderConversationDraft(w http.ResponseWriter, r *http.Request,
 		return
 	}
 	p := &conversationPage{
-		layout:        layout{Title: "Messages", SignedIn: true, Zone: zoneOf(conv.Phone, s.cfg.Location)},
+		layout:        layout{Title: "ConversationTitle", SignedIn: true, Zone: zoneOf(conv.Phone, s.cfg.Location)},
 		ID:            conv.ID,
 		Sender:        conv.Sender,
-		MaxReply:      humanSize(s.cfg.MaxReplyBytes),
-		Closes:        s.closesIn(conv, time.Now()),
+		Closes:        s.closesIn(s.printer(r), conv, time.Now()),
 		MaxReplyBytes: s.cfg.MaxReplyBytes,
 		Error:         problem,
 		Draft:         draft,
@@ -153,7 +152,7 @@ func (s *Server) renderConversationDraft(w http.ResponseWriter, r *http.Request,
 		s.fail(w, r, "mark viewed", err)
 		return
 	}
-	s.render(w, status, "conversation.html", p)
+	s.render(w, r, status, "conversation.html", p)
 }
 
 // messageView opens what a page shows of a message: its bodies (HTML when
@@ -239,9 +238,9 @@ func partURL(conv, msg int64, idx int) string {
 // closesIn says when conv closes to its recipient, from now: its latest
 // activity plus the access expiry (the rule of DB.ConversationAccess);
 // "" when conversations do not expire.
-func (s *Server) closesIn(conv *securetextd.Conversation, now time.Time) string {
+func (s *Server) closesIn(l *locale.Printer, conv *securetextd.Conversation, now time.Time) string {
 	if s.cfg.AccessExpiry <= 0 {
 		return ""
 	}
-	return relative(conv.LastActivity.Add(s.cfg.AccessExpiry).Sub(now))
+	return l.Duration(conv.LastActivity.Add(s.cfg.AccessExpiry).Sub(now))
 }

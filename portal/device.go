@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/locale"
 )
 
 // What the account page says of a sign-in: the device, summarized from
@@ -83,4 +84,23 @@ func deviceOf(ua string) string {
 		system = "Linux"
 	}
 	return browser + " on " + system
+}
+
+// deviceText writes a sign-in's device, kept as deviceOf summarized it
+// in English ("Chrome on Android"), in l's language.
+func deviceText(l *locale.Printer, device string) string {
+	if device == "Unknown device" {
+		return l.T("DeviceUnknown")
+	}
+	browser, system, ok := strings.Cut(device, " on ")
+	if !ok {
+		return device
+	}
+	if browser == "A browser" {
+		browser = l.T("DeviceABrowser")
+	}
+	if system == "an unknown system" {
+		system = l.T("DeviceUnknownSystem")
+	}
+	return l.T("DeviceOn", "Browser", browser, "System", system)
 }

@@ -11,7 +11,7 @@ import (
 // conversations and files, unknown paths. Its bytes never vary, so a
 // guesser cannot tell these cases apart.
 func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
-	s.render(w, http.StatusNotFound, "notfound.html", &messagePage{layout: layout{Title: "Not found"}})
+	s.render(w, r, http.StatusNotFound, "notfound.html", &messagePage{layout: layout{Title: "NotFoundTitle"}})
 }
 
 // fail is the portal's one translation point for errors: the codes of
@@ -31,15 +31,14 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, op string, err err
 		// proxy or load balancer in front.
 		s.logger.Warn(op, "err", err)
 		w.Header().Set("Retry-After", "60")
-		s.renderMessage(w, r, http.StatusServiceUnavailable, "Try again later",
-			"Busy right now", "Please try again in a few minutes.")
+		s.renderMessage(w, r, http.StatusServiceUnavailable, "BusyTitle", "BusyHeading", "BusyText")
 		return
 	}
 	id := securetextd.NewErrorID()
 	s.logger.Error(op, "error_id", id, "err", err)
-	s.render(w, http.StatusInternalServerError, "message.html", &messagePage{
-		layout:  layout{Title: "Try again later"},
-		Heading: "Something went wrong on our side",
-		Text:    "Please try again in a few minutes. If it keeps happening, tell the sender this code: " + id + ".",
+	s.render(w, r, http.StatusInternalServerError, "message.html", &messagePage{
+		layout:  layout{Title: "BusyTitle"},
+		Heading: s.printer(r).T("ErrorHeading"),
+		Text:    s.printer(r).T("ErrorText", "ID", id),
 	})
 }

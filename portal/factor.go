@@ -135,14 +135,14 @@ func (s *Server) hasDOB(r *http.Request, phone securetextd.Phone) (bool, error) 
 }
 
 // renderCode renders the code page of the link token for conv.
-func (s *Server) renderCode(w http.ResponseWriter, status int, token string, conv *securetextd.Conversation, p *codePage) {
-	p.Title, p.Token = "Check it is you", token
+func (s *Server) renderCode(w http.ResponseWriter, r *http.Request, status int, token string, conv *securetextd.Conversation, p *codePage) {
+	p.Title, p.Token = "CodeTitle", token
 	if conv.Phone.IsEmail() {
 		p.Email = conv.Phone.Masked()
 	} else if n := len(conv.Phone); n >= 2 {
 		p.Ending = string(conv.Phone[n-2:])
 	}
-	s.render(w, status, "code.html", p)
+	s.render(w, r, status, "code.html", p)
 }
 
 // linkAgain sends the browser back to the link's page, which shows the
@@ -172,7 +172,7 @@ func (s *Server) handleSendCode(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "check lockout", err)
 		return
 	} else if wait > 0 {
-		s.renderLocked(w, wait)
+		s.renderLocked(w, r, wait)
 		return
 	}
 	allowed, err := s.store.StrikeUnlessLocked(r.Context(), limitCodeAsked, codeAddrRule, "addr:"+clientKey(r))
@@ -182,8 +182,8 @@ func (s *Server) handleSendCode(w http.ResponseWriter, r *http.Request) {
 	}
 	if !allowed {
 		s.logger.Warn("code limited", "phone", conv.Phone.Masked(), "addr", clientKey(r))
-		s.renderCode(w, http.StatusTooManyRequests, token, conv, &codePage{Sent: true,
-			Error: "Too many codes were asked for from this connection. Use the last code you received, or try again later."})
+		s.renderCode(w, r, http.StatusTooManyRequests, token, conv, &codePage{Sent: true,
+			Error: s.printer(r).T("CodeTooMany")})
 		return
 	}
 	err = s.cfg.Codes.SendCode(r.Context(), conv.Phone)
@@ -191,15 +191,15 @@ func (s *Server) handleSendCode(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &limited):
 		w.Header().Set("Retry-After", strconv.Itoa(int(limited.Wait.Seconds()+0.999)))
-		s.renderCode(w, http.StatusTooManyRequests, token, conv, &codePage{Sent: true,
-			Notice: "A code was sent a moment ago: use that one. You can ask for a new code in " + waitSeconds(limited.Wait) + "."})
+		s.renderCode(w, r, http.StatusTooManyRequests, token, conv, &codePage{Sent: true,
+			Notice: s.printer(r).T("CodeJustSent", "Wait", s.printer(r).Seconds(limited.Wait))})
 		return
 	case err != nil:
 		s.fail(w, r, "send code", err)
 		return
 	}
 	s.logger.Info("code sent", "phone", conv.Phone.Masked(), "conversation", conv.ID)
-	s.renderCode(w, http.StatusOK, token, conv, &codePage{Sent: true})
+	s.renderCode(w, r, http.StatusOK, token, conv, &codePage{Sent: true})
 }
 
 // handleVerifyCode checks the code typed. The right one remembers the
@@ -224,7 +224,7 @@ func (s *Server) handleVerifyCode(w http.ResponseWriter, r *http.Request) {
 		return
 	} else if wait > 0 {
 		s.audit(r, securetextd.AuditLoginLocked, conv, "code while locked")
-		s.renderLocked(w, wait)
+		s.renderLocked(w, r, wait)
 		return
 	}
 	code := strings.Join(strings.Fields(r.PostFormValue("code")), "") // "482 913" as typed
@@ -232,13 +232,13 @@ func (s *Server) handleVerifyCode(w http.ResponseWriter, r *http.Request) {
 	switch securetextd.ErrorCode(err) {
 	case "":
 	case securetextd.EUNAUTHORIZED, securetextd.ENOTFOUND:
-		problem := "That code is not right. Check the latest text from us and try again."
+		problem := s.printer(r).T("CodeWrong")
 		if conv.Phone.IsEmail() {
-			problem = "That code is not right. Check the latest email from us and try again."
+			problem = s.printer(r).T("CodeWrongEmail")
 		}
 		detail := codeFactor(conv.Phone) + ": wrong"
 		if securetextd.ErrorCode(err) == securetextd.ENOTFOUND {
-			problem = "That code has expired or was used up. Ask for a new code below."
+			problem = s.printer(r).T("CodeExpired")
 			detail = codeFactor(conv.Phone) + ": none live"
 		}
 		wait, left, ok := s.factorFailed(w, r, conv.Phone, conv, detail)
@@ -249,7 +249,7 @@ func (s *Server) handleVerifyCode(w http.ResponseWriter, r *http.Request) {
 		if left <= 2 {
 			p.Left = left
 		}
-		s.renderCode(w, http.StatusUnauthorized, token, conv, p)
+		s.renderCode(w, r, http.StatusUnauthorized, token, conv, p)
 		return
 	default:
 		s.fail(w, r, "check code", err)
@@ -309,7 +309,7 @@ func (s *Server) factorFailed(w http.ResponseWriter, r *http.Request, phone secu
 	if wait > 0 {
 		s.metrics().Lockout()
 		s.auditFactor(r, phone, conv, securetextd.AuditLoginLocked, "until "+time.Now().Add(wait).UTC().Format(time.RFC3339))
-		s.renderLocked(w, wait)
+		s.renderLocked(w, r, wait)
 	}
 	return wait, left, true
 }
@@ -332,14 +332,14 @@ func (s *Server) checkDOB(w http.ResponseWriter, r *http.Request, phone securete
 		s.fail(w, r, "check lockout", err)
 		return "", true
 	} else if wait > 0 {
-		s.renderLocked(w, wait)
+		s.renderLocked(w, r, wait)
 		return "", true
 	}
 	dob := formDate(r)
 	if dob == "" {
 		// The form had no date (it was shown before the sender gave
 		// one): ask, without counting.
-		return "Enter your date of birth.", false
+		return s.printer(r).T("DOBMissing"), false
 	}
 	err = s.factors.CheckDateOfBirth(r.Context(), phone, dob)
 	switch securetextd.ErrorCode(err) {
@@ -351,9 +351,9 @@ func (s *Server) checkDOB(w http.ResponseWriter, r *http.Request, phone securete
 		if !ok || wait > 0 {
 			return "", true
 		}
-		problem = "That date of birth does not match what the sender gave us. Check it and try again."
+		problem = s.printer(r).T("DOBWrong")
 		if left <= 2 {
-			problem += fmt.Sprintf(" %d %s left before signing in is paused.", left, plural(left, "try", "tries"))
+			problem += " " + s.printer(r).N("TriesLeft", left)
 		}
 		return problem, false
 	default:
@@ -398,20 +398,4 @@ func (s *Server) auditFactor(r *http.Request, phone securetextd.Phone, conv *sec
 	case !recorded:
 		s.logger.Warn("audit: too many events, not recorded", "event", event, "addr", clientKey(r))
 	}
-}
-
-// waitSeconds says a short wait: "45 seconds", "1 minute".
-func waitSeconds(d time.Duration) string {
-	if d > time.Minute {
-		return waitFor(d)
-	}
-	n := max(1, int(d.Seconds()+0.999))
-	return strconv.Itoa(n) + " " + plural(n, "second", "seconds")
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

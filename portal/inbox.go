@@ -23,12 +23,12 @@ func (s *Server) handleInbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if sess == nil {
-		s.render(w, http.StatusUnauthorized, "message.html", &messagePage{
-			layout:   layout{Title: "Signed out"},
-			Heading:  "You are not signed in",
-			Text:     "To read your messages, open the link in your latest text message and enter your password.",
+		s.render(w, r, http.StatusUnauthorized, "message.html", &messagePage{
+			layout:   layout{Title: "SignedOutTitle"},
+			Heading:  s.printer(r).T("NotSignedInHeading"),
+			Text:     s.printer(r).T("NotSignedInInbox"),
 			Href:     "/reset",
-			LinkText: "Forgot your password?",
+			LinkText: s.printer(r).T("ForgotPassword"),
 		})
 		return
 	}
@@ -40,5 +40,5 @@ func (s *Server) handleInbox(w http.ResponseWriter, r *http.Request) {
 	slices.SortStableFunc(entries, func(a, b securetextd.InboxEntry) int {
 		return b.Conversation.LastActivity.Compare(a.Conversation.LastActivity)
 	})
-	s.render(w, http.StatusOK, "inbox.html", &inboxPage{layout: layout{Title: "Your messages", SignedIn: true, Zone: zoneOf(sess.Phone, s.cfg.Location)}, Entries: entries})
+	s.render(w, r, http.StatusOK, "inbox.html", &inboxPage{layout: layout{Title: "InboxTitle", SignedIn: true, Zone: zoneOf(sess.Phone, s.cfg.Location)}, Entries: entries})
 }

@@ -8,32 +8,34 @@ import (
 
 // kinds names the common content types as a patient knows them. What it
 // does not name is called by its family (image, audio, video) or "File".
+// The names are message ids of the catalogue: pages write them in the
+// patient's language.
 var kinds = map[string]string{
-	"application/pdf":    "PDF",
-	"image/jpeg":         "Photo (JPEG)",
-	"image/png":          "Image (PNG)",
-	"image/gif":          "Image (GIF)",
-	"image/webp":         "Image (WebP)",
-	"image/heic":         "Photo (HEIC)",
-	"image/heif":         "Photo (HEIF)",
-	"image/tiff":         "Image (TIFF)",
-	"text/plain":         "Text",
-	"text/csv":           "Spreadsheet (CSV)",
-	"text/calendar":      "Calendar invitation",
-	"text/html":          "Web page",
-	"application/rtf":    "Document (RTF)",
-	"application/msword": "Word document",
-	"application/vnd.openxmlformats-officedocument.wordprocessingml.document": "Word document",
-	"application/vnd.ms-excel": "Excel spreadsheet",
-	"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":         "Excel spreadsheet",
-	"application/vnd.ms-powerpoint":                                             "PowerPoint presentation",
-	"application/vnd.openxmlformats-officedocument.presentationml.presentation": "PowerPoint presentation",
-	"application/vnd.oasis.opendocument.text":                                   "Document (ODT)",
-	"application/vnd.oasis.opendocument.spreadsheet":                            "Spreadsheet (ODS)",
-	"application/zip":               "ZIP archive",
-	"message/rfc822":                "Email",
-	"application/dicom":             "Medical image (DICOM)",
-	"application/x-pkcs7-signature": "Signature",
+	"application/pdf":    "KindPDF",
+	"image/jpeg":         "KindPhotoJPEG",
+	"image/png":          "KindImagePNG",
+	"image/gif":          "KindImageGIF",
+	"image/webp":         "KindImageWebP",
+	"image/heic":         "KindPhotoHEIC",
+	"image/heif":         "KindPhotoHEIF",
+	"image/tiff":         "KindImageTIFF",
+	"text/plain":         "KindText",
+	"text/csv":           "KindSpreadsheetCSV",
+	"text/calendar":      "KindCalendar",
+	"text/html":          "KindWebPage",
+	"application/rtf":    "KindDocumentRTF",
+	"application/msword": "KindWord",
+	"application/vnd.openxmlformats-officedocument.wordprocessingml.document": "KindWord",
+	"application/vnd.ms-excel": "KindExcel",
+	"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":         "KindExcel",
+	"application/vnd.ms-powerpoint":                                             "KindPowerPoint",
+	"application/vnd.openxmlformats-officedocument.presentationml.presentation": "KindPowerPoint",
+	"application/vnd.oasis.opendocument.text":                                   "KindDocumentODT",
+	"application/vnd.oasis.opendocument.spreadsheet":                            "KindSpreadsheetODS",
+	"application/zip":               "KindZip",
+	"message/rfc822":                "KindEmail",
+	"application/dicom":             "KindDICOM",
+	"application/x-pkcs7-signature": "KindSignature",
 }
 
 // fileKind says what a file is, from its content type, or from its
@@ -54,11 +56,11 @@ func fileKind(contentType, name string) string {
 	}
 	switch family, _, _ := strings.Cut(t, "/"); family {
 	case "image":
-		return "Image"
+		return "KindImage"
 	case "audio":
-		return "Audio"
+		return "KindAudio"
 	case "video":
-		return "Video"
+		return "KindVideo"
 	}
-	return "File"
+	return "KindFile"
 }

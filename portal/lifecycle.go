@@ -125,15 +125,13 @@ func (s *Server) markViewed(r *http.Request, conv *securetextd.Conversation, msg
 // in plain words, with 410 Gone: expired (the sender may write again) or
 // withdrawn by the sender. Neither says anything about the content.
 func (s *Server) renderEnded(w http.ResponseWriter, r *http.Request, err error) {
-	p := &messagePage{layout: layout{Title: "Expired"}, Heading: "This conversation has expired",
-		Text: "This conversation has expired. Ask the sender to write again."}
+	l := s.printer(r)
+	p := &messagePage{layout: layout{Title: "ExpiredTitle"}, Heading: l.T("ExpiredHeading"), Text: l.T("ExpiredText")}
 	if securetextd.ErrorCode(err) == securetextd.EREVOKED {
-		p = &messagePage{layout: layout{Title: "Withdrawn"}, Heading: "This message was withdrawn",
-			Text: "This conversation was withdrawn by the sender. If you were expecting a message, ask the sender to write again."}
+		p = &messagePage{layout: layout{Title: "WithdrawnTitle"}, Heading: l.T("WithdrawnHeading"), Text: l.T("WithdrawnText")}
 		if securetextd.ErrorMessage(err) == securetextd.DeletedMessage {
-			p = &messagePage{layout: layout{Title: "Deleted"}, Heading: "This message was deleted",
-				Text: "This conversation was deleted by the sender. If you were expecting a message, ask the sender to write again."}
+			p = &messagePage{layout: layout{Title: "DeletedTitle"}, Heading: l.T("DeletedHeading"), Text: l.T("DeletedText")}
 		}
 	}
-	s.render(w, http.StatusGone, "message.html", p)
+	s.render(w, r, http.StatusGone, "message.html", p)
 }

@@ -108,14 +108,14 @@ func (s *Server) handleLink(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if wait > 0 {
-			p.Locked = waitFor(wait)
+			p.Locked = s.printer(r).Duration(wait)
 			p.Setup = false
 		}
 	}
 	if code && p.Locked == "" {
 		// A browser the account has not seen: the code first. The
 		// page offers to send it; a GET sends nothing (factor.go).
-		s.renderCode(w, http.StatusOK, token, conv, &codePage{})
+		s.renderCode(w, r, http.StatusOK, token, conv, &codePage{})
 		return
 	}
 	s.renderLink(w, r, http.StatusOK, conv.Phone, p)
@@ -159,21 +159,21 @@ func (s *Server) renderLink(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	switch {
 	case p.Setup:
-		p.Title = "Choose a password"
+		p.Title = "ChoosePassword"
 	case p.Locked != "":
-		p.Title = "Too many tries"
+		p.Title = "TooManyTries"
 	default:
-		p.Title = "Enter your password"
+		p.Title = "EnterPasswordTitle"
 	}
-	s.render(w, status, "link.html", p)
+	s.render(w, r, status, "link.html", p)
 }
 
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
-	s.render(w, http.StatusOK, "message.html", &messagePage{
-		layout:   layout{Title: "Secure messages"},
-		Heading:  "Secure messages",
-		Text:     "Open the link in the text message you received to read your secure message.",
+	s.render(w, r, http.StatusOK, "message.html", &messagePage{
+		layout:   layout{Title: "HomeTitle"},
+		Heading:  s.printer(r).T("HomeTitle"),
+		Text:     s.printer(r).T("HomeText"),
 		Href:     "/inbox",
-		LinkText: "Your messages",
+		LinkText: s.printer(r).T("InboxTitle"),
 	})
 }

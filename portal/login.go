@@ -44,7 +44,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.logger.Warn("login while locked", "phone", conv.Phone.Masked(), "addr", clientKey(r))
 		s.audit(r, securetextd.AuditLoginLocked, conv, "while locked")
 		s.metrics().Login(LoginLocked)
-		s.renderLocked(w, wait)
+		s.renderLocked(w, r, wait)
 		return
 	}
 	err = s.store.AuthenticateRecipient(r.Context(), conv.Phone, r.PostFormValue("password"))
@@ -64,10 +64,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		if wait > 0 {
 			s.metrics().Lockout()
 			s.audit(r, securetextd.AuditLoginLocked, conv, "until "+time.Now().Add(wait).UTC().Format(time.RFC3339))
-			s.renderLocked(w, wait)
+			s.renderLocked(w, r, wait)
 			return
 		}
-		p := &linkPage{Token: token, Error: "That password is not right. Try again, or reset it below."}
+		p := &linkPage{Token: token, Error: s.printer(r).T("PasswordWrong")}
 		if left <= 2 {
 			p.Left = left
 		}
@@ -95,11 +95,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 // renderLocked answers a login while logins are paused, for wait more.
-func (s *Server) renderLocked(w http.ResponseWriter, wait time.Duration) {
+func (s *Server) renderLocked(w http.ResponseWriter, r *http.Request, wait time.Duration) {
 	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-	s.render(w, http.StatusTooManyRequests, "locked.html", &lockedPage{
-		layout: layout{Title: "Too many tries"},
-		Wait:   waitFor(wait),
+	s.render(w, r, http.StatusTooManyRequests, "locked.html", &lockedPage{
+		layout: layout{Title: "TooManyTries"},
+		Wait:   s.printer(r).Duration(wait),
 	})
 }
 
@@ -108,10 +108,6 @@ func (s *Server) renderLocked(w http.ResponseWriter, wait time.Duration) {
 func (s *Server) loginsLocked(r *http.Request, phone securetextd.Phone) (time.Duration, error) {
 	return s.store.StrikesLocked(r.Context(), limitLogin, limitKeys(r, phone)...)
 }
-
-// waitFor says how long a lockout still lasts, as a patient reads it on a
-// phone in any time zone: "12 minutes", "2 hours" (see relative).
-func waitFor(d time.Duration) string { return relative(d) }
 
 // handleLogout ends the browser's session.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
@@ -123,6 +119,5 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.clearSession(w)
-	s.renderMessage(w, r, http.StatusOK, "Logged out", "You are logged out",
-		"To read your messages again, open the link in your text message and enter your password.")
+	s.renderMessage(w, r, http.StatusOK, "LoggedOutTitle", "LoggedOutHeading", "LoggedOutText")
 }

@@ -26,9 +26,7 @@ func (s *Server) headers(next http.Handler) http.Handler {
 // handleCrossOrigin answers a POST that another site's page sent.
 func (s *Server) handleCrossOrigin(w http.ResponseWriter, r *http.Request) {
 	s.logger.Warn("cross-origin request refused", "route", route(r), "addr", clientKey(r))
-	s.renderMessage(w, r, http.StatusForbidden, "Refused",
-		"This form was sent from another website",
-		"For your safety it was not accepted. Open the link from your text message and try again there.")
+	s.renderMessage(w, r, http.StatusForbidden, "CrossOriginTitle", "CrossOriginHeading", "CrossOriginText")
 }
 
 // form bounds the body of a small form and parses it before calling h.
@@ -38,12 +36,10 @@ func (s *Server) form(h http.HandlerFunc) http.HandlerFunc {
 		if err := r.ParseForm(); err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				s.renderMessage(w, r, http.StatusRequestEntityTooLarge, "Too large",
-					"This form is too large", "Go back and try again.")
+				s.renderMessage(w, r, http.StatusRequestEntityTooLarge, "FormTooLargeTitle", "FormTooLargeHeading", "GoBack")
 				return
 			}
-			s.renderMessage(w, r, http.StatusBadRequest, "Try again",
-				"This form could not be read", "Go back and try again.")
+			s.renderMessage(w, r, http.StatusBadRequest, "FormUnreadableTitle", "FormUnreadableHeading", "GoBack")
 			return
 		}
 		h(w, r)

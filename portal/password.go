@@ -32,33 +32,33 @@ var commonPasswords = func() map[string]bool {
 }()
 
 // checkPassword returns what is wrong with a new password and its
-// confirmation, in words for the recipient, or "".
+// confirmation, as a message id of the catalogue, or "".
 func checkPassword(password, confirm string) string {
 	n := utf8.RuneCountInString(password)
 	switch {
 	case n < minPasswordLen:
-		return "Your password must have at least 10 characters. A few words you will remember make a good one."
+		return "PasswordShort"
 	case n > maxPasswordLen || !utf8.ValidString(password):
-		return "Your password is too long: use at most 256 characters."
+		return "PasswordLong"
 	case commonPasswords[strings.ToLower(password)]:
-		return "This password is one of the most common ones, which people try first. Choose another."
+		return "PasswordCommon"
 	case password != confirm:
-		return "The two passwords are not the same. Type them again."
+		return "PasswordMismatch"
 	}
 	return ""
 }
 
 // checkEmail returns the recovery address as typed, trimmed, and what is
-// wrong with it, or "".
+// wrong with it (a message id), or "".
 func checkEmail(s string) (string, string) {
 	s = strings.TrimSpace(s)
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Name != "" || a.Address != s || len(s) > 254 {
-		return s, "Enter an email address like name@example.com. It is used only if you forget your password."
+		return s, "EmailInvalid"
 	}
 	_, domain, _ := strings.Cut(s, "@")
 	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, "[") {
-		return s, "Enter an email address like name@example.com. It is used only if you forget your password."
+		return s, "EmailInvalid"
 	}
 	return s, ""
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/locale"
 )
 
 // TestZoneOf: a number's times are shown in its area's zone, and where
@@ -41,13 +42,16 @@ func TestZoneOf(t *testing.T) {
 		}
 	}
 	at := time.Date(2026, 1, 15, 20, 30, 0, 0, time.UTC)
-	if got := when(zoneOf("+19075550100", anchorage), at); got != "Thu 15 Jan 2026, 11:30 AKST" {
+	if got := when(english, zoneOf("+19075550100", anchorage), at); got != "Thu 15 Jan 2026, 11:30 AKST" {
 		t.Errorf("several zones: %q", got)
 	}
-	if got := when(zoneOf("+12125550123", time.UTC), at); got != "Thu 15 Jan 2026, 15:30" {
+	if got := when(english, zoneOf("+12125550123", time.UTC), at); got != "Thu 15 Jan 2026, 15:30" {
 		t.Errorf("one zone: %q", got)
 	}
 }
+
+// english writes the English pages' words.
+var english = locale.MustLoad().Printer("en")
 
 // TestRelative: every wait the portal shows is a duration from now, in
 // words, never shorter than it is.
@@ -66,7 +70,7 @@ func TestRelative(t *testing.T) {
 		48 * time.Hour:               "2 days",
 		30*24*time.Hour - time.Hour:  "30 days",
 	} {
-		if got := relative(d); got != want {
+		if got := english.Duration(d); got != want {
 			t.Errorf("%v: %q, want %q", d, got, want)
 		}
 	}
@@ -86,7 +90,7 @@ func TestFileKind(t *testing.T) {
 		{"video/mp4", "clip.mp4", "Video"},
 		{"", "", "File"},
 	} {
-		if got := fileKind(tc.typ, tc.name); got != tc.want {
+		if got := english.T(fileKind(tc.typ, tc.name)); got != tc.want {
 			t.Errorf("%q %q: %q, want %q", tc.typ, tc.name, got, tc.want)
 		}
 	}
@@ -158,7 +162,7 @@ func TestScripts(t *testing.T) {
 func TestLockoutSaysHowLong(t *testing.T) {
 	f := newFixture(t, nil)
 	w := httptest.NewRecorder()
-	f.srv.renderLocked(w, 2*time.Hour+time.Second)
+	f.srv.renderLocked(w, httptest.NewRequest("GET", "/", nil), 2*time.Hour+time.Second)
 	mustContain(t, "locked", w.Body.String(), "Try again in 3 hours.")
 }
 

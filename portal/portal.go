@@ -34,6 +34,7 @@ import (
 	"github.com/microcosm-cc/bluemonday"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/locale"
 	"github.com/securetextd/securetextd/store"
 )
 
@@ -168,6 +169,10 @@ type Config struct {
 	// RememberDevice is how long a browser that gave a code is not asked
 	// again (default 30 days).
 	RememberDevice time.Duration
+	// DefaultLanguage is the language of a browser that asks for none the
+	// catalogue has (portal.default_language): a tag of the catalogue,
+	// default "en".
+	DefaultLanguage string
 }
 
 // Defaults of Config.
@@ -253,6 +258,11 @@ func (c Config) withDefaults() (Config, error) {
 	} else if !ValidVonageSignatureMethod(c.VonageSignatureMethod) {
 		errs = append(errs, fmt.Errorf("portal: unknown vonage signature method %q", c.VonageSignatureMethod))
 	}
+	if c.DefaultLanguage == "" {
+		c.DefaultLanguage = locale.Source
+	} else if cat, err := locale.Load(); err == nil && !cat.Has(c.DefaultLanguage) {
+		errs = append(errs, fmt.Errorf("portal: default language %q has no catalogue", c.DefaultLanguage))
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -270,6 +280,7 @@ type Server struct {
 	factors  Factors   // the store, when it keeps second factors (factor.go)
 	accounts Accounts  // the store, when it keeps accounts (account.go)
 	reads    *readLog  // the parts each session was recorded reading (ranges.go)
+	cat      *locale.Catalogue
 
 	routeLookup // which route serves a request, for metrics (ops.go)
 }
@@ -284,6 +295,10 @@ func New(cfg Config, st Store, logger *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	cat, err := locale.Load()
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		cfg:    cfg,
 		store:  st,
@@ -291,6 +306,7 @@ func New(cfg Config, st Store, logger *slog.Logger) (*Server, error) {
 		pages:  pages,
 		policy: newPolicy(),
 		brand:  brandCSS(cfg.Color),
+		cat:    cat,
 	}
 	s.life, _ = st.(Lifecycle)
 	s.factors, _ = st.(Factors)
@@ -325,6 +341,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /m/{token}/code", s.form(s.handleSendCode))
 	mux.HandleFunc("POST /m/{token}/verify", s.form(s.handleVerifyCode))
 	mux.HandleFunc("POST /logout", s.form(s.handleLogout))
+	mux.HandleFunc("POST /language", s.form(s.handleLanguage))
 
 	mux.HandleFunc("GET /inbox", s.handleInbox)
 	mux.HandleFunc("GET /c/{id}", s.handleConversation)
@@ -353,5 +370,5 @@ func (s *Server) routes(mux *http.ServeMux) {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.handler.ServeHTTP(w, r)
+	s.handler.ServeHTTP(w, s.withLanguage(r))
 }

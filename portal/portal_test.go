@@ -1067,7 +1067,7 @@ func TestHumanSize(t *testing.T) {
 		597_000: "597 KB", 999_499: "999 KB", 999_500: "1.0 MB", 1 << 20: "1.0 MB", 9_949_999: "9.9 MB",
 		9_950_000: "10 MB", 25 << 20: "26 MB", 3 << 30: "3.2 GB",
 	} {
-		if got := humanSize(n); got != want {
+		if got := english.Size(n); got != want {
 			t.Errorf("%d: %q, want %q", n, got, want)
 		}
 	}

@@ -28,7 +28,10 @@ const (
 
 // replyError is a reply refused for what it holds; its text is for the
 // recipient.
-type replyError struct{ msg string }
+type replyError struct {
+	msg string // a message id of the catalogue
+	n   int    // its plural count, for ReplyTooManyFiles
+}
 
 func (e *replyError) Error() string { return e.msg }
 
@@ -44,7 +47,7 @@ func (s *Server) handleReply(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxReplyBytes+multipartAllowance)
 	mr, err := r.MultipartReader()
 	if err != nil {
-		s.replyFailed(w, r, conv, &replyError{"Your reply could not be read. Send it again."}, "")
+		s.replyFailed(w, r, conv, &replyError{msg: "ReplyUnreadable"}, "")
 		return
 	}
 	up := &uploads{mr: mr}
@@ -54,7 +57,7 @@ func (s *Server) handleReply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if first == nil {
-		s.renderConversation(w, r, http.StatusBadRequest, conv, "Write a reply or add a file, then press Send.")
+		s.renderConversation(w, r, http.StatusBadRequest, conv, s.printer(r).T("ReplyEmpty"))
 		return
 	}
 	msg, err := s.store.SaveReply(r.Context(), conv.ID, up.all(first))
@@ -78,22 +81,24 @@ func (s *Server) handleReply(w http.ResponseWriter, r *http.Request) {
 func (s *Server) replyFailed(w http.ResponseWriter, r *http.Request, conv *securetextd.Conversation, err error, text string) {
 	var tooBig *http.MaxBytesError
 	var bad *replyError
+	l := s.printer(r)
 	kept := ""
 	if text != "" {
-		kept = " Your text is below."
+		kept = " " + l.T("ReplyTextKept")
 	}
 	switch {
 	case errors.As(err, &tooBig) || securetextd.ErrorCode(err) == securetextd.ETOOLARGE:
 		s.logger.Info("reply too large", "phone", conv.Phone.Masked(), "conversation", conv.ID)
 		s.renderConversationDraft(w, r, http.StatusRequestEntityTooLarge, conv,
-			"Your reply is over "+humanSize(s.cfg.MaxReplyBytes)+" in total, so nothing was sent. "+
-				"Send fewer or smaller files: one photo per reply works best on a slow connection."+kept, text)
+			l.T("ReplyOver", "Max", l.Size(s.cfg.MaxReplyBytes))+kept, text)
 	case errors.As(err, &bad) || securetextd.ErrorCode(err) == securetextd.EINVALID:
-		problem := securetextd.ErrorMessage(err)
-		if bad != nil {
-			problem = bad.msg
+		problem := l.T("ReplyEmpty") // the store's only refusal of what a reply holds
+		if bad != nil && bad.n > 0 {
+			problem = l.N(bad.msg, bad.n)
+		} else if bad != nil {
+			problem = l.T(bad.msg)
 		}
-		s.renderConversationDraft(w, r, http.StatusBadRequest, conv, problem+" Nothing was sent."+kept, text)
+		s.renderConversationDraft(w, r, http.StatusBadRequest, conv, problem+" "+l.T("ReplyNothingSent")+kept, text)
 	default:
 		s.fail(w, r, "save reply", err)
 	}
@@ -172,7 +177,7 @@ func (u *uploads) next() (*upload, error) {
 					n--
 				}
 				u.text = normalizeText(b[:n])
-				return nil, &replyError{"Your text is too long. Send it in several shorter replies, or as a file."}
+				return nil, &replyError{msg: "ReplyTextTooLong"}
 			}
 			text := strings.TrimSpace(normalizeText(b))
 			if text == "" {
@@ -193,7 +198,7 @@ func (u *uploads) next() (*upload, error) {
 				continue
 			}
 			if u.files++; u.files > maxReplyFiles {
-				return nil, &replyError{fmt.Sprintf("Send at most %d files in one reply.", maxReplyFiles)}
+				return nil, &replyError{msg: "ReplyTooManyFiles", n: maxReplyFiles}
 			}
 			typ := declaredType(p.Header.Get("Content-Type"))
 			if typ == "" {
@@ -226,7 +231,7 @@ func wrapUploadErr(err error) error {
 	if errors.As(err, &tooBig) {
 		return err
 	}
-	return fmt.Errorf("%w: %v", &replyError{"Your reply could not be read completely. Check your connection and send it again."}, err)
+	return fmt.Errorf("%w: %v", &replyError{msg: "ReplyIncomplete"}, err)
 }
 
 // lineEndings turns CRLF and a lone CR (old Mac files, and what is left of

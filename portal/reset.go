@@ -2,9 +2,7 @@ package portal
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/securetextd/securetextd"
 )
@@ -24,7 +22,7 @@ type newPasswordPage struct {
 }
 
 func (s *Server) handleResetForm(w http.ResponseWriter, r *http.Request) {
-	s.render(w, http.StatusOK, "reset.html", &resetPage{layout{Title: "Reset your password"}})
+	s.render(w, r, http.StatusOK, "reset.html", &resetPage{layout{Title: "ResetTitle"}})
 }
 
 // handleResetRequest emails a reset link to the recovery address of the
@@ -33,11 +31,9 @@ func (s *Server) handleResetForm(w http.ResponseWriter, r *http.Request) {
 // tells nobody which numbers have an account. Requests are limited per
 // client address and per number.
 func (s *Server) handleResetRequest(w http.ResponseWriter, r *http.Request) {
-	defer s.renderMessage(w, r, http.StatusOK, "Check your email", "Check your email",
-		"If this phone number has an account with a confirmed recovery email address, we have sent a link to that address. "+
-			"The link works for "+minutes(s.cfg.ResetValidFor)+" and only once. "+
-			"No email? Check the number you typed, and your spam folder. "+
-			"If you never confirmed an email address, no link can be sent: ask whoever sent you the message to have your account reset.")
+	l := s.printer(r)
+	defer s.render(w, r, http.StatusOK, "message.html", &messagePage{layout: layout{Title: "CheckEmail"},
+		Heading: l.T("CheckEmail"), Text: l.T("CheckEmailText", "Valid", l.Duration(s.cfg.ResetValidFor))})
 	phone, err := s.cfg.ParsePhone(strings.TrimSpace(r.PostFormValue("phone")))
 	if err != nil {
 		return
@@ -73,7 +69,7 @@ func (s *Server) resetToken(w http.ResponseWriter, r *http.Request) (string, sec
 	case "":
 		return token, phone
 	case securetextd.ENOTFOUND:
-		s.resetExpired(w)
+		s.resetExpired(w, r)
 	default:
 		s.fail(w, r, "check reset token", err)
 	}
@@ -82,10 +78,10 @@ func (s *Server) resetToken(w http.ResponseWriter, r *http.Request) (string, sec
 
 // resetExpired answers a reset link that is unknown, used or expired: the
 // 404 page, with one line more.
-func (s *Server) resetExpired(w http.ResponseWriter) {
-	s.render(w, http.StatusNotFound, "notfound.html", &messagePage{
-		layout: layout{Title: "Not found"},
-		Notice: "This reset link has expired or was used.",
+func (s *Server) resetExpired(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusNotFound, "notfound.html", &messagePage{
+		layout: layout{Title: "NotFoundTitle"},
+		Notice: s.printer(r).T("ResetLinkExpired"),
 	})
 }
 
@@ -101,7 +97,7 @@ func (s *Server) handleResetToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "reset date of birth", err)
 		return
 	}
-	s.render(w, http.StatusOK, "newpassword.html", &newPasswordPage{layout: layout{Title: "Choose a new password"}, Token: token, AskDOB: askDOB, Phone: string(phone)})
+	s.render(w, r, http.StatusOK, "newpassword.html", &newPasswordPage{layout: layout{Title: "NewPasswordTitle"}, Token: token, AskDOB: askDOB, Phone: string(phone)})
 }
 
 // handleResetPassword sets the new password, signs the browser in, and
@@ -126,20 +122,22 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if problem == "" {
-		problem = checkPassword(r.PostFormValue("password"), r.PostFormValue("confirm"))
+		if problem = checkPassword(r.PostFormValue("password"), r.PostFormValue("confirm")); problem != "" {
+			problem = s.printer(r).T(problem)
+		}
 	}
 	if problem != "" {
-		s.render(w, http.StatusBadRequest, "newpassword.html", &newPasswordPage{layout: layout{Title: "Choose a new password"}, Token: token, Error: problem, AskDOB: askDOB, Phone: username})
+		s.render(w, r, http.StatusBadRequest, "newpassword.html", &newPasswordPage{layout: layout{Title: "NewPasswordTitle"}, Token: token, Error: problem, AskDOB: askDOB, Phone: username})
 		return
 	}
 	phone, err = s.store.ResetPassword(r.Context(), token, r.PostFormValue("password"))
 	switch securetextd.ErrorCode(err) {
 	case securetextd.EINVALID:
-		s.render(w, http.StatusBadRequest, "newpassword.html", &newPasswordPage{layout: layout{Title: "Choose a new password"}, Token: token, Error: securetextd.ErrorMessage(err), AskDOB: askDOB, Phone: username})
+		s.render(w, r, http.StatusBadRequest, "newpassword.html", &newPasswordPage{layout: layout{Title: "NewPasswordTitle"}, Token: token, Error: s.printer(r).T("PasswordShort"), AskDOB: askDOB, Phone: username})
 		return
 	case securetextd.ENOTFOUND:
 		// Used meanwhile, or expired while the form was open.
-		s.resetExpired(w)
+		s.resetExpired(w, r)
 		return
 	case "":
 	default:
@@ -171,15 +169,13 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
 		// A browser the account has not seen signs in through a link,
 		// which asks for the code: the reset link came by email, and
 		// the code is what proves the phone.
-		text := "To read your messages on this device, open the link in your latest text message from us. " +
-			"We will text you a code to check that it is you, then ask for your new password."
+		text := s.printer(r).T("PasswordChangedText")
 		if phone.IsEmail() {
-			text = "To read your messages on this device, open the link in your latest email from us. " +
-				"We will email you a code to check that it is you, then ask for your new password."
+			text = s.printer(r).T("PasswordChangedTextEmail")
 		}
-		s.render(w, http.StatusOK, "message.html", &messagePage{
-			layout:  layout{Title: "Password changed"},
-			Heading: "Your password is changed",
+		s.render(w, r, http.StatusOK, "message.html", &messagePage{
+			layout:  layout{Title: "PasswordChangedTitle"},
+			Heading: s.printer(r).T("PasswordChangedHeading"),
 			Text:    text,
 		})
 		return
@@ -190,18 +186,4 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	s.recordSignIn(r, phone)
 	http.Redirect(w, r, "/inbox", http.StatusSeeOther)
-}
-
-// minutes writes a duration for people: "30 minutes", "2 hours".
-func minutes(d time.Duration) string {
-	switch m := int(d.Round(time.Minute).Minutes()); {
-	case m%60 == 0 && m >= 120:
-		return strconv.Itoa(m/60) + " hours"
-	case m == 60:
-		return "1 hour"
-	case m == 1:
-		return "1 minute"
-	default:
-		return strconv.Itoa(m) + " minutes"
-	}
 }

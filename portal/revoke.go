@@ -29,14 +29,14 @@ func (s *Server) handleRevokeForm(w http.ResponseWriter, r *http.Request) {
 	conv, err := s.life.RevocationByToken(r.Context(), token)
 	switch securetextd.ErrorCode(err) {
 	case "":
-		s.render(w, http.StatusOK, "revoke.html", &revokePage{
-			layout: layout{Title: "Withdraw your message"},
+		s.render(w, r, http.StatusOK, "revoke.html", &revokePage{
+			layout: layout{Title: "RevokeTitle"},
 			Token:  token,
 			Phone:  conv.Phone.Masked(),
 			Sent:   conv.Created,
 		})
 	case securetextd.EREVOKED:
-		s.renderWithdrawn(w, conv)
+		s.renderWithdrawn(w, r, conv)
 	default:
 		s.fail(w, r, "revocation lookup", err)
 	}
@@ -61,18 +61,17 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	switch securetextd.ErrorCode(err) {
 	case "", securetextd.EREVOKED:
 		s.logger.Info("conversation withdrawn", "conversation", conv.ID, "phone", conv.Phone.Masked())
-		s.renderWithdrawn(w, conv)
+		s.renderWithdrawn(w, r, conv)
 	default:
 		s.fail(w, r, "revoke", err)
 	}
 }
 
 // renderWithdrawn tells the sender that the message is withdrawn.
-func (s *Server) renderWithdrawn(w http.ResponseWriter, conv *securetextd.Conversation) {
-	s.render(w, http.StatusOK, "message.html", &messagePage{
-		layout:  layout{Title: "Withdrawn"},
-		Heading: "Your message is withdrawn",
-		Text: "The recipient " + conv.Phone.Masked() + " can no longer open this conversation. " +
-			"If they try, they are told that the sender withdrew it.",
+func (s *Server) renderWithdrawn(w http.ResponseWriter, r *http.Request, conv *securetextd.Conversation) {
+	s.render(w, r, http.StatusOK, "message.html", &messagePage{
+		layout:  layout{Title: "WithdrawnTitle"},
+		Heading: s.printer(r).T("RevokedHeading"),
+		Text:    s.printer(r).T("RevokedText", "Phone", conv.Phone.Masked()),
 	})
 }

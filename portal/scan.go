@@ -23,23 +23,26 @@ func (s *Server) replyRefused(w http.ResponseWriter, r *http.Request, conv *secu
 	switch securetextd.ErrorCode(err) {
 	case securetextd.EMALWARE:
 		var m *store.MalwareError
-		found := "unknown"
+		found, name := "unknown", ""
 		if errors.As(err, &m) {
-			found = m.Found
+			found, name = m.Found, m.Filename
 		}
 		s.logger.Warn("reply refused: malware", "phone", conv.Phone.Masked(), "conversation", conv.ID, "found", found)
-		problem := securetextd.ErrorMessage(err) + " Nothing was sent."
+		problem := s.printer(r).T("ReplyMalware", "Name", name, "Found", found)
+		if name == "" {
+			problem = s.printer(r).T("ReplyMalwareText", "Found", found)
+		}
 		if text != "" {
-			problem += " Your text is below: send it again without that file."
+			problem += " " + s.printer(r).T("ReplyMalwareKept")
 		}
 		s.renderConversationDraft(w, r, http.StatusUnprocessableEntity, conv, problem, text)
 		return true
 	case securetextd.EUNSCANNED:
 		s.logger.Warn("reply not scanned", "phone", conv.Phone.Masked(), "conversation", conv.ID)
 		w.Header().Set("Retry-After", "60")
-		problem := "Your files could not be checked for viruses just now, so nothing was sent. Please try again in a few minutes."
+		problem := s.printer(r).T("ReplyUnscanned")
 		if text != "" {
-			problem += " Your text is below."
+			problem += " " + s.printer(r).T("ReplyTextKept")
 		}
 		s.renderConversationDraft(w, r, http.StatusServiceUnavailable, conv, problem, text)
 		return true

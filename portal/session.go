@@ -40,6 +40,7 @@ func (s *Server) setSession(w http.ResponseWriter, r *http.Request, phone secure
 		HttpOnly: true,
 		SameSite: http.SameSiteStrictMode,
 	})
+	s.adoptLanguage(w, r, phone)
 	return nil
 }
 

@@ -50,7 +50,7 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, "check lockout", err)
 			return
 		} else if wait > 0 {
-			s.renderLocked(w, wait)
+			s.renderLocked(w, r, wait)
 			return
 		}
 		problem, done := s.checkDOB(w, r, conv.Phone, conv)
@@ -71,7 +71,7 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 		problem = msg
 	}
 	if problem != "" {
-		s.renderLink(w, r, http.StatusBadRequest, conv.Phone, &linkPage{Token: token, Setup: true, AskDOB: askDOB, Error: problem, Email: email})
+		s.renderLink(w, r, http.StatusBadRequest, conv.Phone, &linkPage{Token: token, Setup: true, AskDOB: askDOB, Error: s.printer(r).T(problem), Email: email})
 		return
 	}
 	err = s.store.CreateRecipient(r.Context(), conv.Phone, r.PostFormValue("password"), email)
@@ -83,7 +83,13 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 		s.renderLink(w, r, http.StatusConflict, conv.Phone, &linkPage{Token: token, Conflict: true})
 		return
 	case securetextd.EINVALID:
-		s.renderLink(w, r, http.StatusBadRequest, conv.Phone, &linkPage{Token: token, Setup: true, AskDOB: askDOB, Error: securetextd.ErrorMessage(err), Email: email})
+		// What the checks above let through and the store refuses: the
+		// address, or the password.
+		problem := "PasswordShort"
+		if email != "" {
+			problem = "EmailInvalid"
+		}
+		s.renderLink(w, r, http.StatusBadRequest, conv.Phone, &linkPage{Token: token, Setup: true, AskDOB: askDOB, Error: s.printer(r).T(problem), Email: email})
 		return
 	default:
 		s.fail(w, r, "create recipient", err)

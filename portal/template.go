@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/locale"
 )
 
 //go:embed templates/*.html static/style.css static/*.js
@@ -23,10 +24,10 @@ var assets embed.FS
 // starting rather than surfacing on a patient's phone.
 func parsePages() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
-		"when": when,
-		"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"size": humanSize,
-		"mine": func(d securetextd.Direction) bool { return d == securetextd.Reply },
+		"when":   when,
+		"device": deviceText,
+		"iso":    func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"mine":   func(d securetextd.Direction) bool { return d == securetextd.Reply },
 	}
 	layout, err := assets.ReadFile("templates/layout.html")
 	if err != nil {
@@ -58,14 +59,19 @@ func parsePages() (map[string]*template.Template, error) {
 	return pages, nil
 }
 
-// layout is what every page shows around its content.
+// layout is what every page shows around its content. Title is a
+// message id of the catalogue, as every text the Go code sets is before
+// render translates it.
 type layout struct {
 	Org      string
 	Logo     bool
 	Title    string
-	SignedIn bool // shows the inbox link and the log-out button
-	Account  bool // shows the account link (signed in, with accounts)
-	Zone     zone // the zone times are shown in (zone.go)
+	L        *locale.Printer   // the page's language (language.go)
+	Switch   []locale.Language // the other languages, for the switch
+	Back     string            // where the switch returns to
+	SignedIn bool              // shows the inbox link and the log-out button
+	Account  bool              // shows the account link (signed in, with accounts)
+	Zone     zone              // the zone times are shown in (zone.go)
 }
 
 func (l *layout) base() *layout { return l }
@@ -75,8 +81,16 @@ type page interface{ base() *layout }
 
 // render writes a page into a buffer first, so that a template error gives
 // a clean 500 instead of half a page.
-func (s *Server) render(w http.ResponseWriter, status int, name string, p page) {
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	l := p.base()
+	l.L = s.printer(r)
+	l.Title = l.L.T(l.Title)
+	l.Switch, l.Back = s.switchTo(l.L.Tag), backPath(r)
+	if name == "notfound.html" {
+		// Its bytes never vary with what was asked for (error.go).
+		l.Back = "/"
+	}
+	w.Header().Set("Content-Language", l.L.Tag)
 	l.Org = s.cfg.Org
 	l.Logo = len(s.cfg.Logo) > 0
 	l.Account = l.SignedIn && s.accounts != nil
@@ -127,14 +141,15 @@ type messagePage struct {
 	LinkText string
 }
 
-// renderMessage renders a page that says one thing.
+// renderMessage renders a page that says one thing: title, heading and
+// text are message ids.
 func (s *Server) renderMessage(w http.ResponseWriter, r *http.Request, status int, title, heading, text string) {
-	s.render(w, status, "message.html", &messagePage{layout: layout{Title: title}, Heading: heading, Text: text})
+	l := s.printer(r)
+	s.render(w, r, status, "message.html", &messagePage{layout: layout{Title: title}, Heading: l.T(heading), Text: l.T(text)})
 }
 
-// humanSize writes a byte count as phones show a file's size, in SI
-// units (1 KB = 1,000 bytes), rounded to what a patient reads: "597 KB",
-// "2.4 MB", "26 MB".
+// humanSize writes a byte count in English, for the API's problems;
+// pages write sizes in their language (locale.Printer.Size).
 func humanSize(n int64) string {
 	switch {
 	case n == 1:

@@ -1,9 +1,7 @@
 package portal
 
 import (
-	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"github.com/nyaruka/phonenumbers"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/locale"
 )
 
 // zone is the time zone a page shows its times in, the patient's as far
@@ -65,35 +64,15 @@ func zoneOf(phone securetextd.Phone, fallback *time.Location) zone {
 	return z
 }
 
-// when writes t as the patient reads it in zone z: "Mon 2 Jan 2026,
-// 15:04", with the zone's abbreviation when the zone is a guess. A zero
-// zone (a page without a session) is the UTC with its abbreviation.
-func when(z zone, t time.Time) string {
+// when writes t as the patient reads it in zone z, in l's language:
+// "Mon 2 Jan 2026, 15:04", "lun 2 ene 2026, 15:04", with the zone's
+// abbreviation when the zone is a guess. A zero zone (a page without a
+// session) is the UTC with its abbreviation.
+func when(l *locale.Printer, z zone, t time.Time) string {
 	if z.Loc == nil {
-		return t.UTC().Format("Mon 2 Jan 2006, 15:04 MST")
+		return l.Date(t.UTC(), true)
 	}
-	if z.Abbrev {
-		return t.In(z.Loc).Format("Mon 2 Jan 2006, 15:04 MST")
-	}
-	return t.In(z.Loc).Format("Mon 2 Jan 2006, 15:04")
-}
-
-// relative says how long something lasts from now, as a patient reads it
-// in any time zone: "12 minutes", "1 hour", "90 minutes", "3 hours", "2
-// days", rounded up so that a wait is never shown shorter than it is; "1
-// minute" at the least. Times of day would need the patient's zone.
-func relative(d time.Duration) string {
-	m := max(1, int(math.Ceil(d.Minutes())))
-	switch {
-	case m%60 == 0 && m < 48*60:
-		return strconv.Itoa(m/60) + " " + plural(m/60, "hour", "hours")
-	case m < 120:
-		return strconv.Itoa(m) + " " + plural(m, "minute", "minutes")
-	case m < 48*60:
-		return strconv.Itoa((m+59)/60) + " hours"
-	}
-	days := (m + 24*60 - 1) / (24 * 60)
-	return strconv.Itoa(days) + " days"
+	return l.Date(t.In(z.Loc), z.Abbrev)
 }
 
 // Name is the zone's IANA name, which static/time.js compares with the

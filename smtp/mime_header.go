@@ -16,6 +16,8 @@ import (
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
+
+	"github.com/securetextd/securetextd"
 )
 
 // headerInfo is what the gateway needs from the top-level header.
@@ -36,6 +38,9 @@ type headerInfo struct {
 	// DispositionNotificationTo is the address (addr-spec only) that asked
 	// for a read receipt, or "".
 	DispositionNotificationTo string
+	// Language is the language of the first Content-Language tag ("es"),
+	// "" for none: the language of the recipient's text.
+	Language string
 }
 
 // readHeader reads a header block from br: its lines up to and including the
@@ -165,6 +170,7 @@ func newHeaderInfo(h textproto.Header) *headerInfo {
 	info := &headerInfo{FromFields: h.FieldsByKey("From").Len()}
 	subject, _ := mh.Subject() // the raw field when it cannot be decoded
 	info.Subject = cleanHeaderText(subject)
+	info.Language, _ = securetextd.ParseLanguage(h.Get("Content-Language"))
 	if from, err := mh.AddressList("From"); err == nil {
 		// A name may come from a comment ("a@b (name)") or an encoded
 		// word, and hold control characters either way: it is shown to

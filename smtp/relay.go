@@ -291,6 +291,7 @@ func (s *relaySession) Data(r io.Reader) error {
 		References: append(slices.Clone(h.References), h.InReplyTo...),
 		Received:   s.s.now(),
 		Auth:       auth,
+		Language:   h.Language,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()

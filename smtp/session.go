@@ -190,6 +190,7 @@ func (s *session) Data(r io.Reader) error {
 		References: append(slices.Clone(h.References), h.InReplyTo...),
 		Received:   s.s.now(),
 		Auth:       "smtp-auth",
+		Language:   h.Language,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/securetextd/securetextd"
+	"github.com/securetextd/securetextd/locale"
 )
 
 // A recipient's account can be managed by its patient and repaired by an
@@ -65,7 +66,11 @@ func (db *DB) requestConfirmation(ctx context.Context, tx *sql.Tx, phone securet
 		hash[:], phone, nanos(now), nanos(now.Add(securetextd.ConfirmValidFor))); err != nil {
 		return err
 	}
-	payload, err := json.Marshal(securetextd.MailJob{To: address, Phone: phone, Token: token})
+	language, err := accountLanguage(ctx, tx, phone, securetextd.LanguageFrom(ctx))
+	if err != nil {
+		return err
+	}
+	payload, err := json.Marshal(securetextd.MailJob{To: address, Phone: phone, Token: token, Language: language})
 	if err != nil {
 		return err
 	}
@@ -191,21 +196,22 @@ func (db *DB) ConfirmedRecoveryAddress(ctx context.Context, phone securetextd.Ph
 	return string(address), true, nil
 }
 
-// Languages are the tags a recipient may choose: the portal's catalogues.
-var Languages = []string{"en", "es"}
-
 // SetRecipientLanguage remembers the language phone's patient chose, a
-// tag of Languages. It is an EINVALID error for another tag, ENOTFOUND
-// without an account.
+// tag of the catalogue (package locale: one file per language). It is an
+// EINVALID error for another tag, ENOTFOUND without an account.
 func (db *DB) SetRecipientLanguage(ctx context.Context, phone securetextd.Phone, tag string) error {
-	known := false
-	for _, l := range Languages {
-		known = known || l == tag
+	cat, err := locale.Load()
+	if err != nil {
+		return err
 	}
-	if !known {
-		return securetextd.Errorf(securetextd.EINVALID, "%q is not a language of the portal: choose one of %s", tag, strings.Join(Languages, ", "))
+	if !cat.Has(tag) {
+		var tags []string
+		for _, l := range cat.Languages() {
+			tags = append(tags, l.Tag)
+		}
+		return securetextd.Errorf(securetextd.EINVALID, "%q is not a language of the portal: choose one of %s", tag, strings.Join(tags, ", "))
 	}
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err = db.update(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE recipients SET language = ? WHERE phone = ?`, tag, phone)
 		if err != nil {
 			return err

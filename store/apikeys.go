@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -274,6 +275,7 @@ func (d *Draft) CommitAPITargets(ctx context.Context, m *securetextd.Message, ta
 		receipt.MessageID = message
 		receipt.Conversations = receipt.Conversations[:0]
 		for _, t := range targets {
+			t.Language = cmp.Or(t.Language, m.Language)
 			c, err := d.db.startConversation(ctx, tx, t, m.Sender, message, now)
 			if err != nil {
 				return err

@@ -177,7 +177,11 @@ func (db *DB) sendCode(ctx context.Context, phone securetextd.Phone, channel, ki
 			phone, mac, int64(keyID), channel, nanos(now), nanos(now.Add(CodeValidFor))); err != nil {
 			return err
 		}
-		payload, err := json.Marshal(securetextd.CodeJob{To: phone, Code: code})
+		language, err := accountLanguage(ctx, tx, phone, securetextd.LanguageFrom(ctx))
+		if err != nil {
+			return err
+		}
+		payload, err := json.Marshal(securetextd.CodeJob{To: phone, Code: code, Language: language})
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -51,6 +52,9 @@ type Target struct {
 	Phone          securetextd.Phone
 	ConversationID int64 // 0: a new conversation
 	Fallback       string
+	// Language is the language the sender gave for this recipient; ""
+	// takes the message's (Message.Language).
+	Language string
 }
 
 // Commit stores the message m with the parts written to the draft, and
@@ -117,8 +121,10 @@ func (d *Draft) CommitTargets(ctx context.Context, m *securetextd.Message, targe
 				}
 			}
 			if t.ConversationID == 0 {
+				t.Language = cmp.Or(t.Language, m.Language)
 				c, err = d.db.startConversation(ctx, tx, t, m.Sender, message, now)
 			} else {
+				t.Language = cmp.Or(t.Language, m.Language)
 				c, err = d.db.joinConversation(ctx, tx, t, m.Sender, message, now)
 			}
 			if err != nil {
@@ -314,7 +320,7 @@ func (db *DB) startConversation(ctx context.Context, tx *sql.Tx, t Target, sende
 		c.ID, phone, sender, nanos(now), nanos(now)); err != nil {
 		return nil, err
 	}
-	if err := db.addToConversation(ctx, tx, c, message, t.Fallback, now); err != nil {
+	if err := db.addToConversation(ctx, tx, c, message, t.Fallback, t.Language, now); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -342,7 +348,7 @@ func (db *DB) joinConversation(ctx context.Context, tx *sql.Tx, t Target, sender
 	if err := touchConversation(ctx, tx, c.ID, now); err != nil {
 		return nil, err
 	}
-	if err := db.addToConversation(ctx, tx, c, message, t.Fallback, now); err != nil {
+	if err := db.addToConversation(ctx, tx, c, message, t.Fallback, t.Language, now); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -363,7 +369,7 @@ func touchConversation(ctx context.Context, tx *sql.Tx, id int64, now time.Time)
 // addToConversation links message to conversation c, and makes a fresh
 // link token for c with the job that texts it to c.Phone (or emails it,
 // for an email recipient), keeping fallback, if any, for the text.
-func (db *DB) addToConversation(ctx context.Context, tx *sql.Tx, c *securetextd.Conversation, message int64, fallback string, now time.Time) error {
+func (db *DB) addToConversation(ctx context.Context, tx *sql.Tx, c *securetextd.Conversation, message int64, fallback, language string, now time.Time) error {
 	if _, err := tx.ExecContext(later(ctx),
 		`INSERT INTO conversation_messages (conversation_id, message_id) VALUES (?, ?)`,
 		c.ID, message); err != nil {
@@ -373,7 +379,7 @@ func (db *DB) addToConversation(ctx context.Context, tx *sql.Tx, c *securetextd.
 	if err != nil {
 		return err
 	}
-	return db.addLinkJob(ctx, tx, c, c.Sender, c.Phone, message, token, fallback, now)
+	return db.addLinkJob(ctx, tx, c, c.Sender, c.Phone, message, token, fallback, language, now)
 }
 
 // checkTargets returns targets without repeats, or an EINVALID error if

@@ -69,12 +69,15 @@ func newLink(ctx context.Context, tx *sql.Tx, conv int64, now time.Time) (string
 // to to about message: a text to a phone, a notice email to an address;
 // with its row in texts and, for a text, its fallback address sealed
 // beside it; and records text.queued by actor.
-func (db *DB) addLinkJob(ctx context.Context, tx *sql.Tx, c *securetextd.Conversation, actor string, to securetextd.Phone, message int64, token, fallback string, now time.Time) error {
+func (db *DB) addLinkJob(ctx context.Context, tx *sql.Tx, c *securetextd.Conversation, actor string, to securetextd.Phone, message int64, token, fallback, language string, now time.Time) error {
 	kind := securetextd.JobKindText
 	if to.IsEmail() {
 		kind, fallback = securetextd.JobKindEmail, ""
 	}
-	payload, err := json.Marshal(securetextd.TextJob{To: to, Token: token, ConversationID: c.ID, MessageID: message})
+	// The account's own choice is read when the text is sent
+	// (RecipientLanguage): a read here would cost every commit a round
+	// trip under the write lock.
+	payload, err := json.Marshal(securetextd.TextJob{To: to, Token: token, ConversationID: c.ID, MessageID: message, Language: language})
 	if err != nil {
 		return err
 	}
@@ -164,5 +167,5 @@ func (db *DB) fallBack(ctx context.Context, tx *sql.Tx, job, conv, message int64
 	}); err != nil {
 		return false, err
 	}
-	return true, db.addLinkJob(ctx, tx, c, "system", to, message, token, "", now)
+	return true, db.addLinkJob(ctx, tx, c, "system", to, message, token, "", "", now)
 }

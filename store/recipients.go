@@ -199,7 +199,11 @@ func (db *DB) RequestPasswordReset(ctx context.Context, phone securetextd.Phone,
 			hash[:], phone, nanos(now), nanos(now.Add(validFor))); err != nil {
 			return err
 		}
-		payload, err := json.Marshal(securetextd.MailJob{To: string(address), Phone: phone, Token: token})
+		language, err := accountLanguage(ctx, tx, phone, securetextd.LanguageFrom(ctx))
+		if err != nil {
+			return err
+		}
+		payload, err := json.Marshal(securetextd.MailJob{To: string(address), Phone: phone, Token: token, Language: language})
 		if err != nil {
 			return err
 		}

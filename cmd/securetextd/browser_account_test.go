@@ -134,11 +134,17 @@ func TestBrowserAccountPage(t *testing.T) {
 	navigate(t, ctx, base+"/account")
 	step(t, ctx, "choose Spanish", chromedp.SetValue(chromedp.ID("language"), "es"))
 	submit(t, ctx, `form[action="/account/language"] button`)
-	if body := pageText(t, ctx); !strings.Contains(body, "Your language is saved.") {
+	// The page is in the language chosen at once.
+	if body := pageText(t, ctx); !strings.Contains(body, "Se guardó su idioma.") {
 		t.Fatalf("after choosing a language: %s", body)
 	}
 	if a, err := m.db.Account(t.Context(), phone); err != nil || a.Language != "es" {
 		t.Errorf("language stored: %+v, %v", a, err)
+	}
+	// The switch every page shows takes it back to English.
+	submit(t, ctx, `form[action="/language"] button[lang="en"]`)
+	if body := pageText(t, ctx); !strings.Contains(body, "Your account") {
+		t.Fatalf("after the switch to English: %s", body)
 	}
 
 	// Sign out of every device: another browser's session ends too.

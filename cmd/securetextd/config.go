@@ -74,6 +74,8 @@ type Config struct {
 		// The second factor (config_factor.go).
 		SecondFactor   string        `toml:"second_factor"`
 		RememberDevice time.Duration `toml:"remember_device"`
+		// The patient's language (config_language.go).
+		DefaultLanguage string `toml:"default_language"`
 	} `toml:"portal"`
 	Brand struct {
 		Org   string `toml:"org"`
@@ -81,12 +83,14 @@ type Config struct {
 		Logo  string `toml:"logo"`
 	} `toml:"brand"`
 	SMS struct {
-		Provider         string   `toml:"provider"`
-		ConsoleFile      string   `toml:"console_file"`
-		Rate             float64  `toml:"rate"`
-		Template         string   `toml:"template"`
-		AllowedCountries []string `toml:"allowed_countries"`
-		Org              string   `toml:"org"`
+		Provider    string  `toml:"provider"`
+		ConsoleFile string  `toml:"console_file"`
+		Rate        float64 `toml:"rate"`
+		Template    string  `toml:"template"`
+		// Templates: the text per language (config_language.go).
+		Templates        map[string]string `toml:"templates"`
+		AllowedCountries []string          `toml:"allowed_countries"`
+		Org              string            `toml:"org"`
 		Vonage           struct {
 			APIKey    string `toml:"api_key"`
 			APISecret string `toml:"api_secret"`
@@ -179,6 +183,7 @@ func DefaultConfig() Config {
 	c.API = defaultAPIConfig()
 	scanDefaults(&c)
 	factorDefaults(&c)
+	languageDefaults(&c)
 	consoleDefaults(&c)
 	replyModeDefaults(&c)
 	return c
@@ -395,6 +400,7 @@ func (c *Config) validate() []string {
 	p = append(p, c.validateOps()...)
 	p = append(p, c.validateScan()...)
 	p = append(p, c.validateFactor()...)
+	p = append(p, c.validateLanguage()...)
 	p = append(p, c.validateEmail()...)
 	p = append(p, c.validatePortalEdge()...)
 	p = append(p, c.validateConsole()...)

@@ -32,7 +32,7 @@ SIGNALS
                      During start-up, start-up ends first, then the same.
     second signal    Exits at once, during start-up too. Nothing acknowledged is lost: a message
                      is answered 250 only after its commit.
-    SIGHUP           Reloads the configuration file: sms.template, sms.org,
+    SIGHUP           Reloads the configuration file: sms.template(s), sms.org,
                      sms.rate, [brand], portal timeouts, reply size and
                      lockout limits, [api], and the TLS certificates of
                      SMTP, the portal and the console (read again from

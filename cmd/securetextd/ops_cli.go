@@ -287,6 +287,7 @@ func doctor(configPath string, stdout io.Writer, env doctorEnv) error {
 	// doctor_brand.go).
 	doctorCerts(cfg, time.Now(), line)
 	doctorBrand(cfg.Brand.Color, line)
+	doctorTexts(cfg, line) // config_language.go
 
 	// DNS for the relay's policy.
 	if cfg.Relay.Listen != "" {

@@ -269,7 +269,8 @@ func TestDoctor(t *testing.T) {
 		t.Fatalf("doctor: %v\n%s", err, out.String())
 	}
 	wants := []string{"ok    config:", "ok    key file:", "ok    database:", "(current)", "ok    mail relay", "STARTTLS", "ok    vonage: credentials ok, balance 10.50",
-		"warn  scan.clamd: empty: messages and replies are not scanned for malware"}
+		"warn  scan.clamd: empty: messages and replies are not scanned for malware",
+		"ok    sms texts: en: 1 segment, GSM-7; es: 1 segment, GSM-7"}
 	if cfg.Store.Driver == store.Postgres {
 		wants = append(wants, "ok    database: PostgreSQL at postgres://127.0.0.1:", "answers: PostgreSQL 1")
 	} else {

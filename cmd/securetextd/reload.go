@@ -22,7 +22,7 @@ import (
 // its credentials, the mail relay, the phone rules, lifecycle periods)
 // needs a restart, which is graceful: the reload says which keys those are.
 var reloadable = []string{
-	"sms.template", "sms.org", "sms.rate",
+	"sms.template", "sms.templates", "sms.templates.", "sms.org", "sms.rate",
 	"brand.",
 	"portal.idle_timeout", "portal.session_lifetime", "portal.max_reply_bytes",
 	"portal.lockout_failures", "portal.lockout_window",
@@ -101,6 +101,12 @@ func (m *Main) apply(next Config) error {
 	if err != nil {
 		return fmt.Errorf("sms.template: %w", err)
 	}
+	// portal.default_language needs a restart: the texts keep the one the
+	// portal runs with.
+	smsTexts, err := notify.NewTexts(next.SMS.Template, next.SMS.Templates, m.Config.Portal.DefaultLanguage)
+	if err != nil {
+		return err
+	}
 	var logo []byte
 	if next.Brand.Logo != "" {
 		if logo, err = os.ReadFile(next.Path(next.Brand.Logo)); err != nil {
@@ -147,7 +153,7 @@ func (m *Main) apply(next Config) error {
 		m.ops.consoleCert.Store(consoleCert)
 	}
 	m.ops.portal.Store(ps)
-	m.ops.texts.Set(notify.TextSettings{Template: tmpl, Org: next.Org(), Rate: next.SMS.Rate})
+	m.ops.texts.Set(notify.TextSettings{Template: tmpl, Texts: smsTexts, Org: next.Org(), Rate: next.SMS.Rate})
 	return nil
 }
 
@@ -155,6 +161,7 @@ func (m *Main) apply(next Config) error {
 func merged(cur, next Config) Config {
 	out := cur
 	out.SMS.Template, out.SMS.Org, out.SMS.Rate = next.SMS.Template, next.SMS.Org, next.SMS.Rate
+	out.SMS.Templates = next.SMS.Templates
 	out.Brand = next.Brand
 	out.Portal.IdleTimeout, out.Portal.SessionLifetime = next.Portal.IdleTimeout, next.Portal.SessionLifetime
 	out.Portal.MaxReplyBytes = next.Portal.MaxReplyBytes

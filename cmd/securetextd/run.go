@@ -137,7 +137,13 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sms.template: %w", err)
 	}
-	for _, w := range tmpl.Check(cfg.Org(), cfg.Portal.PublicURL) {
+	smsTexts, err := cfg.smsTexts()
+	if err != nil {
+		return err
+	}
+	segments, warnings := smsTexts.Check(cfg.Org(), cfg.Portal.PublicURL)
+	log.Info("sms texts", "segments", segments)
+	for _, w := range warnings {
 		log.Warn("sms.template: " + w)
 	}
 	sms, err := m.smsProvider()
@@ -230,6 +236,8 @@ func (m *Main) Run(ctx context.Context) error {
 		SecondFactor:   cfg.Portal.SecondFactor,
 		Codes:          db.Codes(),
 		RememberDevice: cfg.Portal.RememberDevice,
+
+		DefaultLanguage: cfg.Portal.DefaultLanguage,
 	}, db, log)
 	if err != nil {
 		subL.Close()
@@ -254,23 +262,24 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	color, onColor := cfg.brandColors()
 	mailer, err := notify.NewMailer(notify.MailConfig{
-		Relay:      cfg.Mail.Relay,
-		RequireTLS: cfg.Mail.RequireTLS,
-		Username:   cfg.Mail.Username,
-		Password:   cfg.Mail.Password,
-		TLSConfig:  m.MailTLS,
-		From:       cfg.Mail.From,
-		Dir:        cfg.Path(cfg.Mail.Dir),
-		Seal:       db.Keyring(), // the emails in Dir are sealed
-		Org:        cfg.Org(),
-		Domain:     cfg.SMTP.Domain,
-		PublicURL:  cfg.Portal.PublicURL,
-		Hostname:   hostname,
-		Color:      color,
-		OnColor:    onColor,
-		DKIM:       dkim,
-		ReplyMode:  cfg.Mail.ReplyMode,
-		ConsoleURL: cfg.consoleURL(),
+		DefaultLanguage: cfg.Portal.DefaultLanguage,
+		Relay:           cfg.Mail.Relay,
+		RequireTLS:      cfg.Mail.RequireTLS,
+		Username:        cfg.Mail.Username,
+		Password:        cfg.Mail.Password,
+		TLSConfig:       m.MailTLS,
+		From:            cfg.Mail.From,
+		Dir:             cfg.Path(cfg.Mail.Dir),
+		Seal:            db.Keyring(), // the emails in Dir are sealed
+		Org:             cfg.Org(),
+		Domain:          cfg.SMTP.Domain,
+		PublicURL:       cfg.Portal.PublicURL,
+		Hostname:        hostname,
+		Color:           color,
+		OnColor:         onColor,
+		DKIM:            dkim,
+		ReplyMode:       cfg.Mail.ReplyMode,
+		ConsoleURL:      cfg.consoleURL(),
 	}, db, log)
 	if err != nil {
 		subL.Close()
@@ -292,6 +301,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Outbox:    db,
 		SMS:       sms,
 		Template:  tmpl,
+		Texts:     smsTexts,
 		Org:       cfg.Org(),
 		PublicURL: cfg.Portal.PublicURL,
 		Rate:      cfg.SMS.Rate,

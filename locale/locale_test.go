@@ -1,0 +1,122 @@
+package locale
+
+import (
+	"testing"
+	"time"
+)
+
+// TestCatalogueComplete checks that every catalogue has every message of
+// the source, with the same plural forms it needs, and no message the
+// source lacks (a typo in an id).
+func TestCatalogueComplete(t *testing.T) {
+	c := MustLoad()
+	src := c.bundle.LanguageTags()
+	if len(src) < 2 {
+		t.Fatalf("languages: %v", src)
+	}
+	en := messageIDs(t, c, Source)
+	for _, l := range c.Languages() {
+		ids := messageIDs(t, c, l.Tag)
+		for id := range en {
+			if !ids[id] {
+				t.Errorf("%s.toml lacks %s", l.Tag, id)
+			}
+		}
+		for id := range ids {
+			if !en[id] {
+				t.Errorf("%s.toml has %s, which en.toml has not", l.Tag, id)
+			}
+		}
+	}
+}
+
+func TestPlurals(t *testing.T) {
+	c := MustLoad()
+	for _, tc := range []struct {
+		tag  string
+		d    time.Duration
+		want string
+	}{
+		{"en", 12 * time.Minute, "12 minutes"},
+		{"es", 12 * time.Minute, "12 minutos"},
+		{"en", time.Minute, "1 minute"},
+		{"es", 30 * time.Second, "1 minuto"},
+		{"es", time.Hour, "1 hora"},
+		{"es", 3 * time.Hour, "3 horas"},
+		{"es", 72 * time.Hour, "3 días"},
+	} {
+		if got := c.Printer(tc.tag).Duration(tc.d); got != tc.want {
+			t.Errorf("%s %v: %q, want %q", tc.tag, tc.d, got, tc.want)
+		}
+	}
+	if got := c.Printer("es").T("TryAgainIn", "Wait", c.Printer("es").Duration(12*time.Minute)); got != "Inténtelo de nuevo en 12 minutos." {
+		t.Errorf("try again: %q", got)
+	}
+	if got := c.Printer("es").N("TriesLeft", 1); got != "Le queda 1 intento antes de que se pause el inicio de sesión." {
+		t.Errorf("tries left: %q", got)
+	}
+}
+
+func TestDateAndSize(t *testing.T) {
+	c := MustLoad()
+	at := time.Date(2026, time.January, 5, 15, 4, 0, 0, time.UTC)
+	if got := c.Printer("en").Date(at, true); got != "Mon 5 Jan 2026, 15:04 UTC" {
+		t.Errorf("en: %q", got)
+	}
+	if got := c.Printer("es").Date(at, false); got != "lun 5 ene 2026, 15:04" {
+		t.Errorf("es: %q", got)
+	}
+	if got := c.Printer("es").Size(2_400_000); got != "2,4 MB" {
+		t.Errorf("es size: %q", got)
+	}
+	if got := c.Printer("en").Size(1); got != "1 byte" {
+		t.Errorf("en size: %q", got)
+	}
+}
+
+func TestMatch(t *testing.T) {
+	c := MustLoad()
+	for _, tc := range []struct{ header, fallback, want string }{
+		{"es-MX,es;q=0.9,en;q=0.8", "en", "es"},
+		{"en-US,en;q=0.9", "es", "en"},
+		{"ja", "es", "es"},
+		{"", "en", "en"},
+		{"fr-CA, es;q=0.5", "en", "es"},
+	} {
+		if got := c.Match(tc.header, tc.fallback); got != tc.want {
+			t.Errorf("Match(%q, %q) = %q, want %q", tc.header, tc.fallback, got, tc.want)
+		}
+	}
+}
+
+// sharedWords are words the English and Spanish catalogues both use:
+// names of formats and brands, units, and words both languages spell
+// alike. portal/language_test.go keeps the same list for its pages.
+var sharedWords = map[string]bool{
+	"a": true, "no": true, "total": true, "web": true, "internet": true, "com": true, "portal": true,
+	"pdf": true, "jpeg": true, "png": true, "gif": true, "webp": true, "heic": true,
+	"heif": true, "tiff": true, "csv": true, "rtf": true, "odt": true, "ods": true,
+	"zip": true, "dicom": true, "word": true, "excel": true, "powerpoint": true,
+	"audio": true, "video": true, "byte": true, "bytes": true, "kb": true, "mb": true, "gb": true,
+}
+
+// TestSpanishHasNoEnglish: no Spanish message holds a word of the English
+// catalogue, whether or not a page test renders it (an error that
+// happens rarely, an email).
+func TestSpanishHasNoEnglish(t *testing.T) {
+	english := make(map[string]bool)
+	for _, words := range messageWords(t, "en") {
+		for _, w := range words {
+			if !sharedWords[w] {
+				english[w] = true
+			}
+		}
+	}
+	for id, words := range messageWords(t, "es") {
+		for _, w := range words {
+			if english[w] {
+				t.Errorf("es %s: %q is an English word of the catalogue", id, w)
+			}
+		}
+	}
+}
