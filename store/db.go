@@ -264,10 +264,7 @@ func openSQLiteWriter(path string) (*sql.DB, error) {
 	}
 	f.Close()
 	tuneMalloc()
-	w, err := sql.Open("sqlite3", sqliteDSN(path)+"&_txlock=immediate")
-	if err != nil {
-		return nil, fmt.Errorf("store: open: %w", err)
-	}
+	w := sql.OpenDB(newWriterConnector(sqliteDSN(path) + "&_txlock=immediate"))
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxIdleTime(0)

@@ -54,11 +54,7 @@ func (db *DB) ConversationRecord(ctx context.Context, id int64) (*ConversationRe
 		}
 		// A message's rows name it with this conversation, or with none
 		// (its acceptance, before it had conversations).
-		rows, err := tx.QueryContext(ctx, `
-			SELECT seq, time, event, actor, conversation_id, message_id, client, user_agent, detail, hash
-			FROM audit WHERE conversation_id = ?
-				OR (conversation_id = 0 AND message_id IN (SELECT message_id FROM conversation_messages WHERE conversation_id = ?))
-			ORDER BY seq`, id, id)
+		rows, err := tx.QueryContext(ctx, recordAuditQuery, id, id)
 		if err != nil {
 			return err
 		}
@@ -104,3 +100,14 @@ func eventMessages(ev securetextd.AuditEvent) []int64 {
 	}
 	return []int64{ev.MessageID}
 }
+
+// recordAuditQuery reads a conversation's audit rows for its record: those
+// naming it, and those of its messages naming none. Each "!= 0" term
+// repeats the condition of a partial index, so that SQLite's planner may
+// use it rather than read the whole trail (TestAuditQueriesUseIndexes).
+const recordAuditQuery = `
+	SELECT seq, time, event, actor, conversation_id, message_id, client, user_agent, detail, hash
+	FROM audit WHERE (conversation_id = ? AND conversation_id != 0)
+		OR (conversation_id = 0 AND message_id != 0
+			AND message_id IN (SELECT message_id FROM conversation_messages WHERE conversation_id = ?))
+	ORDER BY seq`

@@ -1,0 +1,119 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/securetextd/securetextd"
+)
+
+// commitToPhone commits a message of 1 KiB of text to the i-th of 1,000
+// phones, as the bench sends its small messages.
+func commitToPhone(db *DB, i int) error {
+	d := db.NewDraft()
+	defer d.Discard()
+	w, err := d.CreatePart(securetextd.Part{Kind: securetextd.PartText, ContentType: "text/plain"})
+	if err != nil {
+		return err
+	}
+	w.Write(randomBytes(uint64(i), 1<<10))
+	if err := w.Close(); err != nil {
+		return err
+	}
+	m := &securetextd.Message{Sender: "a@example.org", Subject: "Results", Auth: "smtp-auth"}
+	phone := securetextd.Phone(fmt.Sprintf("+1212%07d", 2000000+i%1000))
+	_, err = d.Commit(context.Background(), m, []securetextd.Phone{phone})
+	return err
+}
+
+// heldCommits runs commit(0) … commit(n-1) concurrently as one group
+// commit, as groupedCommits does for commitSmall.
+func heldCommits(t *testing.T, db *DB, n int, commit func(int) error) {
+	t.Helper()
+	hold, held := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		db.updateGrouped(context.Background(), func(*sql.Tx) error {
+			close(held)
+			<-hold
+			return nil
+		})
+	}()
+	<-held
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- commit(i)
+		}()
+	}
+	for {
+		db.group.mu.Lock()
+		waiting := len(db.group.queue)
+		db.group.mu.Unlock()
+		if waiting == n {
+			break
+		}
+		runtime.Gosched()
+		time.Sleep(time.Millisecond) // polled, not waited on: a draft seals before it queues
+	}
+	close(hold)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestPhonesCommitWrites is TestSmallCommitWrites in the shape of the
+// bench's small-message ingest: one sender to 1,000 phones in turn, each
+// phone's messages continuing its conversation (Policy.ContinuePerSender),
+// 4,000 messages in, committed in groups of 8. Each message then writes
+// rows keyed by its conversation, or by a random link token, into pages
+// that no other message of its group writes: those are most of what a
+// commit writes (links, conversation_messages, the texts and links of a
+// conversation, the open conversations by last activity).
+func TestPhonesCommitWrites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("commits 4,000 messages")
+	}
+	db := openTestDB(t)
+	if db.eng.name != SQLite {
+		t.Skip("the probe reads SQLite's WAL; PostgreSQL's writes are in the bench (pg_stat_wal)")
+	}
+	db.Policy.ContinuePerSender = true
+	next := 0
+	group := func(n int) {
+		base := next
+		next += n
+		heldCommits(t, db, n, func(k int) error { return commitToPhone(db, base+k) })
+	}
+	for range 4000 / 16 {
+		group(16)
+	}
+	const n, groups = 8, 16
+	pages, wchar := walPages(t, db, func() {
+		for range groups {
+			group(n)
+		}
+	})
+	per := wchar / (n * groups)
+	t.Logf("%d group commits of %d messages to 1,000 phones: %.1f WAL frames per message, %d bytes written per message: %s",
+		groups, n, float64(len(pages))/(n*groups), per, describePages(db, pages))
+	// 31 to 32.5 KB before migration 0017 (issue 15); 30.5 KB after it,
+	// which keeps the audit trail's indexes by conversation and message
+	// (about 2 KB per message: TestAuditQueriesUseIndexes says why).
+	if limit := int64(31 << 10); per > limit {
+		t.Errorf("a small message to one of 1,000 phones passed %d bytes to write system calls, want at most %d", per, limit)
+	}
+}
