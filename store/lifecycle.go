@@ -584,15 +584,18 @@ func (db *DB) LastAudit(ctx context.Context, events ...string) (*securetextd.Aud
 	for i, e := range events {
 		args[i] = e
 	}
-	var seq sql.NullInt64
-	if err := db.read.QueryRowContext(ctx,
-		`SELECT max(seq) FROM audit WHERE event IN (?`+strings.Repeat(", ?", len(events)-1)+`)`, args...).Scan(&seq); err != nil {
-		return nil, fmt.Errorf("store: last audit: %w", err)
-	}
-	if !seq.Valid {
+	// Newest first, stopping at the first match (each start records one,
+	// so it is near the end), where max(seq) would read the whole trail.
+	var seq int64
+	err := db.read.QueryRowContext(ctx,
+		`SELECT seq FROM audit WHERE event IN (?`+strings.Repeat(", ?", len(events)-1)+`) ORDER BY seq DESC LIMIT 1`, args...).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
-	return db.AuditRow(ctx, seq.Int64)
+	if err != nil {
+		return nil, fmt.Errorf("store: last audit: %w", err)
+	}
+	return db.AuditRow(ctx, seq)
 }
 
 // SealingKey returns the public key (the age recipient) that seals new
