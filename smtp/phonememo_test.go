@@ -15,30 +15,44 @@ import (
 var memoRules = securetextd.PhoneRules{DefaultRegion: "US", AllowedCountries: []string{"US", "CA", "GB"}}
 
 // phoneInputs returns numbers as people and mail programs write them:
-// libphonenumber's examples of every type for every region, in E.164,
-// international and national form, each also one digit shorter and one
-// longer, and the forms the gateway's own tests use.
+// libphonenumber's examples of each type for the regions the rules allow,
+// those that share their calling codes (+1: the NANP's, +44: Guernsey,
+// Jersey, the Isle of Man), Russia and Kazakhstan's shared +7, Germany's
+// numbers of varying length, Italy's leading zero and non-geographic
+// networks, in E.164, international and national form, each also one
+// digit shorter and one longer; and the forms the gateway's own tests
+// use. A sample, not every region: libphonenumber keeps every pattern it
+// compiles, and all regions' would stay in the test binary's heap (8 MiB
+// against 1.4), under the heap measurements of the tests that follow
+// (TestRelayLargeSignedMessage). FuzzPhoneMemo goes beyond it.
 func phoneInputs() []string {
 	in := []string{"", " ", "+", "00", "2125550123", "+12125550123", " +12125550123 ", "212-555-0123", "212.555.0123",
 		"(212) 555-0123", "00447400123456", "+447400123456", "07400123456", "5550199", "555-0199", "+15550199",
 		"+1800555 0199", "+442079460123", "+8706", "1;DROP", "+4915123456789", "+12125550123+7", "2125550123x12"}
-	regions := make([]string, 0, 256)
-	for r := range phonenumbers.GetSupportedRegions() {
-		regions = append(regions, r)
+	var regions []string
+	for _, cc := range []int{1, 44, 7} {
+		regions = append(regions, phonenumbers.GetRegionCodesForCountryCode(cc)...)
 	}
-	slices.Sort(regions)
+	regions = append(regions, "DE", "IT")
 	types := []phonenumbers.PhoneNumberType{phonenumbers.MOBILE, phonenumbers.FIXED_LINE, phonenumbers.TOLL_FREE,
 		phonenumbers.PREMIUM_RATE, phonenumbers.VOIP, phonenumbers.FIXED_LINE_OR_MOBILE}
+	var examples []*phonenumbers.PhoneNumber
 	for _, r := range regions {
 		for _, typ := range types {
-			n := phonenumbers.GetExampleNumberForType(r, typ)
-			if n == nil {
-				continue
+			if n := phonenumbers.GetExampleNumberForType(r, typ); n != nil {
+				examples = append(examples, n)
 			}
-			for _, f := range []phonenumbers.PhoneNumberFormat{phonenumbers.E164, phonenumbers.INTERNATIONAL, phonenumbers.NATIONAL} {
-				s := phonenumbers.Format(n, f)
-				in = append(in, s, s[:len(s)-1], s+"7")
-			}
+		}
+	}
+	for _, cc := range []int{800, 870, 882} {
+		if n := phonenumbers.GetExampleNumberForNonGeoEntity(cc); n != nil {
+			examples = append(examples, n)
+		}
+	}
+	for _, n := range examples {
+		for _, f := range []phonenumbers.PhoneNumberFormat{phonenumbers.E164, phonenumbers.INTERNATIONAL, phonenumbers.NATIONAL} {
+			s := phonenumbers.Format(n, f)
+			in = append(in, s, s[:len(s)-1], s+"7")
 		}
 	}
 	return in
