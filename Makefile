@@ -8,7 +8,7 @@ export CGO_ENABLED := 1
 .PHONY: all build run test test-deps lint bench soak fuzz clean
 
 # Fuzz targets, as package:Function; `make fuzz` runs each for FUZZTIME.
-FUZZ_TARGETS := .:FuzzPhoneRulesParse ./smtp:FuzzWalkMessage ./smtp:FuzzCRLFReader ./notify:FuzzTemplate \
+FUZZ_TARGETS := .:FuzzPhoneRulesParse ./smtp:FuzzPhoneMemo ./smtp:FuzzWalkMessage ./smtp:FuzzCRLFReader ./notify:FuzzTemplate \
 	./smtp:FuzzRelayFrom ./portal:FuzzReplyForm ./portal:FuzzSetupForm ./portal:FuzzFindURLs ./smtp:FuzzBase64Reader \
 	./internal/webedge:FuzzResolveClient \
 	./store:FuzzHeaderFormat ./export:FuzzMboxrd

@@ -97,6 +97,7 @@ type Server struct {
 	logger   *slog.Logger
 	srv      *gosmtp.Server
 	throttle *authThrottle
+	phones   *phoneMemo // cfg.Phones.Parse, remembering the numbers accepted
 	// checkPassword is db.AuthenticateSender; tests count the checks.
 	checkPassword func(ctx context.Context, username, password string) (*securetextd.Sender, error)
 	limits        mimeLimits
@@ -127,6 +128,7 @@ func newServer(cfg Config, db *store.DB, logger *slog.Logger, listener string, r
 		db:            db,
 		logger:        logger.With("component", "smtp", "listener", listener),
 		throttle:      newAuthThrottle(db),
+		phones:        newPhoneMemo(cfg.Phones),
 		checkPassword: db.AuthenticateSender,
 		limits:        defaultMIMELimits(),
 		now:           time.Now,
@@ -275,7 +277,7 @@ func (s *Server) parseRecipient(to string) (store.Target, error) {
 			Message:      fmt.Sprintf("Recipient <%s> refused: %s", quoteAddress(to), why),
 		}
 	}
-	phone, err := s.cfg.Phones.Parse(local)
+	phone, err := s.phones.Parse(local)
 	if err != nil {
 		return store.Target{}, &gosmtp.SMTPError{
 			Code:         550,
