@@ -89,10 +89,19 @@ func backPath(r *http.Request) string {
 
 // safeBack returns back when it is a path of this site, "/" otherwise: the
 // switch must not become a redirect to anywhere.
+//
+// Browsers drop tabs and line breaks from a Location and read a backslash
+// as a slash, so "/\t/evil.example" and "/\\evil.example" would leave the
+// site as "//evil.example" does: only printable ASCII other than a
+// backslash is taken.
 func safeBack(back string) string {
-	if !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") ||
-		strings.ContainsAny(back, "\\\r\n") || len(back) > 512 {
+	if !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") || len(back) > 512 {
 		return "/"
+	}
+	for i := 0; i < len(back); i++ {
+		if c := back[i]; c <= ' ' || c >= 0x7f || c == '\\' {
+			return "/"
+		}
 	}
 	return back
 }

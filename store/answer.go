@@ -19,7 +19,7 @@ import (
 // and, the draft being the same, the same sealing and scanning.
 //
 // Both refuse the same conversations: withdrawn, deleted, or past their
-// retention (joining, for mail, with an SMTP reply's words;
+// retention (joinable, for mail, with an SMTP reply's words;
 // answerClosed, for the console, with a page's).
 
 // AnswerClosed returns nil when the sender of conversation id may still

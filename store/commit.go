@@ -115,16 +115,24 @@ func (d *Draft) CommitTargets(ctx context.Context, m *securetextd.Message, targe
 		for _, t := range targets {
 			var c *securetextd.Conversation
 			var err error
+			t.Language = cmp.Or(t.Language, m.Language)
 			if t.ConversationID == 0 && d.db.Policy.ContinuePerSender && m.Direction != securetextd.Reply {
-				if t.ConversationID, err = latestConversation(ctx, tx, t.Phone, m.Sender); err != nil {
+				// The latest conversation between them, read open in
+				// this transaction: joined without reading it again.
+				if c, err = latestConversation(ctx, tx, t.Phone, m.Sender); err != nil {
 					return err
+				}
+				if c != nil {
+					if err := d.db.continueConversation(ctx, tx, c, t, message, now); err != nil {
+						return err
+					}
+					receipt.Conversations = append(receipt.Conversations, *c)
+					continue
 				}
 			}
 			if t.ConversationID == 0 {
-				t.Language = cmp.Or(t.Language, m.Language)
 				c, err = d.db.startConversation(ctx, tx, t, m.Sender, message, now)
 			} else {
-				t.Language = cmp.Or(t.Language, m.Language)
 				c, err = d.db.joinConversation(ctx, tx, t, m.Sender, message, now)
 			}
 			if err != nil {
@@ -330,28 +338,40 @@ func (db *DB) startConversation(ctx context.Context, tx *sql.Tx, t Target, sende
 // of t, renews its last activity, and makes a fresh link and the job that
 // texts it. A conversation that does not exist, or is not between sender
 // and t.Phone, is refused alike: the sender learns nothing of others'.
+// One that is closed to new messages is refused as joinable says.
 func (db *DB) joinConversation(ctx context.Context, tx *sql.Tx, t Target, sender string, message int64, now time.Time) (*securetextd.Conversation, error) {
 	c := &securetextd.Conversation{ID: t.ConversationID}
 	var created int64
-	err := tx.QueryRowContext(ctx,
-		`SELECT phone, sender, created FROM conversations WHERE id = ?`, t.ConversationID).Scan(&c.Phone, &c.Sender, &created)
+	var revoked, purged sql.NullInt64
+	err := tx.QueryRowContext(along(ctx),
+		`SELECT phone, sender, created, revoked, purged FROM conversations WHERE id = ?`, t.ConversationID).
+		Scan(&c.Phone, &c.Sender, &created, &revoked, &purged)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && (c.Phone != t.Phone || normalizeAddress(c.Sender) != normalizeAddress(sender))) {
 		return nil, securetextd.Errorf(securetextd.EINVALID, "unknown conversation")
 	}
 	if err != nil {
 		return nil, err
 	}
-	c.Created, c.LastActivity = fromNanos(created), now
-	if err := joining(ctx, tx, c.ID); err != nil {
+	if err := joinable(c.ID, revoked.Valid, purged.Valid); err != nil {
 		return nil, err
 	}
-	if err := touchConversation(ctx, tx, c.ID, now); err != nil {
-		return nil, err
+	c.Created = fromNanos(created)
+	return c, db.continueConversation(ctx, tx, c, t, message, now)
+}
+
+// continueConversation adds message to conversation c, which this
+// transaction has read and found open to it (joinConversation, or
+// latestConversation for ContinuePerSender): it renews its last activity
+// and makes a fresh link and the job that texts it. Every statement is
+// queued (later): on PostgreSQL the message joins its conversation
+// without a round trip of its own under the write lock.
+func (db *DB) continueConversation(ctx context.Context, tx *sql.Tx, c *securetextd.Conversation, t Target, message int64, now time.Time) error {
+	c.LastActivity = now
+	if _, err := tx.ExecContext(later(ctx),
+		`UPDATE conversations SET last_activity = ?, expired = NULL WHERE id = ?`, nanos(now), c.ID); err != nil {
+		return err
 	}
-	if err := db.addToConversation(ctx, tx, c, message, t.Fallback, t.Language, now); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return db.addToConversation(ctx, tx, c, message, t.Fallback, t.Language, now)
 }
 
 // touchConversation renews the last activity of conversation id, which

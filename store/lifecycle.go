@@ -194,23 +194,19 @@ func (db *DB) replying(ctx context.Context, tx *sql.Tx, conversationID int64, ph
 	})
 }
 
-// joining refuses a message into a conversation that the sender
-// withdrew (or deleted): it stays withdrawn; and into one whose content
-// retention has begun to delete: what the patient would see of it is no
-// longer whole. Either way the sender is told to write to the phone number
-// alone, which starts a new conversation. One that merely expired is
-// renewed by the message. The console answers through the same rule
+// joinable refuses a message into conversation id when the sender
+// withdrew it (or deleted it): it stays withdrawn; or when retention has
+// begun to delete its content (purged): what the patient would see of it
+// is no longer whole. Either way the sender is told to write to the phone
+// number alone, which starts a new conversation. One that merely expired
+// is renewed by the message. The console answers through the same rule
 // (answerClosed), with words for a page.
-func joining(ctx context.Context, tx *sql.Tx, id int64) error {
-	var revoked, purged sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT revoked, purged FROM conversations WHERE id = ?`, id).Scan(&revoked, &purged); err != nil {
-		return err
-	}
+func joinable(id int64, revoked, purged bool) error {
 	switch {
-	case revoked.Valid:
+	case revoked:
 		return securetextd.Errorf(securetextd.EINVALID,
 			"conversation %d was withdrawn; write to the phone number alone to start a new one", id)
-	case purged.Valid:
+	case purged:
 		return securetextd.Errorf(securetextd.EINVALID,
 			"conversation %d is past its retention period and its earlier messages were deleted; write to the phone number alone to start a new one", id)
 	}

@@ -135,6 +135,10 @@ func (c *rebindConn) ExecContext(ctx context.Context, query string, args []drive
 }
 
 func (c *rebindConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if len(c.pending) > 0 && ctx.Value(alongKey{}) != nil {
+		rows, err := c.queryAlong(ctx, query, args) // pipeline_query.go
+		return rows, unreachable(err)
+	}
 	if _, err := c.flush(ctx, "", nil); err != nil {
 		return nil, unreachable(err)
 	}

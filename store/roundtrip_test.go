@@ -32,6 +32,26 @@ func TestCommitRoundTrips(t *testing.T) {
 	if n := db.trips.Load() - before; n > 2 {
 		t.Errorf("a message's commit took %d round trips to the server, want 2: BEGIN with the lock and its ids and the chain's head, then its rows with COMMIT", n)
 	}
+
+	// Joining the latest conversation (conversations.continue's default)
+	// reads it once, and queues the rest: one round trip more. So does an
+	// answer mailed to a conversation's reply address.
+	db.Policy.ContinuePerSender = true
+	before = db.trips.Load()
+	r, err := send(t, db, "third", Target{Phone: patient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := db.trips.Load() - before; n > 3 {
+		t.Errorf("a message joining its conversation took %d round trips to the server, want 3: BEGIN with the lock, its ids and the chain's head; the latest conversation; its rows with COMMIT", n)
+	}
+	before = db.trips.Load()
+	if _, err := send(t, db, "answer", Target{Phone: patient, ConversationID: r.Conversations[0].ID}); err != nil {
+		t.Fatal(err)
+	}
+	if n := db.trips.Load() - before; n > 3 {
+		t.Errorf("an answer into its conversation took %d round trips to the server, want 3: BEGIN with the lock, its ids and the chain's head; the conversation; its rows with COMMIT", n)
+	}
 }
 
 // TestGroupPipelined runs batches of ten grouped commits, each appending
