@@ -76,8 +76,8 @@ func (rep *report) ioSection(b *strings.Builder) {
 	p("machine-wide with `perf record -a` on their system call tracepoints and the scheduler's fork\n")
 	p("tracepoint (which places children forked during the run in their tree), counted between the\n")
 	p("run's start and end. WAL frames are those appended to a SQLite database's WAL (the gateway's,\n")
-	p("Mailpit's), read from the wal-index header (`mxFrame` in the `-shm` file) every 0.25 ms and\n")
-	p("summed across the WAL's restarts; WAL KB is frames × (page size + 24), or for PostgreSQL the\n")
+	p("Mailpit's), read from the wal-index header (`mxFrame` in the `-shm` file) every 2 ms and\n")
+	p("summed across the WAL's restarts (a restart between two polls loses under 1%%); WAL KB is frames × (page size + 24), or for PostgreSQL the\n")
 	p("server's `pg_stat_wal.wal_bytes`. For the gateway on PostgreSQL, the server's processes (the\n")
 	p("postmaster and its children) have a row of their own.\n\n")
 	for _, in := range rep.ingest {
