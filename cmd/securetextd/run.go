@@ -401,7 +401,6 @@ func (m *Main) Close(ctx context.Context) error {
 		m.portal = nil
 	}
 	m.closeConsole(ctx)
-	m.consoleSrv = nil
 	if m.stopWorker != nil {
 		m.stopWorker()
 		m.stopWorker = nil
@@ -410,6 +409,8 @@ func (m *Main) Close(ctx context.Context) error {
 		m.ops.close(ctx)
 	}
 	m.wg.Wait()
+	// The session sweep reads consoleSrv until its goroutine has ended.
+	m.consoleSrv = nil
 	if m.db != nil {
 		errs = append(errs, m.db.Close())
 		m.db = nil
