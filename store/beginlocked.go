@@ -61,7 +61,7 @@ func (c *rebindConn) beginLocked(ctx context.Context, lock, query string, dest .
 	b.Queue("BEGIN")
 	b.Queue(lock)
 	b.Queue(query)
-	c.trip()
+	c.count() // it begins one
 	br := c.Conn.Conn().SendBatch(ctx, b)
 	_, err := br.Exec()
 	if err == nil {
@@ -75,7 +75,7 @@ func (c *rebindConn) beginLocked(ctx context.Context, lock, query string, dest .
 	}
 	if err != nil {
 		// Whatever of it ran, undo it.
-		c.trip()
+		c.count()
 		c.Conn.Conn().Exec(context.Background(), "ROLLBACK")
 		return unreachable(err)
 	}

@@ -106,29 +106,54 @@ func (d *Draft) CommitTargets(ctx context.Context, m *securetextd.Message, targe
 		return nil, err
 	}
 	receipt := &Receipt{}
+	// On PostgreSQL, the conversations to join are read ahead, outside
+	// the write lock, and checked in it (continue.go).
+	hints, err := d.db.continueHints(ctx, m, targets)
+	if err != nil {
+		return nil, fmt.Errorf("store: commit: %w", err)
+	}
 	err = d.commit(ctx, "commit", m, textsOnly(targets), func(tx *sql.Tx, message int64, now time.Time) error {
 		receipt.MessageID = message
 		receipt.Conversations = receipt.Conversations[:0]
 		if err := d.db.committing(ctx, tx, d, m, message, targets, now); err != nil {
 			return err
 		}
-		for _, t := range targets {
+		for i, t := range targets {
 			var c *securetextd.Conversation
 			var err error
 			t.Language = cmp.Or(t.Language, m.Language)
 			if t.ConversationID == 0 && d.db.Policy.ContinuePerSender && m.Direction != securetextd.Reply {
 				// The latest conversation between them, read open in
-				// this transaction: joined without reading it again.
-				if c, err = latestConversation(ctx, tx, t.Phone, m.Sender); err != nil {
-					return err
-				}
-				if c != nil {
-					if err := d.db.continueConversation(ctx, tx, c, t, message, now); err != nil {
+				// this transaction, or read ahead and checked in it:
+				// joined without reading it again.
+				hint, hinted := hints[i]
+				hinted = hinted && d.db.group.optimistic
+				switch {
+				case hinted && hint.open:
+					c = hint.conversation()
+				case hinted:
+				default:
+					if c, err = latestConversation(ctx, tx, t.Phone, m.Sender); err != nil {
 						return err
 					}
-					receipt.Conversations = append(receipt.Conversations, *c)
-					continue
 				}
+				if c != nil {
+					err = d.db.continueConversation(ctx, tx, c, t, message, now)
+				} else {
+					c, err = d.db.startConversation(ctx, tx, t, m.Sender, message, now)
+				}
+				if err == nil && hinted {
+					var own int64
+					if !hint.open {
+						own = c.ID
+					}
+					err = continueGuard(ctx, tx, hint, m.Sender, own)
+				}
+				if err != nil {
+					return err
+				}
+				receipt.Conversations = append(receipt.Conversations, *c)
+				continue
 			}
 			if t.ConversationID == 0 {
 				c, err = d.db.startConversation(ctx, tx, t, m.Sender, message, now)

@@ -20,30 +20,118 @@ import (
 // the message), so the cost does not grow with the conversation's length:
 // this runs at every commit of every message.
 //
-// It runs in the write transaction that commits the message. Write
-// transactions are serialized on both engines (SQLite's one writer,
-// PostgreSQL's advisory lock, taken before this query reads under READ
-// COMMITTED), so two messages committed at once, on one node or on two,
-// cannot both find none and start two conversations.
-func latestConversation(ctx context.Context, tx *sql.Tx, phone securetextd.Phone, sender string) (*securetextd.Conversation, error) {
-	c := &securetextd.Conversation{Phone: phone}
-	var created int64
-	var open bool
-	err := tx.QueryRowContext(along(ctx), `
-		SELECT c.id, c.sender, c.created,
-			c.revoked IS NULL
-			AND NOT EXISTS (SELECT 1 FROM conversation_deletes d WHERE d.conversation_id = c.id)
-			AND c.purged IS NULL
+// In the write transaction that commits the message, it is the answer:
+// write transactions are serialized on both engines (SQLite's one
+// writer, PostgreSQL's advisory lock, taken before this query reads under
+// READ COMMITTED), so two messages committed at once, on one node or on
+// two, cannot both find none and start two conversations. Outside it (q
+// the read pool), it is a hint: see continueHint.
+func latestConversation(ctx context.Context, q queryer, phone securetextd.Phone, sender string) (*securetextd.Conversation, error) {
+	h, err := readLatest(ctx, q, phone, sender)
+	if err != nil || !h.open {
+		return nil, err
+	}
+	return h.conversation(), nil
+}
+
+// openConversation is the test, on a conversation c, that it takes more
+// messages from its sender (latestConversation).
+const openConversation = `c.revoked IS NULL
+	AND NOT EXISTS (SELECT 1 FROM conversation_deletes d WHERE d.conversation_id = c.id)
+	AND c.purged IS NULL`
+
+// latest is the latest conversation between a phone and a sender as one
+// read found it: id 0 when there was none.
+type latest struct {
+	id      int64
+	phone   securetextd.Phone
+	sender  string
+	created int64
+	open    bool
+}
+
+// conversation returns a fresh Conversation of h, which a commit may
+// change: a commit may run twice (updateGrouped).
+func (h latest) conversation() *securetextd.Conversation {
+	return &securetextd.Conversation{ID: h.id, Phone: h.phone, Sender: h.sender, Created: fromNanos(h.created)}
+}
+
+// state is h as continueGuard compares it: the id and whether it is open
+// in one number, 0 for none.
+func (h latest) state() int64 {
+	if h.id == 0 {
+		return 0
+	}
+	s := h.id * 2
+	if h.open {
+		s++
+	}
+	return s
+}
+
+func readLatest(ctx context.Context, q queryer, phone securetextd.Phone, sender string) (latest, error) {
+	h := latest{phone: phone}
+	err := q.QueryRowContext(along(ctx), `
+		SELECT c.id, c.sender, c.created, `+openConversation+`
 		FROM conversations c
 		WHERE c.phone = ? AND lower(c.sender) = ?
 		ORDER BY c.id DESC LIMIT 1`,
-		phone, normalizeAddress(sender)).Scan(&c.ID, &c.Sender, &created, &open)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && !open) {
+		phone, normalizeAddress(sender)).Scan(&h.id, &h.sender, &h.created, &h.open)
+	if errors.Is(err, sql.ErrNoRows) {
+		return latest{phone: phone}, nil
+	}
+	return h, err
+}
+
+// Joining a conversation, read ahead. On PostgreSQL, reading the latest
+// conversation in the write transaction costs a round trip while the
+// write lock makes every node wait, for each message that joins one:
+// under conversations.continue's default, most of them. So a commit reads
+// it before, on the read pool, without the lock (continueHints), and the
+// transaction checks, rather than reads, that it is still so: a guard
+// statement, queued with the message's rows, that fails (a division by
+// zero) when the latest conversation between phone and sender, other than
+// the one this message starts, is no longer the one read, or no longer as
+// open. The check runs where the read would have, in order with the
+// commits before it in the group, so it sees what they did.
+//
+// A failed guard fails runPipelined's batch, and runGroup commits it
+// again, each commit in its savepoint, where the commit reads the latest
+// conversation in the transaction (groupOptimistic is false): a hint that
+// went stale costs time, never a second conversation. It goes stale when
+// two messages between the same two start a conversation at once.
+
+// continueHints reads ahead, on PostgreSQL, the latest conversation for
+// each target of m that ContinuePerSender joins to one: nil otherwise.
+// The hints are by target's index.
+func (db *DB) continueHints(ctx context.Context, m *securetextd.Message, targets []Target) (map[int]latest, error) {
+	if !db.eng.pipelined || !db.Policy.ContinuePerSender || m.Direction == securetextd.Reply {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
+	hints := make(map[int]latest, len(targets))
+	for i, t := range targets {
+		if t.ConversationID != 0 {
+			continue
+		}
+		h, err := readLatest(ctx, db.read, t.Phone, m.Sender)
+		if err != nil {
+			return nil, err
+		}
+		hints[i] = h
 	}
-	c.Created = fromNanos(created)
-	return c, nil
+	return hints, nil
+}
+
+// continueGuard queues the check that the latest conversation between
+// phone and sender, but for own (the one this commit starts, or 0), is
+// still h.
+func continueGuard(ctx context.Context, tx *sql.Tx, h latest, sender string, own int64) error {
+	_, err := tx.ExecContext(later(ctx), `
+		SELECT 1 / (CASE WHEN COALESCE((
+			SELECT c.id * 2 + (CASE WHEN `+openConversation+` THEN 1 ELSE 0 END)
+			FROM conversations c
+			WHERE c.phone = ? AND lower(c.sender) = ? AND c.id <> ?
+			ORDER BY c.id DESC LIMIT 1), 0) = ? THEN 1 ELSE 0 END)`,
+		h.phone, normalizeAddress(sender), own, h.state())
+	return err
 }

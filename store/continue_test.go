@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"strings"
 	"sync"
 	"testing"
@@ -175,5 +176,111 @@ func TestContinueConcurrent(t *testing.T) {
 		if ids[i] != ids[0] {
 			t.Fatalf("conversations %v: want one", ids)
 		}
+	}
+}
+
+// TestContinueGuard: on PostgreSQL a commit reads the conversation it
+// joins ahead of its transaction, and queues a check that it is still the
+// latest between phone and sender, and as open (continueGuard). The check
+// fails when another commit started a conversation since, or the one
+// read was withdrawn; it holds when nothing changed, or when the only
+// newer conversation is the one the commit itself starts.
+func TestContinueGuard(t *testing.T) {
+	db := openTestDB(t)
+	if !db.eng.pipelined {
+		t.Skip("the check runs on PostgreSQL only (SQLite reads in its transaction): make test's second pass")
+	}
+	db.Policy.ContinuePerSender = true
+	ctx := t.Context()
+	check := func(h latest, own int64) error {
+		return db.update(ctx, func(tx *sql.Tx) error { return continueGuard(ctx, tx, h, drWho, own) })
+	}
+	none, err := readLatest(ctx, db.read, patient, drWho)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := check(none, 0); err != nil {
+		t.Fatalf("nothing changed, and the check failed: %v", err)
+	}
+	first, err := send(t, db, "first", Target{Phone: patient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := first.Conversations[0].ID
+	if err := check(none, conv); err != nil {
+		t.Errorf("the only conversation is the commit's own, and the check failed: %v", err)
+	}
+	if err := check(none, 0); err == nil {
+		t.Error("a conversation started since the read, and the check held")
+	}
+	open, err := readLatest(ctx, db.read, patient, strings.ToUpper(drWho))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if open.id != conv || !open.open {
+		t.Fatalf("read ahead %+v, want conversation %d open", open, conv)
+	}
+	if err := check(open, 0); err != nil {
+		t.Errorf("nothing changed, and the check failed: %v", err)
+	}
+	if err := db.RevokeConversation(ctx, conv); err != nil {
+		t.Fatal(err)
+	}
+	if err := check(open, 0); err == nil {
+		t.Error("the conversation read ahead was withdrawn since, and the check held")
+	}
+	second, err := send(t, db, "second", Target{Phone: patient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Conversations[0].ID == conv {
+		t.Error("a message joined the withdrawn conversation")
+	}
+}
+
+// TestContinueOneBatch holds two messages between the same two, the
+// first between them, in one group commit. Each found no conversation
+// when it read ahead (on PostgreSQL), so the second's read is stale by the
+// time its commit runs after the first's: its check fails the batch, which
+// is committed again reading in the transaction. One conversation, and
+// both messages in it.
+func TestContinueOneBatch(t *testing.T) {
+	db := openTestDB(t)
+	db.Policy.ContinuePerSender = true
+	g := &db.group
+	g.mu.Lock()
+	g.leading = true // the commits queue, as behind a running batch
+	g.mu.Unlock()
+	var wg sync.WaitGroup
+	receipts := make([]*Receipt, 2)
+	errs := make([]error, 2)
+	for i := range receipts {
+		wg.Go(func() { receipts[i], errs[i] = send(t, db, "at once", Target{Phone: patient}) })
+	}
+	var batch []*groupReq
+	for deadline := time.Now().Add(10 * time.Second); len(batch) < 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("the two commits did not queue")
+		}
+		time.Sleep(time.Millisecond)
+		g.mu.Lock()
+		batch = append([]*groupReq(nil), g.queue...)
+		g.mu.Unlock()
+	}
+	g.mu.Lock()
+	g.queue = nil
+	g.mu.Unlock()
+	db.runGroup(batch)
+	wg.Wait()
+	g.mu.Lock()
+	g.leading = false
+	g.mu.Unlock()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	if a, b := receipts[0].Conversations[0].ID, receipts[1].Conversations[0].ID; a != b {
+		t.Errorf("conversations %d and %d: want one", a, b)
 	}
 }

@@ -130,7 +130,8 @@ type DB struct {
 	// writeHeld adds up how long write transactions held the write lock,
 	// in nanoseconds: from the lock taken to the commit's return.
 	writeHeld atomic.Int64
-	// trips counts the round trips to a PostgreSQL server (postgres.go).
+	// trips counts the round trips to a PostgreSQL server made in
+	// transactions (postgres.go).
 	trips atomic.Int64
 	// space remembers a commit that failed for lack of space (space.go).
 	space spaceState

@@ -40,6 +40,12 @@ type committer struct {
 	mu      sync.Mutex
 	queue   []*groupReq
 	leading bool
+	// optimistic is true while runPipelined runs the batch's commits:
+	// a commit may then trust what it read before the transaction, if
+	// it queues a check that fails the batch when that went stale
+	// (continueGuard). Only the leader's goroutine, which runs the
+	// commits, reads and writes it.
+	optimistic bool
 }
 
 // updateGrouped is update for commits that may share a transaction with
@@ -92,7 +98,9 @@ func (db *DB) updateGrouped(ctx context.Context, fn func(tx *sql.Tx) error) erro
 // runGroup commits batch in one transaction and tells each caller how its
 // part went.
 func (db *DB) runGroup(batch []*groupReq) {
-	if len(batch) > 1 && db.runPipelined(batch) {
+	// On PostgreSQL one commit goes the pipelined way too, for a check
+	// that failed there (continueGuard) is retried here, not reported.
+	if (len(batch) > 1 || db.eng.pipelined) && db.runPipelined(batch) {
 		return
 	}
 	errs := make([]error, len(batch))
@@ -214,6 +222,8 @@ func (db *DB) runPipelined(batch []*groupReq) bool {
 	defer db.held(start)
 	errs := make([]error, len(batch))
 	ok := 0
+	db.group.optimistic = true
+	defer func() { db.group.optimistic = false }()
 	for i, r := range batch {
 		if errs[i] = r.ctx.Err(); errs[i] != nil {
 			continue
@@ -223,6 +233,7 @@ func (db *DB) runPipelined(batch []*groupReq) bool {
 		}
 		ok++
 	}
+	db.group.optimistic = false
 	if ok == 0 {
 		return false
 	}

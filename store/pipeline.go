@@ -154,7 +154,7 @@ type pipelineTx struct {
 }
 
 func (t pipelineTx) Commit() error {
-	t.c.inTx = false
+	defer func() { t.c.inTx = false }() // its round trips count as in it
 	if t.c.ended {
 		t.c.ended = false // commitQueued sent the COMMIT
 		return nil
@@ -175,6 +175,6 @@ func (t pipelineTx) Rollback() error {
 		t.c.ended = false // the COMMIT ran, and failed: nothing to roll back
 		return nil
 	}
-	t.c.trip()
+	t.c.count()
 	return unreachable(t.Tx.Rollback())
 }

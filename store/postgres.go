@@ -24,7 +24,7 @@ func openPostgres(dsn string, maxConns int, app string) (*sql.DB, error) {
 }
 
 // openPostgresCounted is openPostgres counting the pool's round trips to
-// the server in trips (nil: not counted).
+// the server in transactions in trips (nil: not counted).
 func openPostgresCounted(dsn string, maxConns int, app string, trips *atomic.Int64) (*sql.DB, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
@@ -96,8 +96,17 @@ type rebindConn struct {
 	ended   bool          // commitQueued ran the transaction's COMMIT
 }
 
-// trip counts a round trip to the server.
+// trip counts a round trip to the server made in a transaction: what a
+// commit costs while it holds the write lock. A read outside one (the
+// conversation a commit reads ahead, continue.go) waits on no lock.
 func (c *rebindConn) trip() {
+	if c.inTx {
+		c.count()
+	}
+}
+
+// count counts a round trip, in a transaction or not.
+func (c *rebindConn) count() {
 	if c.trips != nil {
 		c.trips.Add(1)
 	}
@@ -153,7 +162,7 @@ func (c *rebindConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver
 		c.begun, c.inTx, c.pending = false, true, c.pending[:0]
 		return pipelineTx{Tx: begunTx{c}, c: c}, nil
 	}
-	c.trip()
+	c.count() // it begins one
 	tx, err := c.Conn.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, unreachable(err)
