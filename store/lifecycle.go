@@ -560,7 +560,10 @@ func (db *DB) revoke(ctx context.Context, tx *sql.Tx, id int64, now time.Time) e
 	// Texts not sent yet would only lead to the "withdrawn" page.
 	if _, err := tx.ExecContext(ctx, `
 		UPDATE jobs SET state = 'failed', last_error = 'conversation withdrawn', updated = ?
-		WHERE state = 'pending' AND id IN (SELECT job_id FROM texts WHERE conversation_id = ?)`,
+		WHERE state = 'pending' AND id IN (
+			SELECT t.job_id FROM conversation_messages cm
+			JOIN texts t ON t.message_id = cm.message_id AND t.conversation_id = cm.conversation_id
+			WHERE cm.conversation_id = ?)`,
 		nanos(now), id); err != nil {
 		return err
 	}
