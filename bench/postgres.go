@@ -291,7 +291,9 @@ func (rep *report) clusterBounds(b *strings.Builder) {
 	p("left out and row locks and waits for the CPU left in\n")
 	p("(`pg_stat_statements`: each message's dozen rows, merged with those of the other messages of its\n")
 	p("group commit into one INSERT per table and sent with the COMMIT, after BEGIN, the lock and the\n")
-	p("query for the ids, sent together: two round trips per group); the rest is the server's share of\n")
+	p("query for the ids, sent together: two round trips per group, as a message that joins its\n")
+	p("conversation reads it before, outside the lock, and sends the check that it is still the latest\n")
+	p("with its rows); the rest is the server's share of\n")
 	p("the protocol, of commits (%s messages share one) and of writing %s KB of WAL per message.\n\n", num(perTx), num(wal/1000))
 	if lock <= 0 || gwCPU <= 0 || dbCPU <= 0 {
 		return

@@ -314,6 +314,9 @@ type commitWrites struct {
 	// Savepoints: the groups ran with a savepoint per commit (one of
 	// each failed, as the group commit does only then).
 	Savepoints bool `json:"savepoints"`
+	// Phones: commits in the shape of the ingest runs (1,000 phones,
+	// each message joining its conversation), on pages of Page bytes.
+	Phones bool `json:"phones"`
 }
 
 // probeCommitWrites runs the store's probe of what a small message's

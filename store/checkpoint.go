@@ -8,17 +8,23 @@ import (
 	"github.com/mattn/go-sqlite3"
 )
 
-// walAutocheckpoint is how many pages the WAL holds before the writer
-// copies them back into the database file (SQLite's default is 1,000).
-// A checkpoint writes each page the WAL holds once, however many commits
-// wrote it; the pages every commit rewrites (the last leaf of each table
-// and index, the database header) are copied once per checkpoint, so
-// that fewer checkpoints copy fewer of them. At 1,000 pages a small
-// message cost 7.3 KB of checkpoint copies (issue 15's bench, groups of
-// about seven); at 4,000, 4.2 KB. The WAL file, which SQLite reuses from
-// its start after a checkpoint rather than shrinking it, then stays at
-// about 16 MiB, and recovery after a crash reads at most that much.
-const walAutocheckpoint = 4000
+// walCheckpointBytes is how much the WAL holds before the writer copies
+// its pages back into the database file: wal_autocheckpoint, in pages of
+// the database's size (SQLite's default is 1,000 pages). A checkpoint
+// writes each page the WAL holds once, however many commits wrote it; the
+// pages every commit rewrites (the last leaf of each table and index, the
+// database header, the conversations being joined) are copied once per
+// checkpoint, so that fewer checkpoints copy fewer of them. At 1,000
+// pages of 4 KiB a small message cost 7.3 KB of checkpoint copies (issue
+// 15's bench, groups of about seven); at 4,000, 4.2 KB. The WAL file,
+// which SQLite reuses from its start after a checkpoint rather than
+// shrinking it, then stays at about 16 MiB, and recovery after a crash
+// reads at most that much.
+const walCheckpointBytes = 16 << 20
+
+// walAutocheckpoint is wal_autocheckpoint for a database of pages of
+// pageSize bytes.
+func walAutocheckpoint(pageSize int) int { return walCheckpointBytes / max(pageSize, 512) }
 
 // writerConnector opens the writer's connection (openSQLiteWriter) with
 // the store's pragmas, and sets on it what mattn/go-sqlite3's DSN has no
@@ -31,7 +37,11 @@ type writerConnector struct {
 func newWriterConnector(dsn string) writerConnector {
 	return writerConnector{dsn: dsn, drv: &sqlite3.SQLiteDriver{
 		ConnectHook: func(c *sqlite3.SQLiteConn) error {
-			if _, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", walAutocheckpoint), nil); err != nil {
+			page, err := pragmaInt(c, "page_size")
+			if err != nil {
+				return fmt.Errorf("page_size: %w", err)
+			}
+			if _, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", walAutocheckpoint(page)), nil); err != nil {
 				return fmt.Errorf("wal_autocheckpoint: %w", err)
 			}
 			return nil
@@ -41,3 +51,21 @@ func newWriterConnector(dsn string) writerConnector {
 
 func (c writerConnector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
 func (c writerConnector) Driver() driver.Driver                        { return c.drv }
+
+// pragmaInt reads the integer value of PRAGMA name on c.
+func pragmaInt(c *sqlite3.SQLiteConn, name string) (int, error) {
+	rows, err := c.Query("PRAGMA "+name, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	v := make([]driver.Value, 1)
+	if err := rows.Next(v); err != nil {
+		return 0, err
+	}
+	n, ok := v[0].(int64)
+	if !ok {
+		return 0, fmt.Errorf("%v is not an integer", v[0])
+	}
+	return int(n), nil
+}

@@ -3,8 +3,8 @@ package store
 import "testing"
 
 // TestWriterCheckpointEvery: the writer lets the WAL grow to
-// walAutocheckpoint pages before it checkpoints (SQLite's default is
-// 1,000), on the connection it holds and on one opened in its place.
+// walCheckpointBytes before it checkpoints (SQLite's default is 1,000
+// pages), on the connection it holds and on one opened in its place.
 func TestWriterCheckpointEvery(t *testing.T) {
 	db := openTestDB(t)
 	if db.eng.name != SQLite {
@@ -12,12 +12,15 @@ func TestWriterCheckpointEvery(t *testing.T) {
 	}
 	check := func(when string) {
 		t.Helper()
-		var pages int
+		var pages, size int
 		if err := db.write.QueryRow("PRAGMA wal_autocheckpoint").Scan(&pages); err != nil {
 			t.Fatal(err)
 		}
-		if pages != walAutocheckpoint {
-			t.Errorf("%s: wal_autocheckpoint = %d, want %d", when, pages, walAutocheckpoint)
+		if err := db.write.QueryRow("PRAGMA page_size").Scan(&size); err != nil {
+			t.Fatal(err)
+		}
+		if pages*size != walCheckpointBytes {
+			t.Errorf("%s: wal_autocheckpoint = %d pages of %d bytes, want %d bytes", when, pages, size, walCheckpointBytes)
 		}
 	}
 	check("opened")

@@ -48,6 +48,10 @@ type Options struct {
 	DSN string
 	// MaxConns bounds the connections a PostgreSQL store opens (0: 20).
 	MaxConns int
+
+	// pageSize is the page size of a SQLite database this makes (0:
+	// pageSize, db.go): the store's tests compare others.
+	pageSize int
 }
 
 // DefaultMaxConns is the PostgreSQL pool size when Options.MaxConns is 0:

@@ -229,6 +229,9 @@ type commitWrites struct {
 	// Savepoints: one commit of each group failed, so that the group ran
 	// again with a savepoint per commit.
 	Savepoints bool `json:"savepoints"`
+	// Phones: TestPhonesCommitWrites's commits, to 1,000 phones, each
+	// joining its conversation, on a store of pages of Page bytes.
+	Phones bool `json:"phones"`
 }
 
 // TestSmallCommitWrites checks what small messages' commits write: in
@@ -286,6 +289,11 @@ func TestSmallCommitWrites(t *testing.T) {
 		db.write.QueryRow("PRAGMA page_size").Scan(&page)
 		for i := range out {
 			out[i].Page = page
+		}
+		// For the bench, side by side: the bench's shape of commits on
+		// SQLite's default page size and on the store's.
+		for _, page := range []int{4096, pageSize} {
+			out = append(out, phonesCommitWrites(t, page))
 		}
 		b, _ := json.Marshal(out)
 		if err := os.WriteFile(path, b, 0o644); err != nil {
