@@ -66,14 +66,13 @@ func (m *Mailer) emailNotice(ctx context.Context, job *securetextd.Job) (*outgoi
 	// Who is writing: the checked sender, and the display name shown
 	// beside it (the smtp package keeps only one that holds no address).
 	var name string
-	if msgs, err := m.st.ConversationMessages(ctx, conv.ID); err != nil {
-		return nil, storeError(fmt.Sprintf("messages of conversation %d", conv.ID), err)
-	} else {
-		for _, msg := range msgs {
-			if msg.ID == tj.MessageID && strings.EqualFold(msg.Sender, conv.Sender) {
-				name = oneLine(msg.SenderName)
-			}
-		}
+	msg, _, err := m.st.MessageInConversation(ctx, conv.ID, tj.MessageID)
+	switch {
+	case securetextd.ErrorCode(err) == securetextd.ENOTFOUND:
+	case err != nil:
+		return nil, storeError(fmt.Sprintf("message %d of conversation %d", tj.MessageID, conv.ID), err)
+	case strings.EqualFold(msg.Sender, conv.Sender):
+		name = oneLine(msg.SenderName)
 	}
 	n := noticeData{
 		Org:     oneLine(m.c.Org),

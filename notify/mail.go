@@ -29,9 +29,12 @@ type MailStore interface {
 	// Conversation returns the conversation, or an *securetextd.Error
 	// with Code ENOTFOUND.
 	Conversation(ctx context.Context, id int64) (*securetextd.Conversation, error)
-	// ConversationMessages returns the conversation's messages, oldest
-	// first, opened, with their parts described but not read.
-	ConversationMessages(ctx context.Context, conversationID int64) ([]*securetextd.Message, error)
+	// MessageInConversation returns a message of a conversation, and
+	// the conversation's latest inbound message before it (nil when
+	// there is none), opened, with their parts described but not read;
+	// an *securetextd.Error with Code ENOTFOUND when the message is not
+	// one of the conversation's.
+	MessageInConversation(ctx context.Context, conversationID, messageID int64) (msg, before *securetextd.Message, err error)
 	// OpenPart opens the content of part index of a message for reading
 	// by ranges, and returns its size. If the reader is also an io.Closer,
 	// the Mailer closes it.
@@ -251,20 +254,13 @@ func (m *Mailer) reply(ctx context.Context, mj securetextd.MailJob) (*outgoing, 
 	if err != nil {
 		return nil, storeError(fmt.Sprintf("conversation %d", mj.ConversationID), err)
 	}
-	msgs, err := m.st.ConversationMessages(ctx, conv.ID)
-	if err != nil {
-		return nil, storeError(fmt.Sprintf("messages of conversation %d", conv.ID), err)
-	}
 	// The reply answers the latest inbound message before it.
-	var reply, orig *securetextd.Message
-	for _, msg := range msgs {
-		if msg.ID == mj.MessageID {
-			reply = msg
-			break
-		}
-		if msg.Direction == securetextd.Inbound {
-			orig = msg
-		}
+	reply, orig, err := m.st.MessageInConversation(ctx, conv.ID, mj.MessageID)
+	if securetextd.ErrorCode(err) == securetextd.ENOTFOUND {
+		reply, err = nil, nil
+	}
+	if err != nil {
+		return nil, storeError(fmt.Sprintf("message %d of conversation %d", mj.MessageID, conv.ID), err)
 	}
 	if reply == nil || reply.Direction != securetextd.Reply {
 		return nil, &PermanentError{Reason: fmt.Sprintf("mail: message %d is not a reply in conversation %d", mj.MessageID, conv.ID)}

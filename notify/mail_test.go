@@ -54,11 +54,19 @@ func (s *fakeMailStore) Conversation(ctx context.Context, id int64) (*securetext
 	return &c, nil
 }
 
-func (s *fakeMailStore) ConversationMessages(ctx context.Context, id int64) ([]*securetextd.Message, error) {
+func (s *fakeMailStore) MessageInConversation(ctx context.Context, conv, id int64) (msg, before *securetextd.Message, err error) {
 	if s.err != nil {
-		return nil, s.err
+		return nil, nil, s.err
 	}
-	return s.msgs, nil
+	for _, m := range s.msgs {
+		if m.ID == id {
+			return m, before, nil
+		}
+		if m.Direction == securetextd.Inbound {
+			before = m
+		}
+	}
+	return nil, nil, securetextd.Errorf(securetextd.ENOTFOUND, "no such message")
 }
 
 func (s *fakeMailStore) OpenPart(ctx context.Context, messageID int64, index int) (io.ReaderAt, int64, error) {

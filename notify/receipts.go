@@ -54,17 +54,14 @@ func (m *Mailer) notice(ctx context.Context, job *securetextd.Job, mj securetext
 	if err != nil {
 		return nil, storeError(fmt.Sprintf("conversation %d", mj.ConversationID), err)
 	}
-	msgs, err := m.st.ConversationMessages(ctx, conv.ID)
+	orig, _, err := m.st.MessageInConversation(ctx, conv.ID, mj.MessageID)
+	if securetextd.ErrorCode(err) == securetextd.ENOTFOUND {
+		orig, err = nil, nil
+	}
 	if err != nil {
-		return nil, storeError(fmt.Sprintf("messages of conversation %d", conv.ID), err)
+		return nil, storeError(fmt.Sprintf("message %d of conversation %d", mj.MessageID, conv.ID), err)
 	}
-	var orig *securetextd.Message
-	for _, msg := range msgs {
-		if msg.ID == mj.MessageID && msg.Direction == securetextd.Inbound {
-			orig = msg
-		}
-	}
-	if orig == nil {
+	if orig == nil || orig.Direction != securetextd.Inbound {
 		return nil, &PermanentError{Reason: fmt.Sprintf("mail: message %d is not a message of conversation %d", mj.MessageID, conv.ID)}
 	}
 	to, err := mail.ParseAddress(conv.Sender)

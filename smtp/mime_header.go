@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"io"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -137,7 +138,11 @@ lines:
 		first = false
 		params = bytes.HasSuffix(bytes.TrimRight(content, " \t"), []byte(";"))
 	}
-	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(fixed)))
+	br := headerReaders.Get().(*bufio.Reader)
+	br.Reset(bytes.NewReader(fixed))
+	h, err := textproto.ReadHeader(br) // copies what it keeps
+	br.Reset(nil)
+	headerReaders.Put(br)
 	if err != nil {
 		if top {
 			return h, 0, false, 1
@@ -146,6 +151,10 @@ lines:
 	}
 	return h, n, true, 0
 }
+
+// headerReaders recycles the 4 KiB readers that parseHeaderBlock reads
+// a header block through: one per part of every message.
+var headerReaders = sync.Pool{New: func() any { return bufio.NewReader(nil) }}
 
 // isHeaderField reports whether l reads as "Name: value" to
 // textproto.ReadHeader.

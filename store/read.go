@@ -193,6 +193,42 @@ func (db *DB) ConversationMessages(ctx context.Context, conversationID int64) ([
 	return msgs, nil
 }
 
+// MessageInConversation returns message id, opened, if it is one of
+// conversation conv's, with the conversation's latest inbound message
+// before it in ConversationMessages's order (received, then id), or nil
+// when there is none: what a mail about one message needs (the notice,
+// the reply it answers), without opening the manifest of every message
+// of a conversation that may hold thousands. It is an ENOTFOUND error if
+// the message is not one of the conversation's.
+func (db *DB) MessageInConversation(ctx context.Context, conv, id int64) (msg, before *securetextd.Message, err error) {
+	err = db.view(ctx, func(tx *sql.Tx) error {
+		msgs, err := db.loadMessages(ctx, tx,
+			`m.id = ? AND m.id IN (SELECT message_id FROM conversation_messages WHERE conversation_id = ?)`, id, conv)
+		if err != nil {
+			return err
+		}
+		if len(msgs) == 0 {
+			return securetextd.Errorf(securetextd.ENOTFOUND, "No such message in this conversation.")
+		}
+		msg = msgs[0]
+		prev, err := db.loadMessages(ctx, tx, `m.id = (
+			SELECT p.id FROM conversation_messages cm
+			JOIN messages p ON p.id = cm.message_id
+			JOIN messages r ON r.id = ?
+			WHERE cm.conversation_id = ? AND p.direction = ?
+				AND (p.received < r.received OR (p.received = r.received AND p.id < r.id))
+			ORDER BY p.received DESC, p.id DESC LIMIT 1)`, id, conv, securetextd.Inbound)
+		if len(prev) > 0 {
+			before = prev[0]
+		}
+		return err
+	})
+	if err != nil {
+		return nil, nil, wrap(fmt.Sprintf("conversation %d message %d", conv, id), err)
+	}
+	return msg, before, nil
+}
+
 // loadMessages returns the messages that match where (a condition on the
 // messages table, aliased m), oldest first, with their parts, manifests
 // opened.

@@ -538,3 +538,61 @@ func TestWakeTwoWaiters(t *testing.T) {
 		t.Fatal("a waiter was not woken")
 	}
 }
+
+// TestMessageInConversation: a mail about one message reads that message
+// and the inbound one before it, not the whole conversation; a message
+// of another conversation is not found.
+func TestMessageInConversation(t *testing.T) {
+	db := openTestDB(t)
+	db.Policy.ContinuePerSender = true
+	ctx := t.Context()
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	now := t0
+	db.Now = func() time.Time { return now }
+	const phone = securetextd.Phone("+12125550123")
+	first := commitTest(t, db, &securetextd.Message{Sender: "dr@clinic.example", Subject: "Results"}, nil, phone)
+	conv := first.Conversations[0].ID
+	now = now.Add(time.Minute)
+	reply1, err := db.SaveReply(ctx, conv, replyParts(textPart("Thanks")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Minute)
+	second := commitTest(t, db, &securetextd.Message{Sender: "dr@clinic.example", Subject: "More"}, nil, phone)
+	if second.Conversations[0].ID != conv {
+		t.Fatalf("the second message started conversation %d", second.Conversations[0].ID)
+	}
+	now = now.Add(time.Minute)
+	reply2, err := db.SaveReply(ctx, conv, replyParts(textPart("Got it")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := commitTest(t, db, &securetextd.Message{Sender: "other@clinic.example", Subject: "Hello"}, nil, phone)
+
+	for _, c := range []struct {
+		id, before int64
+	}{
+		{first.MessageID, 0},
+		{reply1.ID, first.MessageID},
+		{second.MessageID, first.MessageID},
+		{reply2.ID, second.MessageID},
+	} {
+		msg, before, err := db.MessageInConversation(ctx, conv, c.id)
+		if err != nil {
+			t.Fatalf("message %d: %v", c.id, err)
+		}
+		if msg.ID != c.id {
+			t.Errorf("message %d: got %d", c.id, msg.ID)
+		}
+		var got int64
+		if before != nil {
+			got = before.ID
+		}
+		if got != c.before {
+			t.Errorf("message %d: the inbound one before it is %d, want %d", c.id, got, c.before)
+		}
+	}
+	if _, _, err := db.MessageInConversation(ctx, conv, other.MessageID); securetextd.ErrorCode(err) != securetextd.ENOTFOUND {
+		t.Errorf("a message of another conversation: %v, want not found", err)
+	}
+}
