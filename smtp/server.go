@@ -100,11 +100,14 @@ type Server struct {
 	phones   *phoneMemo // cfg.Phones.Parse, remembering the numbers accepted
 	// checkPassword is db.AuthenticateSender; tests count the checks.
 	checkPassword func(ctx context.Context, username, password string) (*securetextd.Sender, error)
-	limits        mimeLimits
-	now           func() time.Time
-	sleep         func(context.Context, time.Duration)
-	relay         *relay      // nil on a submission listener
-	conns         connTracker // open connections, for a graceful shutdown (ops.go)
+	// remembered is db.RememberedSender: a login checked lately, which
+	// the throttle's caps do not hold back (session.authenticate).
+	remembered func(ctx context.Context, username, password string) (*securetextd.Sender, error)
+	limits     mimeLimits
+	now        func() time.Time
+	sleep      func(context.Context, time.Duration)
+	relay      *relay      // nil on a submission listener
+	conns      connTracker // open connections, for a graceful shutdown (ops.go)
 }
 
 // NewSubmission returns a submission server: AUTH required, the envelope
@@ -130,6 +133,7 @@ func newServer(cfg Config, db *store.DB, logger *slog.Logger, listener string, r
 		throttle:      newAuthThrottle(db),
 		phones:        newPhoneMemo(cfg.Phones),
 		checkPassword: db.AuthenticateSender,
+		remembered:    db.RememberedSender,
 		limits:        defaultMIMELimits(),
 		now:           time.Now,
 		sleep:         sleepContext,

@@ -191,8 +191,14 @@ func TestAuthFailuresPerAccount(t *testing.T) {
 		}
 	})
 	t.Run("a busy account still lets in its own client", func(t *testing.T) {
-		h := newHeldServer(t)
+		db := newSharedDB(t).open()
+		var later atomic.Int64
+		db.Now = func() time.Time { return time.Now().Add(time.Duration(later.Load())) }
+		h := newHeldServerOn(t, db)
 		h.login(t, "127.0.0.2") // the clinician's usual client
+		// Past the time a login is remembered (store/authcache.go): the
+		// stranger's correct password must be checked, and is not.
+		later.Store(int64(10 * time.Minute))
 		h.checks.Store(0)
 		// The guesser fills the account's checks and holds them.
 		for range h.srv.throttle.perAccount {
@@ -269,4 +275,51 @@ func TestClientKey(t *testing.T) {
 			t.Errorf("%s and %s counted together: %v", p[0], p[1], a)
 		}
 	}
+}
+
+// TestAuthRememberedPastCap: with the account's checks all in progress
+// (three guessers waiting out their delays), a correct password that has
+// not logged in lately gets 454, as a guess does; one that logged in a
+// moment ago, from another address, logs in at once. A mail server
+// relaying over many connections at once, each with AUTH, is so never
+// told to wait for its own logins, and nothing is hashed for them.
+func TestAuthRememberedPastCap(t *testing.T) {
+	h := newHeldServer(t)
+	fill := func() []chan error {
+		var held []chan error
+		for i := range h.testServer.srv.throttle.perAccount {
+			c := dialFrom(t, fmt.Sprintf("127.0.3.%d", i+1), h.addr)
+			done := make(chan error, 1)
+			go func() { done <- c.Auth(sasl.NewPlainClient("", testAccount, "a guess")) }()
+			<-h.delays // its failure waits: a check in progress
+			held = append(held, done)
+		}
+		return held
+	}
+	drain := func(held []chan error) {
+		h.unhold()
+		for _, done := range held {
+			wantCode(t, <-done, 535, "")
+		}
+		h.release = make(chan struct{})
+	}
+
+	held := fill()
+	c := dialFrom(t, "127.0.4.1", h.addr)
+	wantCode(t, c.Auth(sasl.NewPlainClient("", testAccount, testPassword)), 454, "Too many login attempts in progress")
+	drain(held)
+
+	h.login(t, "127.0.4.2") // checked, and remembered
+	checks := h.checks.Load()
+	held = fill()
+	c = dialFrom(t, "127.0.4.3", h.addr)
+	if err := c.Auth(sasl.NewPlainClient("", testAccount, testPassword)); err != nil {
+		t.Errorf("a login remembered, past the account's cap: %v", err)
+	}
+	c = dialFrom(t, "127.0.4.4", h.addr)
+	wantCode(t, c.Auth(sasl.NewPlainClient("", testAccount, "another guess")), 454, "Too many login attempts in progress")
+	if n := h.checks.Load() - checks; n != int64(len(held)) {
+		t.Errorf("%d password checks, want %d (the guessers' only)", n, len(held))
+	}
+	drain(held)
 }

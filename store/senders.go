@@ -275,6 +275,31 @@ func (db *DB) AuthenticateSender(ctx context.Context, address, password string) 
 	return &securetextd.Sender{Address: address, Created: fromNanos(created)}, nil
 }
 
+// RememberedSender returns the sender account address, if password is
+// the one it logged in with lately: a login that AuthenticateSender
+// remembers (authcache.go), checked without hashing. It returns nil when
+// the login is not remembered, whether the password is wrong or only
+// not checked lately: AuthenticateSender then tells. The SMTP listener
+// asks it when its throttle would refuse a check (smtp/throttle.go),
+// since this costs no hash and no guess can pass it.
+func (db *DB) RememberedSender(ctx context.Context, address, password string) (*securetextd.Sender, error) {
+	address = normalizeAddress(address)
+	var encoded string
+	var created int64
+	err := db.read.QueryRowContext(ctx,
+		`SELECT password, created FROM senders WHERE address = ?`, address).Scan(&encoded, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: remembered sender: %w", err)
+	}
+	if !db.auths.hit(address, encoded, password, db.Now()) {
+		return nil, nil
+	}
+	return &securetextd.Sender{Address: address, Created: fromNanos(created)}, nil
+}
+
 // parseSenderAddress checks that s is a bare email address and returns it
 // lowercased.
 func parseSenderAddress(s string) (string, error) {

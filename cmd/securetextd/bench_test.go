@@ -117,17 +117,7 @@ func ingest(b *testing.B, addr string, conns int) {
 		work <- struct{}{}
 	}
 	close(work)
-	// One login first, as a mail program's first: the gateway remembers
-	// a login that verified (store/authcache.go), and refuses a burst of
-	// logins to one account while their passwords are still being hashed.
-	c, err := gosmtp.Dial(addr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := c.Auth(sasl.NewPlainClient("", benchAccount, benchPassword)); err != nil {
-		b.Fatal(err)
-	}
-	c.Quit()
+	login(b, addr)
 	b.SetBytes(int64(len(msg)))
 	b.ResetTimer()
 	start := time.Now()
@@ -176,6 +166,67 @@ func BenchmarkIngestSmall(b *testing.B) {
 		m := startBenchMain(b, b.TempDir())
 		ingest(b, m.SubmissionAddr, 20)
 	})
+	b.Run("gateway, one per connection", func(b *testing.B) {
+		m := startBenchMain(b, b.TempDir())
+		ingestEach(b, m.SubmissionAddr, 20)
+	})
+}
+
+// ingestEach is ingest with a connection of its own for each message,
+// as a relay that does not reuse its connections sends them.
+func ingestEach(b *testing.B, addr string, conns int) {
+	msg := smallMessage()
+	var wg sync.WaitGroup
+	work := make(chan struct{}, b.N)
+	for range b.N {
+		work <- struct{}{}
+	}
+	close(work)
+	login(b, addr)
+	b.SetBytes(int64(len(msg)))
+	b.ResetTimer()
+	start := time.Now()
+	for range conns {
+		wg.Go(func() {
+			for range work {
+				c, err := gosmtp.Dial(addr)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				err = c.Auth(sasl.NewPlainClient("", benchAccount, benchPassword))
+				if err == nil {
+					err = c.SendMail(benchAccount, []string{"2125550123@secure.text"}, strings.NewReader(msg))
+				}
+				if err == nil {
+					err = c.Quit()
+				}
+				c.Close()
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msg/s")
+}
+
+// login logs in once, as a mail program's first login: the gateway
+// remembers a login that verified (store/authcache.go), and refuses a
+// burst of logins to one account while their passwords are still being
+// hashed.
+func login(b *testing.B, addr string) {
+	c, err := gosmtp.Dial(addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Auth(sasl.NewPlainClient("", benchAccount, benchPassword)); err != nil {
+		b.Fatal(err)
+	}
+	c.Quit()
 }
 
 // largeMessage streams a message of about size bytes: a short text and
