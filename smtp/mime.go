@@ -29,6 +29,7 @@ import (
 
 	"github.com/emersion/go-message/textproto"
 	gosmtp "github.com/emersion/go-smtp"
+	"golang.org/x/text/transform"
 
 	"github.com/securetextd/securetextd"
 )
@@ -103,7 +104,7 @@ func walkMessage(r io.Reader, pc partCreator, lim mimeLimits) (*headerInfo, erro
 		bufs.br.Reset(nil) // no reference to this message's reader
 		walkBuffers.Put(bufs)
 	}()
-	w := &mimeWalker{pc: pc, lim: lim.orDefaults(), src: &mimeSource{r: r}, br: bufs.br, buf: bufs.buf}
+	w := &mimeWalker{pc: pc, lim: lim.orDefaults(), src: &mimeSource{r: r}, br: bufs.br, buf: bufs.buf, head: bufs.head}
 	w.br.Reset(w.src)
 	info, err := w.walk()
 	if w.src.err != nil {
@@ -127,12 +128,13 @@ func walkMessage(r io.Reader, pc partCreator, lim mimeLimits) (*headerInfo, erro
 // part writers copy what they are given (age buffers its plaintext before
 // it seals it), and a reused reader starts empty (bufio.Reader.Reset).
 type walkBufs struct {
-	br  *bufio.Reader
-	buf []byte
+	br   *bufio.Reader
+	buf  []byte
+	head []byte // the start of a text body (utf8Text)
 }
 
 var walkBuffers = sync.Pool{New: func() any {
-	return &walkBufs{br: bufio.NewReaderSize(nil, copyBufferSize), buf: make([]byte, copyBufferSize)}
+	return &walkBufs{br: bufio.NewReaderSize(nil, copyBufferSize), buf: make([]byte, copyBufferSize), head: make([]byte, textHeadSize)}
 }}
 
 // mimeSource is the message as the client sends it. It keeps the first
@@ -165,6 +167,9 @@ const (
 	// sniffSize bounds what the walk keeps of a body to decide what it is:
 	// a text in an unknown charset, or the preamble of a multipart.
 	sniffSize = 64 << 10
+	// textHeadSize is how much of a UTF-8 text body the walk reads
+	// before it decides whether it needs repair (utf8Text).
+	textHeadSize = 16 << 10
 	// maxBoundary bounds a multipart boundary. RFC 2046 allows 70 bytes.
 	maxBoundary = 200
 )
@@ -199,6 +204,7 @@ type mimeWalker struct {
 	hdr     []byte        // the header block being read, reused
 	buf     []byte        // copy buffer (walkBufs)
 	sniff   []byte        // start of a body in an unknown charset, reused
+	head    []byte        // start of a UTF-8 text body (utf8Text)
 	pre     []byte        // preamble of a multipart, reused
 }
 
@@ -327,12 +333,42 @@ func (w *mimeWalker) leaf(h textproto.Header, typ string, params map[string]stri
 		}
 		return w.finish(out, decoded, body, nil)
 	}
-	utf8Body, known := textDecoder(strings.ToLower(params["charset"]), decoded)
+	cs := strings.ToLower(params["charset"])
+	if isUTF8(cs) {
+		return w.utf8Text(p, decoded, body)
+	}
+	utf8Body, known := textDecoder(cs, decoded)
 	if !known {
 		return w.unknownCharset(p, decoded, body)
 	}
 	return w.finish(&mimePartWriter{w: w, part: p, lazy: true}, utf8Body, body, nil)
 }
+
+// utf8Text sends a text body that is UTF-8 or ASCII, or says no charset,
+// repaired by utf8Repair. Most such bodies are short and valid UTF-8 as
+// they are: read whole into the walk's head buffer, they pass unchanged,
+// without a repairing reader and its two 4 KiB buffers for each part.
+func (w *mimeWalker) utf8Text(p securetextd.Part, decoded, raw io.Reader) error {
+	n, err := readUpTo(decoded, w.head)
+	start := w.head[:n]
+	out := &mimePartWriter{w: w, part: p, lazy: true}
+	if err == io.EOF && utf8.Valid(start) {
+		return w.finish(out, bytes.NewReader(start), raw, nil)
+	}
+	rest := decoded
+	switch {
+	case err == io.EOF:
+		rest = eofReader{}
+	case err != nil:
+		rest = failedReader{err}
+	}
+	return w.finish(out, transform.NewReader(io.MultiReader(bytes.NewReader(start), rest), utf8Repair{}), raw, nil)
+}
+
+// failedReader fails with err.
+type failedReader struct{ err error }
+
+func (f failedReader) Read([]byte) (int, error) { return 0, f.err }
 
 // unknownCharset sends a text body in a charset that we cannot convert.
 // If it is short and valid UTF-8 all the same (mislabelled, or plain ASCII),

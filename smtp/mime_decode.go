@@ -99,8 +99,7 @@ func unhexDigit(c byte) byte {
 // and false for a charset it does not know. UTF-8, US-ASCII and an absent
 // charset all read as UTF-8, repaired by utf8Repair.
 func textDecoder(cs string, r io.Reader) (io.Reader, bool) {
-	switch cs = strings.TrimSpace(cs); cs {
-	case "", "utf-8", "utf8", "us-ascii", "ascii":
+	if isUTF8(cs) {
 		return transform.NewReader(r, utf8Repair{}), true
 	}
 	cr, err := charset.Reader(cs, r)
@@ -108,6 +107,16 @@ func textDecoder(cs string, r io.Reader) (io.Reader, bool) {
 		return nil, false
 	}
 	return cr, true
+}
+
+// isUTF8 reports whether charset cs (lowercase) is read as UTF-8: UTF-8,
+// US-ASCII, or none given.
+func isUTF8(cs string) bool {
+	switch strings.TrimSpace(cs) {
+	case "", "utf-8", "utf8", "us-ascii", "ascii":
+		return true
+	}
+	return false
 }
 
 // utf8Repair passes valid UTF-8 through and reads every other byte as
