@@ -356,7 +356,15 @@ func (db *DB) OpenPart(ctx context.Context, messageID int64, index int) (io.Read
 	}
 	// The part's file key is wrapped by a data key for its place
 	// (datakey.go): found in another, the part does not open.
-	plain, size, err := age.DecryptReaderAt(r, r.size, db.data.part(partPlace{messageID, index, r.blob}))
+	id := db.data.part(partPlace{messageID, index, r.blob})
+	if len(r.header) > 0 && oneChunk(r.size-int64(len(r.header))) {
+		plain, err := openOneChunk(r, id) // onechunk.go
+		if err != nil {
+			return nil, 0, fmt.Errorf("store: open part %d of message %d: %w", index, messageID, err)
+		}
+		return plain, plain.Size(), nil
+	}
+	plain, size, err := age.DecryptReaderAt(r, r.size, id)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: open part %d of message %d: %w", index, messageID, err)
 	}
