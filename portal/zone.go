@@ -39,6 +39,36 @@ var zoneCache sync.Map // "UTC America/Adak America/Anchorage" → zone
 // clinic's patients mostly live near it, and used, with its abbreviation,
 // when the number names no zone.
 func zoneOf(phone securetextd.Phone, fallback *time.Location) zone {
+	key := fallback.String() + " " + string(phone)
+	phoneZones.Lock()
+	z, ok := phoneZones.m[key]
+	phoneZones.Unlock()
+	if ok {
+		return z
+	}
+	z = numberZone(phone, fallback)
+	phoneZones.Lock()
+	if phoneZones.m == nil || len(phoneZones.m) >= maxPhoneZones {
+		phoneZones.m = make(map[string]zone)
+	}
+	phoneZones.m[key] = z
+	phoneZones.Unlock()
+	return z
+}
+
+// phoneZones keeps the zone chosen for each phone lately: parsing the
+// number and looking its zones up cost a twentieth of the conversation
+// page's CPU, at every request. It is emptied when it holds
+// maxPhoneZones, which bounds it whatever the number of patients.
+var phoneZones struct {
+	sync.Mutex
+	m map[string]zone // "UTC +12125550123" → zone
+}
+
+const maxPhoneZones = 10000
+
+// numberZone is zoneOf, worked out.
+func numberZone(phone securetextd.Phone, fallback *time.Location) zone {
 	n, err := phonenumbers.Parse(string(phone), "")
 	if err != nil {
 		return zone{Loc: fallback, Abbrev: true}
