@@ -122,42 +122,13 @@ func (d *Draft) CommitTargets(ctx context.Context, m *securetextd.Message, targe
 			var c *securetextd.Conversation
 			var err error
 			t.Language = cmp.Or(t.Language, m.Language)
-			if t.ConversationID == 0 && d.db.Policy.ContinuePerSender && m.Direction != securetextd.Reply {
-				// The latest conversation between them, read open in
-				// this transaction, or read ahead and checked in it:
-				// joined without reading it again.
+			switch {
+			case t.ConversationID == 0 && d.db.Policy.ContinuePerSender && m.Direction != securetextd.Reply:
 				hint, hinted := hints[i]
-				hinted = hinted && d.db.group.optimistic
-				switch {
-				case hinted && hint.open:
-					c = hint.conversation()
-				case hinted:
-				default:
-					if c, err = latestConversation(ctx, tx, t.Phone, m.Sender); err != nil {
-						return err
-					}
-				}
-				if c != nil {
-					err = d.db.continueConversation(ctx, tx, c, t, message, now)
-				} else {
-					c, err = d.db.startConversation(ctx, tx, t, m.Sender, message, now)
-				}
-				if err == nil && hinted {
-					var own int64
-					if !hint.open {
-						own = c.ID
-					}
-					err = continueGuard(ctx, tx, hint, m.Sender, own)
-				}
-				if err != nil {
-					return err
-				}
-				receipt.Conversations = append(receipt.Conversations, *c)
-				continue
-			}
-			if t.ConversationID == 0 {
+				c, err = d.db.continueOrStart(ctx, tx, t, m.Sender, message, now, hint, hinted && d.db.group.optimistic)
+			case t.ConversationID == 0:
 				c, err = d.db.startConversation(ctx, tx, t, m.Sender, message, now)
-			} else {
+			default:
 				c, err = d.db.joinConversation(ctx, tx, t, m.Sender, message, now)
 			}
 			if err != nil {
@@ -167,6 +138,9 @@ func (d *Draft) CommitTargets(ctx context.Context, m *securetextd.Message, targe
 		}
 		return nil
 	})
+	if hints != nil {
+		d.db.rememberLatest(hints, m.Sender, targets, receipt, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -336,6 +310,40 @@ func textsOnly(targets []Target) bool {
 		}
 	}
 	return true
+}
+
+// continueOrStart adds message to the latest conversation between
+// t.Phone and sender, or to a new one when that is closed or there is
+// none (Policy.ContinuePerSender). The latest is read in this
+// transaction; or, when hinted, it is hint, read ahead, and a check that
+// it still is is queued with the rows (continue.go). Either way the
+// conversation is joined without reading it again.
+func (db *DB) continueOrStart(ctx context.Context, tx *sql.Tx, t Target, sender string, message int64, now time.Time, hint latest, hinted bool) (*securetextd.Conversation, error) {
+	var c *securetextd.Conversation
+	switch {
+	case hinted && hint.open:
+		c = hint.conversation()
+	case hinted:
+	default:
+		var err error
+		if c, err = latestConversation(ctx, tx, t.Phone, sender); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if c != nil {
+		err = db.continueConversation(ctx, tx, c, t, message, now)
+	} else {
+		c, err = db.startConversation(ctx, tx, t, sender, message, now)
+	}
+	if err != nil || !hinted {
+		return c, err
+	}
+	var own int64 // the conversation this message starts
+	if !hint.open {
+		own = c.ID
+	}
+	return c, continueGuard(ctx, tx, hint, sender, own)
 }
 
 // startConversation makes a conversation between t.Phone and sender,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"sync"
 
 	"github.com/securetextd/securetextd"
 )
@@ -97,9 +98,16 @@ func readLatest(ctx context.Context, q queryer, phone securetextd.Phone, sender 
 //
 // A failed guard fails runPipelined's batch, and runGroup commits it
 // again, each commit in its savepoint, where the commit reads the latest
-// conversation in the transaction (groupOptimistic is false): a hint that
-// went stale costs time, never a second conversation. It goes stale when
-// two messages between the same two start a conversation at once.
+// conversation in the transaction (group.optimistic is false): a hint
+// that went stale costs time, never a second conversation. It goes stale
+// when two messages between the same two start a conversation at once.
+//
+// The read ahead is itself a query for each message, on the server every
+// node shares. So a node remembers the conversation that each phone and
+// sender last committed to on it (latests), and the next message between
+// them takes that as its hint, checked the same way: a hint remembered is
+// as safe as one read, and goes stale the same ways (another node, a
+// withdrawal), which the check catches.
 
 // continueHints reads ahead, on PostgreSQL, the latest conversation for
 // each target of m that ContinuePerSender joins to one: nil otherwise.
@@ -113,6 +121,10 @@ func (db *DB) continueHints(ctx context.Context, m *securetextd.Message, targets
 		if t.ConversationID != 0 {
 			continue
 		}
+		if h, ok := db.latests.get(t.Phone, m.Sender); ok {
+			hints[i] = h
+			continue
+		}
 		h, err := readLatest(ctx, db.read, t.Phone, m.Sender)
 		if err != nil {
 			return nil, err
@@ -120,6 +132,60 @@ func (db *DB) continueHints(ctx context.Context, m *securetextd.Message, targets
 		hints[i] = h
 	}
 	return hints, nil
+}
+
+// rememberLatest records, after a commit with hints, the conversation
+// each target without a ConversationID committed to (receipt's, in the
+// order of targets), or forgets it when the commit failed (err).
+func (db *DB) rememberLatest(hints map[int]latest, sender string, targets []Target, receipt *Receipt, err error) {
+	for i, t := range targets {
+		if _, ok := hints[i]; !ok {
+			continue
+		}
+		if err != nil || i >= len(receipt.Conversations) {
+			db.latests.forget(t.Phone, sender)
+			continue
+		}
+		c := receipt.Conversations[i]
+		db.latests.put(latest{id: c.ID, phone: c.Phone, sender: c.Sender, created: nanos(c.Created), open: true})
+	}
+}
+
+// latestSeen remembers the latest conversation between each phone and
+// sender that this node committed to, for continueHints. It is emptied
+// when it holds maxLatestSeen: a hint it has lost is read again.
+type latestSeen struct {
+	mu sync.Mutex
+	m  map[latestKey]latest
+}
+
+type latestKey struct {
+	phone  securetextd.Phone
+	sender string // normalized
+}
+
+const maxLatestSeen = 10000
+
+func (s *latestSeen) get(phone securetextd.Phone, sender string) (latest, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h, ok := s.m[latestKey{phone, normalizeAddress(sender)}]
+	return h, ok
+}
+
+func (s *latestSeen) put(h latest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil || len(s.m) >= maxLatestSeen {
+		s.m = make(map[latestKey]latest)
+	}
+	s.m[latestKey{h.phone, normalizeAddress(h.sender)}] = h
+}
+
+func (s *latestSeen) forget(phone securetextd.Phone, sender string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, latestKey{phone, normalizeAddress(sender)})
 }
 
 // continueGuard queues the check that the latest conversation between

@@ -284,3 +284,47 @@ func TestContinueOneBatch(t *testing.T) {
 		t.Errorf("conversations %d and %d: want one", a, b)
 	}
 }
+
+// TestContinueRemembered: a node remembers the conversation that each
+// phone and sender last committed to, and takes it as the next message's
+// hint (latestSeen). When another node withdrew that conversation since,
+// the check catches the stale hint: the message starts a new
+// conversation, which both nodes then join.
+func TestContinueRemembered(t *testing.T) {
+	opts, keys := testOptions(t), testKeys(t)
+	a := openTestStore(t, opts, keys)
+	a.Policy = Policy{ContinuePerSender: true}
+	b := a
+	if opts.Driver == Postgres {
+		b = openTestStore(t, opts, keys)
+		b.Policy = a.Policy
+	}
+	first, err := send(t, a, "first", Target{Phone: patient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withdrawn := first.Conversations[0].ID
+	if h, ok := a.latests.get(patient, drWho); a.eng.pipelined && (!ok || h.id != withdrawn || !h.open) {
+		t.Fatalf("node a remembers %+v, %v; want conversation %d, open", h, ok, withdrawn)
+	}
+	if err := b.RevokeConversation(t.Context(), withdrawn); err != nil {
+		t.Fatal(err)
+	}
+	second, err := send(t, a, "second", Target{Phone: patient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := second.Conversations[0].ID
+	if conv == withdrawn {
+		t.Fatal("a message joined the conversation another node withdrew")
+	}
+	for _, db := range []*DB{b, a} {
+		r, err := send(t, db, "more", Target{Phone: patient})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Conversations[0].ID; got != conv {
+			t.Errorf("a later message went to conversation %d, want %d", got, conv)
+		}
+	}
+}

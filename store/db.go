@@ -114,6 +114,9 @@ type DB struct {
 	wakeMail chan struct{} // closed only for jobs that may be mail: WakeMail
 	// group joins concurrent message commits into one transaction.
 	group committer
+	// latests remembers the conversations commits joined, for the next
+	// message between the same two (continue.go).
+	latests latestSeen
 	// data seals small values (envelope.go) and parts' file keys
 	// (datakey.go).
 	data *dataKeys
