@@ -251,12 +251,8 @@ func (db *DB) CountSenders(ctx context.Context) (int, error) {
 // same, so that timing does not tell which addresses have accounts.
 func (db *DB) AuthenticateSender(ctx context.Context, address, password string) (*securetextd.Sender, error) {
 	address = normalizeAddress(address)
-	var encoded string
-	var created int64
-	err := db.read.QueryRowContext(ctx,
-		`SELECT password, created FROM senders WHERE address = ?`, address).Scan(&encoded, &created)
-	known := err == nil
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	encoded, created, known, err := db.senderPassword(ctx, address)
+	if err != nil {
 		return nil, fmt.Errorf("store: authenticate sender: %w", err)
 	}
 
@@ -284,20 +280,26 @@ func (db *DB) AuthenticateSender(ctx context.Context, address, password string) 
 // since this costs no hash and no guess can pass it.
 func (db *DB) RememberedSender(ctx context.Context, address, password string) (*securetextd.Sender, error) {
 	address = normalizeAddress(address)
-	var encoded string
-	var created int64
-	err := db.read.QueryRowContext(ctx,
-		`SELECT password, created FROM senders WHERE address = ?`, address).Scan(&encoded, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
+	encoded, created, known, err := db.senderPassword(ctx, address)
 	if err != nil {
 		return nil, fmt.Errorf("store: remembered sender: %w", err)
 	}
-	if !db.auths.hit(address, encoded, password, db.Now()) {
+	if !known || !db.auths.hit(address, encoded, password, db.Now()) {
 		return nil, nil
 	}
 	return &securetextd.Sender{Address: address, Created: fromNanos(created)}, nil
+}
+
+// senderPassword returns the stored password hash of sender account
+// address (normalized) and when it was made; known is false when there
+// is no such account.
+func (db *DB) senderPassword(ctx context.Context, address string) (encoded string, created int64, known bool, err error) {
+	err = db.read.QueryRowContext(ctx,
+		`SELECT password, created FROM senders WHERE address = ?`, address).Scan(&encoded, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", 0, false, nil
+	}
+	return encoded, created, err == nil, err
 }
 
 // parseSenderAddress checks that s is a bare email address and returns it

@@ -110,16 +110,8 @@ func smallMessage() string {
 // ingest sends b.N messages over conns concurrent connections, each
 // connection reused for its share, and reports messages per second.
 func ingest(b *testing.B, addr string, conns int) {
-	msg := smallMessage()
+	msg, work := startIngest(b, addr)
 	var wg sync.WaitGroup
-	work := make(chan struct{}, b.N)
-	for range b.N {
-		work <- struct{}{}
-	}
-	close(work)
-	login(b, addr)
-	b.SetBytes(int64(len(msg)))
-	b.ResetTimer()
 	start := time.Now()
 	for range conns {
 		wg.Add(1)
@@ -172,11 +164,10 @@ func BenchmarkIngestSmall(b *testing.B) {
 	})
 }
 
-// ingestEach is ingest with a connection of its own for each message,
-// as a relay that does not reuse its connections sends them.
-func ingestEach(b *testing.B, addr string, conns int) {
+// startIngest logs in to addr once, and returns the small message and a
+// channel holding b.N tokens of work, with the timer reset.
+func startIngest(b *testing.B, addr string) (string, chan struct{}) {
 	msg := smallMessage()
-	var wg sync.WaitGroup
 	work := make(chan struct{}, b.N)
 	for range b.N {
 		work <- struct{}{}
@@ -185,6 +176,14 @@ func ingestEach(b *testing.B, addr string, conns int) {
 	login(b, addr)
 	b.SetBytes(int64(len(msg)))
 	b.ResetTimer()
+	return msg, work
+}
+
+// ingestEach is ingest with a connection of its own for each message,
+// as a relay that does not reuse its connections sends them.
+func ingestEach(b *testing.B, addr string, conns int) {
+	msg, work := startIngest(b, addr)
+	var wg sync.WaitGroup
 	start := time.Now()
 	for range conns {
 		wg.Go(func() {
