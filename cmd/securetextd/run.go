@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -330,6 +331,10 @@ func (m *Main) Run(ctx context.Context) error {
 	m.goServe("lifecycle", func() error { return m.sweepLifecycle(workerCtx, cfg) })
 	m.goServe("sessions", func() error { return m.sweepSessions(workerCtx) })
 
+	// What start-up made and dropped (the configuration's parse, the
+	// templates' and catalogues' sources, the migrations) goes back to
+	// the system now rather than stay resident under the working set.
+	debug.FreeOSMemory()
 	log.Info("securetextd started", "version", securetextd.Version,
 		"submission", m.SubmissionAddr, "portal", m.PortalAddr, "relay", m.RelayAddr, "sms", cfg.SMS.Provider)
 	m.printNextSteps(demoPassword)
