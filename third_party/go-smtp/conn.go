@@ -937,7 +937,10 @@ func (c *Conn) handleStartTLS() {
 		return
 	}
 
+	// Close, from another goroutine, reads c.conn under c.locker.
+	c.locker.Lock()
 	c.conn = tlsConn
+	c.locker.Unlock()
 	c.init()
 
 	// Reset all state and close the previous Session.
