@@ -9,13 +9,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/securetextd/securetextd"
 )
@@ -39,56 +36,20 @@ var errRefused = errors.New("refused by the test")
 // commit (runGroup).
 func groupedCommits(t *testing.T, db *DB, n int, failing bool) {
 	t.Helper()
-	hold, held := make(chan struct{}), make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		db.updateGrouped(context.Background(), func(*sql.Tx) error {
-			close(held)
-			<-hold
-			return nil
-		})
-	}()
-	<-held
-	errs := make(chan error, n+1)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs <- commitSmall(db, i)
-		}()
-	}
-	want := n
+	commits := n
 	if failing {
-		want++
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := db.updateGrouped(context.Background(), func(*sql.Tx) error { return errRefused })
-			if !errors.Is(err, errRefused) {
-				errs <- fmt.Errorf("the failing commit returned %v", err)
-			}
-		}()
+		commits++
 	}
-	for {
-		db.group.mu.Lock()
-		waiting := len(db.group.queue)
-		db.group.mu.Unlock()
-		if waiting == want {
-			break
+	heldCommits(t, db, commits, func(i int) error {
+		if i < n {
+			return commitSmall(db, i)
 		}
-		runtime.Gosched()
-		time.Sleep(time.Millisecond) // polled, not waited on: a draft seals before it queues
-	}
-	close(hold)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
+		err := db.updateGrouped(context.Background(), func(*sql.Tx) error { return errRefused })
+		if !errors.Is(err, errRefused) {
+			return fmt.Errorf("the failing commit returned %v", err)
 		}
-	}
+		return nil
+	})
 }
 
 // commitSmall commits a message of 1 KiB of text to one phone, as the
