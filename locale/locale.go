@@ -148,6 +148,12 @@ type Printer struct {
 	// Tag is the language's tag, for <html lang> and Content-Language.
 	Tag string
 	loc *i18n.Localizer
+	// plain keeps each message T has written without fields (id →
+	// string): most of a page's texts, written thousands of times a
+	// second under load, and each Localize call looks the message up,
+	// picks its plural form and allocates. Only ids of the catalogue
+	// are kept, so it holds at most one entry per message.
+	plain sync.Map
 }
 
 // data makes a message's template data of key, value pairs.
@@ -169,9 +175,17 @@ func data(kv []any) map[string]any {
 // is the source language's; an unknown id is returned as it is, so that a
 // test of the pages finds it.
 func (p *Printer) T(id string, kv ...any) string {
+	if len(kv) == 0 {
+		if s, ok := p.plain.Load(id); ok {
+			return s.(string)
+		}
+	}
 	s, err := p.loc.Localize(&i18n.LocalizeConfig{MessageID: id, TemplateData: data(kv)})
 	if s == "" && err != nil {
 		return id
+	}
+	if len(kv) == 0 && err == nil {
+		p.plain.Store(id, s)
 	}
 	return s
 }

@@ -120,3 +120,38 @@ func TestSpanishHasNoEnglish(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainKept: a message written without fields is kept after its first
+// writing and written the same from then on, in each language; a message
+// with fields and an id the catalogue lacks are not kept, so that what is
+// kept stays bounded by the catalogue whatever ids a page asks for.
+func TestPlainKept(t *testing.T) {
+	c := MustLoad()
+	kept := func(p *Printer) int {
+		n := 0
+		p.plain.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	for _, tag := range []string{"en", "es"} {
+		p := c.Printer(tag)
+		first := p.T("NavInbox")
+		if first == "" || first == "NavInbox" {
+			t.Fatalf("%s: NavInbox is %q", tag, first)
+		}
+		before := kept(p)
+		if again := p.T("NavInbox"); again != first {
+			t.Errorf("%s: NavInbox %q, then %q", tag, first, again)
+		}
+		p.T("NoSuchMessage-x1")
+		p.T("TryAgainIn", "Wait", "12 minutes")
+		if n := kept(p); n != before {
+			t.Errorf("%s: %d messages kept, then %d after an unknown id and a message with fields", tag, before, n)
+		}
+		if _, ok := p.plain.Load("NavInbox"); !ok {
+			t.Errorf("%s: NavInbox not kept", tag)
+		}
+	}
+	if en, es := c.Printer("en").T("NavInbox"), c.Printer("es").T("NavInbox"); en == es {
+		t.Errorf("NavInbox is %q in both languages", en)
+	}
+}
