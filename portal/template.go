@@ -62,6 +62,12 @@ func parsePages() (map[string]*template.Template, error) {
 // layout is what every page shows around its content. Title is a
 // message id of the catalogue, as every text the Go code sets is before
 // render translates it.
+//
+// The templates take the printer into a variable once per template,
+// {{$L := .L}}, and write $L.T: each .L on a page struct is a field of
+// the embedded layout, which text/template finds by reflect's search
+// through embedded structs, allocating, and a conversation page wrote
+// dozens of them.
 type layout struct {
 	Org      string
 	Logo     bool
