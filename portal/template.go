@@ -63,11 +63,12 @@ func parsePages() (map[string]*template.Template, error) {
 // message id of the catalogue, as every text the Go code sets is before
 // render translates it.
 //
-// The templates take the printer into a variable once per template,
-// {{$L := .L}}, and write $L.T: each .L on a page struct is a field of
-// the embedded layout, which text/template finds by reflect's search
-// through embedded structs, allocating, and a conversation page wrote
-// dozens of them.
+// The templates reach the layout through Chrome, once per template
+// ({{$C := .Chrome}}, {{$L := .Chrome.L}}), and then write $C.Zone and
+// $L.T: a layout field named on a page struct is a field of an
+// embedded struct, which text/template finds by reflect's search through
+// embedded structs, allocating at every use, and a conversation page
+// made dozens of them.
 type layout struct {
 	Org      string
 	Logo     bool
@@ -81,6 +82,12 @@ type layout struct {
 }
 
 func (l *layout) base() *layout { return l }
+
+// Chrome returns the layout, for the templates: a method of the page
+// (promoted from its layout) that text/template finds without searching
+// the page's embedded structs, giving a struct whose fields are found at
+// once.
+func (l *layout) Chrome() *layout { return l }
 
 // page is the data of one page: a struct that embeds layout.
 type page interface{ base() *layout }
