@@ -53,14 +53,17 @@ import (
 // written down. Header and chunks, read one after the other, are a
 // standard age file (rawPart in the tests opens them with age.Decrypt).
 //
-// Wrapping and unwrapping are one AEAD operation each, so an opened part's
-// file key is not worth caching.
+// Wrapping and unwrapping are one AEAD operation each. What costs, when
+// a page opens the same short part again and again, is age's parsing of
+// the header around it; fileKeys (filekeys.go) keeps the file keys of the
+// parts opened lately, in memory, each for the exact header it came from.
 //
 // Crypto-shredding still holds: the stanza in a part's header is the only
 // wrapped copy of its file key, and it lives in the part's own blob row.
 // Deleting it deletes it; the data key that remains opens nothing without
 // it, and the database runs with secure_delete, so the freed pages are
-// zeroed.
+// zeroed. A key kept in fileKeys opens nothing either once the row is
+// gone: every open reads the header from the row first.
 //
 // Post-quantum: the stanza itself is symmetric, a 256-bit key that a
 // quantum computer would at most halve, so a part is exactly as

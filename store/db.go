@@ -120,6 +120,8 @@ type DB struct {
 	// data seals small values (envelope.go) and parts' file keys
 	// (datakey.go).
 	data *dataKeys
+	// fileKeys keeps the file keys of parts opened lately (filekeys.go).
+	fileKeys fileKeys
 	// auths remembers recent sender logins (authcache.go).
 	auths authCache
 	// hashing bounds concurrent argon2id computations: each takes 7 MiB,

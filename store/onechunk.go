@@ -38,9 +38,10 @@ func oneChunk(payload int64) bool {
 }
 
 // openOneChunk opens the age file of r, whose header is r.header and
-// whose payload is a single chunk, with identity id.
-func openOneChunk(r *chunkReader, id age.Identity) (*bytes.Reader, error) {
-	fileKey, err := age.DecryptHeader(r.header, id)
+// whose payload is a single chunk, with its file key from keys (the
+// part's place unwraps it with id).
+func openOneChunk(r *chunkReader, keys *fileKeys, place partPlace, id age.Identity) (*bytes.Reader, error) {
+	fileKey, err := keys.fileKey(place, r.header, id)
 	if err != nil {
 		return nil, err
 	}

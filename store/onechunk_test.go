@@ -74,7 +74,8 @@ func TestOneChunkAsAge(t *testing.T) {
 	}
 	// Another place's identity: the file key does not unwrap.
 	cr = openChunks(t, db, r.MessageID, 1)
-	if _, err := openOneChunk(cr, db.data.part(partPlace{r.MessageID, 2, cr.blob})); err == nil {
+	wrong := partPlace{r.MessageID, 2, cr.blob}
+	if _, err := openOneChunk(cr, new(fileKeys), wrong, db.data.part(wrong)); err == nil {
 		t.Error("a part of one chunk opened with another part's identity")
 	}
 }

@@ -367,9 +367,10 @@ func (db *DB) OpenPart(ctx context.Context, messageID int64, index int) (io.Read
 	}
 	// The part's file key is wrapped by a data key for its place
 	// (datakey.go): found in another, the part does not open.
-	id := db.data.part(partPlace{messageID, index, r.blob})
+	place := partPlace{messageID, index, r.blob}
+	id := db.data.part(place)
 	if len(r.header) > 0 && oneChunk(r.size-int64(len(r.header))) {
-		plain, err := openOneChunk(r, id) // onechunk.go
+		plain, err := openOneChunk(r, &db.fileKeys, place, id) // onechunk.go
 		if err != nil {
 			return nil, 0, fmt.Errorf("store: open part %d of message %d: %w", index, messageID, err)
 		}
