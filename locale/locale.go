@@ -76,13 +76,22 @@ func parse() (*Catalogue, error) {
 		return nil, err
 	}
 	c := &Catalogue{bundle: bundle, printers: make(map[string]*Printer)}
+	fields := make(map[string]bool) // ids of messages with fields, in any language
 	for _, name := range names {
 		tag := strings.TrimSuffix(path.Base(name), ".toml")
 		if _, err := language.Parse(tag); err != nil {
 			return nil, fmt.Errorf("locale: %s: the file's name is not a language tag: %w", name, err)
 		}
-		if _, err := bundle.LoadMessageFileFS(files, name); err != nil {
+		mf, err := bundle.LoadMessageFileFS(files, name)
+		if err != nil {
 			return nil, fmt.Errorf("locale: %s: %w", name, err)
+		}
+		for _, m := range mf.Messages {
+			for _, form := range []string{m.Zero, m.One, m.Two, m.Few, m.Many, m.Other} {
+				if strings.Contains(form, "{{") {
+					fields[m.ID] = true
+				}
+			}
 		}
 		c.languages = append(c.languages, Language{Tag: tag})
 	}
@@ -99,7 +108,7 @@ func parse() (*Catalogue, error) {
 		return nil, fmt.Errorf("locale: no %s.toml: the source catalogue is missing", Source)
 	}
 	for i, l := range c.languages {
-		p := &Printer{Tag: l.Tag, loc: i18n.NewLocalizer(bundle, l.Tag)}
+		p := &Printer{Tag: l.Tag, loc: i18n.NewLocalizer(bundle, l.Tag), fields: fields}
 		c.printers[l.Tag] = p
 		c.languages[i].Name = p.T("LanguageName")
 		c.tags = append(c.tags, language.Make(l.Tag))
@@ -154,6 +163,9 @@ type Printer struct {
 	// picks its plural form and allocates. Only ids of the catalogue
 	// are kept, so it holds at most one entry per message.
 	plain sync.Map
+	// fields are the ids of the messages with {{.Field}}s, which Plain
+	// does not give.
+	fields map[string]bool
 }
 
 // data makes a message's template data of key, value pairs.
@@ -188,6 +200,25 @@ func (p *Printer) T(id string, kv ...any) string {
 		p.plain.Store(id, s)
 	}
 	return s
+}
+
+// Plain returns message id, a message without fields, as T writes it;
+// false when the catalogue lacks it or it has fields.
+func (p *Printer) Plain(id string) (string, bool) {
+	if p.fields[id] {
+		return "", false
+	}
+	if s, ok := p.plain.Load(id); ok {
+		return s.(string), true
+	}
+	s, err := p.loc.Localize(&i18n.LocalizeConfig{MessageID: id})
+	if s == "" {
+		return "", false
+	}
+	if err == nil {
+		p.plain.Store(id, s)
+	}
+	return s, true
 }
 
 // N returns message id in the plural form the language uses for n, with

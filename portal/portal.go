@@ -271,9 +271,9 @@ type Server struct {
 	cfg     Config
 	store   Store
 	logger  *slog.Logger
-	pages   map[string]*template.Template
-	policy  *bluemonday.Policy // sanitises HTML bodies
-	brand   []byte             // /brand.css
+	pages   map[string]map[string]*template.Template // by language, then name (template.go)
+	policy  *bluemonday.Policy                       // sanitises HTML bodies
+	brand   []byte                                   // /brand.css
 	handler http.Handler
 
 	life     Lifecycle // the store, when it runs the lifecycle (lifecycle.go)
@@ -291,11 +291,11 @@ func New(cfg Config, st Store, logger *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	pages, err := parsePages()
+	cat, err := locale.Load()
 	if err != nil {
 		return nil, err
 	}
-	cat, err := locale.Load()
+	pages, err := parsePages(cat)
 	if err != nil {
 		return nil, err
 	}

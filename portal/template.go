@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
+	"html"
 	"html/template"
 	"io/fs"
 	"net/http"
 	"path"
+	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,9 +23,48 @@ import (
 var assets embed.FS
 
 // parsePages parses each page of templates/ together with the shared
-// layout, once, at start: a template error stops the daemon from
-// starting rather than surfacing on a patient's phone.
-func parsePages() (map[string]*template.Template, error) {
+// layout, once for each language of cat, at start: a template error stops
+// the daemon from starting rather than surfacing on a patient's phone.
+// The result is keyed by language tag, then page name.
+//
+// Each language's copy has its texts without fields written in
+// (inlineTexts): a conversation page wrote about twenty of them, and each
+// {{$L.T "Id"}} was two calls by reflection, the printer's and the
+// escaper html/template adds after it.
+func parsePages(cat *locale.Catalogue) (map[string]map[string]*template.Template, error) {
+	out := make(map[string]map[string]*template.Template)
+	for _, l := range cat.Languages() {
+		pages, err := parsePagesIn(cat.Printer(l.Tag))
+		if err != nil {
+			return nil, err
+		}
+		out[l.Tag] = pages
+	}
+	return out, nil
+}
+
+// plainText is a template action that writes a message without fields.
+var plainText = regexp.MustCompile(`\{\{\$L\.T "([A-Za-z0-9]+)"\}\}`)
+
+// inlineTexts writes into src, a template's text, the messages without
+// fields that it writes with {{$L.T "Id"}}, in p's language and escaped
+// for HTML: what the action would write in text and in a quoted
+// attribute, the only places the templates write texts. A message the
+// catalogue lacks, or one that looks like a template action itself, is
+// left to the action.
+func inlineTexts(src string, p *locale.Printer) string {
+	return plainText.ReplaceAllStringFunc(src, func(action string) string {
+		id := plainText.FindStringSubmatch(action)[1]
+		text, ok := p.Plain(id)
+		if !ok || strings.Contains(text, "{{") || strings.Contains(text, "}}") {
+			return action
+		}
+		return html.EscapeString(text)
+	})
+}
+
+// parsePagesIn parses every page for p's language.
+func parsePagesIn(p *locale.Printer) (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
 		"when":   when,
 		"device": deviceText,
@@ -47,9 +89,9 @@ func parsePages() (map[string]*template.Template, error) {
 		if err != nil {
 			return nil, err
 		}
-		t, err := template.New(base).Funcs(funcs).Parse(string(layout))
+		t, err := template.New(base).Funcs(funcs).Parse(inlineTexts(string(layout), p))
 		if err == nil {
-			_, err = t.Parse(string(body))
+			_, err = t.Parse(inlineTexts(string(body), p))
 		}
 		if err != nil {
 			return nil, fmt.Errorf("portal: parse %s: %w", base, err)
@@ -110,7 +152,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	if l.Zone.Loc == nil {
 		l.Zone = zone{Loc: s.cfg.Location, Abbrev: true}
 	}
-	t, ok := s.pages[name]
+	t, ok := s.pages[l.L.Tag][name]
 	buf := pageBuffers.Get().(*bytes.Buffer)
 	defer putPageBuffer(buf)
 	err := fmt.Errorf("no page %q", name)
