@@ -39,6 +39,13 @@ type Lifecycle interface {
 	RecordDelivery(ctx context.Context, r securetextd.DeliveryReport) error
 }
 
+// accessReader is a Lifecycle that reads a conversation and whether it is
+// open in one query (*store.DB): the conversation pages ask both on every
+// request.
+type accessReader interface {
+	ConversationWithAccess(ctx context.Context, id int64) (c *securetextd.Conversation, access, err error)
+}
+
 // maxUserAgent bounds the user agent kept in the audit trail.
 const maxUserAgent = 256
 

@@ -112,6 +112,35 @@ func (db *DB) ConversationAccess(ctx context.Context, id int64) error {
 	return db.deletedOr(ctx, id, db.access(last, revoked, db.Now()))
 }
 
+// ConversationWithAccess is Conversation and ConversationAccess read in
+// one query, for the portal's pages, which ask both on every request: it
+// returns conversation id, and as access what ConversationAccess would
+// return for it (nil when open). err is an ENOTFOUND error when there is
+// no such conversation, or the store's failure.
+func (db *DB) ConversationWithAccess(ctx context.Context, id int64) (c *securetextd.Conversation, access, err error) {
+	c = &securetextd.Conversation{ID: id}
+	var created, active int64
+	var revoked sql.NullInt64
+	err = db.read.QueryRowContext(ctx,
+		`SELECT phone, sender, created, last_activity, revoked FROM conversations WHERE id = ?`,
+		id).Scan(&c.Phone, &c.Sender, &created, &active, &revoked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, securetextd.Errorf(securetextd.ENOTFOUND, "No such conversation.")
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: conversation %d: %w", id, err)
+	}
+	c.Created, c.LastActivity = fromNanos(created), fromNanos(active)
+	access = db.access(active, revoked, db.Now())
+	if securetextd.ErrorCode(access) == securetextd.EREVOKED {
+		access = db.deletedOr(ctx, id, access)
+		if securetextd.ErrorCode(access) != securetextd.EREVOKED {
+			return nil, nil, access // the store failed
+		}
+	}
+	return c, access, nil
+}
+
 // deletedOr returns err, the answer of access for conversation id, or,
 // when err is the withdrawn answer and the sender deleted the
 // conversation (DeleteConversation, done), the EREVOKED error that says

@@ -154,6 +154,7 @@ func TestStatementsStayPrepared(t *testing.T) {
 		{"Inbox", func() error { _, err := db.Inbox(ctx, phone); return err }},
 		{"Conversation", func() error { _, err := db.Conversation(ctx, conv); return err }},
 		{"ConversationAccess", func() error { return db.ConversationAccess(ctx, conv) }},
+		{"ConversationWithAccess", func() error { _, _, err := db.ConversationWithAccess(ctx, conv); return err }},
 		{"ConversationMessages", func() error { _, err := db.ConversationMessages(ctx, conv); return err }},
 		{"MessageInConversation", func() error { _, _, err := db.MessageInConversation(ctx, conv, msg); return err }},
 		{"OpenPart", func() error { _, _, err := db.OpenPart(ctx, msg, 0); return err }},
