@@ -76,9 +76,10 @@ func (t *Template) Render(org, link string) string {
 	return b.String()
 }
 
-// sampleToken stands for a link token in Check: 22 characters, the length
-// of 128 random bits in unpadded base64url.
-const sampleToken = "Qx7vR2kT9mW4pL6nB3cY8a"
+// sampleToken stands for a link token in Check: 27 characters, the length
+// of a link's id (up to 268 million, four bytes as a uvarint) and 128
+// random bits, in unpadded base64url (store.newLink).
+const sampleToken = "gICAAQx7vR2kT9mW4pL6nB3cY8a"
 
 // Check renders the template as a real text would be, with publicURL and a
 // token of realistic length, and returns warnings for an operator: when the

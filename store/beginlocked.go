@@ -37,7 +37,7 @@ func (db *DB) beginGroup(ctx context.Context) (tx *sql.Tx, release func(), err e
 		if !ok {
 			return errors.New("store: begin group: not a PostgreSQL connection")
 		}
-		return c.beginLocked(ctx, db.eng.lock, memoQuery, &next[0], &next[1], &next[2], &next[3], &next[4], &seq, &hash)
+		return c.beginLocked(ctx, db.eng.lock, memoQuery, &next[0], &next[1], &next[2], &next[3], &next[4], &next[5], &seq, &hash)
 	})
 	if err == nil {
 		tx, err = conn.BeginTx(ctx, nil)

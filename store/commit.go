@@ -428,7 +428,7 @@ func (db *DB) addToConversation(ctx context.Context, tx *sql.Tx, c *securetextd.
 		c.ID, message); err != nil {
 		return err
 	}
-	token, err := newLink(ctx, tx, c.ID, now)
+	token, err := db.newLink(ctx, tx, c.ID, now)
 	if err != nil {
 		return err
 	}
@@ -480,7 +480,8 @@ func isE164(s string) bool {
 
 // Token sizes. A link token is typed from a text message on a phone, or
 // more often tapped, and opens only the page that asks for a password: 128
-// bits. Session and reset tokens stand in for the password itself: 256.
+// random bits, after its row's id (newLink). Session and reset tokens
+// stand in for the password itself: 256.
 const (
 	linkTokenBytes    = 16
 	sessionTokenBytes = 32

@@ -64,6 +64,7 @@ var copyTables = []copyTable{
 	{"parts", []string{"message_id", "idx"}},
 	{"conversations", []string{"id"}},
 	{"links", []string{"token_hash"}},
+	{"numbered_links", []string{"id"}},
 	{"conversation_messages", []string{"conversation_id", "message_id"}},
 	{"senders", []string{"address"}},
 	{"jobs", []string{"id"}},

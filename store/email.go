@@ -2,9 +2,14 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
 	"database/sql"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/securetextd/securetextd"
@@ -55,14 +60,46 @@ func checkFallback(t Target) error {
 func fallbackPlace(job int64) place { return place{"text_fallbacks", "address", rowID(job)} }
 
 // newLink makes a fresh link token for conversation conv and returns it;
-// the database keeps only its hash.
-func newLink(ctx context.Context, tx *sql.Tx, conv int64, now time.Time) (string, error) {
-	token := newToken(linkTokenBytes)
+// the database keeps only its hash. The token is its row's id, as a
+// uvarint, then linkTokenBytes random bytes, in base64url: 23 characters
+// for the first 127 links, 27 up to 268 million. The id finds the row, so
+// that links are appended to their table in order, where a token's hash
+// alone put each at a random place (migration 0019); the random bytes are
+// what makes the token impossible to guess.
+func (db *DB) newLink(ctx context.Context, tx *sql.Tx, conv int64, now time.Time) (string, error) {
+	id, err := db.nextID(ctx, tx, "numbered_links")
+	if err != nil {
+		return "", err
+	}
+	token := linkToken(id)
 	hash := hashToken(token)
-	_, err := tx.ExecContext(later(ctx),
-		`INSERT INTO links (token_hash, conversation_id, created) VALUES (?, ?, ?)`,
-		hash[:], conv, nanos(now))
+	_, err = tx.ExecContext(later(ctx),
+		`INSERT INTO numbered_links (id, token_hash, conversation_id, created) VALUES (?, ?, ?, ?)`,
+		id, hash[:], conv, nanos(now))
 	return token, err
+}
+
+// linkToken makes a new link token for row id of numbered_links.
+func linkToken(id int64) string {
+	b := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+linkTokenBytes), uint64(id))
+	secret := make([]byte, linkTokenBytes)
+	rand.Read(secret) // never fails; crashes the program if the system RNG does
+	return base64.RawURLEncoding.EncodeToString(append(b, secret...))
+}
+
+// linkID returns the numbered_links row a link token names, and false for
+// a token of the older form (16 random bytes, kept in links by its hash)
+// or one that is not a link token at all.
+func linkID(token string) (int64, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(b) <= linkTokenBytes {
+		return 0, false
+	}
+	id, n := binary.Uvarint(b)
+	if n <= 0 || n != len(b)-linkTokenBytes || id == 0 || id > math.MaxInt64 {
+		return 0, false
+	}
+	return int64(id), true
 }
 
 // addLinkJob adds the outbox job that brings conversation c's link token
@@ -157,7 +194,7 @@ func (db *DB) fallBack(ctx context.Context, tx *sql.Tx, job, conv, message int64
 		return false, err
 	}
 	to := securetextd.Phone(address)
-	token, err := newLink(ctx, tx, conv, now)
+	token, err := db.newLink(ctx, tx, conv, now)
 	if err != nil {
 		return false, err
 	}
@@ -168,4 +205,38 @@ func (db *DB) fallBack(ctx context.Context, tx *sql.Tx, job, conv, message int64
 		return false, err
 	}
 	return true, db.addLinkJob(ctx, tx, c, "system", to, message, token, "", "", now)
+}
+
+// linkConversation finds the conversation a link token opens, and when it
+// was withdrawn: a token of the numbered form by its row (compared with
+// the hash kept there in constant time, so that the time a guess takes
+// says nothing about how close it came), one of the older form by its
+// hash in links. An unknown token is an ENOTFOUND *securetextd.Error.
+func (db *DB) linkConversation(ctx context.Context, token string) (*securetextd.Conversation, sql.NullInt64, error) {
+	id, ok := linkID(token)
+	if !ok {
+		return db.tokenConversation(ctx, "links", token)
+	}
+	var kept []byte
+	var conv int64
+	err := db.read.QueryRowContext(ctx,
+		`SELECT token_hash, conversation_id FROM numbered_links WHERE id = ?`, id).Scan(&kept, &conv)
+	hash := hashToken(token)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare(kept, hash[:]) != 1) {
+		return nil, sql.NullInt64{}, securetextd.Errorf(securetextd.ENOTFOUND, "This link is not valid.")
+	}
+	if err != nil {
+		return nil, sql.NullInt64{}, err
+	}
+	c := &securetextd.Conversation{ID: conv}
+	var created, active int64
+	var revoked sql.NullInt64
+	err = db.read.QueryRowContext(ctx,
+		`SELECT phone, sender, created, last_activity, revoked FROM conversations WHERE id = ?`,
+		conv).Scan(&c.Phone, &c.Sender, &created, &active, &revoked)
+	if err != nil {
+		return nil, revoked, err
+	}
+	c.Created, c.LastActivity = fromNanos(created), fromNanos(active)
+	return c, revoked, nil
 }

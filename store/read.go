@@ -23,7 +23,7 @@ import (
 // Only the token's SHA-256 is stored, and the lookup is by that hash: the
 // time it takes says nothing about how close a guess came.
 func (db *DB) ConversationByToken(ctx context.Context, token string) (*securetextd.Conversation, error) {
-	c, revoked, err := db.tokenConversation(ctx, "links", token)
+	c, revoked, err := db.linkConversation(ctx, token)
 	if err != nil {
 		return nil, fmt.Errorf("store: conversation by token: %w", err)
 	}

@@ -36,7 +36,7 @@ type chainHead struct {
 
 // idTables are the tables whose ids the store gives, in the order
 // memoQuery reads their next free ids.
-var idTables = [...]string{"messages", "blobs", "conversations", "api_keys", "jobs"}
+var idTables = [...]string{"messages", "blobs", "conversations", "api_keys", "jobs", "numbered_links"}
 
 // memoQuery reads, in one round trip, the next free id of each of
 // idTables and the audit trail's last row (NULLs for an empty trail). A
@@ -51,6 +51,7 @@ const memoQuery = `SELECT
 	(SELECT coalesce(max(id), 0) + 1 FROM api_keys),
 	(SELECT coalesce(max(id), 0) + 1 FROM (
 		SELECT max(id) AS id FROM jobs UNION ALL SELECT max(job_id) FROM texts) AS ids),
+	(SELECT coalesce(max(id), 0) + 1 FROM numbered_links),
 	(SELECT seq FROM audit ORDER BY seq DESC LIMIT 1),
 	(SELECT hash FROM audit ORDER BY seq DESC LIMIT 1)`
 
@@ -93,7 +94,7 @@ func (m *txMemo) load(ctx context.Context, tx *sql.Tx) error {
 	var next [len(idTables)]int64
 	var seq sql.NullInt64
 	var hash []byte
-	if err := tx.QueryRowContext(ctx, memoQuery).Scan(&next[0], &next[1], &next[2], &next[3], &next[4], &seq, &hash); err != nil {
+	if err := tx.QueryRowContext(ctx, memoQuery).Scan(&next[0], &next[1], &next[2], &next[3], &next[4], &next[5], &seq, &hash); err != nil {
 		return err
 	}
 	m.set(next, seq, hash)
