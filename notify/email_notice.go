@@ -66,7 +66,7 @@ func (m *Mailer) emailNotice(ctx context.Context, job *securetextd.Job) (*outgoi
 	// Who is writing: the checked sender, and the display name shown
 	// beside it (the smtp package keeps only one that holds no address).
 	var name string
-	msg, _, err := m.st.MessageInConversation(ctx, conv.ID, tj.MessageID)
+	msg, err := m.st.ConversationMessage(ctx, conv.ID, tj.MessageID)
 	switch {
 	case securetextd.ErrorCode(err) == securetextd.ENOTFOUND:
 	case err != nil:

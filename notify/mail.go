@@ -29,6 +29,10 @@ type MailStore interface {
 	// Conversation returns the conversation, or an *securetextd.Error
 	// with Code ENOTFOUND.
 	Conversation(ctx context.Context, id int64) (*securetextd.Conversation, error)
+	// ConversationMessage returns a message of a conversation, opened,
+	// with its parts described but not read; an *securetextd.Error with
+	// Code ENOTFOUND when the message is not one of the conversation's.
+	ConversationMessage(ctx context.Context, conversationID, messageID int64) (*securetextd.Message, error)
 	// MessageInConversation returns a message of a conversation, and
 	// the conversation's latest inbound message before it (nil when
 	// there is none), opened, with their parts described but not read;

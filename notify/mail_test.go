@@ -54,6 +54,11 @@ func (s *fakeMailStore) Conversation(ctx context.Context, id int64) (*securetext
 	return &c, nil
 }
 
+func (s *fakeMailStore) ConversationMessage(ctx context.Context, conv, id int64) (*securetextd.Message, error) {
+	m, _, err := s.MessageInConversation(ctx, conv, id)
+	return m, err
+}
+
 func (s *fakeMailStore) MessageInConversation(ctx context.Context, conv, id int64) (msg, before *securetextd.Message, err error) {
 	if s.err != nil {
 		return nil, nil, s.err

@@ -54,7 +54,7 @@ func (m *Mailer) notice(ctx context.Context, job *securetextd.Job, mj securetext
 	if err != nil {
 		return nil, storeError(fmt.Sprintf("conversation %d", mj.ConversationID), err)
 	}
-	orig, _, err := m.st.MessageInConversation(ctx, conv.ID, mj.MessageID)
+	orig, err := m.st.ConversationMessage(ctx, conv.ID, mj.MessageID)
 	if securetextd.ErrorCode(err) == securetextd.ENOTFOUND {
 		orig, err = nil, nil
 	}

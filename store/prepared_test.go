@@ -148,6 +148,10 @@ func TestStatementsStayPrepared(t *testing.T) {
 			}
 			return db.CompleteClaim(ctx, j)
 		}},
+		{"NextDueExcept", func() error {
+			_, _, err := db.NextDueExcept(ctx, []int64{1}, securetextd.JobKindText, securetextd.JobKindReply)
+			return err
+		}},
 		{"ConversationByToken", func() error { _, err := db.ConversationByToken(ctx, token); return err }},
 		{"Session", func() error { _, err := db.Session(ctx, session, time.Hour, 24*time.Hour); return err }},
 		{"Recipient", func() error { _, err := db.Recipient(ctx, phone); return err }},
@@ -157,6 +161,7 @@ func TestStatementsStayPrepared(t *testing.T) {
 		{"ConversationWithAccess", func() error { _, _, err := db.ConversationWithAccess(ctx, conv); return err }},
 		{"ConversationMessages", func() error { _, err := db.ConversationMessages(ctx, conv); return err }},
 		{"MessageInConversation", func() error { _, _, err := db.MessageInConversation(ctx, conv, msg); return err }},
+		{"ConversationMessage", func() error { _, err := db.ConversationMessage(ctx, conv, msg); return err }},
 		{"OpenPart", func() error { _, _, err := db.OpenPart(ctx, msg, 0); return err }},
 		{"LastSeen", func() error { _, err := db.LastSeen(ctx, conv, phone); return err }},
 		{"MarkViewed", func() error { return db.MarkViewed(ctx, conv, []int64{msg}) }},

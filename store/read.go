@@ -200,24 +200,52 @@ func (db *DB) ConversationMessages(ctx context.Context, conversationID int64) ([
 	return msgs, nil
 }
 
-// MessageInConversation returns message id, opened, if it is one of
-// conversation conv's, with the conversation's latest inbound message
-// before it in ConversationMessages's order (received, then id), or nil
-// when there is none: what a mail about one message needs (the notice,
-// the reply it answers), without opening the manifest of every message
-// of a conversation that may hold thousands. It is an ENOTFOUND error if
-// the message is not one of the conversation's.
+// ConversationMessage returns message id, opened, if it is one of
+// conversation conv's: what a mail about one message needs (the notice,
+// a read receipt), without opening the manifest of every message of a
+// conversation that may hold thousands. It is an ENOTFOUND error if the
+// message is not one of the conversation's.
+func (db *DB) ConversationMessage(ctx context.Context, conv, id int64) (*securetextd.Message, error) {
+	var msg *securetextd.Message
+	err := db.view(ctx, func(tx *sql.Tx) error {
+		var err error
+		msg, err = db.conversationMessage(ctx, tx, conv, id)
+		return err
+	})
+	if err != nil {
+		return nil, wrap(fmt.Sprintf("conversation %d message %d", conv, id), err)
+	}
+	return msg, nil
+}
+
+// conversationMessage is ConversationMessage in tx. The membership is one
+// lookup in conversation_messages' key: "m.id IN (SELECT … WHERE
+// conversation_id = ?)" would list the whole conversation first, and a
+// correlated EXISTS is planned as a join (TestStatementsStayPrepared).
+func (db *DB) conversationMessage(ctx context.Context, tx *sql.Tx, conv, id int64) (*securetextd.Message, error) {
+	msgs, err := db.loadMessages(ctx, tx,
+		`m.id = (SELECT message_id FROM conversation_messages WHERE conversation_id = ? AND message_id = ?)`, conv, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(msgs) == 0 {
+		return nil, securetextd.Errorf(securetextd.ENOTFOUND, "No such message in this conversation.")
+	}
+	return msgs[0], nil
+}
+
+// MessageInConversation is ConversationMessage with the conversation's
+// latest inbound message before it in ConversationMessages's order
+// (received, then id), or nil when there is none: the message a reply
+// answers, for the mail that carries the reply. Finding it reads the
+// conversation's list of messages, so the mails that need only the
+// message ask ConversationMessage.
 func (db *DB) MessageInConversation(ctx context.Context, conv, id int64) (msg, before *securetextd.Message, err error) {
 	err = db.view(ctx, func(tx *sql.Tx) error {
-		msgs, err := db.loadMessages(ctx, tx,
-			`m.id = ? AND m.id IN (SELECT message_id FROM conversation_messages WHERE conversation_id = ?)`, id, conv)
+		msg, err = db.conversationMessage(ctx, tx, conv, id)
 		if err != nil {
 			return err
 		}
-		if len(msgs) == 0 {
-			return securetextd.Errorf(securetextd.ENOTFOUND, "No such message in this conversation.")
-		}
-		msg = msgs[0]
 		prev, err := db.loadMessages(ctx, tx, `m.id = (
 			SELECT p.id FROM messages p
 			WHERE p.id IN (SELECT message_id FROM conversation_messages WHERE conversation_id = ?)

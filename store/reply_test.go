@@ -591,8 +591,14 @@ func TestMessageInConversation(t *testing.T) {
 		if got != c.before {
 			t.Errorf("message %d: the inbound one before it is %d, want %d", c.id, got, c.before)
 		}
+		if only, err := db.ConversationMessage(ctx, conv, c.id); err != nil || only.ID != c.id || only.Subject != msg.Subject || len(only.Parts) != len(msg.Parts) {
+			t.Errorf("ConversationMessage %d: %+v, %v; MessageInConversation gave %+v", c.id, only, err, msg)
+		}
 	}
 	if _, _, err := db.MessageInConversation(ctx, conv, other.MessageID); securetextd.ErrorCode(err) != securetextd.ENOTFOUND {
 		t.Errorf("a message of another conversation: %v, want not found", err)
+	}
+	if _, err := db.ConversationMessage(ctx, conv, other.MessageID); securetextd.ErrorCode(err) != securetextd.ENOTFOUND {
+		t.Errorf("ConversationMessage of another conversation's message: %v, want not found", err)
 	}
 }
