@@ -66,6 +66,35 @@ func TestNextDueWalksTheHead(t *testing.T) {
 			}
 		}
 	}
+	// A head of claimed jobs longer than what is read at first
+	// (nextDueHead), before the first unclaimed one or without any.
+	for _, unclaimed := range []int64{0, 2000, 6000} {
+		if _, err := db.write.ExecContext(ctx, `DELETE FROM jobs`); err != nil {
+			t.Fatal(err)
+		}
+		for i := range nextDueHead + 8 {
+			if _, err := db.write.ExecContext(ctx,
+				`INSERT INTO jobs (id, kind, payload, next_attempt, created, updated, lease_until) VALUES (?, 'text', ?, ?, 0, 0, ?)`,
+				i+1, []byte{0}, 1000+i, 5000-i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if unclaimed != 0 {
+			if _, err := db.write.ExecContext(ctx,
+				`INSERT INTO jobs (id, kind, payload, next_attempt, created, updated) VALUES (999, 'text', ?, ?, 0, 0)`,
+				[]byte{0}, unclaimed); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := int64(5000 - (nextDueHead + 7))
+		if unclaimed != 0 {
+			want = min(want, unclaimed)
+		}
+		due, ok, err := db.NextDueExcept(ctx, nil, securetextd.JobKindText, securetextd.JobKindReply)
+		if err != nil || !ok || nanos(due) != want {
+			t.Errorf("%d claimed jobs, then one unclaimed at %d: due %d (%v, %v), want %d", nextDueHead+8, unclaimed, nanos(due), ok, err, want)
+		}
+	}
 	if _, _, err := db.NextDueExcept(ctx, nil, "text' OR 1=1 --"); err == nil {
 		t.Error("a kind that is not a kind's name was written into the query")
 	}

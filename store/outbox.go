@@ -1,10 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -98,32 +101,66 @@ func (db *DB) NextDue(ctx context.Context, kinds ...string) (time.Time, bool, er
 //
 // A job is due at its next attempt, or when its lease ends if it is
 // claimed (lease_until past next_attempt). The earliest is found by
-// walking each kind's pending jobs in next_attempt order (the index
-// jobs_due_kind) and stopping at the first that is not claimed: any job
-// after it is due no sooner. Only the jobs claimed at the head of the
-// queue are read, where a min() over the pending jobs read them all,
-// thousands while texts wait for the SMS rate, at every wake-up of each
-// worker (issue 15). Each kind is its own query, its name written into
-// the text (the kinds are the package's constants, never input), so that
-// each walks one kind's entries in order.
+// reading each kind's pending jobs in next_attempt order (the index
+// jobs_due_kind) up to the first that is not claimed: any job after it is
+// due no sooner. Only the jobs claimed at the head of each queue are read,
+// where a min() over the pending jobs read them all, thousands while texts
+// wait for the SMS rate, at every wake-up of each worker (issue 15). The
+// heads of all the kinds come in one query, nextDueHead rows of each;
+// a kind whose head is all claimed, which takes that many sends at once,
+// is then walked to its end.
 func (db *DB) NextDueExcept(ctx context.Context, except []int64, kinds ...string) (time.Time, bool, error) {
 	xfilter, xargs := inFilter("id", true, except)
 	filters := []string{""} // no kinds: every job
 	if len(kinds) > 0 {
 		filters = filters[:0]
 		for _, k := range kinds {
+			// The kinds are the package's constants, never input; each
+			// is written into the text, so that each part of the query
+			// walks one kind's entries in order.
 			if !jobKindName(k) {
 				return time.Time{}, false, fmt.Errorf("store: next due: job kind %q", k)
 			}
 			filters = append(filters, " AND kind = '"+k+"'")
 		}
 	}
+	heads := make([]string, len(filters))
+	var args []any
+	for i, f := range filters {
+		heads[i] = `SELECT * FROM (SELECT ` + strconv.Itoa(i) + ` AS part, next_attempt, lease_until, id FROM jobs
+			WHERE state = 'pending'` + f + xfilter + ` ORDER BY next_attempt, id LIMIT ` + strconv.Itoa(nextDueHead) + `) AS h` + strconv.Itoa(i)
+		args = append(args, xargs...)
+	}
+	rows, err := db.read.QueryContext(replan(ctx), strings.Join(heads, " UNION ALL "), args...)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("store: next due: %w", err)
+	}
+	parts := make([][]dueRow, len(filters))
+	for rows.Next() {
+		var part int
+		var r dueRow
+		if err := rows.Scan(&part, &r.next, &r.lease, &r.id); err != nil {
+			rows.Close()
+			return time.Time{}, false, fmt.Errorf("store: next due: %w", err)
+		}
+		if part >= 0 && part < len(parts) {
+			parts[part] = append(parts[part], r)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return time.Time{}, false, fmt.Errorf("store: next due: %w", err)
+	}
 	var best int64
 	found := false
-	for _, f := range filters {
-		due, ok, err := db.nextDueOf(ctx, f+xfilter, xargs)
-		if err != nil {
-			return time.Time{}, false, fmt.Errorf("store: next due: %w", err)
+	for i, head := range parts {
+		due, ok, open := earliestDue(head)
+		if !open && len(head) == nextDueHead {
+			// Every job read is claimed: walk the rest of this kind.
+			due, ok, err = db.nextDueOf(ctx, filters[i]+xfilter, xargs)
+			if err != nil {
+				return time.Time{}, false, fmt.Errorf("store: next due: %w", err)
+			}
 		}
 		if ok && (!found || due < best) {
 			best, found = due, true
@@ -133,6 +170,34 @@ func (db *DB) NextDueExcept(ctx context.Context, except []int64, kinds ...string
 		return time.Time{}, false, nil
 	}
 	return fromNanos(best), true, nil
+}
+
+// nextDueHead is how many of each kind's pending jobs NextDueExcept reads
+// at first: more than the sends a node has under way at once.
+const nextDueHead = 32
+
+// dueRow is a pending job as NextDueExcept reads it.
+type dueRow struct{ next, lease, id int64 }
+
+// earliestDue returns when the first of head, pending jobs of one kind,
+// is due, going through them in next_attempt order up to the first that
+// is not claimed; open reports whether there was one.
+func earliestDue(head []dueRow) (due int64, ok, open bool) {
+	slices.SortFunc(head, func(a, b dueRow) int {
+		if c := cmp.Compare(a.next, b.next); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.id, b.id)
+	})
+	for _, r := range head {
+		if d := max(r.next, r.lease); !ok || d < due {
+			due, ok = d, true
+		}
+		if r.lease <= r.next {
+			return due, ok, true
+		}
+	}
+	return due, ok, false
 }
 
 // nextDueOf walks the pending jobs that filter keeps in next_attempt
