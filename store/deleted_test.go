@@ -21,6 +21,24 @@ func TestDeletedBySender(t *testing.T) {
 		return r.Conversations[0].ID
 	}
 	withdrawn, deleted, held := conv("1"), conv("2"), conv("3")
+	endThree(t, db, withdrawn, deleted, held)
+	for id, want := range map[int64]string{
+		withdrawn: "This conversation was withdrawn by the sender.",
+		deleted:   securetextd.DeletedMessage,
+		held:      "This conversation was withdrawn by the sender.",
+	} {
+		err := db.ConversationAccess(ctx, id)
+		if securetextd.ErrorCode(err) != securetextd.EREVOKED || securetextd.ErrorMessage(err) != want {
+			t.Errorf("conversation %d: %v, want EREVOKED %q", id, err, want)
+		}
+	}
+}
+
+// endThree withdraws conversation withdrawn, deletes deleted, and deletes
+// held under a legal hold, which withdraws it and defers the delete.
+func endThree(t *testing.T, db *DB, withdrawn, deleted, held int64) {
+	t.Helper()
+	ctx := t.Context()
 	if err := db.RevokeConversation(ctx, withdrawn); err != nil {
 		t.Fatal(err)
 	}
@@ -32,16 +50,6 @@ func TestDeletedBySender(t *testing.T) {
 	}
 	if _, err := db.DeleteConversation(ctx, held, drWho); err != nil {
 		t.Fatal(err)
-	}
-	for id, want := range map[int64]string{
-		withdrawn: "This conversation was withdrawn by the sender.",
-		deleted:   securetextd.DeletedMessage,
-		held:      "This conversation was withdrawn by the sender.",
-	} {
-		err := db.ConversationAccess(ctx, id)
-		if securetextd.ErrorCode(err) != securetextd.EREVOKED || securetextd.ErrorMessage(err) != want {
-			t.Errorf("conversation %d: %v, want EREVOKED %q", id, err, want)
-		}
 	}
 }
 
@@ -61,18 +69,7 @@ func TestConversationWithAccess(t *testing.T) {
 	old := conv("0", "+12125550100")
 	clk.advance(2 * time.Hour)
 	open, withdrawn, deleted, held := conv("1", patient), conv("2", "+12125550101"), conv("3", "+12125550102"), conv("4", "+12125550103")
-	if err := db.RevokeConversation(ctx, withdrawn); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.DeleteConversation(ctx, deleted, drWho); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.PlaceHold(ctx, held, "litigation", "counsel"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.DeleteConversation(ctx, held, drWho); err != nil {
-		t.Fatal(err)
-	}
+	endThree(t, db, withdrawn, deleted, held)
 	for _, id := range []int64{open, withdrawn, deleted, held, old, 999} {
 		c, access, err := db.ConversationWithAccess(ctx, id)
 		want, werr := db.Conversation(ctx, id)
