@@ -228,15 +228,5 @@ func (db *DB) linkConversation(ctx context.Context, token string) (*securetextd.
 	if err != nil {
 		return nil, sql.NullInt64{}, err
 	}
-	c := &securetextd.Conversation{ID: conv}
-	var created, active int64
-	var revoked sql.NullInt64
-	err = db.read.QueryRowContext(ctx,
-		`SELECT phone, sender, created, last_activity, revoked FROM conversations WHERE id = ?`,
-		conv).Scan(&c.Phone, &c.Sender, &created, &active, &revoked)
-	if err != nil {
-		return nil, revoked, err
-	}
-	c.Created, c.LastActivity = fromNanos(created), fromNanos(active)
-	return c, revoked, nil
+	return db.conversationRow(ctx, conv)
 }

@@ -118,20 +118,11 @@ func (db *DB) ConversationAccess(ctx context.Context, id int64) error {
 // return for it (nil when open). err is an ENOTFOUND error when there is
 // no such conversation, or the store's failure.
 func (db *DB) ConversationWithAccess(ctx context.Context, id int64) (c *securetextd.Conversation, access, err error) {
-	c = &securetextd.Conversation{ID: id}
-	var created, active int64
-	var revoked sql.NullInt64
-	err = db.read.QueryRowContext(ctx,
-		`SELECT phone, sender, created, last_activity, revoked FROM conversations WHERE id = ?`,
-		id).Scan(&c.Phone, &c.Sender, &created, &active, &revoked)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil, securetextd.Errorf(securetextd.ENOTFOUND, "No such conversation.")
-	}
+	c, revoked, err := db.conversationRow(ctx, id)
 	if err != nil {
-		return nil, nil, fmt.Errorf("store: conversation %d: %w", id, err)
+		return nil, nil, err
 	}
-	c.Created, c.LastActivity = fromNanos(created), fromNanos(active)
-	access = db.access(active, revoked, db.Now())
+	access = db.access(nanos(c.LastActivity), revoked, db.Now())
 	if securetextd.ErrorCode(access) == securetextd.EREVOKED {
 		access = db.deletedOr(ctx, id, access)
 		if securetextd.ErrorCode(access) != securetextd.EREVOKED {

@@ -58,19 +58,28 @@ func (db *DB) tokenConversation(ctx context.Context, table, token string) (*secu
 // Conversation returns conversation id. It is an ENOTFOUND error if there
 // is no such conversation.
 func (db *DB) Conversation(ctx context.Context, id int64) (*securetextd.Conversation, error) {
+	c, _, err := db.conversationRow(ctx, id)
+	return c, err
+}
+
+// conversationRow reads conversation id's row: the conversation, and when
+// it was withdrawn. It is an ENOTFOUND error if there is no such
+// conversation.
+func (db *DB) conversationRow(ctx context.Context, id int64) (*securetextd.Conversation, sql.NullInt64, error) {
 	c := &securetextd.Conversation{ID: id}
 	var created, active int64
+	var revoked sql.NullInt64
 	err := db.read.QueryRowContext(ctx,
-		`SELECT phone, sender, created, last_activity FROM conversations WHERE id = ?`,
-		id).Scan(&c.Phone, &c.Sender, &created, &active)
+		`SELECT phone, sender, created, last_activity, revoked FROM conversations WHERE id = ?`,
+		id).Scan(&c.Phone, &c.Sender, &created, &active, &revoked)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, securetextd.Errorf(securetextd.ENOTFOUND, "No such conversation.")
+		return nil, revoked, securetextd.Errorf(securetextd.ENOTFOUND, "No such conversation.")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store: conversation %d: %w", id, err)
+		return nil, revoked, fmt.Errorf("store: conversation %d: %w", id, err)
 	}
 	c.Created, c.LastActivity = fromNanos(created), fromNanos(active)
-	return c, nil
+	return c, revoked, nil
 }
 
 // Inbox returns every conversation of phone, the one with the most recent
