@@ -81,7 +81,8 @@ func (s *Server) ownConversation(w http.ResponseWriter, r *http.Request) (*secur
 	}
 	var conv *securetextd.Conversation
 	var access error
-	if ar, ok := s.life.(accessReader); ok {
+	ar, oneQuery := s.life.(accessReader)
+	if oneQuery {
 		conv, access, err = ar.ConversationWithAccess(r.Context(), id)
 	} else {
 		conv, err = s.store.Conversation(r.Context(), id)
@@ -97,7 +98,7 @@ func (s *Server) ownConversation(w http.ResponseWriter, r *http.Request) (*secur
 		s.handleNotFound(w, r)
 		return nil, nil
 	}
-	if _, ok := s.life.(accessReader); !ok {
+	if !oneQuery {
 		access = s.checkAccess(r, conv)
 	}
 	if access != nil {
