@@ -5,12 +5,14 @@ package store
 /*
 #include <malloc.h>
 
-// fixMmapThreshold fixes glibc's threshold above which malloc maps memory
-// of its own for a block (and unmaps it at free) at n bytes. Elsewhere
-// (musl) it does nothing.
-static void fixMmapThreshold(int n) {
-#ifdef M_MMAP_THRESHOLD
-	mallopt(M_MMAP_THRESHOLD, n);
+// fixHeap fixes glibc's threshold above which malloc maps memory of its
+// own for a block (and unmaps it at free) at mmap bytes, and the free
+// memory an arena keeps at its top before giving it back to the kernel at
+// trim bytes. Elsewhere (musl) it does nothing.
+static void fixHeap(int mmap, int trim) {
+#if defined(M_MMAP_THRESHOLD) && defined(M_TRIM_THRESHOLD)
+	mallopt(M_MMAP_THRESHOLD, mmap);
+	mallopt(M_TRIM_THRESHOLD, trim);
 #endif
 }
 */
@@ -31,10 +33,25 @@ import "sync"
 // 256 KiB written.
 const mmapThreshold = 128 << 10
 
+// Fixing the mmap threshold also fixes the trim threshold, which the
+// dynamic rule would have raised with it, at glibc's default of 128 KiB:
+// whenever the free memory at the top of an arena passed 128 KiB, free
+// gave it back to the kernel (madvise, or brk for the main arena), and
+// the next statements faulted it in again. SQLite's page caches and
+// statements go up and down by more than that within one portal page or
+// one commit, so that was 0.6 madvise calls per conversation page and 0.3
+// per small message, each a TLB shootdown on every core and page faults
+// after it: 3-4% of the page's profile in the kernel alone, and the page
+// served 25-50% more requests a second without it (issue 15, measured
+// with GLIBC_TUNABLES before this was written). 1 MiB stopped the calls in
+// BenchmarkConversationPage; 2 MiB leaves room, and is at most 2 MiB kept
+// per arena, all of it memory SQLite has used.
+const trimThreshold = 2 << 20
+
 var mallocOnce sync.Once
 
-// tuneMalloc sets the C allocator for the blobs SQLite copies, once per
-// process.
+// tuneMalloc sets the C allocator for the blobs SQLite copies and for the
+// churn of its page caches, once per process.
 func tuneMalloc() {
-	mallocOnce.Do(func() { C.fixMmapThreshold(mmapThreshold) })
+	mallocOnce.Do(func() { C.fixHeap(mmapThreshold, trimThreshold) })
 }
