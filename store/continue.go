@@ -72,10 +72,14 @@ func (h latest) state() int64 {
 
 func readLatest(ctx context.Context, q queryer, phone securetextd.Phone, sender string) (latest, error) {
 	h := latest{phone: phone}
+	// The phone's conversations come from a subquery, not from "c.phone
+	// = ?" beside the ORDER BY: SQLite would weigh the bound phone in
+	// planning that, and compile the statement again on every run
+	// (TestStatementsStayPrepared).
 	err := q.QueryRowContext(along(ctx), `
 		SELECT c.id, c.sender, c.created, `+openConversation+`
 		FROM conversations c
-		WHERE c.phone = ? AND lower(c.sender) = ?
+		WHERE c.id IN (SELECT id FROM conversations WHERE phone = ?) AND lower(c.sender) = ?
 		ORDER BY c.id DESC LIMIT 1`,
 		phone, normalizeAddress(sender)).Scan(&h.id, &h.sender, &h.created, &h.open)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -141,6 +141,13 @@ func TestStatementsStayPrepared(t *testing.T) {
 		run  func() error
 	}{
 		{"commit of a small message", func() error { i++; return commitSmall(db, i) }},
+		{"commit of a small message that joins its conversation", func() error {
+			// conversations.continue = "per-sender", the gateway's default.
+			db.Policy.ContinuePerSender = true
+			defer func() { db.Policy.ContinuePerSender = false }()
+			i++
+			return commitSmall(db, i)
+		}},
 		{"claim and completion of a text", func() error {
 			j, err := db.ClaimJob(ctx, db.Now(), time.Minute, nil, securetextd.JobKindText)
 			if err != nil {
