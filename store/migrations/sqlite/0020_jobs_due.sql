@@ -1,0 +1,12 @@
+-- jobs_due ordered the pending jobs by when each falls due, whatever its
+-- kind (issue 15). Every claim and every worker's look for its next job
+-- name their kinds, and read jobs_due_kind, the same order within each
+-- kind: a claim of the mail kinds (several) sorts their due jobs, and
+-- the workers' look for the next due walks the head of each kind's queue
+-- (store/outbox.go). What still reads every pending job (the leases a
+-- node held, the outbox's figures for /metrics) reads jobs_due_kind as
+-- well as it read this. So jobs_due only cost each job three writes in
+-- an index no query needed: at its commit, its claim's end and its
+-- outcome, and on SQLite a page of the WAL for each group commit and
+-- each index split.
+DROP INDEX jobs_due;
