@@ -12,6 +12,7 @@ package locale
 
 import (
 	"embed"
+	"encoding/binary"
 	"fmt"
 	"html"
 	"html/template"
@@ -21,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -166,6 +168,42 @@ type Printer struct {
 	// fields are the ids of the messages with {{.Field}}s, which Plain
 	// does not give.
 	fields map[string]bool
+	// filled keeps what T wrote for a message with fields whose values
+	// are all strings, by id and fields (filledKey): a page writes the
+	// same few on every view (the organization's name in the footer, the
+	// sender in a conversation's heading, the reply limit), and each
+	// Localize call runs the message's template. It is emptied when it
+	// holds maxFilled, so that it stays small whatever the values.
+	filled  sync.Map
+	nFilled atomic.Int64
+}
+
+// maxFilled bounds Printer.filled.
+const maxFilled = 4096
+
+// filledKey is the key of T(id, kv...) in Printer.filled, and false when
+// a value is not a string (or the pairs do not pair up), which T does not
+// keep: the message id, then each key and value after its length, so
+// that no two calls share a key whatever bytes the values hold.
+func filledKey(id string, kv []any) (string, bool) {
+	if len(kv)%2 != 0 {
+		return "", false
+	}
+	n := len(id)
+	for i := range kv {
+		s, ok := kv[i].(string)
+		if !ok {
+			return "", false
+		}
+		n += binary.MaxVarintLen64 + len(s)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, id...)
+	for _, v := range kv {
+		b = binary.AppendUvarint(b, uint64(len(v.(string))))
+		b = append(b, v.(string)...)
+	}
+	return string(b), true
 }
 
 // data makes a message's template data of key, value pairs.
@@ -192,12 +230,28 @@ func (p *Printer) T(id string, kv ...any) string {
 			return s.(string)
 		}
 	}
+	key, keep := "", false
+	if len(kv) > 0 {
+		if key, keep = filledKey(id, kv); keep {
+			if s, ok := p.filled.Load(key); ok {
+				return s.(string)
+			}
+		}
+	}
 	s, err := p.loc.Localize(&i18n.LocalizeConfig{MessageID: id, TemplateData: data(kv)})
 	if s == "" && err != nil {
 		return id
 	}
-	if len(kv) == 0 && err == nil {
+	switch {
+	case err != nil:
+	case len(kv) == 0:
 		p.plain.Store(id, s)
+	case keep:
+		if p.nFilled.Add(1) > maxFilled {
+			p.filled.Clear()
+			p.nFilled.Store(1)
+		}
+		p.filled.Store(key, s)
 	}
 	return s
 }

@@ -1,8 +1,12 @@
 package locale
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/nicksnyder/go-i18n/v2/i18n"
 )
 
 // TestCatalogueComplete checks that every catalogue has every message of
@@ -153,5 +157,58 @@ func TestPlainKept(t *testing.T) {
 	}
 	if en, es := c.Printer("en").T("NavInbox"), c.Printer("es").T("NavInbox"); en == es {
 		t.Errorf("NavInbox is %q in both languages", en)
+	}
+}
+
+// TestFilledKept: T keeps what it wrote for a message with string fields,
+// by id and fields, so that a page's footer and heading are not written
+// anew on every view; calls that differ in any field, even by the bytes
+// a separator would use, get their own; and it holds at most maxFilled.
+func TestFilledKept(t *testing.T) {
+	c := MustLoad()
+	kept := func(p *Printer) int {
+		n := 0
+		p.filled.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	for _, tag := range []string{"en", "es"} {
+		p := c.Printer(tag) // shared with the package's other tests
+		fresh := &Printer{loc: p.loc}
+		before := kept(p)
+		first := p.T("TryAgainIn", "Wait", "12 minutes x")
+		if !strings.Contains(first, "12 minutes x") {
+			t.Fatalf("%s: TryAgainIn is %q", tag, first)
+		}
+		if again := p.T("TryAgainIn", "Wait", "12 minutes x"); again != first || kept(p) != before+1 {
+			t.Errorf("%s: %q, then %q, %d kept after %d", tag, first, again, kept(p), before)
+		}
+		// Each call is its own, and reads as a printer that keeps
+		// nothing writes it.
+		for _, kv := range [][]any{
+			{"Wait", "3 minutes"},
+			{"Wait", "3 minutes\x00"},
+			{"Wait", "3", "X", " minutes"},
+			{"Wait", "3\x00X\x00 minutes"},
+		} {
+			for range 2 {
+				want, _ := fresh.loc.Localize(&i18n.LocalizeConfig{MessageID: "TryAgainIn", TemplateData: data(kv)})
+				if got := p.T("TryAgainIn", kv...); got != want {
+					t.Errorf("%s: T(%q) = %q, want %q", tag, kv, got, want)
+				}
+			}
+		}
+		// Not kept: a value that is not a string, an unknown id.
+		n := kept(p)
+		p.T("TryAgainIn", "Wait", 12)
+		p.T("NoSuchMessage-x1", "Wait", "1")
+		if kept(p) != n {
+			t.Errorf("%s: %d kept, then %d after a number and an unknown id", tag, n, kept(p))
+		}
+		for i := range maxFilled + 10 {
+			p.T("TryAgainIn", "Wait", strconv.Itoa(i))
+		}
+		if n := kept(p); n > maxFilled || n == 0 {
+			t.Errorf("%s: %d kept after %d calls, bound %d", tag, n, maxFilled+10, maxFilled)
+		}
 	}
 }
