@@ -3,6 +3,7 @@ package locale
 import (
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -131,11 +132,7 @@ func TestSpanishHasNoEnglish(t *testing.T) {
 // kept stays bounded by the catalogue whatever ids a page asks for.
 func TestPlainKept(t *testing.T) {
 	c := MustLoad()
-	kept := func(p *Printer) int {
-		n := 0
-		p.plain.Range(func(any, any) bool { n++; return true })
-		return n
-	}
+	kept := func(p *Printer) int { return entries(&p.plain) }
 	for _, tag := range []string{"en", "es"} {
 		p := c.Printer(tag)
 		first := p.T("NavInbox")
@@ -160,17 +157,20 @@ func TestPlainKept(t *testing.T) {
 	}
 }
 
+// entries counts what m holds.
+func entries(m *sync.Map) int {
+	n := 0
+	m.Range(func(any, any) bool { n++; return true })
+	return n
+}
+
 // TestFilledKept: T keeps what it wrote for a message with string fields,
 // by id and fields, so that a page's footer and heading are not written
 // anew on every view; calls that differ in any field, even by the bytes
 // a separator would use, get their own; and it holds at most maxFilled.
 func TestFilledKept(t *testing.T) {
 	c := MustLoad()
-	kept := func(p *Printer) int {
-		n := 0
-		p.filled.Range(func(any, any) bool { n++; return true })
-		return n
-	}
+	kept := func(p *Printer) int { return entries(&p.filled) }
 	for _, tag := range []string{"en", "es"} {
 		p := c.Printer(tag) // shared with the package's other tests
 		fresh := &Printer{loc: p.loc}
