@@ -232,6 +232,15 @@ func runServers(rep *report, work string, tools tools, vonage *fakeVonage) {
 	for _, p := range peers {
 		p.stop()
 	}
+	// The PostgreSQL server too: left running, it vacuums and analyzes
+	// the tables the ingest filled, and checkpoints their writes, a
+	// minute or more later, while the latency and portal measurements
+	// run on the same cores and disk (a stall of 200 ms in the portal's
+	// third round, in two make bench runs of stop 23, and in no run
+	// without it).
+	if pgServer != nil {
+		pgServer.Stop()
+	}
 }
 
 // mustRegexp compiles a flag's regexp; "" is nil, which matches all.
