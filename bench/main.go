@@ -232,12 +232,13 @@ func runServers(rep *report, work string, tools tools, vonage *fakeVonage) {
 	for _, p := range peers {
 		p.stop()
 	}
-	// The PostgreSQL server too: left running, it vacuums and analyzes
-	// the tables the ingest filled, and checkpoints their writes, a
+	// The PostgreSQL server too: left running, it may vacuum and analyze
+	// the tables the ingest filled, and checkpoint their writes, a
 	// minute or more later, while the latency and portal measurements
-	// run on the same cores and disk (a stall of 200 ms in the portal's
-	// third round, in two make bench runs of stop 23, and in no run
-	// without it).
+	// run on the same cores and disk. In two make bench runs of stop 23
+	// with it running, the portal's third round stalled (p99 207 and
+	// 211 ms, against 18-29 in the other rounds); none did in the next
+	// run, with it stopped, nor in portal-only runs.
 	if pgServer != nil {
 		pgServer.Stop()
 	}
