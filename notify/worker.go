@@ -18,7 +18,8 @@ const (
 	// asking again, so that a broken database is not hammered.
 	storePause = 5 * time.Second
 	// minIdle is the shortest sleep when the outbox says a job is due but
-	// hands none out, which only a confused outbox does: never a hot loop.
+	// hands none out twice running, which only a confused outbox does:
+	// never a hot loop.
 	minIdle = time.Second
 )
 
@@ -124,6 +125,9 @@ type worker struct {
 	held        []*unrecorded
 	recordFails int
 	recordAt    time.Time
+	// missed is set when idle found a job due that the claim before it
+	// had not handed out, and went to look again at once (idle).
+	missed bool
 }
 
 // Run sends until ctx is done, then returns nil. It returns an error only
@@ -246,7 +250,14 @@ func (w *worker) idle(ctx context.Context) {
 	if len(w.held) > 0 && (!ok || w.recordAt.Before(due)) {
 		due, ok = w.recordAt, true
 	}
+	// A job due now that the claim just before did not hand out was
+	// committed after the claim looked and before the wake channel was
+	// taken: its wake is gone, so look again at once. A second miss in a
+	// row sleeps minIdle, as a confused outbox would have it.
+	again := err == nil && ok && !due.After(time.Now()) && !w.missed
+	w.missed = again
 	switch {
+	case again:
 	case err != nil:
 		if ctx.Err() == nil {
 			w.log.Error("outbox: next due", "err", err)

@@ -30,6 +30,11 @@ type fakeOutbox struct {
 	// full disk would; writes counts the attempts (worker_record_test.go).
 	writeErr error
 	writes   int
+	// blind makes ClaimJob hand out nothing though NextDueExcept sees
+	// jobs due, as a confused store would; onMiss, when set, runs (once,
+	// outside the lock) after a ClaimJob that found nothing.
+	blind  bool
+	onMiss func()
 }
 
 type fakeJob struct {
@@ -85,6 +90,22 @@ func ofKind(j *fakeJob, kinds []string) bool {
 }
 
 func (o *fakeOutbox) ClaimJob(ctx context.Context, now time.Time, lease time.Duration, except []int64, kinds ...string) (*securetextd.Job, error) {
+	job, err := o.claim(now, lease, except, kinds)
+	o.mu.Lock()
+	miss := o.onMiss
+	if job == nil && err != nil {
+		o.onMiss = nil
+	} else {
+		miss = nil
+	}
+	o.mu.Unlock()
+	if miss != nil {
+		miss()
+	}
+	return job, err
+}
+
+func (o *fakeOutbox) claim(now time.Time, lease time.Duration, except []int64, kinds []string) (*securetextd.Job, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.calls = append(o.calls, now)
@@ -100,7 +121,7 @@ func (o *fakeOutbox) ClaimJob(ctx context.Context, now time.Time, lease time.Dur
 			next = j
 		}
 	}
-	if next == nil {
+	if next == nil || o.blind {
 		return nil, securetextd.Errorf(securetextd.ENOTFOUND, "no job due")
 	}
 	job := next.job
@@ -460,6 +481,40 @@ func TestWorkerStoreError(t *testing.T) {
 		if len(o.calls) > 10 {
 			t.Errorf("ClaimJob called %d times in a minute: a hot loop", len(o.calls))
 		}
+	})
+}
+
+// TestWorkerLooksAgain: a job committed after the worker's claim found
+// nothing, and before it took the wake channel, is sent at once, not
+// after minIdle. An outbox that says a job is due and never hands it out
+// is asked at most about twice a second.
+func TestWorkerLooksAgain(t *testing.T) {
+	t.Run("a job committed between the claim and the wait", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			o, mail := newFakeOutbox(), &fakeMail{}
+			start := time.Now()
+			o.onMiss = func() { o.addReply(t) }
+			startWorker(t, &Worker{Outbox: o, Mail: mail})
+			synctest.Wait()
+			if got := mail.sends(); len(got) != 1 || got[0] != start {
+				t.Errorf("mail sent at %v; want once, at once", got)
+			}
+		})
+	})
+	t.Run("an outbox that never hands the job out", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			o, mail := newFakeOutbox(), &fakeMail{}
+			o.blind = true
+			o.addReply(t)
+			startWorker(t, &Worker{Outbox: o, Mail: mail})
+			time.Sleep(time.Minute)
+			synctest.Wait()
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			if n := len(o.calls); n < 60 || n > 122 {
+				t.Errorf("ClaimJob called %d times in a minute; want twice each minIdle", n)
+			}
+		})
 	})
 }
 
