@@ -328,3 +328,80 @@ func TestContinueRemembered(t *testing.T) {
 		}
 	}
 }
+
+// TestJoinsRenewCoarsely: a message that joins a conversation renews its
+// last activity only when that moves it by more than renewStep (a minute,
+// or a thousandth of the access period), so that a burst of messages to
+// one patient does not rewrite the conversation's row and index entries
+// once each. Access still ends no sooner than the period less that step
+// after the last message.
+func TestJoinsRenewCoarsely(t *testing.T) {
+	db := openTestDB(t)
+	db.Policy.ContinuePerSender = true
+	db.Policy.AccessExpiry = 72 * time.Hour
+	start := time.Now().Truncate(time.Second)
+	now := start
+	db.Now = func() time.Time { return now }
+	lastActivity := func(id int64) time.Time {
+		t.Helper()
+		c, err := db.Conversation(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.LastActivity
+	}
+	r, err := send(t, db, "first", Target{Phone: patient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := r.Conversations[0].ID
+	for _, step := range []struct {
+		after time.Duration // since start
+		want  time.Duration // the last activity stored, since start
+	}{
+		{30 * time.Second, 0},                // within a minute of the last renewal: not written
+		{60 * time.Second, 60 * time.Second}, // a minute on: written
+		{90 * time.Second, 60 * time.Second},
+		{3 * time.Minute, 3 * time.Minute},
+	} {
+		now = start.Add(step.after)
+		r, err := send(t, db, "next", Target{Phone: patient})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Conversations[0].ID != conv {
+			t.Fatalf("the message at +%v started conversation %d; want it to join %d", step.after, r.Conversations[0].ID, conv)
+		}
+		if got := lastActivity(conv).Sub(start); got != step.want {
+			t.Errorf("after a message at +%v, last activity +%v; want +%v", step.after, got, step.want)
+		}
+	}
+	// Access lasts the period from the last renewal: here 72h less 30s
+	// after the last message, at +3m30s.
+	now = start.Add(3*time.Minute + 30*time.Second)
+	if _, err := send(t, db, "last", Target{Phone: patient}); err != nil {
+		t.Fatal(err)
+	}
+	now = start.Add(3*time.Minute + 72*time.Hour - time.Nanosecond)
+	if err := db.ConversationAccess(t.Context(), conv); err != nil {
+		t.Errorf("access just before the period's end: %v", err)
+	}
+	now = start.Add(3*time.Minute + 72*time.Hour)
+	if err := db.ConversationAccess(t.Context(), conv); securetextd.ErrorCode(err) != securetextd.EEXPIRED {
+		t.Errorf("access at the period's end from the last renewal: %v; want expired", err)
+	}
+
+	// A short period renews more finely: a thousandth of it.
+	db.Policy.AccessExpiry = 10 * time.Second
+	now = start.Add(time.Hour)
+	if _, err := send(t, db, "short", Target{Phone: patient}); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(20 * time.Millisecond)
+	if _, err := send(t, db, "short again", Target{Phone: patient}); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastActivity(conv).Sub(start); got != time.Hour+20*time.Millisecond {
+		t.Errorf("with a 10s period, a message 20ms on left last activity +%v; want +1h0m0.02s", got)
+	}
+}

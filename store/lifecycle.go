@@ -23,7 +23,7 @@ import (
 type Policy struct {
 	// AccessExpiry ends access to a conversation once this long has passed
 	// since its last message, in either direction (portal.access_expiry).
-	// A new message renews it. Zero: never.
+	// A new message renews it, to within renewStep. Zero: never.
 	AccessExpiry time.Duration
 	// Retention is how long a message's content is kept after it was
 	// received (store.retention); Purge deletes it after that. Zero:
@@ -82,6 +82,19 @@ func (db *DB) access(lastActivity int64, revoked sql.NullInt64, now time.Time) e
 		return errExpired()
 	}
 	return nil
+}
+
+// renewStep is the precision of a conversation's last activity as new
+// messages renew it (continueConversation): a minute, or a thousandth of
+// AccessExpiry when that is shorter. So access lasts from AccessExpiry
+// less renewStep to AccessExpiry after the last message: 72 hours less at
+// most a minute, under the default. A patient's reply renews it exactly.
+func (db *DB) renewStep() time.Duration {
+	step := time.Minute
+	if exp := db.Policy.AccessExpiry; exp > 0 {
+		step = min(step, exp/1000)
+	}
+	return step
 }
 
 // openCutoff is the last activity a conversation needs, at now, to be
