@@ -481,6 +481,21 @@ func (rep *report) syncsText(name, per string) string {
 	return fmt.Sprintf(", and %s fsyncs per %s", num(p.syncs), per)
 }
 
+// writerBusy says how much of the time the SQLite gateway's one writer
+// held its write lock in the engine comparison's runs (the same load as
+// the reused small messages), when there were any.
+func (rep *report) writerBusy(b *strings.Builder) {
+	if rep.engines == nil || len(rep.engines.runs[gatewayName]) == 0 {
+		return
+	}
+	runs := rep.engines.runs[gatewayName]
+	held := median(each(runs, func(r engineRun) float64 { return 100 * r.lockSecs / r.load.elapsed.Seconds() }))
+	fmt.Fprintf(b, ". Most of that wait is for the one writer: in the PostgreSQL section's runs of the same load the\n"+
+		"SQLite gateway's write lock was held %s of the time, %s ms per message, so each commit\n"+
+		"waits for the ones before it (what the writer itself waits for: \"Changes, side by side\", stop 24)",
+		pct(held), num(median(each(runs, engineRun.lockPerMsg))))
+}
+
 func (rep *report) ingestBounds(b *strings.Builder) {
 	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	reused, perConn := rep.find("1 KiB, connection reused"), rep.find("1 KiB, one per connection")
@@ -506,6 +521,7 @@ func (rep *report) ingestBounds(b *strings.Builder) {
 			p("after the commit its message joined, and at this rate a message takes %s ms from `MAIL FROM`\n", num(20000/gw))
 			p("to `250`, %s ms of it CPU; the rest is waiting, for the commit's fsync and for a turn on the\n", num(cpu))
 			p("cores")
+			rep.writerBusy(b)
 		}
 		p(". Postfix spends %s ms\n", num(median(reused.cpus("Postfix queue"))))
 		p("per message, Mailpit %s. At the gateway's cost, 1.2× Mailpit (%s msg/s) would keep %s cores\n",
