@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -138,5 +139,60 @@ func TestGroupCommitMemo(t *testing.T) {
 	})
 	if seen != n-n/3 {
 		t.Errorf("%d jobs stood, want %d", seen, n-n/3)
+	}
+}
+
+// TestGroupAdmits: commits that queue while a batch runs join its
+// transaction before its COMMIT, and share its fsync, rather than wait for
+// the next batch; one of them that fails fails alone.
+func TestGroupAdmits(t *testing.T) {
+	db := openTestDB(t)
+	errRefused := errors.New("refused")
+	for _, failing := range []bool{false, true} {
+		txs, _ := db.WriteLockStats()
+		started, hold := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		errs := make(chan error, 3)
+		go func() {
+			errs <- db.updateGrouped(t.Context(), func(*sql.Tx) error {
+				once.Do(func() { close(started) })
+				<-hold
+				return nil
+			})
+		}()
+		<-started
+		late := []func(*sql.Tx) error{func(*sql.Tx) error { return nil }}
+		if failing {
+			late = append(late, func(*sql.Tx) error { return errRefused })
+		}
+		for _, fn := range late {
+			go func() { errs <- db.updateGrouped(t.Context(), fn) }()
+		}
+		for queued := 0; queued < len(late); {
+			db.group.mu.Lock()
+			queued = len(db.group.queue)
+			db.group.mu.Unlock()
+			runtime.Gosched()
+		}
+		close(hold)
+		var refused int
+		for range 1 + len(late) {
+			switch err := <-errs; {
+			case errors.Is(err, errRefused):
+				refused++
+			case err != nil:
+				t.Fatal(err)
+			}
+		}
+		after, _ := db.WriteLockStats()
+		// A batch that fails runs again, each commit in its savepoint: a
+		// second transaction.
+		want := int64(1)
+		if failing {
+			want = 2
+		}
+		if after-txs != want || refused != len(late)-1 {
+			t.Errorf("failing %v: %d write transactions, %d refused; want %d, %d", failing, after-txs, refused, want, len(late)-1)
+		}
 	}
 }

@@ -34,16 +34,20 @@ func commitToPhone(db *DB, i int) error {
 }
 
 // heldCommits runs commit(0) … commit(n-1) concurrently as one group
-// commit, as groupedCommits does for commitSmall.
+// commit, as groupedCommits does for commitSmall: a commit that writes
+// nothing holds the writer until all n have queued, and they join its
+// transaction (runPipelined's admit). If one of them fails, the batch runs
+// again, the holder's commit too.
 func heldCommits(t *testing.T, db *DB, n int, commit func(int) error) {
 	t.Helper()
 	hold, held := make(chan struct{}), make(chan struct{})
+	var once sync.Once
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		db.updateGrouped(context.Background(), func(*sql.Tx) error {
-			close(held)
+			once.Do(func() { close(held) })
 			<-hold
 			return nil
 		})
