@@ -13,13 +13,14 @@ import (
 // disk at about a thousand commits a second. When several SMTP sessions
 // commit at once, their transactions are joined into one: the first caller
 // becomes the leader and runs, in one transaction, every commit that is
-// waiting and every one that queues before its COMMIT (runPipelined); if one fails, the batch runs again with each
-// commit in its own SAVEPOINT, so that one failing rolls back only itself
-// (runGroup). One fsync then makes all of them durable, and each caller returns
-// (and its client gets its 250) only after that commit. A caller that
-// arrives while a batch runs waits; when the batch ends, the leader hands
-// the lead to the oldest waiting caller, which takes everyone waiting as
-// the next batch. No goroutine runs in the background.
+// waiting, and every one that queues before it commits (runPipelined); if
+// one fails, the batch runs again with each commit in its own SAVEPOINT, so
+// that one failing rolls back only itself (runGroup). One fsync then makes
+// all of them durable, and each caller returns (and its client gets its
+// 250) only after that commit. A caller that arrives while a batch
+// commits waits; when the batch ends, the leader hands the lead to the
+// oldest waiting caller, which takes everyone waiting as the next batch.
+// No goroutine runs in the background.
 
 // maxGroup bounds how many commits share one transaction, so that no
 // caller waits behind an unbounded batch.
