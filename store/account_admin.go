@@ -125,7 +125,7 @@ func (db *DB) RecordSignIn(ctx context.Context, phone securetextd.Phone, in secu
 	if err != nil {
 		return err
 	}
-	err = db.updateGrouped(ctx, func(tx *sql.Tx) error {
+	err = db.updateGrouped(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		at := nanos(db.Now())
 		if _, err := tx.ExecContext(ctx, `
 			INSERT INTO sign_ins (phone, at, sealed) VALUES (?, ?, ?) ON CONFLICT (phone, at) DO NOTHING`,

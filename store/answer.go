@@ -86,7 +86,7 @@ func (d *Draft) CommitAnswer(ctx context.Context, m *securetextd.Message, id int
 		return nil, err
 	}
 	receipt := &Receipt{}
-	err = d.commit(ctx, "commit answer", m, true, func(tx *sql.Tx, message int64, now time.Time) error {
+	err = d.commit(ctx, "commit answer", m, true, func(ctx context.Context, tx *sql.Tx, message int64, now time.Time) error {
 		receipt.MessageID = message
 		receipt.Conversations = receipt.Conversations[:0]
 		if err := answerClosed(ctx, tx, id); err != nil {

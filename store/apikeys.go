@@ -254,7 +254,7 @@ func (d *Draft) CommitAPITargets(ctx context.Context, m *securetextd.Message, ta
 	var kept *IdempotentRecord
 	errKept := errors.New("idempotency key already used")
 	receipt := &Receipt{}
-	err = d.commit(ctx, "commit api message", m, textsOnly(targets), func(tx *sql.Tx, message int64, now time.Time) error {
+	err = d.commit(ctx, "commit api message", m, textsOnly(targets), func(ctx context.Context, tx *sql.Tx, message int64, now time.Time) error {
 		kept = nil // link may run again (updateGrouped)
 		sender := normalizeAddress(m.Sender)
 		if idem != nil {

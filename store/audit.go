@@ -62,7 +62,7 @@ const (
 // Time is now; an empty Actor, Client or UserAgent is taken from the
 // securetextd.Origin of ctx.
 func (db *DB) Audit(ctx context.Context, ev securetextd.AuditEvent) error {
-	err := db.updateGrouped(ctx, func(tx *sql.Tx) error { return db.audit(ctx, tx, ev) })
+	err := db.updateGrouped(ctx, func(ctx context.Context, tx *sql.Tx) error { return db.audit(ctx, tx, ev) })
 	return wrap("audit "+ev.Event, err)
 }
 

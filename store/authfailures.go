@@ -64,7 +64,7 @@ func (db *DB) AuthFailed(ctx context.Context, r AuthRule, client, account string
 		return 0, 0, err
 	}
 	now := db.Now()
-	err = db.updateGrouped(ctx, func(tx *sql.Tx) error {
+	err = db.updateGrouped(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		counts := [3]int{}
 		for i, k := range [3][2]string{{authAddr, client}, {authAccount, account}, {authPair, authPairKey(client, account)}} {
 			rec, found, err := authRecord(ctx, tx, k[0], k[1])
@@ -116,7 +116,7 @@ func (db *DB) AuthSucceeded(ctx context.Context, r AuthRule, client, account str
 	case rec.counted(r, now) == 0 && rec.success > nanos(now.Add(-r.Known/24)):
 		return nil
 	}
-	err = db.updateGrouped(ctx, func(tx *sql.Tx) error {
+	err = db.updateGrouped(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		rec, found, err := authRecord(ctx, tx, authPair, pair)
 		if err != nil {
 			return err

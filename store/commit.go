@@ -112,7 +112,7 @@ func (d *Draft) CommitTargets(ctx context.Context, m *securetextd.Message, targe
 	if err != nil {
 		return nil, fmt.Errorf("store: commit: %w", err)
 	}
-	err = d.commit(ctx, "commit", m, textsOnly(targets), func(tx *sql.Tx, message int64, now time.Time) error {
+	err = d.commit(ctx, "commit", m, textsOnly(targets), func(ctx context.Context, tx *sql.Tx, message int64, now time.Time) error {
 		receipt.MessageID = message
 		receipt.Conversations = receipt.Conversations[:0]
 		if err := d.db.committing(ctx, tx, d, m, message, targets, now); err != nil {
@@ -155,7 +155,7 @@ func (d *Draft) CommitTargets(ctx context.Context, m *securetextd.Message, targe
 //
 // textsOnly says that link adds no jobs but texts, so that the commit
 // wakes the SMS worker and not the mail worker (WakeMail).
-func (d *Draft) commit(ctx context.Context, op string, m *securetextd.Message, textsOnly bool, link func(tx *sql.Tx, message int64, now time.Time) error) error {
+func (d *Draft) commit(ctx context.Context, op string, m *securetextd.Message, textsOnly bool, link func(ctx context.Context, tx *sql.Tx, message int64, now time.Time) error) error {
 	if err := d.usable(); err != nil {
 		return fmt.Errorf("store: %s: %w", op, err)
 	}
@@ -211,7 +211,7 @@ func (d *Draft) commit(ctx context.Context, op string, m *securetextd.Message, t
 		return fmt.Errorf("store: %s: %w", op, err)
 	}
 	var id int64
-	err = d.db.updateGrouped(ctx, func(tx *sql.Tx) error {
+	err = d.db.updateGrouped(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		// The message's id, reserved in this transaction: its manifest
 		// and its parts' file keys are sealed for it (place.go).
 		var err error
@@ -279,7 +279,7 @@ func (d *Draft) commit(ctx context.Context, op string, m *securetextd.Message, t
 		if err := d.auditUnscanned(ctx, tx, id); err != nil {
 			return err
 		}
-		return link(tx, id, now)
+		return link(ctx, tx, id, now)
 	})
 	if err != nil {
 		return fmt.Errorf("store: %s: %w", op, err)

@@ -27,9 +27,16 @@ import (
 const maxGroup = 64
 
 type groupReq struct {
-	ctx  context.Context
-	fn   func(tx *sql.Tx) error
+	ctx context.Context
+	fn  func(ctx context.Context, tx *sql.Tx) error
+	// run is ctx without its cancellation, for fn's statements (see
+	// updateGrouped).
+	run  context.Context
 	done chan groupResult // buffered: one result, or the lead
+}
+
+func newGroupReq(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) *groupReq {
+	return &groupReq{ctx: ctx, fn: fn, run: context.WithoutCancel(ctx), done: make(chan groupResult, 1)}
 }
 
 type groupResult struct {
@@ -50,12 +57,24 @@ type committer struct {
 }
 
 // updateGrouped is update for commits that may share a transaction with
-// others: fn runs in a transaction that may hold other callers' work, and the call returns once that transaction committed (or
-// fn or the commit failed). fn may run more than once, each time in a
-// fresh transaction, the earlier ones rolled back (see runPipelined): it
-// must set what it reports to its caller anew each time.
-func (db *DB) updateGrouped(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	r := &groupReq{ctx: ctx, fn: fn, done: make(chan groupResult, 1)}
+// others: fn runs in a transaction that may hold other callers' work, and
+// the call returns once that transaction committed (or fn or the commit
+// failed). fn may run more than once, each time in a fresh transaction,
+// the earlier ones rolled back (see runPipelined): it must set what it
+// reports to its caller anew each time.
+//
+// ctx decides whether fn runs at all: a caller whose context ended before
+// its turn is told so and left out. Once fn runs, it runs to its end: fn
+// gets ctx without its cancellation, and its statements must use that.
+// The transaction is everyone's, and one caller leaving must not cut it
+// short: an interrupted SQLite statement rolls the whole transaction
+// back, and a cancelled pgx statement closes the connection. It is also
+// cheaper: mattn/go-sqlite3 runs a statement whose context can be
+// cancelled on a goroutine of its own, so that it can interrupt it, and
+// the writer, which every commit waits for, then waits for that goroutine
+// to be scheduled (bench/changes.md, stop 25).
+func (db *DB) updateGrouped(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	r := newGroupReq(ctx, fn)
 	g := &db.group
 	g.mu.Lock()
 	g.queue = append(g.queue, r)
@@ -131,9 +150,9 @@ func (db *DB) runGroup(batch []*groupReq) []*groupReq {
 			continue
 		}
 		if single {
-			errs[i] = r.fn(tx)
+			errs[i] = r.fn(r.run, tx)
 		} else {
-			errs[i] = db.inSavepoint(tx, r.fn)
+			errs[i] = db.inSavepoint(tx, r)
 		}
 		if errs[i] == nil {
 			ok++
@@ -167,17 +186,17 @@ func (db *DB) runGroup(batch []*groupReq) []*groupReq {
 	return batch
 }
 
-// inSavepoint runs fn so that its failure undoes only what fn did, the
+// inSavepoint runs r's fn so that its failure undoes only what fn did, the
 // memo of ids and the audit chain's head included (txmemo.go). The
 // RELEASE sends what fn queued (pipeline.go), so that an error of fn's
 // queued statements is fn's failure too, and rolls back only fn.
-func (db *DB) inSavepoint(tx *sql.Tx, fn func(tx *sql.Tx) error) error {
+func (db *DB) inSavepoint(tx *sql.Tx, r *groupReq) error {
 	ctx := context.Background()
 	if _, err := tx.ExecContext(later(ctx), "SAVEPOINT one_commit"); err != nil {
 		return err
 	}
 	memo := db.saveMemo()
-	err := fn(tx)
+	err := r.fn(r.run, tx)
 	if err == nil {
 		if _, err = tx.ExecContext(ctx, "RELEASE one_commit"); err == nil {
 			return nil
@@ -241,7 +260,7 @@ func (db *DB) runPipelined(batch []*groupReq) ([]*groupReq, bool) {
 		r := batch[i]
 		if err := r.ctx.Err(); err != nil {
 			errs = append(errs, err)
-		} else if err := r.fn(tx); err != nil {
+		} else if err := r.fn(r.run, tx); err != nil {
 			return batch, false
 		} else {
 			errs = append(errs, nil)

@@ -91,7 +91,7 @@ func TestGroupCommitMemo(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			var id int64
-			err := db.updateGrouped(ctx, func(tx *sql.Tx) error {
+			err := db.updateGrouped(ctx, func(ctx context.Context, tx *sql.Tx) error {
 				if err := db.audit(ctx, tx, securetextd.AuditEvent{Event: "test.grouped", Actor: fmt.Sprint(i)}); err != nil {
 					return err
 				}
@@ -154,16 +154,16 @@ func TestGroupAdmits(t *testing.T) {
 		var once sync.Once
 		errs := make(chan error, 3)
 		go func() {
-			errs <- db.updateGrouped(t.Context(), func(*sql.Tx) error {
+			errs <- db.updateGrouped(t.Context(), func(context.Context, *sql.Tx) error {
 				once.Do(func() { close(started) })
 				<-hold
 				return nil
 			})
 		}()
 		<-started
-		late := []func(*sql.Tx) error{func(*sql.Tx) error { return nil }}
+		late := []func(context.Context, *sql.Tx) error{func(context.Context, *sql.Tx) error { return nil }}
 		if failing {
-			late = append(late, func(*sql.Tx) error { return errRefused })
+			late = append(late, func(context.Context, *sql.Tx) error { return errRefused })
 		}
 		for _, fn := range late {
 			go func() { errs <- db.updateGrouped(t.Context(), fn) }()
@@ -194,5 +194,34 @@ func TestGroupAdmits(t *testing.T) {
 		if after-txs != want || refused != len(late)-1 {
 			t.Errorf("failing %v: %d write transactions, %d refused; want %d, %d", failing, after-txs, refused, want, len(late)-1)
 		}
+	}
+}
+
+// TestGroupRunsToItsEnd: a commit's statements run with its caller's
+// context stripped of its cancellation. The transaction is the group's,
+// and a caller that leaves while its commit runs must not cut it short
+// (an interrupted SQLite statement rolls the whole transaction back); nor
+// may a statement cost a goroutine of its own, which mattn/go-sqlite3
+// starts to watch a context that can end.
+func TestGroupRunsToItsEnd(t *testing.T) {
+	db := openTestDB(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	err := db.updateGrouped(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		cancel() // the caller leaves
+		if ctx.Done() != nil {
+			return errors.New("the commit's context can still end")
+		}
+		return db.audit(ctx, tx, securetextd.AuditEvent{Event: "test.to-its-end", Actor: "t"})
+	})
+	if err != nil {
+		t.Fatalf("commit whose caller left while it ran: %v, want it committed", err)
+	}
+	var n int
+	if err := db.read.QueryRow(`SELECT count(*) FROM audit WHERE event = 'test.to-its-end'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("%d audit rows committed, want 1", n)
 	}
 }

@@ -430,7 +430,7 @@ var markViewedSQL = `
 // only once, however often the page is opened.
 func (db *DB) MarkViewed(ctx context.Context, conversationID int64, messageIDs []int64) error {
 	queued := false
-	err := db.updateGrouped(ctx, func(tx *sql.Tx) error {
+	err := db.updateGrouped(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		queued = false // fn may run again (updateGrouped)
 		now := db.Now()
 		var phone string

@@ -26,7 +26,7 @@ func TestPipelinedErrors(t *testing.T) {
 	failed := 0
 	for i := range n {
 		wg.Go(func() {
-			err := db.updateGrouped(ctx, func(tx *sql.Tx) error {
+			err := db.updateGrouped(ctx, func(ctx context.Context, tx *sql.Tx) error {
 				if err := db.audit(ctx, tx, securetextd.AuditEvent{Event: "test.pipelined", Actor: fmt.Sprint(i)}); err != nil {
 					return err
 				}

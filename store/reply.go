@@ -77,7 +77,7 @@ func (db *DB) SaveReply(ctx context.Context, conversationID int64, parts iter.Se
 		MessageID: db.newMessageID(),
 		Auth:      "portal",
 	}
-	err = d.commit(ctx, "save reply", m, false, func(tx *sql.Tx, message int64, now time.Time) error {
+	err = d.commit(ctx, "save reply", m, false, func(ctx context.Context, tx *sql.Tx, message int64, now time.Time) error {
 		if err := db.replying(ctx, tx, conversationID, c.Phone, message, now); err != nil {
 			return err
 		}

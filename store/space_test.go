@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -51,7 +52,7 @@ func TestStorageFullRemembered(t *testing.T) {
 
 	// A grouped commit (messages) that runs out of space sets it too, and
 	// one that succeeds clears it.
-	if err := db.updateGrouped(ctx, func(*sql.Tx) error { return errFull }); securetextd.ErrorCode(err) != securetextd.ESTORAGE {
+	if err := db.updateGrouped(ctx, func(context.Context, *sql.Tx) error { return errFull }); securetextd.ErrorCode(err) != securetextd.ESTORAGE {
 		t.Fatalf("grouped = %v", err)
 	}
 	if _, full := db.StorageFull(); !full {

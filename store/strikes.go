@@ -129,7 +129,7 @@ func (db *DB) Strike(ctx context.Context, kind string, r StrikeRule, keys ...str
 	}
 	var until time.Time
 	now := db.Now()
-	err = db.updateGrouped(ctx, func(tx *sql.Tx) error {
+	err = db.updateGrouped(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		until, left, err = db.strike(ctx, tx, kind, r, keys, now)
 		return err
 	})
@@ -148,7 +148,7 @@ func (db *DB) StrikeUnlessLocked(ctx context.Context, kind string, r StrikeRule,
 	if err := checkStrike(kind, r, keys); err != nil {
 		return false, err
 	}
-	err := db.updateGrouped(ctx, func(tx *sql.Tx) error {
+	err := db.updateGrouped(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := db.checkUnlocked(ctx, tx, kind, keys); err != nil {
 			return err
 		}
@@ -176,7 +176,7 @@ func (db *DB) AuditUnlessFlooded(ctx context.Context, ev securetextd.AuditEvent,
 	if err := checkStrike(strikeAudit, r, []string{key}); err != nil {
 		return false, err
 	}
-	err := db.updateGrouped(ctx, func(tx *sql.Tx) error {
+	err := db.updateGrouped(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := db.checkUnlocked(ctx, tx, strikeAudit, []string{key}); err != nil {
 			return err
 		}
@@ -216,7 +216,7 @@ func (db *DB) ForgetStrikes(ctx context.Context, kind string, keys ...string) er
 	if len(found) == 0 {
 		return nil
 	}
-	err := db.updateGrouped(ctx, func(tx *sql.Tx) error {
+	err := db.updateGrouped(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for _, key := range found {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM limit_strikes WHERE kind = ? AND key = ?`, kind, key); err != nil {
 				return err

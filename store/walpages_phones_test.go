@@ -46,7 +46,7 @@ func heldCommits(t *testing.T, db *DB, n int, commit func(int) error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		db.updateGrouped(context.Background(), func(*sql.Tx) error {
+		db.updateGrouped(context.Background(), func(context.Context, *sql.Tx) error {
 			once.Do(func() { close(held) })
 			<-hold
 			return nil

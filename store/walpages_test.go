@@ -44,7 +44,7 @@ func groupedCommits(t *testing.T, db *DB, n int, failing bool) {
 		if i < n {
 			return commitSmall(db, i)
 		}
-		err := db.updateGrouped(context.Background(), func(*sql.Tx) error { return errRefused })
+		err := db.updateGrouped(context.Background(), func(context.Context, *sql.Tx) error { return errRefused })
 		if !errors.Is(err, errRefused) {
 			return fmt.Errorf("the failing commit returned %v", err)
 		}
