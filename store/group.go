@@ -27,17 +27,14 @@ import (
 const maxGroup = 64
 
 type groupReq struct {
-	ctx context.Context
-	fn  func(ctx context.Context, tx *sql.Tx) error
-	// run is ctx without its cancellation, for fn's statements (see
-	// updateGrouped).
-	run  context.Context
+	ctx  context.Context
+	fn   func(ctx context.Context, tx *sql.Tx) error
 	done chan groupResult // buffered: one result, or the lead
 }
 
-func newGroupReq(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) *groupReq {
-	return &groupReq{ctx: ctx, fn: fn, run: context.WithoutCancel(ctx), done: make(chan groupResult, 1)}
-}
+// run runs the request's fn in tx, with its context without its
+// cancellation (see updateGrouped).
+func (r *groupReq) run(tx *sql.Tx) error { return r.fn(context.WithoutCancel(r.ctx), tx) }
 
 type groupResult struct {
 	err  error
@@ -74,7 +71,7 @@ type committer struct {
 // the writer, which every commit waits for, then waits for that goroutine
 // to be scheduled (bench/changes.md, stop 25).
 func (db *DB) updateGrouped(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	r := newGroupReq(ctx, fn)
+	r := &groupReq{ctx: ctx, fn: fn, done: make(chan groupResult, 1)}
 	g := &db.group
 	g.mu.Lock()
 	g.queue = append(g.queue, r)
@@ -150,7 +147,7 @@ func (db *DB) runGroup(batch []*groupReq) []*groupReq {
 			continue
 		}
 		if single {
-			errs[i] = r.fn(r.run, tx)
+			errs[i] = r.run(tx)
 		} else {
 			errs[i] = db.inSavepoint(tx, r)
 		}
@@ -196,7 +193,7 @@ func (db *DB) inSavepoint(tx *sql.Tx, r *groupReq) error {
 		return err
 	}
 	memo := db.saveMemo()
-	err := r.fn(r.run, tx)
+	err := r.run(tx)
 	if err == nil {
 		if _, err = tx.ExecContext(ctx, "RELEASE one_commit"); err == nil {
 			return nil
@@ -260,7 +257,7 @@ func (db *DB) runPipelined(batch []*groupReq) ([]*groupReq, bool) {
 		r := batch[i]
 		if err := r.ctx.Err(); err != nil {
 			errs = append(errs, err)
-		} else if err := r.fn(r.run, tx); err != nil {
+		} else if err := r.run(tx); err != nil {
 			return batch, false
 		} else {
 			errs = append(errs, nil)

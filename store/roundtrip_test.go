@@ -80,7 +80,7 @@ func TestGroupPipelined(t *testing.T) {
 	batch := func(name string, fail func(tx *sql.Tx) error) []error {
 		reqs := make([]*groupReq, n)
 		for i := range reqs {
-			reqs[i] = newGroupReq(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			reqs[i] = &groupReq{ctx: ctx, done: make(chan groupResult, 1), fn: func(ctx context.Context, tx *sql.Tx) error {
 				if err := db.audit(ctx, tx, securetextd.AuditEvent{Event: "test." + name, Actor: fmt.Sprint(i)}); err != nil {
 					return err
 				}
@@ -88,7 +88,7 @@ func TestGroupPipelined(t *testing.T) {
 					return fail(tx)
 				}
 				return nil
-			})
+			}}
 		}
 		db.runGroup(reqs)
 		errs := make([]error, n)
