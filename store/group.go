@@ -84,9 +84,7 @@ func (db *DB) updateGrouped(ctx context.Context, fn func(ctx context.Context, tx
 	}
 	g.leading = true
 	for {
-		n := min(len(g.queue), maxGroup)
-		batch := g.queue[:n:n]
-		g.queue = g.queue[n:]
+		batch := g.take(maxGroup)
 		g.mu.Unlock()
 
 		batch = db.runGroup(batch)
@@ -291,13 +289,16 @@ func (db *DB) runPipelined(batch []*groupReq) ([]*groupReq, bool) {
 func (g *committer) admit(n int) []*groupReq {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	n = min(n, len(g.queue))
-	if n <= 0 {
-		return nil
-	}
-	more := g.queue[:n:n]
+	return g.take(n)
+}
+
+// take removes up to n callers from the head of the queue and returns
+// them; g.mu must be held.
+func (g *committer) take(n int) []*groupReq {
+	n = max(0, min(n, len(g.queue)))
+	batch := g.queue[:n:n]
 	g.queue = g.queue[n:]
-	return more
+	return batch
 }
 
 // commitGroup commits tx. On PostgreSQL the statements still queued go
