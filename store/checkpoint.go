@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 
 	"github.com/mattn/go-sqlite3"
@@ -44,13 +45,19 @@ func newWriterConnector(dsn string) writerConnector {
 			if _, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", walAutocheckpoint(page)), nil); err != nil {
 				return fmt.Errorf("wal_autocheckpoint: %w", err)
 			}
-			return nil
+			return c.RegisterFunc(staleHintFunc, staleHint, false)
 		},
 	}}
 }
 
-func (c writerConnector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
-func (c writerConnector) Driver() driver.Driver                        { return c.drv }
+func (c writerConnector) Connect(context.Context) (driver.Conn, error) {
+	conn, err := c.drv.Open(c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	return &sqliteConn{SQLiteConn: conn.(*sqlite3.SQLiteConn)}, nil
+}
+func (c writerConnector) Driver() driver.Driver { return c.drv }
 
 // pragmaInt reads the integer value of PRAGMA name on c.
 func pragmaInt(c *sqlite3.SQLiteConn, name string) (int, error) {
@@ -69,3 +76,14 @@ func pragmaInt(c *sqlite3.SQLiteConn, name string) (int, error) {
 	}
 	return int(n), nil
 }
+
+// staleHintFunc is the writer's SQL function that fails a queued check
+// (engine.failUnless, continueGuard). It is not deterministic, so that
+// SQLite never evaluates it ahead of the CASE that calls it.
+const staleHintFunc = "securetextd_stale_hint"
+
+// errStaleHint is the error of a check that found what a commit read
+// ahead changed (continue.go).
+var errStaleHint = errors.New("store: the latest conversation read ahead has changed")
+
+func staleHint() (int64, error) { return 0, errStaleHint }

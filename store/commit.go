@@ -106,7 +106,7 @@ func (d *Draft) CommitTargets(ctx context.Context, m *securetextd.Message, targe
 		return nil, err
 	}
 	receipt := &Receipt{}
-	// On PostgreSQL, the conversations to join are read ahead, outside
+	// The conversations to join are read ahead, outside
 	// the write lock, and checked in it (continue.go).
 	hints, err := d.db.continueHints(ctx, m, targets)
 	if err != nil {
@@ -343,7 +343,7 @@ func (db *DB) continueOrStart(ctx context.Context, tx *sql.Tx, t Target, sender 
 	if !hint.open {
 		own = c.ID
 	}
-	return c, continueGuard(ctx, tx, hint, sender, own)
+	return c, db.continueGuard(ctx, tx, hint, sender, own)
 }
 
 // startConversation makes a conversation between t.Phone and sender,
@@ -397,7 +397,8 @@ func (db *DB) joinConversation(ctx context.Context, tx *sql.Tx, t Target, sender
 // latestConversation for ContinuePerSender): it renews its last activity
 // and makes a fresh link and the job that texts it. Every statement is
 // queued (later): on PostgreSQL the message joins its conversation
-// without a round trip of its own under the write lock.
+// without a round trip of its own under the write lock, and on both
+// engines its rows merge with those of the group's other messages.
 //
 // The renewal is written only when it moves the last activity by more
 // than renewStep, as relatime writes a file's access time: a burst of

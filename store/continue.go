@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/securetextd/securetextd"
@@ -88,14 +89,16 @@ func readLatest(ctx context.Context, q queryer, phone securetextd.Phone, sender 
 	return h, err
 }
 
-// Joining a conversation, read ahead. On PostgreSQL, reading the latest
-// conversation in the write transaction costs a round trip while the
-// write lock makes every node wait, for each message that joins one:
-// under conversations.continue's default, most of them. So a commit reads
+// Joining a conversation, read ahead. Reading the latest conversation in
+// the write transaction, for each message that joins one (under
+// conversations.continue's default, most of them), costs a query while
+// the write lock makes every commit wait: on PostgreSQL a round trip, and
+// on either engine it runs the statements queued before it, whose rows
+// then cannot merge with the next message's (merge.go). So a commit reads
 // it before, on the read pool, without the lock (continueHints), and the
 // transaction checks, rather than reads, that it is still so: a guard
-// statement, queued with the message's rows, that fails (a division by
-// zero) when the latest conversation between phone and sender, other than
+// statement, queued with the message's rows, that fails (engine.failUnless)
+// when the latest conversation between phone and sender, other than
 // the one this message starts, is no longer the one read, or no longer as
 // open. The check runs where the read would have, in order with the
 // commits before it in the group, so it sees what they did.
@@ -113,11 +116,11 @@ func readLatest(ctx context.Context, q queryer, phone securetextd.Phone, sender 
 // as safe as one read, and goes stale the same ways (another node, a
 // withdrawal), which the check catches.
 
-// continueHints reads ahead, on PostgreSQL, the latest conversation for
+// continueHints reads ahead the latest conversation for
 // each target of m that ContinuePerSender joins to one: nil otherwise.
 // The hints are by target's index.
 func (db *DB) continueHints(ctx context.Context, m *securetextd.Message, targets []Target) (map[int]latest, error) {
-	if !db.eng.pipelined || !db.Policy.ContinuePerSender || m.Direction == securetextd.Reply {
+	if !db.Policy.ContinuePerSender || m.Direction == securetextd.Reply {
 		return nil, nil
 	}
 	hints := make(map[int]latest, len(targets))
@@ -195,13 +198,12 @@ func (s *latestSeen) forget(phone securetextd.Phone, sender string) {
 // continueGuard queues the check that the latest conversation between
 // phone and sender, but for own (the one this commit starts, or 0), is
 // still h.
-func continueGuard(ctx context.Context, tx *sql.Tx, h latest, sender string, own int64) error {
-	_, err := tx.ExecContext(later(ctx), `
-		SELECT 1 / (CASE WHEN COALESCE((
+func (db *DB) continueGuard(ctx context.Context, tx *sql.Tx, h latest, sender string, own int64) error {
+	_, err := tx.ExecContext(later(ctx), fmt.Sprintf(db.eng.failUnless, `COALESCE((
 			SELECT c.id * 2 + (CASE WHEN `+openConversation+` THEN 1 ELSE 0 END)
 			FROM conversations c
-			WHERE c.phone = ? AND lower(c.sender) = ? AND c.id <> ?
-			ORDER BY c.id DESC LIMIT 1), 0) = ? THEN 1 ELSE 0 END)`,
+			WHERE c.id IN (SELECT id FROM conversations WHERE phone = ?) AND lower(c.sender) = ? AND c.id <> ?
+			ORDER BY c.id DESC LIMIT 1), 0) = ?`),
 		h.phone, normalizeAddress(sender), own, h.state())
 	return err
 }

@@ -179,21 +179,18 @@ func TestContinueConcurrent(t *testing.T) {
 	}
 }
 
-// TestContinueGuard: on PostgreSQL a commit reads the conversation it
-// joins ahead of its transaction, and queues a check that it is still the
+// TestContinueGuard: a commit reads the conversation it joins ahead of
+// its transaction, and queues a check that it is still the
 // latest between phone and sender, and as open (continueGuard). The check
 // fails when another commit started a conversation since, or the one
 // read was withdrawn; it holds when nothing changed, or when the only
 // newer conversation is the one the commit itself starts.
 func TestContinueGuard(t *testing.T) {
 	db := openTestDB(t)
-	if !db.eng.pipelined {
-		t.Skip("the check runs on PostgreSQL only (SQLite reads in its transaction): make test's second pass")
-	}
 	db.Policy.ContinuePerSender = true
 	ctx := t.Context()
 	check := func(h latest, own int64) error {
-		return db.update(ctx, func(tx *sql.Tx) error { return continueGuard(ctx, tx, h, drWho, own) })
+		return db.update(ctx, func(tx *sql.Tx) error { return db.continueGuard(ctx, tx, h, drWho, own) })
 	}
 	none, err := readLatest(ctx, db.read, patient, drWho)
 	if err != nil {
@@ -304,7 +301,7 @@ func TestContinueRemembered(t *testing.T) {
 		t.Fatal(err)
 	}
 	withdrawn := first.Conversations[0].ID
-	if h, ok := a.latests.get(patient, drWho); a.eng.pipelined && (!ok || h.id != withdrawn || !h.open) {
+	if h, ok := a.latests.get(patient, drWho); !ok || h.id != withdrawn || !h.open {
 		t.Fatalf("node a remembers %+v, %v; want conversation %d, open", h, ok, withdrawn)
 	}
 	if err := b.RevokeConversation(t.Context(), withdrawn); err != nil {

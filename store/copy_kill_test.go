@@ -119,7 +119,7 @@ func (h *helper) stop(t *testing.T) {
 func TestCopyHelperProcess(t *testing.T) {
 	if path := os.Getenv("STORE_COPY_HELPER_HOLD"); path != "" {
 		// A gateway's hold on its database: an open connection.
-		db, err := sql.Open("sqlite3", sqliteDSN(path))
+		db, err := sql.Open("sqlite3", sqliteDSN(path, readerStatements))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -44,7 +44,7 @@ func TestCopyCatchesTampering(t *testing.T) {
 	if _, err := Copy(ctx, s1, s2, nil); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := sql.Open("sqlite3", sqliteDSN(s2.Path))
+	raw, err := sql.Open("sqlite3", sqliteDSN(s2.Path, readerStatements))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestCopyRefuses(t *testing.T) {
 		{"a source with a table the copy does not know", func(t *testing.T) Options {
 			o := sqliteOptions(t, "extra.db")
 			fillStore(t, o.Path)
-			raw, _ := sql.Open("sqlite3", sqliteDSN(o.Path))
+			raw, _ := sql.Open("sqlite3", sqliteDSN(o.Path, readerStatements))
 			defer raw.Close()
 			if _, err := raw.Exec(`CREATE TABLE job_leases (job_id INTEGER PRIMARY KEY)`); err != nil {
 				t.Fatal(err)
@@ -124,7 +124,7 @@ func TestCopyRefuses(t *testing.T) {
 		{"a source at an older schema", func(t *testing.T) Options {
 			o := sqliteOptions(t, "old.db")
 			fillStore(t, o.Path)
-			raw, _ := sql.Open("sqlite3", sqliteDSN(o.Path))
+			raw, _ := sql.Open("sqlite3", sqliteDSN(o.Path, readerStatements))
 			defer raw.Close()
 			if _, err := raw.Exec(`PRAGMA user_version = 5`); err != nil {
 				t.Fatal(err)

@@ -65,15 +65,22 @@ const readers = 4
 // NORMAL would lose the last commits on power loss, after the SMTP client
 // was told 250); secure_delete zeroes freed pages so that deleted
 // ciphertext does not linger; the busy timeout covers other processes
-// (the CLI) writing to the same file. _stmt_cache_size keeps each
-// connection's most recent prepared statements (reset, their bindings
-// cleared) for the next query with the same text: the store's queries are
-// constants, and preparing them anew was most of SQLite's share of a
-// portal page view. _cache_size bounds each connection's page cache at
+// (the CLI) writing to the same file. _cache_size bounds each connection's page cache at
 // 1 MiB (SQLite's default is 2): a large attachment streams through the
 // writer's cache without being read again, and the pages the portal reads
 // are few and also in the operating system's cache.
-const pragmas = "_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=FULL&_secure_delete=on&_stmt_cache_size=64&_cache_size=-1024"
+const pragmas = "_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=FULL&_secure_delete=on&_cache_size=-1024"
+
+// readerStatements and writerStatements are how many prepared statements
+// a connection keeps (_stmt_cache_size), reset and their bindings cleared,
+// for the next query with the same text: the store's queries are
+// constants, and preparing them anew was most of SQLite's share of a
+// portal page view. The writer keeps more: the multi-row INSERTs of group
+// commits (merge.go) are texts of their own, a few for each INSERT.
+const (
+	readerStatements = 64
+	writerStatements = 256
+)
 
 // DB is the gateway's store. It is safe for concurrent use.
 type DB struct {
@@ -239,7 +246,7 @@ func openSchema(ctx context.Context, opts Options, app string) (*DB, error) {
 		return nil, err
 	}
 	if db.read == nil {
-		if db.read, err = sql.Open("sqlite3", sqliteDSN(db.path)+"&_query_only=on"); err != nil {
+		if db.read, err = sql.Open("sqlite3", sqliteDSN(db.path, readerStatements)+"&_query_only=on"); err != nil {
 			db.write.Close()
 			return nil, fmt.Errorf("store: open: %w", err)
 		}
@@ -280,7 +287,7 @@ func openSQLiteWriter(path string, pageSize int) (*sql.DB, error) {
 		}
 	}
 	tuneMalloc()
-	w := sql.OpenDB(newWriterConnector(sqliteDSN(path) + "&_txlock=immediate"))
+	w := sql.OpenDB(newWriterConnector(sqliteDSN(path, writerStatements) + "&_txlock=immediate"))
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxIdleTime(0)
@@ -289,8 +296,10 @@ func openSQLiteWriter(path string, pageSize int) (*sql.DB, error) {
 }
 
 // sqliteDSN is the data source name of the database file at path, with
-// the store's pragmas.
-func sqliteDSN(path string) string { return "file:" + uriPath(path) + "?" + pragmas }
+// the store's pragmas, keeping that many prepared statements.
+func sqliteDSN(path string, statements int) string {
+	return fmt.Sprintf("file:%s?%s&_stmt_cache_size=%d", uriPath(path), pragmas, statements)
+}
 
 // uriPath escapes what would end or garble the path part of an SQLite URI
 // filename.

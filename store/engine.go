@@ -73,9 +73,12 @@ type engine struct {
 	skipLocked string
 	// blob is the type of byte strings, for casts.
 	blob string
-	// pipelined says that statements run with later wait for the next
-	// round trip (pipeline.go).
-	pipelined bool
+	// failUnless is a statement that fails when the condition %s is
+	// false: a check queued with a commit's rows (continueGuard).
+	// PostgreSQL divides by zero; SQLite, whose division by zero is NULL,
+	// calls a function of the writer's connection that fails
+	// (staleHintFunc).
+	failUnless string
 }
 
 var (
@@ -83,6 +86,7 @@ var (
 		name:       SQLite,
 		migrations: "migrations/sqlite",
 		blob:       "BLOB",
+		failUnless: "SELECT CASE WHEN %s THEN 1 ELSE " + staleHintFunc + "() END",
 	}
 	postgresEngine = &engine{
 		name:       Postgres,
@@ -91,7 +95,7 @@ var (
 		readTx:     &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 		skipLocked: " FOR UPDATE SKIP LOCKED",
 		blob:       "BYTEA",
-		pipelined:  true,
+		failUnless: "SELECT 1 / (CASE WHEN %s THEN 1 ELSE 0 END)",
 	}
 )
 

@@ -115,8 +115,8 @@ func (db *DB) updateGrouped(ctx context.Context, fn func(ctx context.Context, tx
 // the batch it committed.
 func (db *DB) runGroup(batch []*groupReq) []*groupReq {
 	// One commit goes the pipelined way too, so that callers who queue
-	// while it runs can join it; and on PostgreSQL a check that failed
-	// there (continueGuard) is retried here, not reported.
+	// while it runs can join it; and a check that failed there
+	// (continueGuard) is retried here, not reported.
 	batch, done := db.runPipelined(batch)
 	if done {
 		return batch
@@ -213,7 +213,8 @@ func (db *DB) inSavepoint(tx *sql.Tx, r *groupReq) error {
 // (TestSmallCommitWrites), a group of 16 small messages wrote 129 KB per
 // message that way, for 14 KB of WAL. On PostgreSQL it commits in two
 // round trips rather than two or more per commit. The statements a
-// commit queues (pipeline.go) wait until something needs an answer;
+// commit queues (pipeline.go, sqlitequeue.go) wait until something needs
+// an answer;
 // runGroup sends them at each commit's RELEASE, so that an error among
 // them is that commit's alone, and waits for the server's answer before
 // running the next commit, all under the write lock. Most batches have no
@@ -262,6 +263,11 @@ func (db *DB) runPipelined(batch []*groupReq) ([]*groupReq, bool) {
 			ok++
 		}
 		if i == len(batch)-1 {
+			// On SQLite the rows run now, merged: the commits that
+			// queue meanwhile join the batch.
+			if _, err := tx.ExecContext(ctx, mergedRunStatement); err != nil {
+				return batch, false
+			}
 			batch = append(batch, db.group.admit(maxGroup-len(batch))...)
 		}
 	}
@@ -301,16 +307,14 @@ func (g *committer) take(n int) []*groupReq {
 	return batch
 }
 
-// commitGroup commits tx. On PostgreSQL the statements still queued go
-// with the COMMIT, in one round trip (commitQueued; statement says whether
-// their rows are merged); if the server refused one of them, the error is
-// a *queuedError and tx is still to be rolled back.
+// commitGroup commits tx. The statements still queued (pipeline.go,
+// sqlitequeue.go) go first, their rows merged when statement is
+// mergedCommitStatement; on PostgreSQL in one round trip with the COMMIT
+// (commitQueued). If one of them failed, the error is a *queuedError and
+// tx is still to be rolled back.
 func (db *DB) commitGroup(tx *sql.Tx, statement string) error {
-	if !db.eng.pipelined {
-		return tx.Commit()
-	}
 	if _, err := tx.ExecContext(context.Background(), statement); err != nil {
 		return err
 	}
-	return tx.Commit() // database/sql's bookkeeping: sends nothing
+	return tx.Commit() // PostgreSQL: database/sql's bookkeeping, sends nothing
 }

@@ -2,15 +2,19 @@ package store
 
 import (
 	"strings"
+	"sync"
 )
 
 // Merged rows. A group commit that runPipelined sends at once holds, for
 // each of its messages, the same dozen INSERTs: one into blobs, one into
-// chunks, one into messages, and so on. PostgreSQL's cost of a statement
-// is much more than that of a row (its executor started and stopped, its
-// table and indexes opened and locked, its foreign-key checks queued), so
-// the statements of one text are sent as one INSERT of all their rows,
-// in the place of the first: ten messages, a dozen statements.
+// chunks, one into messages, and so on. A statement costs much more than
+// a row: on PostgreSQL its executor started and stopped, its table and
+// indexes opened and locked, its foreign-key checks queued; on SQLite a
+// trip through database/sql and the driver, a virtual machine reset,
+// bound and stepped, its cursors opened. So the statements of one text
+// are run as multi-row INSERTs of their rows, in the place of the first:
+// ten messages, a dozen statements on PostgreSQL, a few dozen on SQLite
+// (powerOfTwoRows).
 //
 // Moving a row ahead of the statements between may break only a foreign
 // key (a row sent before the one it points to), never what the rows are:
@@ -23,50 +27,119 @@ import (
 const maxMergedArgs = 20000
 
 // mergeRows returns qs with the plain single-row INSERTs of one text
-// merged into one multi-row INSERT at the place of the first. Other
-// statements stay as and where they are. Queries are in the "?" form.
-func mergeRows(qs []queued) []queued {
-	out := make([]queued, 0, len(qs))
-	at := map[string]int{} // text → its merged statement in out
-	rows := map[int]int{}  // index in out → rows merged into it
-	tuples := map[int]string{}
+// merged into multi-row INSERTs at the place of the first. Other
+// statements stay as and where they are. Queries are in the "?" form
+// (orig); bind turns one into the engine's (query). split gives how many
+// of n rows still to merge the next statement takes: an engine that
+// caches its statements by text bounds how many texts it makes.
+func mergeRows(qs []queued, bind func(string) string, split func(n int) int) []queued {
+	type rows struct {
+		tuple string
+		args  [][]any
+		done  bool
+	}
+	texts := map[string]*rows{}
 	for _, q := range qs {
-		tuple, ok := insertTuple(q.orig)
-		if !ok {
+		if r, ok := texts[q.orig]; ok {
+			if r != nil {
+				r.args = append(r.args, q.args)
+			}
+			continue
+		}
+		if tuple, ok := insertTuple(q.orig); ok {
+			texts[q.orig] = &rows{tuple: tuple, args: [][]any{q.args}}
+		} else {
+			texts[q.orig] = nil
+		}
+	}
+	out := make([]queued, 0, len(qs))
+	for _, q := range qs {
+		r := texts[q.orig]
+		if r == nil || len(r.args) == 1 {
 			out = append(out, q)
 			continue
 		}
-		i, seen := at[q.orig]
-		if !seen || len(out[i].args)+len(q.args) > maxMergedArgs {
-			at[q.orig] = len(out)
-			rows[len(out)] = 1
-			tuples[len(out)] = tuple
-			out = append(out, queued{orig: q.orig, args: q.args})
+		if r.done {
 			continue
 		}
-		out[i].args = append(out[i].args[:len(out[i].args):len(out[i].args)], q.args...)
-		rows[i]++
-	}
-	for i, n := range rows {
-		if n == 1 {
-			out[i].query = rebind(out[i].orig)
-			continue
-		}
-		var b strings.Builder
-		b.WriteString(out[i].orig)
-		for range n - 1 {
-			b.WriteString(", ")
-			b.WriteString(tuples[i])
-		}
-		out[i].orig = b.String()
-		out[i].query = rebind(out[i].orig)
-	}
-	for i := range out {
-		if out[i].query == "" {
-			out[i].query = rebind(out[i].orig)
+		r.done = true
+		for left := r.args; len(left) > 0; {
+			n := max(1, min(split(len(left)), maxMergedArgs/max(1, len(left[0]))))
+			n = min(n, len(left))
+			args := make([]any, 0, n*len(left[0]))
+			for _, a := range left[:n] {
+				args = append(args, a...)
+			}
+			orig, query := mergedTexts.get(q.orig, r.tuple, n, bind)
+			out = append(out, queued{orig: orig, query: query, args: args})
+			left = left[n:]
 		}
 	}
 	return out
+}
+
+// mergedText is a merged statement's text, in both forms.
+type mergedText struct{ orig, query string }
+
+// mergedTextCache keeps the texts mergeRows made, so that a group commit
+// does not write them out again: the store's statements are constants,
+// and the counts of rows few (powerOfTwoRows), or bounded by maxGroup.
+// It is emptied when it holds maxMergedTexts.
+type mergedTextCache struct {
+	mu sync.Mutex
+	m  map[mergedKey]mergedText
+}
+
+type mergedKey struct {
+	orig string
+	rows int
+}
+
+const maxMergedTexts = 4096
+
+var mergedTexts mergedTextCache
+
+// get returns the text of orig, a single-row INSERT whose VALUES tuple is
+// tuple, with n rows, and that text bound.
+func (c *mergedTextCache) get(orig, tuple string, n int, bind func(string) string) (string, string) {
+	k := mergedKey{orig, n}
+	c.mu.Lock()
+	t, ok := c.m[k]
+	c.mu.Unlock()
+	if ok {
+		return t.orig, t.query
+	}
+	var b strings.Builder
+	b.WriteString(orig)
+	for range n - 1 {
+		b.WriteString(", ")
+		b.WriteString(tuple)
+	}
+	t = mergedText{orig: b.String()}
+	t.query = bind(t.orig)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxMergedTexts {
+		c.m = make(map[mergedKey]mergedText)
+	}
+	c.m[k] = t
+	c.mu.Unlock()
+	return t.orig, t.query
+}
+
+// allRows is mergeRows's split for PostgreSQL: every row in one
+// statement (up to maxMergedArgs).
+func allRows(n int) int { return n }
+
+// powerOfTwoRows is mergeRows's split for SQLite, whose connection keeps
+// its prepared statements by text (the DSN's _stmt_cache_size): a
+// statement of the largest power of two rows that n holds, so that a
+// text merges into a handful of texts, not one for each count of rows.
+func powerOfTwoRows(n int) int {
+	p := 1
+	for p*2 <= n {
+		p *= 2
+	}
+	return p
 }
 
 // insertTuple returns the VALUES tuple of query, "(?, ?, 'committed', ?)",

@@ -19,7 +19,7 @@ func TestMergeRows(t *testing.T) {
 		q(blob, 1, 10), q(chunk, 1, 0, "a"), q(upsert, "x", "y"), q(update, 7),
 		q(blob, 2, 20), q(chunk, 2, 0, "b"), q(upsert, "x", "y"), q(sel, "p", 3),
 		q(blob, 3, 30),
-	})
+	}, rebind, allRows)
 	want := []queued{
 		q(blob+", (?, 'committed', ?), (?, 'committed', ?)", 1, 10, 2, 20, 3, 30),
 		q(chunk+", (?, ?, ?)", 1, 0, "a", 2, 0, "b"),
@@ -30,5 +30,40 @@ func TestMergeRows(t *testing.T) {
 	}
 	if got[0].query != "INSERT INTO blobs (id, state, size) VALUES ($1, 'committed', $2), ($3, 'committed', $4), ($5, 'committed', $6)" {
 		t.Errorf("rebound: %s", got[0].query)
+	}
+}
+
+// TestMergeRowsPowersOfTwo: on SQLite (powerOfTwoRows) the rows of one
+// text go in statements of a power of two rows, largest first, in order,
+// so that a few texts serve every count of rows.
+func TestMergeRowsPowersOfTwo(t *testing.T) {
+	part := "INSERT INTO parts (message_id, idx) VALUES (?, ?)"
+	update := "UPDATE conversations SET last_activity = ? WHERE id = ?"
+	var qs []queued
+	for i := range 7 {
+		qs = append(qs, queued{orig: part, query: part, args: []any{i, 0}}, queued{orig: update, query: update, args: []any{i, i}})
+	}
+	same := func(q string) string { return q }
+	got := mergeRows(qs, same, powerOfTwoRows)
+	rows := func(n, from int) queued {
+		q := queued{orig: part, args: []any{from, 0}}
+		for i := 1; i < n; i++ {
+			q.orig += ", (?, ?)"
+			q.args = append(q.args, from+i, 0)
+		}
+		q.query = q.orig
+		return q
+	}
+	want := []queued{rows(4, 0), rows(2, 4), rows(1, 6)}
+	for i := range 7 {
+		want = append(want, queued{orig: update, query: update, args: []any{i, i}})
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("merged:\n%q\nwant:\n%q", got, want)
+	}
+	for n, p := range map[int]int{1: 1, 2: 2, 3: 2, 7: 4, 8: 8, 64: 64, 100: 64} {
+		if got := powerOfTwoRows(n); got != p {
+			t.Errorf("powerOfTwoRows(%d) = %d, want %d", n, got, p)
+		}
 	}
 }

@@ -23,8 +23,8 @@ import (
 // queue only statements whose result the code does not read, in a
 // transaction whose failure is handled as a whole: a write transaction,
 // or one commit of a group (inSavepoint, whose RELEASE sends the queue
-// and so reports the commit's own errors to it). On SQLite, later changes
-// nothing.
+// and so reports the commit's own errors to it). SQLite's writer queues
+// them too, for the rows it then merges (sqlitequeue.go).
 
 // laterKey marks a context whose statement may be queued.
 type laterKey struct{}
@@ -67,7 +67,7 @@ func (c *rebindConn) flush(ctx context.Context, last string, args []driver.Named
 		return nil, nil
 	}
 	if last == mergedCommitStatement {
-		c.pending = mergeRows(c.pending)
+		c.pending = mergeRows(c.pending, rebind, allRows)
 	}
 	b := &pgx.Batch{}
 	for _, q := range c.pending {
@@ -112,9 +112,16 @@ func (e *queuedError) Unwrap() error { return e.err }
 // would send them one after the other. mergedCommitStatement does so with
 // the queue's rows merged (mergeRows), for runPipelined, which commits
 // its batch again without if anything fails.
+//
+// mergedRunStatement, run with ExecContext in a transaction, runs the
+// queue at once on SQLite, its rows merged, and sends nothing on
+// PostgreSQL, where the queue goes with the COMMIT: runPipelined runs it
+// when it would admit more commits to its batch, so that the time the
+// rows take is time in which others can queue and join (sqlitequeue.go).
 const (
 	commitStatement       = "COMMIT"
 	mergedCommitStatement = "COMMIT -- rows merged"
+	mergedRunStatement    = "-- run the queue, rows merged"
 )
 
 // commitQueued sends the queue and COMMIT in one pipeline. An error of a

@@ -130,6 +130,9 @@ func (c *rebindConn) ExecContext(ctx context.Context, query string, args []drive
 		res, err := c.commitQueued(ctx, query)
 		return res, unreachable(err)
 	}
+	if query == mergedRunStatement {
+		return queuedResult{}, nil // the queue goes with the COMMIT
+	}
 	if c.queue(ctx, query, args) {
 		return queuedResult{}, nil
 	}

@@ -42,6 +42,9 @@ func (c *compiles) watch(t *testing.T, pool *sql.DB, n int) {
 	for _, conn := range conns {
 		err := conn.Raw(func(dc any) error {
 			sc, ok := dc.(*sqlite3.SQLiteConn)
+			if w, isWriter := dc.(*sqliteConn); isWriter {
+				sc, ok = w.Conn(), true
+			}
 			if !ok {
 				return fmt.Errorf("connection is a %T", dc)
 			}
