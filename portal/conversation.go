@@ -22,13 +22,17 @@ const maxBodyBytes = 256 << 10
 // reply form.
 type conversationPage struct {
 	layout
-	ID            int64
-	Sender        string
-	Messages      []messageView
-	Closes        string // "3 days": when access ends, from now; "" if never
-	MaxReplyBytes int64  // for static/reply.js's check before the upload
-	Error         string // what was wrong with the last reply
-	Draft         string // the text of a reply that was not sent, given back
+	ID       int64
+	Heading  string // who the messages are from
+	Messages []messageView
+	Closes   string // when access ends, from now; "" if never
+	// MaxReplyBytes is for static/reply.js's check before the upload;
+	// ReplyUpTo and ReplyFilesOver say it to the patient.
+	MaxReplyBytes  int64
+	ReplyUpTo      string
+	ReplyFilesOver string
+	Error          string // what was wrong with the last reply
+	Draft          string // the text of a reply that was not sent, given back
 }
 
 type messageView struct {
@@ -38,7 +42,9 @@ type messageView struct {
 	Sender     string
 	Subject    string
 	Received   time.Time
-	New        bool // received since the recipient last opened the conversation
+	ISO        string // Received, for the time element and static/time.js
+	When       string // Received, in the page's language and zone
+	New        bool   // received since the recipient last opened the conversation
 	Bodies     []bodyView
 	Files      []fileView
 }
@@ -59,6 +65,9 @@ type fileView struct {
 	Href    string
 	Preview string // an inline URL, for PNG, JPEG, GIF and WebP
 	Damaged bool
+	// KindText, SizeText and PreviewAlt are Kind, Size and the preview's
+	// alternative text in the page's language.
+	KindText, SizeText, PreviewAlt string
 }
 
 // ownConversation returns the conversation of the request's path when the
@@ -134,11 +143,10 @@ func (s *Server) renderConversationDraft(w http.ResponseWriter, r *http.Request,
 		s.fail(w, r, "last seen", err)
 		return
 	}
+	l := s.printer(r)
 	p := &conversationPage{
-		layout:        layout{Title: "ConversationTitle", SignedIn: true, Zone: zoneOf(conv.Phone, s.cfg.Location)},
+		layout:        layout{Title: "ConversationTitle", SignedIn: true, Zone: s.pageZone(zoneOf(conv.Phone, s.cfg.Location))},
 		ID:            conv.ID,
-		Sender:        conv.Sender,
-		Closes:        s.closesIn(s.printer(r), conv, time.Now()),
 		MaxReplyBytes: s.cfg.MaxReplyBytes,
 		Error:         problem,
 		Draft:         draft,
@@ -152,12 +160,14 @@ func (s *Server) renderConversationDraft(w http.ResponseWriter, r *http.Request,
 		v.New = !v.Reply && m.Received.After(seen)
 		p.Messages = append(p.Messages, v)
 	}
+	sender := conv.Sender
 	for i := len(msgs) - 1; i >= 0; i-- {
 		if msgs[i].Direction == securetextd.Inbound && msgs[i].SenderName != "" {
-			p.Sender = msgs[i].SenderName + " (" + msgs[i].Sender + ")"
+			sender = msgs[i].SenderName + " (" + msgs[i].Sender + ")"
 			break
 		}
 	}
+	p.texts(l, sender, s.closesIn(l, conv, time.Now()))
 	// Recorded before anything is shown: a view the trail missed would
 	// be a view without its audit event, and without its read receipt.
 	if err := s.markViewed(r, conv, msgs); err != nil {
@@ -165,6 +175,30 @@ func (s *Server) renderConversationDraft(w http.ResponseWriter, r *http.Request,
 		return
 	}
 	s.render(w, r, status, "conversation.html", p)
+}
+
+// texts writes the page's texts with fields in l's language (layout's
+// comment says why in Go): sender is who the messages are from, closes
+// when access ends, from now ("" if never). The page's zone must be set.
+func (p *conversationPage) texts(l *locale.Printer, sender, closes string) {
+	p.Heading = l.T("ConversationHeading", "Sender", sender)
+	if closes != "" {
+		p.Closes = l.T("ConversationCloses", "Wait", closes)
+	}
+	size := l.Size(p.MaxReplyBytes)
+	p.ReplyUpTo, p.ReplyFilesOver = l.T("ReplyUpTo", "Max", size), l.T("ReplyFilesOver", "Max", size)
+	for i := range p.Messages {
+		v := &p.Messages[i]
+		v.ISO = v.Received.UTC().Format(time.RFC3339)
+		v.When = when(l, p.Zone, v.Received)
+		for j := range v.Files {
+			f := &v.Files[j]
+			f.KindText, f.SizeText = l.T(f.Kind), l.Size(f.Size)
+			if f.Preview != "" {
+				f.PreviewAlt = l.T("PreviewOf", "Name", f.Name)
+			}
+		}
+	}
 }
 
 // messageView opens what a page shows of a message: its bodies (HTML when

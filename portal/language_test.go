@@ -156,7 +156,7 @@ func checkSpanish(t *testing.T, name, page string, english map[string]bool) {
 // spanishServer is a portal whose data is in Spanish too (organization,
 // sender, subject, file names), so that only the portal's own words are
 // judged.
-func spanishServer(t *testing.T) (*Server, *fakeStore) {
+func spanishServer(t testing.TB) (*Server, *fakeStore) {
 	t.Helper()
 	st := newFakeStore()
 	cfg := testConfig()
@@ -198,15 +198,15 @@ func TestEveryPageInSpanish(t *testing.T) {
 			Error: l.T("CodeWrong"), Notice: l.T("CodeJustSent", "Wait", l.Seconds(40*time.Second)), Left: 2},
 		"code.html (1 left)": &codePage{layout: layout{Title: "CodeTitle"}, Token: "t", Ending: "23", Sent: true, Left: 1},
 		"confirm.html":       &confirmPage{layout: layout{Title: "ConfirmTitle"}, Token: "t", Address: "ana@correo.ejemplo", Phone: "+1212*****23"},
-		"conversation.html": &conversationPage{layout: layout{Title: "ConversationTitle", SignedIn: true}, ID: 1,
-			Sender: "Dra. García", Closes: l.Duration(72 * time.Hour), MaxReplyBytes: 25 << 20, Error: l.T("ReplyEmpty"), Draft: "Gracias",
+		"conversation.html": conversationTexts(l, srv.pageZone(zone{}), "Dra. García", l.Duration(72*time.Hour), &conversationPage{layout: layout{Title: "ConversationTitle", SignedIn: true}, ID: 1,
+			MaxReplyBytes: 25 << 20, Error: l.T("ReplyEmpty"), Draft: "Gracias",
 			Messages: []messageView{
 				{ID: 1, SenderName: "Dra. García", Sender: "dra.garcia@clinica.ejemplo", Subject: "Resultados", Received: at, New: true,
 					Bodies: []bodyView{{HTML: template.HTML("<p>Hola</p>"), Rich: true, Damaged: true, Truncated: true, Href: "/c/1/m/1/p/0"}},
 					Files: []fileView{{Name: "resultados.pdf", Kind: "KindPDF", Size: 597_000, Href: "/c/1/m/1/p/1"},
 						{Name: "foto.jpg", Kind: "KindPhotoJPEG", Size: 2_400_000, Href: "/c/1/m/1/p/2", Preview: "/c/1/m/1/p/2", Damaged: true}}},
 				{ID: 2, Reply: true, Received: at, Bodies: []bodyView{{HTML: template.HTML("Gracias")}}},
-			}},
+			}}),
 		"inbox.html":         &inboxPage{layout: layout{Title: "InboxTitle", SignedIn: true}, Entries: []securetextd.InboxEntry{*conv, reply}},
 		"inbox.html (empty)": &inboxPage{layout: layout{Title: "InboxTitle", SignedIn: true}},
 		"link.html (setup)": &linkPage{layout: layout{Title: "ChoosePassword"}, Token: "t", Setup: true, AskDOB: true,
@@ -277,4 +277,12 @@ func TestEveryPageInSpanish(t *testing.T) {
 		}
 		checkSpanish(t, name, w.Body.String(), english)
 	}
+}
+
+// conversationTexts is p with its texts written as renderConversation
+// writes them, in zone z.
+func conversationTexts(l *locale.Printer, z zone, sender, closes string, p *conversationPage) *conversationPage {
+	p.Zone = z
+	p.texts(l, sender, closes)
+	return p
 }

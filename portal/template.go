@@ -110,7 +110,11 @@ func parsePagesIn(p *locale.Printer) (map[string]*template.Template, error) {
 // $L.T: a layout field named on a page struct is a field of an
 // embedded struct, which text/template finds by reflect's search through
 // embedded structs, allocating at every use, and a conversation page
-// made dozens of them.
+// made dozens of them. Texts with fields that a page writes every time
+// (its heading, its footer, each message's time) are made in Go and kept
+// in fields: each call in a template, {{$L.T "Id" "Name" .X}} or
+// {{when ...}}, is a method found by name and called by reflection, and
+// the conversation page, the one a patient opens most, made a dozen.
 type layout struct {
 	Org      string
 	Logo     bool
@@ -121,6 +125,7 @@ type layout struct {
 	SignedIn bool              // shows the inbox link and the log-out button
 	Account  bool              // shows the account link (signed in, with accounts)
 	Zone     zone              // the zone times are shown in (zone.go)
+	Footer   string            // the footer's line, in L's language
 }
 
 func (l *layout) base() *layout { return l }
@@ -147,11 +152,10 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	}
 	w.Header().Set("Content-Language", l.L.Tag)
 	l.Org = s.cfg.Org
+	l.Footer = l.L.T("Footer", "Org", l.Org)
 	l.Logo = len(s.cfg.Logo) > 0
 	l.Account = l.SignedIn && s.accounts != nil
-	if l.Zone.Loc == nil {
-		l.Zone = zone{Loc: s.cfg.Location, Abbrev: true}
-	}
+	l.Zone = s.pageZone(l.Zone)
 	t, ok := s.pages[l.L.Tag][name]
 	buf := pageBuffers.Get().(*bytes.Buffer)
 	defer putPageBuffer(buf)
@@ -168,6 +172,15 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
+}
+
+// pageZone is z, or the gateway's zone when z has none: the zone a
+// page shows its times in.
+func (s *Server) pageZone(z zone) zone {
+	if z.Loc == nil {
+		return zone{Loc: s.cfg.Location, Abbrev: true}
+	}
+	return z
 }
 
 // pageBuffers keeps the buffers pages are rendered into: a conversation
