@@ -202,7 +202,7 @@ func (db *DB) continueGuard(ctx context.Context, tx *sql.Tx, h latest, sender st
 	_, err := tx.ExecContext(later(ctx), fmt.Sprintf(db.eng.failUnless, `COALESCE((
 			SELECT c.id * 2 + (CASE WHEN `+openConversation+` THEN 1 ELSE 0 END)
 			FROM conversations c
-			WHERE c.id IN (SELECT id FROM conversations WHERE phone = ?) AND lower(c.sender) = ? AND c.id <> ?
+			WHERE `+db.eng.ofPhone+` AND lower(c.sender) = ? AND c.id <> ?
 			ORDER BY c.id DESC LIMIT 1), 0) = ?`),
 		h.phone, normalizeAddress(sender), own, h.state())
 	return err

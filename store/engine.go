@@ -79,6 +79,13 @@ type engine struct {
 	// calls a function of the writer's connection that fails
 	// (staleHintFunc).
 	failUnless string
+	// ofPhone is the condition that conversation c is one of phone ?'s
+	// (continueGuard). SQLite takes them from a subquery: compared
+	// directly, the bound phone weighs in its planning, and it compiles
+	// the statement again at every run (TestStatementsStayPrepared).
+	// PostgreSQL compares directly: with the subquery, its planner may
+	// walk every conversation by id, newest first, for the latest one.
+	ofPhone string
 }
 
 var (
@@ -87,6 +94,7 @@ var (
 		migrations: "migrations/sqlite",
 		blob:       "BLOB",
 		failUnless: "SELECT CASE WHEN %s THEN 1 ELSE " + staleHintFunc + "() END",
+		ofPhone:    "c.id IN (SELECT id FROM conversations WHERE phone = ?)",
 	}
 	postgresEngine = &engine{
 		name:       Postgres,
@@ -96,6 +104,7 @@ var (
 		skipLocked: " FOR UPDATE SKIP LOCKED",
 		blob:       "BYTEA",
 		failUnless: "SELECT 1 / (CASE WHEN %s THEN 1 ELSE 0 END)",
+		ofPhone:    "c.phone = ?",
 	}
 )
 
