@@ -13,12 +13,13 @@ import (
 // for each of its messages while every other commit waits for the writer.
 // So the writer's connection queues the statements run with later(ctx) in
 // a transaction, as PostgreSQL's does (pipeline.go), and runs them in
-// order before the next statement that is not queued, or at the commit;
-// runPipelined's commit (mergedCommitStatement) first merges the rows of
-// each INSERT text into multi-row INSERTs (mergeRows): ten messages, a
-// dozen statements. What that changes for the caller is what it changes
-// on PostgreSQL: a queued statement reports no count, and its error is
-// that of the statement that ran the queue, as a *queuedError.
+// order before the next statement that is not queued, or at the commit.
+// When runPipelined has run its batch's commits, it runs the queue with
+// the rows of each INSERT text merged into multi-row INSERTs
+// (mergedRunStatement, mergeRows): ten messages, a few dozen statements
+// rather than a hundred. What that changes for the caller is what it
+// changes on PostgreSQL: a queued statement reports no count, and its
+// error is that of the statement that ran the queue, as a *queuedError.
 
 // sqliteConn is the writer's SQLite connection, with its queue.
 type sqliteConn struct {
