@@ -65,10 +65,11 @@ const readers = 4
 // NORMAL would lose the last commits on power loss, after the SMTP client
 // was told 250); secure_delete zeroes freed pages so that deleted
 // ciphertext does not linger; the busy timeout covers other processes
-// (the CLI) writing to the same file. _cache_size bounds each connection's page cache at
-// 1 MiB (SQLite's default is 2): a large attachment streams through the
-// writer's cache without being read again, and the pages the portal reads
-// are few and also in the operating system's cache.
+// (the CLI) writing to the same file. _cache_size bounds each
+// connection's page cache at 1 MiB (SQLite's default is 2): a large
+// attachment streams through the writer's cache without being read again,
+// and the pages the portal reads are few and also in the operating
+// system's cache.
 const pragmas = "_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=FULL&_secure_delete=on&_cache_size=-1024"
 
 // readerStatements and writerStatements are how many prepared statements
